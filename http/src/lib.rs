@@ -1,0 +1,1 @@
+//! HTTP edge of smsgw (filled in by later issues).
