@@ -1,1 +1,3 @@
-fn main() { println!("smsgw: see --help (the gateway itself arrives with issue 4)"); }
+fn main() {
+    println!("smsgw: see --help (the gateway itself arrives with issue 4)");
+}

@@ -167,9 +167,19 @@ pub fn generic_nack(sequence_number: u32, status: CommandStatus) -> Command {
     Command::new(status, sequence_number, Pdu::GenericNack)
 }
 
-/// Whether a command id denotes a response PDU.
-pub fn is_response(id: CommandId) -> bool {
-    u32::from(id) & RESPONSE_BIT != 0
+/// Appends a PDU that is only a header: an error response (SMPP 3.4 returns no body with a
+/// non-zero command_status) or a generic_nack.
+pub fn encode_header_only(
+    command_id: CommandId,
+    status: CommandStatus,
+    sequence_number: u32,
+    dst: &mut BytesMut,
+) {
+    dst.reserve(HEADER_LEN);
+    dst.put_u32(HEADER_LEN as u32);
+    dst.put_u32(command_id.into());
+    dst.put_u32(status.into());
+    dst.put_u32(sequence_number);
 }
 
 #[cfg(test)]
@@ -245,7 +255,11 @@ mod tests {
         assert!(buf.is_empty());
 
         // bind_transmitter whose system_id has no terminating NUL
-        let bind = Command::new(CommandStatus::EsmeRok, 4, BindTransmitter::builder().build());
+        let bind = Command::new(
+            CommandStatus::EsmeRok,
+            4,
+            BindTransmitter::builder().build(),
+        );
         let mut bytes = encode_to_vec(&bind);
         bytes.truncate(HEADER_LEN + 3);
         bytes[..4].copy_from_slice(&((HEADER_LEN + 3) as u32).to_be_bytes());
@@ -259,8 +273,7 @@ mod tests {
     #[test]
     fn an_error_response_without_body_is_accepted() {
         // submit_sm_resp, status RTHROTTLED, empty body: what many SMSCs send
-        let mut buf =
-            BytesMut::from(&[0, 0, 0, 16, 0x80, 0, 0, 4, 0, 0, 0, 0x58, 0, 0, 0, 5][..]);
+        let mut buf = BytesMut::from(&[0, 0, 0, 16, 0x80, 0, 0, 4, 0, 0, 0, 0x58, 0, 0, 0, 5][..]);
         let command = FrameDecoder::default()
             .decode(&mut buf)
             .unwrap()
