@@ -20,3 +20,6 @@ pub use server::{BindHandler, Server, ServerConfig};
 pub mod client;
 
 pub use client::{Client, ClientConfig, DeliverHandler};
+pub mod pool;
+
+pub use pool::{BindPool, Endpoint, PoolConfig};
