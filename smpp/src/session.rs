@@ -476,11 +476,7 @@ impl<H: SessionHandler> Driver<H> {
 
     fn next_sequence(&mut self) -> u32 {
         let sequence = self.next_sequence;
-        self.next_sequence = if sequence >= 0x7FFF_FFFF {
-            1
-        } else {
-            sequence + 1
-        };
+        self.next_sequence = following_sequence(sequence);
         sequence
     }
 
@@ -874,6 +870,15 @@ impl<H: SessionHandler> Driver<H> {
     }
 }
 
+/// Sequence numbers run 1..=0x7FFF_FFFF and wrap back to 1 (0 and the top bit are reserved).
+fn following_sequence(sequence: u32) -> u32 {
+    if sequence >= 0x7FFF_FFFF {
+        1
+    } else {
+        sequence + 1
+    }
+}
+
 /// Requests an ESME sends to an SMSC once bound as transmitter or transceiver.
 fn esme_operation(id: CommandId) -> bool {
     matches!(
@@ -913,4 +918,24 @@ fn reject(request: CommandId, status: CommandStatus, sequence: u32, output: &mut
         metrics::counter!("smpp_generic_nacks_sent_total").increment(1);
     }
     frame::encode_header_only(response, status, sequence, output);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sequence_numbers_wrap_within_1_to_0x7fffffff() {
+        assert_eq!(following_sequence(1), 2);
+        assert_eq!(following_sequence(0x7FFF_FFFE), 0x7FFF_FFFF);
+        assert_eq!(following_sequence(0x7FFF_FFFF), 1);
+    }
+
+    #[test]
+    fn only_a_never_sent_request_is_safe_to_retry_elsewhere() {
+        assert!(RequestError::NotSent.never_sent());
+        assert!(RequestError::InvalidState(SessionState::Open).never_sent());
+        assert!(!RequestError::Timeout.never_sent());
+        assert!(!RequestError::Closed.never_sent());
+    }
 }

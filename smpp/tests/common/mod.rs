@@ -31,6 +31,30 @@ pub struct TestSmsc {
     pub drop_after_bind: std::sync::atomic::AtomicBool,
     /// Refuse every bind.
     pub refuse_binds: std::sync::atomic::AtomicBool,
+    /// While true, submits wait (to saturate the handler).
+    pub hold_submits: HoldGate,
+}
+
+/// A gate submits wait at while it is closed.
+pub struct HoldGate(pub tokio::sync::watch::Sender<bool>);
+
+impl Default for HoldGate {
+    fn default() -> Self {
+        Self(tokio::sync::watch::channel(false).0)
+    }
+}
+
+impl HoldGate {
+    pub fn hold(&self) {
+        self.0.send_replace(true);
+    }
+    pub fn release(&self) {
+        self.0.send_replace(false);
+    }
+    async fn pass(&self) {
+        let mut held = self.0.subscribe();
+        let _ = held.wait_for(|h| !*h).await;
+    }
 }
 
 impl BindHandler for TestSmsc {
@@ -62,6 +86,7 @@ impl BindHandler for TestSmsc {
         _session: &SessionHandle,
         submit: SubmitSm,
     ) -> Result<String, CommandStatus> {
+        self.hold_submits.pass().await;
         if submit.destination_addr.as_str().starts_with("9993") {
             return Err(CommandStatus::EsmeRsubmitfail);
         }
@@ -109,4 +134,58 @@ pub fn deliver_from(source: &str, text: &str) -> DeliverSm {
 
 pub fn quick_session() -> SessionConfig {
     SessionConfig::default()
+}
+
+/// A hand-driven SMPP peer over TCP, for protocol conformance tests.
+pub struct RawPeer {
+    pub stream: tokio::net::TcpStream,
+    buffer: bytes::BytesMut,
+    decoder: smsgw_smpp::frame::FrameDecoder,
+}
+
+impl RawPeer {
+    pub async fn connect(addr: SocketAddr) -> Self {
+        Self {
+            stream: tokio::net::TcpStream::connect(addr).await.unwrap(),
+            buffer: bytes::BytesMut::new(),
+            decoder: Default::default(),
+        }
+    }
+
+    pub async fn send_bytes(&mut self, bytes: &[u8]) {
+        use tokio::io::AsyncWriteExt;
+        self.stream.write_all(bytes).await.unwrap();
+    }
+
+    pub async fn send(&mut self, command: &smsgw_smpp::rusmpp::Command) {
+        let bytes = smsgw_smpp::frame::encode_to_vec(command);
+        self.send_bytes(&bytes).await;
+    }
+
+    pub async fn send_pdu(&mut self, sequence: u32, pdu: impl Into<smsgw_smpp::rusmpp::Pdu>) {
+        let command = smsgw_smpp::rusmpp::Command::new(CommandStatus::EsmeRok, sequence, pdu);
+        self.send(&command).await;
+    }
+
+    /// The next PDU, or None when the peer closed the connection.
+    pub async fn recv(&mut self) -> Option<smsgw_smpp::rusmpp::Command> {
+        use tokio::io::AsyncReadExt;
+        loop {
+            if let Some(frame) = self.decoder.decode(&mut self.buffer).unwrap() {
+                return Some(frame.unwrap());
+            }
+            let n = self.stream.read_buf(&mut self.buffer).await.unwrap_or(0);
+            if n == 0 {
+                return None;
+            }
+        }
+    }
+
+    /// Binds as transceiver demo/demo1234 and checks the response.
+    pub async fn bind(&mut self, kind: BindKind) {
+        let bind = BindRequest::new(kind, "demo", "demo1234").to_pdu().unwrap();
+        self.send_pdu(1, bind).await;
+        let response = self.recv().await.unwrap();
+        assert_eq!(response.status(), CommandStatus::EsmeRok);
+    }
 }
