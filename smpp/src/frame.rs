@@ -245,7 +245,11 @@ mod tests {
         assert!(buf.is_empty());
 
         // bind_transmitter whose system_id has no terminating NUL
-        let bind = Command::new(CommandStatus::EsmeRok, 4, BindTransmitter::builder().build());
+        let bind = Command::new(
+            CommandStatus::EsmeRok,
+            4,
+            BindTransmitter::builder().build(),
+        );
         let mut bytes = encode_to_vec(&bind);
         bytes.truncate(HEADER_LEN + 3);
         bytes[..4].copy_from_slice(&((HEADER_LEN + 3) as u32).to_be_bytes());
@@ -259,8 +263,7 @@ mod tests {
     #[test]
     fn an_error_response_without_body_is_accepted() {
         // submit_sm_resp, status RTHROTTLED, empty body: what many SMSCs send
-        let mut buf =
-            BytesMut::from(&[0, 0, 0, 16, 0x80, 0, 0, 4, 0, 0, 0, 0x58, 0, 0, 0, 5][..]);
+        let mut buf = BytesMut::from(&[0, 0, 0, 16, 0x80, 0, 0, 4, 0, 0, 0, 0x58, 0, 0, 0, 5][..]);
         let command = FrameDecoder::default()
             .decode(&mut buf)
             .unwrap()
