@@ -12,11 +12,16 @@
 //! - [`message_id`]: matching carrier message ids written in different bases.
 
 pub mod gsm;
+pub mod reassembly;
 pub mod segment;
 pub mod text;
 pub mod udh;
 
 pub use gsm::{decode_gsm, gsm_char, is_gsm_text, GsmChar, GsmDecodeError};
+pub use reassembly::{
+    CompleteMessage, InboundPart, Incomplete, Pushed, Reassembler, ReassemblyConfig,
+    ReassemblyError,
+};
 pub use segment::{
     apply_to_submit_sm, segment, ApplyError, Concatenation, Limits, Part, SegmentError,
     SegmentOptions, Segmented,
