@@ -12,15 +12,22 @@
 //! - [`message_id`]: matching carrier message ids written in different bases.
 
 pub mod gsm;
+pub mod message_id;
 pub mod reassembly;
+pub mod receipt;
 pub mod segment;
 pub mod text;
 pub mod udh;
 
 pub use gsm::{decode_gsm, gsm_char, is_gsm_text, GsmChar, GsmDecodeError};
+pub use message_id::{carrier_ids_match, correlation_keys, normalize_message_id};
 pub use reassembly::{
     CompleteMessage, InboundPart, Incomplete, Pushed, Reassembler, ReassemblyConfig,
     ReassemblyError,
+};
+pub use receipt::{
+    is_delivery_receipt, parse_receipt_text, receipt_from_deliver_sm, stat_code, DeliveryReceipt,
+    ReceiptDate, ReceiptError, ReceiptStat,
 };
 pub use segment::{
     apply_to_submit_sm, segment, ApplyError, Concatenation, Limits, Part, SegmentError,
