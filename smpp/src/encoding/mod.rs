@@ -38,3 +38,6 @@ pub use text::{
     DEFAULT_PREFERENCE,
 };
 pub use udh::{concat_udh, parse_udh, sar_segment, ParsedUdh, SegmentInfo, UdhError};
+
+#[cfg(test)]
+mod proptests;
