@@ -219,7 +219,7 @@ impl<K: Eq + Hash + Clone> Reassembler<K> {
             self.make_room();
         }
         let order = self.next_order;
-        self.next_order += 1;
+        self.next_order = self.next_order.wrapping_add(1);
         let set = self
             .pending
             .entry(set_key.clone())
