@@ -145,8 +145,12 @@ pub struct RawPeer {
 
 impl RawPeer {
     pub async fn connect(addr: SocketAddr) -> Self {
+        Self::from_stream(tokio::net::TcpStream::connect(addr).await.unwrap())
+    }
+
+    pub fn from_stream(stream: tokio::net::TcpStream) -> Self {
         Self {
-            stream: tokio::net::TcpStream::connect(addr).await.unwrap(),
+            stream,
             buffer: bytes::BytesMut::new(),
             decoder: Default::default(),
         }
