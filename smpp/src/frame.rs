@@ -75,20 +75,17 @@ impl FrameDecoder {
     /// `Ok(None)` means more bytes are needed; `buf` then holds at most one partial PDU, so a
     /// caller that reserves `max_len` never grows beyond it.
     pub fn decode(&self, buf: &mut BytesMut) -> Result<Option<Frame>, FatalFrameError> {
-        if buf.len() < 4 {
+        // The whole header is awaited even for a bad length, so that the fatal error (and the
+        // sequence number its nack echoes) does not depend on how TCP split the header.
+        if buf.len() < HEADER_LEN {
             return Ok(None);
         }
         let length = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
         if (length as usize) < HEADER_LEN || length as usize > self.max_len {
-            let sequence_number = if buf.len() >= HEADER_LEN {
-                u32::from_be_bytes([buf[12], buf[13], buf[14], buf[15]])
-            } else {
-                0
-            };
             return Err(FatalFrameError {
                 length,
                 max: self.max_len,
-                sequence_number,
+                sequence_number: u32::from_be_bytes([buf[12], buf[13], buf[14], buf[15]]),
             });
         }
         if buf.len() < length as usize {
@@ -227,8 +224,29 @@ mod tests {
         let mut short = BytesMut::from(&[0, 0, 0, 15, 0, 0, 0, 0x15, 0, 0, 0, 0, 0, 0, 0, 9][..]);
         let err = decoder.decode(&mut short).unwrap_err();
         assert_eq!((err.length, err.sequence_number), (15, 9));
-        let mut long = BytesMut::from(&[0, 0, 4, 1][..]);
+        let mut long = BytesMut::from(&[0, 0, 4, 1, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 1][..]);
         assert_eq!(decoder.decode(&mut long).unwrap_err().length, 1025);
+    }
+
+    /// Fuzzer find (smpp/fuzz, frame_decoder): a bad length in a header that arrived in two
+    /// reads was reported with sequence 0 after the first and with the real one in one read.
+    #[test]
+    fn a_bad_length_is_reported_alike_however_the_header_is_split() {
+        let header: [u8; HEADER_LEN] = [
+            0xd8, 0xd8, 0xd8, 0x76, 0x0a, 0x76, 0x41, 0xd6, 0xd8, 0xd8, 0xd8, 0x76, 0x0a, 0x76,
+            0x41, 0xd6,
+        ];
+        let decoder = FrameDecoder::default();
+        let whole = decoder
+            .decode(&mut BytesMut::from(&header[..]))
+            .unwrap_err();
+        assert_eq!(whole.sequence_number, 0x0a76_41d6);
+        for cut in 0..HEADER_LEN {
+            let mut buf = BytesMut::from(&header[..cut]);
+            assert_eq!(decoder.decode(&mut buf), Ok(None), "cut at {cut}");
+            buf.extend_from_slice(&header[cut..]);
+            assert_eq!(decoder.decode(&mut buf).unwrap_err(), whole, "cut at {cut}");
+        }
     }
 
     #[test]

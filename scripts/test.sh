@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# The test command of smsgw, for developers and CI alike. On a fresh Debian machine (as root) it
+# first installs what the tests need, then checks formatting and lints and runs every test.
+# Idempotent: a second run installs nothing.
+#
+#   bash scripts/test.sh
+#
+# Environment: CARGO_TARGET_DIR is honoured; when unset and CI=true it defaults to
+# /work/.cache/smsgw-target so CI runs reuse builds. SMSGW_PYTHON is exported for the Rust
+# tests: the venv python with smpplib (a third-party ESME for interop tests).
+set -euo pipefail
+
+SMPPLIB_VERSION=2.2.4
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+apt_updated=0
+apt_install() {
+    if [ "$apt_updated" = 0 ]; then
+        apt-get update
+        apt_updated=1
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y "$@"
+}
+
+# redis-server: the distributed store's tests start real servers.
+if ! command -v redis-server >/dev/null 2>&1; then
+    apt_install redis-server
+fi
+
+# Python venv with a pinned smpplib.
+if ! command -v python3 >/dev/null 2>&1; then
+    apt_install python3 python3-venv
+fi
+if [ ! -x .venv/bin/python ]; then
+    if ! python3 -m venv .venv; then
+        rm -rf .venv
+        apt_install python3-venv
+        python3 -m venv .venv
+    fi
+fi
+installed=$(.venv/bin/python -c 'import importlib.metadata as m; print(m.version("smpplib"))' 2>/dev/null || true)
+if [ "$installed" != "$SMPPLIB_VERSION" ]; then
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check "smpplib==$SMPPLIB_VERSION"
+fi
+SMSGW_PYTHON="$PWD/.venv/bin/python"
+export SMSGW_PYTHON
+
+if [ -z "${CARGO_TARGET_DIR:-}" ] && [ "${CI:-}" = "true" ]; then
+    export CARGO_TARGET_DIR=/work/.cache/smsgw-target
+    mkdir -p "$CARGO_TARGET_DIR"
+fi
+
+set -x
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
+# Debug, not --release: from clean, debug 55 s vs release 88 s; the tests themselves take < 1 s.
+cargo test --workspace
+# The fuzz crate is its own workspace (fuzzing needs nightly); keep it formatted and compiling.
+cargo fmt --manifest-path smpp/fuzz/Cargo.toml -- --check
+cargo clippy --manifest-path smpp/fuzz/Cargo.toml --all-targets -- -D warnings
