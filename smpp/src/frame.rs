@@ -135,9 +135,14 @@ fn decode_body(mut frame: BytesMut) -> Frame {
             Ok(command)
         }
         Err(err) => {
+            // The peer's fault, never ours: a system error would invite blind retries.
             let status = match err.kind() {
                 DecodeErrorKind::UnexpectedEof => CommandStatus::EsmeRinvcmdlen,
-                _ => CommandStatus::EsmeRsyserr,
+                // 0xC2, ESME_RINVPARLEN in SMPP 3.4: a string or octet field of a bad length.
+                DecodeErrorKind::COctetStringDecodeError(_)
+                | DecodeErrorKind::OctetStringDecodeError(_) => CommandStatus::EsmeRinvtlvlen,
+                // 0xC0, ESME_RINVOPTPARSTREAM: the optional parameters do not parse.
+                _ => CommandStatus::EsmeRinvtlvstream,
             };
             Err(malformed(status, format!("undecodable body: {err}")))
         }

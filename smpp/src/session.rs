@@ -326,6 +326,50 @@ enum Pending {
     EnquireLink,
 }
 
+/// Handler work in flight, tagged with what its result answers (no second box per request).
+enum InboundWork {
+    Request {
+        request: CommandId,
+        sequence_number: u32,
+        work: BoxFuture<Response>,
+    },
+    Bind {
+        bind: Option<BindRequest>,
+        sequence_number: u32,
+        work: BoxFuture<Result<(), CommandStatus>>,
+    },
+}
+
+impl Future for InboundWork {
+    type Output = Completed;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Completed> {
+        match self.get_mut() {
+            InboundWork::Request {
+                request,
+                sequence_number,
+                work,
+            } => work.as_mut().poll(cx).map(|response| Completed::Response {
+                request: *request,
+                sequence_number: *sequence_number,
+                response,
+            }),
+            InboundWork::Bind {
+                bind,
+                sequence_number,
+                work,
+            } => work.as_mut().poll(cx).map(|result| Completed::Bind {
+                bind: bind.take().expect("bind work polled after completion"),
+                sequence_number: *sequence_number,
+                result,
+            }),
+        }
+    }
+}
+
+/// Handler work in flight for one session.
+type Inbound = FuturesUnordered<InboundWork>;
+
 /// Work the handler finished: a response to send.
 enum Completed {
     Response {
@@ -359,13 +403,15 @@ struct Driver<H> {
     state: SessionState,
     decoder: FrameDecoder,
     next_sequence: u32,
-    pending: HashMap<u32, (Pending, Instant)>,
+    pending: HashMap<u32, (Pending, Instant), SequenceHasher>,
     last_received: Instant,
     opened_at: Instant,
     enquire_link_outstanding: bool,
     bind_in_progress: bool,
     /// The peer asked to unbind: answer once inbound work is done.
     unbind_requested: Option<u32>,
+    /// Our unbind, held until the peer's in-flight requests are answered.
+    deferred_unbind: Option<Outbound>,
     ending: Ending,
     ending_since: Option<Instant>,
 }
@@ -381,12 +427,13 @@ impl<H: SessionHandler> Driver<H> {
             handle,
             state: SessionState::Open,
             next_sequence: 1,
-            pending: HashMap::new(),
+            pending: HashMap::default(),
             last_received: now,
             opened_at: now,
             enquire_link_outstanding: false,
             bind_in_progress: false,
             unbind_requested: None,
+            deferred_unbind: None,
             ending: Ending::No,
             ending_since: None,
         }
@@ -399,20 +446,34 @@ impl<H: SessionHandler> Driver<H> {
         let (mut reader, mut writer) = tokio::io::split(stream);
         let mut input = BytesMut::with_capacity(16 * 1024);
         let mut output = BytesMut::with_capacity(16 * 1024);
-        let mut inbound: FuturesUnordered<BoxFuture<Completed>> = FuturesUnordered::new();
+        let mut inbound: Inbound = FuturesUnordered::new();
         let shared = self.handle.shared.clone();
         let timer = tokio::time::sleep_until(self.next_deadline());
         tokio::pin!(timer);
+        // Created once: a fresh Notified per loop turn would lock the Notify twice per turn.
+        let abort = shared.abort.notified();
+        tokio::pin!(abort);
         let mut peer_open = true;
 
         loop {
             if let Some(sequence_number) = self.unbind_requested {
-                if inbound.is_empty() {
+                // Answer the peer's unbind once our side of the conversation is settled: its
+                // requests answered, ours answered (or timed out).
+                let ours_settled = !self
+                    .pending
+                    .values()
+                    .any(|(p, _)| matches!(p, Pending::Caller(_)));
+                if inbound.is_empty() && ours_settled {
                     let response =
                         Command::new(CommandStatus::EsmeRok, sequence_number, Pdu::UnbindResp);
                     frame::encode(&response, &mut output);
                     self.unbind_requested = None;
                     self.end(Ending::Graceful);
+                }
+            }
+            if inbound.is_empty() && self.ending == Ending::No {
+                if let Some(unbind) = self.deferred_unbind.take() {
+                    self.write_request(unbind, Instant::now(), &mut output, timer.as_mut());
                 }
             }
             match self.ending {
@@ -422,10 +483,7 @@ impl<H: SessionHandler> Driver<H> {
             }
             let take_requests =
                 self.ending == Ending::No && self.pending.len() < self.config.window;
-            let read = peer_open
-                && self.ending == Ending::No
-                && self.unbind_requested.is_none()
-                && output.len() < OUTPUT_HIGH_WATER;
+            let read = peer_open && self.ending == Ending::No && output.len() < OUTPUT_HIGH_WATER;
             if input.capacity() - input.len() < 4096 {
                 input.reserve(16 * 1024);
             }
@@ -433,9 +491,18 @@ impl<H: SessionHandler> Driver<H> {
                 biased;
                 Some(done) = inbound.next(), if !inbound.is_empty() => {
                     self.on_completed(done, &mut output);
+                    // Take every finished response in this turn, so they leave in one write.
+                    while let Some(Some(done)) = inbound.next().now_or_never() {
+                        self.on_completed(done, &mut output);
+                    }
                 }
                 Some(outbound) = inbox.recv(), if take_requests => {
-                    self.send_request(outbound, &mut output, timer.as_mut());
+                    let now = Instant::now();
+                    self.send_request(outbound, now, &mut output, timer.as_mut());
+                    while self.ending == Ending::No && self.pending.len() < self.config.window {
+                        let Ok(outbound) = inbox.try_recv() else { break };
+                        self.send_request(outbound, now, &mut output, timer.as_mut());
+                    }
                 }
                 written = writer.write_buf(&mut output), if !output.is_empty() => {
                     if let Err(err) = written {
@@ -456,7 +523,7 @@ impl<H: SessionHandler> Driver<H> {
                     let next = self.next_deadline();
                     timer.as_mut().reset(next);
                 }
-                () = shared.abort.notified() => self.end(Ending::Abort),
+                () = &mut abort => self.end(Ending::Abort),
             }
         }
         self.shutdown(writer, inbox, inbound).await;
@@ -576,6 +643,7 @@ impl<H: SessionHandler> Driver<H> {
     fn send_request(
         &mut self,
         outbound: Outbound,
+        now: Instant,
         output: &mut BytesMut,
         timer: Pin<&mut tokio::time::Sleep>,
     ) {
@@ -586,43 +654,54 @@ impl<H: SessionHandler> Driver<H> {
                 .send(Err(RequestError::InvalidState(self.state)));
             return;
         }
+        if id == CommandId::Unbind {
+            // From now on new requests from the peer are refused (state UNBOUND); the unbind
+            // itself leaves once those already in the handler are answered.
+            self.set_state(SessionState::Unbound);
+            self.deferred_unbind = Some(outbound);
+            return;
+        }
+        self.write_request(outbound, now, output, timer);
+    }
+
+    /// Numbers, encodes and registers a request whose sending is decided.
+    fn write_request(
+        &mut self,
+        outbound: Outbound,
+        now: Instant,
+        output: &mut BytesMut,
+        timer: Pin<&mut tokio::time::Sleep>,
+    ) {
+        let id = outbound.pdu.command_id();
         let sequence = self.next_sequence();
         let command = Command::new(CommandStatus::EsmeRok, sequence, outbound.pdu);
         frame::encode(&command, output);
-        let deadline = Instant::now() + self.config.response_timeout;
+        let deadline = now + self.config.response_timeout;
         if deadline < timer.deadline() {
             timer.reset(deadline);
         }
         self.pending
             .insert(sequence, (Pending::Caller(outbound.reply), deadline));
-        match id {
-            CommandId::BindTransmitter | CommandId::BindReceiver | CommandId::BindTransceiver => {
-                self.bind_in_progress = true;
-            }
-            // No new work is taken after our unbind; the session ends on unbind_resp.
-            CommandId::Unbind => self.set_state(SessionState::Unbound),
-            _ => {}
+        if matches!(
+            id,
+            CommandId::BindTransmitter | CommandId::BindReceiver | CommandId::BindTransceiver
+        ) {
+            self.bind_in_progress = true;
         }
     }
 
-    fn on_input(
-        &mut self,
-        input: &mut BytesMut,
-        output: &mut BytesMut,
-        inbound: &mut FuturesUnordered<BoxFuture<Completed>>,
-    ) {
+    fn on_input(&mut self, input: &mut BytesMut, output: &mut BytesMut, inbound: &mut Inbound) {
+        self.last_received = Instant::now();
         loop {
             match self.decoder.decode(input) {
                 Ok(None) => return,
                 Ok(Some(Ok(command))) => {
-                    self.last_received = Instant::now();
                     self.on_command(command, output, inbound);
-                    if self.ending != Ending::No || self.unbind_requested.is_some() {
+                    if self.ending != Ending::No {
                         return;
                     }
                 }
                 Ok(Some(Err(malformed))) => {
-                    self.last_received = Instant::now();
                     self.on_malformed(malformed, output);
                 }
                 Err(fatal) => {
@@ -662,12 +741,7 @@ impl<H: SessionHandler> Driver<H> {
         );
     }
 
-    fn on_command(
-        &mut self,
-        command: Command,
-        output: &mut BytesMut,
-        inbound: &mut FuturesUnordered<BoxFuture<Completed>>,
-    ) {
+    fn on_command(&mut self, command: Command, output: &mut BytesMut, inbound: &mut Inbound) {
         let id = command.id();
         let sequence = command.sequence_number();
         if id.is_response() {
@@ -698,12 +772,24 @@ impl<H: SessionHandler> Driver<H> {
                 reject(id, CommandStatus::EsmeRthrottled, sequence, output);
             }
             _ => {
-                let work = self.handler.on_request(&self.handle, command);
-                inbound.push(Box::pin(work.map(move |response| Completed::Response {
-                    request: id,
-                    sequence_number: sequence,
-                    response,
-                })));
+                let mut work = self.handler.on_request(&self.handle, command);
+                // A handler that answers at once (a refusal, an in-memory answer) skips the
+                // queue; one that is pending is polled again, with our waker, once queued.
+                match (&mut work).now_or_never() {
+                    Some(response) => self.on_completed(
+                        Completed::Response {
+                            request: id,
+                            sequence_number: sequence,
+                            response,
+                        },
+                        output,
+                    ),
+                    None => inbound.push(InboundWork::Request {
+                        request: id,
+                        sequence_number: sequence,
+                        work,
+                    }),
+                }
             }
         }
     }
@@ -717,12 +803,7 @@ impl<H: SessionHandler> Driver<H> {
         }
     }
 
-    fn on_bind_request(
-        &mut self,
-        command: Command,
-        output: &mut BytesMut,
-        inbound: &mut FuturesUnordered<BoxFuture<Completed>>,
-    ) {
+    fn on_bind_request(&mut self, command: Command, output: &mut BytesMut, inbound: &mut Inbound) {
         let id = command.id();
         let sequence = command.sequence_number();
         let status = match (self.side, self.state) {
@@ -739,11 +820,11 @@ impl<H: SessionHandler> Driver<H> {
             (None, Some(bind)) => {
                 self.bind_in_progress = true;
                 let work = self.handler.on_bind(&self.handle, bind.clone());
-                inbound.push(Box::pin(work.map(move |result| Completed::Bind {
-                    bind,
+                inbound.push(InboundWork::Bind {
+                    bind: Some(bind),
                     sequence_number: sequence,
-                    result,
-                })));
+                    work,
+                });
             }
             (status, _) => reject(
                 id,
@@ -844,7 +925,7 @@ impl<H: SessionHandler> Driver<H> {
         mut self,
         mut writer: tokio::io::WriteHalf<S>,
         mut inbox: mpsc::Receiver<Outbound>,
-        mut inbound: FuturesUnordered<BoxFuture<Completed>>,
+        mut inbound: Inbound,
     ) {
         self.set_state(SessionState::Closed);
         inbox.close();
@@ -867,6 +948,34 @@ impl<H: SessionHandler> Driver<H> {
         let _ = tokio::time::timeout(Duration::from_secs(1), writer.shutdown()).await;
         self.handler.on_closed(&self.handle);
         debug!(session = %self.handle.id(), "closed");
+    }
+}
+
+/// Sequence numbers are small, trusted keys: a multiplicative hash is enough and much cheaper
+/// than SipHash on the per-PDU path.
+#[derive(Default, Clone, Copy)]
+struct SequenceHasher;
+
+impl std::hash::BuildHasher for SequenceHasher {
+    type Hasher = SequenceHash;
+    fn build_hasher(&self) -> SequenceHash {
+        SequenceHash(0)
+    }
+}
+
+struct SequenceHash(u64);
+
+impl std::hash::Hasher for SequenceHash {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(*byte)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_u32(&mut self, value: u32) {
+        self.0 = u64::from(value).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     }
 }
 

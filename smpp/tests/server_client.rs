@@ -158,3 +158,34 @@ async fn server_shutdown_unbinds_clients() {
     assert_eq!(server.connection_count(), 0);
     assert!(tokio::net::TcpStream::connect(addr).await.is_err() || server.connection_count() == 0);
 }
+
+#[tokio::test]
+async fn server_shutdown_answers_in_flight_submits_before_closing() {
+    let (server, smsc, addr) = start_server(Default::default()).await;
+    let client = Client::connect(
+        addr,
+        demo_client(BindKind::Transmitter),
+        Arc::new(AcceptAll),
+    )
+    .await
+    .unwrap();
+    smsc.hold_submits.hold();
+    let submitting = {
+        let client = client.clone();
+        tokio::spawn(async move { client.submit(submit_to("447700900001", "in flight")).await })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let shutdown = {
+        let server = server.clone();
+        tokio::spawn(async move { server.shutdown().await })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    assert!(
+        !shutdown.is_finished(),
+        "shutdown did not wait for the in-flight submit"
+    );
+    smsc.hold_submits.release();
+    assert_eq!(submitting.await.unwrap().unwrap(), "m0");
+    shutdown.await.unwrap();
+    client.closed().await;
+}
