@@ -30,8 +30,8 @@ pub use receipt::{
     ReceiptDate, ReceiptError, ReceiptStat,
 };
 pub use segment::{
-    apply_to_submit_sm, segment, ApplyError, Concatenation, Limits, Part, SegmentError,
-    SegmentOptions, Segmented,
+    apply_to_submit_sm, choose_smallest_encoding, parts_needed, segment, ApplyError, Concatenation,
+    Limits, Part, SegmentError, SegmentOptions, Segmented,
 };
 pub use text::{
     choose_encoding, decode_text, encode_text, DecodeError, EncodeError, Encoding,

@@ -15,7 +15,8 @@ use rusmpp::{
 };
 
 use super::{
-    text::{choose_encoding, EncodeError, Encoding},
+    gsm::gsm_char,
+    text::{EncodeError, Encoding},
     udh::{concat_udh, SegmentInfo, ESM_CLASS_UDHI},
 };
 
@@ -100,7 +101,51 @@ pub enum SegmentError {
     PayloadTooLong { len: usize },
 }
 
-/// Chooses an encoding from `preference`, encodes `text` and splits it per `options`.
+/// Octets of `short_message` that `text` takes in `encoding` (GSM escapes count twice).
+fn encoded_len(text: &str, encoding: Encoding) -> usize {
+    match encoding {
+        Encoding::Gsm7 => text
+            .chars()
+            .map(|ch| gsm_char(ch).map_or(0, |g| g.septets()))
+            .sum(),
+        Encoding::Latin1 => text.chars().count(),
+        Encoding::Ucs2 => 2 * text.encode_utf16().count(),
+    }
+}
+
+/// Parts `text` needs in `encoding` (an estimate: a split that avoids cutting an escape or a
+/// surrogate pair can need one more).
+pub fn parts_needed(text: &str, encoding: Encoding) -> usize {
+    let limits = Limits::of(encoding);
+    let len = encoded_len(text, encoding);
+    if len <= limits.single {
+        1
+    } else {
+        len.div_ceil(limits.part)
+    }
+}
+
+/// The smallest encoding in `preference` that represents `text`: the fewest parts, ties going
+/// to the earlier in `preference`. So GSM is used whenever it costs no more parts, and a text
+/// full of GSM escapes (`{`, `[`, `~`) goes as Latin-1 when that saves a part.
+pub fn choose_smallest_encoding(
+    text: &str,
+    preference: &[Encoding],
+) -> Result<Encoding, EncodeError> {
+    preference
+        .iter()
+        .copied()
+        .filter(|encoding| encoding.can_represent(text))
+        .enumerate()
+        .min_by_key(|(rank, encoding)| (parts_needed(text, *encoding), *rank))
+        .map(|(_, encoding)| encoding)
+        .ok_or_else(|| EncodeError::NoEncodingFits {
+            preference: preference.to_vec(),
+        })
+}
+
+/// Chooses the smallest encoding from `preference` (see [`choose_smallest_encoding`]), encodes
+/// `text` and splits it per `options`.
 ///
 /// A text within the single-message limit is one part with no UDH and no SAR, whatever the
 /// concatenation mode, except in message_payload mode which always uses the TLV.
@@ -109,7 +154,7 @@ pub fn segment(
     preference: &[Encoding],
     options: &SegmentOptions,
 ) -> Result<Segmented, SegmentError> {
-    let encoding = choose_encoding(text, preference)?;
+    let encoding = choose_smallest_encoding(text, preference)?;
     let data_coding = encoding.data_coding();
     let limits = Limits::of(encoding);
     let single = |short_message, message_payload| Part {
@@ -507,5 +552,37 @@ mod tests {
             .build()
             .unwrap();
         assert_eq!(sms.len(), 2);
+    }
+}
+
+#[cfg(test)]
+mod smallest_tests {
+    use super::*;
+    use crate::encoding::DEFAULT_PREFERENCE;
+
+    #[test]
+    fn gsm_wins_ties_and_latin1_wins_when_escapes_cost_a_part() {
+        let plain = "hello there";
+        assert_eq!(
+            choose_smallest_encoding(plain, &DEFAULT_PREFERENCE).unwrap(),
+            Encoding::Gsm7
+        );
+        // 100 braces: 200 septets (2 GSM parts) but 100 Latin-1 octets (1 part).
+        let braces = "{}".repeat(50);
+        assert_eq!(parts_needed(&braces, Encoding::Gsm7), 2);
+        assert_eq!(
+            choose_smallest_encoding(&braces, &DEFAULT_PREFERENCE).unwrap(),
+            Encoding::Latin1
+        );
+        // The euro sign is not Latin-1: GSM it is, escapes and all.
+        let euros = "€".repeat(100);
+        assert_eq!(
+            choose_smallest_encoding(&euros, &DEFAULT_PREFERENCE).unwrap(),
+            Encoding::Gsm7
+        );
+        assert_eq!(
+            choose_smallest_encoding("emoji 😀", &DEFAULT_PREFERENCE).unwrap(),
+            Encoding::Ucs2
+        );
     }
 }

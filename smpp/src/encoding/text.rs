@@ -21,9 +21,9 @@ pub enum Encoding {
 /// The order [`choose_encoding`] tries by default.
 ///
 /// GSM first: it carries 160 characters per message and every handset renders it. Latin-1 next:
-/// 140 per message, twice UCS-2's 70. UCS-2 last: it represents any text. Note the order does
-/// not count parts: a text full of GSM escapes (`{`, `€`) can need more GSM septets than
-/// Latin-1 octets; a caller that cares can force an encoding or pass its own order.
+/// 140 per message, twice UCS-2's 70. UCS-2 last: it represents any text. [`choose_encoding`]
+/// takes the first that fits; segmentation uses `segment::choose_smallest_encoding`, which
+/// counts parts and only falls back on this order for ties.
 pub const DEFAULT_PREFERENCE: [Encoding; 3] = [Encoding::Gsm7, Encoding::Latin1, Encoding::Ucs2];
 
 impl Encoding {
