@@ -146,13 +146,15 @@ struct Inner {
     config: PoolConfig,
     slots: Vec<Slot>,
     cursor: AtomicUsize,
-    stop: watch::Sender<bool>,
 }
 
 /// A set of binds to one or more SMSCs. Cloning shares the pool.
 #[derive(Clone)]
 pub struct BindPool {
     inner: Arc<Inner>,
+    /// Held only by pool handles: when the last one is dropped the supervisors see the
+    /// channel close, unbind and stop, as on [`BindPool::shutdown`].
+    stop: Arc<watch::Sender<bool>>,
 }
 
 impl std::fmt::Debug for BindPool {
@@ -180,11 +182,12 @@ impl BindPool {
                 config,
                 slots,
                 cursor: AtomicUsize::new(0),
-                stop: watch::channel(false).0,
             }),
+            stop: Arc::new(watch::channel(false).0),
         };
         for slot in 0..pool.inner.slots.len() {
-            tokio::spawn(supervise(pool.inner.clone(), slot, handler.clone()));
+            let stop = pool.stop.subscribe();
+            tokio::spawn(supervise(pool.inner.clone(), slot, handler.clone(), stop));
         }
         pool
     }
@@ -269,7 +272,7 @@ impl BindPool {
 
     /// Stops rebinding and unbinds every bind.
     pub async fn shutdown(&self) {
-        self.inner.stop.send_replace(true);
+        self.stop.send_replace(true);
         let sessions = self.active();
         futures_util::future::join_all(sessions.iter().map(|s| async move {
             let _ = s.unbind().await;
@@ -327,12 +330,18 @@ pub fn rebind_delay(config: &PoolConfig, failures: u32) -> Duration {
     base + base.mul_f64(fastrand::f64() * 0.1)
 }
 
-async fn supervise<H: DeliverHandler>(inner: Arc<Inner>, slot_index: usize, handler: Arc<H>) {
+async fn supervise<H: DeliverHandler>(
+    inner: Arc<Inner>,
+    slot_index: usize,
+    handler: Arc<H>,
+    mut stop: watch::Receiver<bool>,
+) {
     let slot = &inner.slots[slot_index];
     let endpoint = inner.config.endpoints[slot.endpoint].clone();
-    let mut stop = inner.stop.subscribe();
+    // Stop when told to, or when every pool handle is gone (the sender is dropped).
+    let stopped = |stop: &watch::Receiver<bool>| *stop.borrow() || stop.has_changed().is_err();
     loop {
-        if *stop.borrow() {
+        if stopped(&stop) {
             return;
         }
         let attempt = connect(&endpoint, inner.config.client.clone(), handler.clone());
@@ -367,7 +376,7 @@ async fn supervise<H: DeliverHandler>(inner: Arc<Inner>, slot_index: usize, hand
             }
             Err(err) => err.to_string(),
         };
-        if *stop.borrow() {
+        if stopped(&stop) {
             return;
         }
         let delay = {

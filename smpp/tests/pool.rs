@@ -134,3 +134,15 @@ fn rebind_delay_never_goes_below_the_floor_even_if_configured_lower() {
         assert!(delay <= config.max_rebind_delay.mul_f64(1.1));
     }
 }
+
+#[tokio::test]
+async fn dropping_the_pool_unbinds_its_binds() {
+    let (server, _smsc, addr) = start_server(Default::default()).await;
+    let pool = BindPool::start(pool_config(&[addr]), Arc::new(AcceptAll));
+    pool.wait_for_active(1).await;
+    let session = server.registry().sessions("demo").pop().unwrap();
+    drop(pool);
+    tokio::time::timeout(Duration::from_secs(5), session.closed())
+        .await
+        .expect("the bind outlived its pool");
+}
