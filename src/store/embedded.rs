@@ -1,0 +1,773 @@
+//! The embedded store: one node, state in a redb file, queues and outbox indexes in memory.
+//!
+//! Records live in redb (see [`super::kv`]); what must be fast to find lives in memory and is
+//! rebuilt from the file at start: the queued MT ids per connector and priority, the outbox
+//! index per account. Work taken by a deliverer or an upstream worker is only marked in
+//! memory, so a restart hands it out again: nothing acknowledged waits on a dead process.
+
+use std::{
+    collections::{BTreeMap, HashMap, HashSet, VecDeque},
+    path::Path,
+    sync::{Arc, Mutex, MutexGuard},
+    time::Duration,
+};
+
+use async_trait::async_trait;
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use smsgw_smpp::encoding::{correlation_keys, normalize_message_id};
+use tokio::sync::Notify;
+
+use super::{
+    kv::{durable, Batch, Kv, Table},
+    Acceptance, HistoryEntry, Idempotency, MessageRecord, OutboxEntry, PartRecord, ReceiptOutcome,
+    Store, StoreError,
+};
+use crate::message::{
+    now_ms, CarrierReceipt, MessageId, MessageState, Mo, Mt, OutboxItem, Priority, Receipt,
+};
+
+/// How long receipt dedupe claims are kept.
+const RECEIPT_DEDUPE_TTL: Duration = Duration::from_secs(24 * 3600);
+
+#[derive(Debug, Serialize, Deserialize)]
+struct IdempotencyRecord {
+    message_id: MessageId,
+    fingerprint: String,
+    expires_ms: u64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct CarrierIdRecord {
+    message_id: MessageId,
+    part: u8,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct OutboxRecord {
+    item: OutboxItem,
+    attempts: u32,
+    not_before_ms: u64,
+    created_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct OutboxMeta {
+    not_before_ms: u64,
+    created_ms: u64,
+    taken: bool,
+}
+
+type Queues = [VecDeque<MessageId>; 4];
+
+#[derive(Default)]
+struct Index {
+    queues: HashMap<String, Queues>,
+    taken: HashSet<MessageId>,
+    outbox: HashMap<String, BTreeMap<u64, OutboxMeta>>,
+    next_outbox_seq: u64,
+    signals: HashMap<String, Arc<Notify>>,
+}
+
+impl Index {
+    fn remove_outbox_entry(&mut self, account: &str, seq: u64) {
+        if let Some(entries) = self.outbox.get_mut(account) {
+            entries.remove(&seq);
+            if entries.is_empty() {
+                self.outbox.remove(account);
+            }
+        }
+    }
+
+    fn signal(&mut self, name: &str) -> Arc<Notify> {
+        self.signals.entry(name.to_owned()).or_default().clone()
+    }
+
+    fn enqueue(&mut self, connector: &str, priority: Priority, id: MessageId, front: bool) {
+        let queue = &mut self.queues.entry(connector.to_owned()).or_default()[priority.rank()];
+        if front {
+            queue.push_front(id);
+        } else {
+            queue.push_back(id);
+        }
+        self.signal(connector).notify_one();
+    }
+}
+
+/// The embedded store. See the module documentation.
+pub struct EmbeddedStore {
+    kv: Kv,
+    index: Mutex<Index>,
+}
+
+fn key2(a: &str, b: &str) -> String {
+    let mut key = String::with_capacity(a.len() + b.len() + 1);
+    key.push_str(a);
+    key.push('\0');
+    key.push_str(b);
+    key
+}
+
+fn outbox_key(account: &str, seq: u64) -> String {
+    key2(account, &format!("{seq:020}"))
+}
+
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).unwrap_or_default()
+}
+
+fn decode<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+        key: key.replace('\0', "/"),
+        error: e.to_string(),
+    })
+}
+
+impl EmbeddedStore {
+    /// Opens the store file (created if missing) and rebuilds the in-memory indexes.
+    pub fn open(path: &Path) -> Result<Arc<Self>, StoreError> {
+        let kv = Kv::open(path)?;
+        let mut index = Index::default();
+
+        let mut queued: Vec<(u64, String, Priority, MessageId)> = Vec::new();
+        for (key, value) in kv.scan(Table::Messages)? {
+            let record: MessageRecord = decode(&key, &value)?;
+            if record.state == MessageState::Accepted {
+                let connector = record
+                    .connector
+                    .clone()
+                    .or_else(|| record.mt.connectors.first().cloned())
+                    .unwrap_or_default();
+                queued.push((
+                    record.mt.accepted_at_ms,
+                    connector,
+                    record.mt.priority,
+                    record.mt.id,
+                ));
+            }
+        }
+        queued.sort_by(|a, b| (a.0, &a.3).cmp(&(b.0, &b.3)));
+        for (_, connector, priority, id) in queued {
+            index.enqueue(&connector, priority, id, false);
+        }
+
+        for (key, value) in kv.scan(Table::Outbox)? {
+            let record: OutboxRecord = decode(&key, &value)?;
+            let Some((account, seq)) = key.split_once('\0') else {
+                continue;
+            };
+            let seq: u64 = seq.parse().unwrap_or(0);
+            index.next_outbox_seq = index.next_outbox_seq.max(seq + 1);
+            index.outbox.entry(account.to_owned()).or_default().insert(
+                seq,
+                OutboxMeta {
+                    not_before_ms: record.not_before_ms,
+                    created_ms: record.created_ms,
+                    taken: false,
+                },
+            );
+        }
+        Ok(Arc::new(Self {
+            kv,
+            index: Mutex::new(index),
+        }))
+    }
+
+    fn index(&self) -> MutexGuard<'_, Index> {
+        self.index.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn get<T: DeserializeOwned>(&self, table: Table, key: &str) -> Result<Option<T>, StoreError> {
+        self.kv
+            .get(table, key)?
+            .map(|bytes| decode(key, &bytes))
+            .transpose()
+    }
+
+    fn record(&self, id: &MessageId) -> Result<MessageRecord, StoreError> {
+        self.get(Table::Messages, id.as_str())?
+            .ok_or_else(|| StoreError::Corrupt {
+                key: id.to_string(),
+                error: "message record missing".into(),
+            })
+    }
+
+    /// Claims a dedupe key; false if it is already held and unexpired.
+    fn claim_dedupe(
+        &self,
+        key: &str,
+        ttl: Duration,
+        batch: &mut Batch,
+    ) -> Result<bool, StoreError> {
+        let now = now_ms();
+        if let Some(expires) = self.get::<u64>(Table::Dedupe, key)? {
+            if expires > now {
+                return Ok(false);
+            }
+        }
+        batch.put(Table::Dedupe, key, encode(&(now + ttl.as_millis() as u64)));
+        Ok(true)
+    }
+
+    fn append_outbox(&self, index: &mut Index, item: OutboxItem, batch: &mut Batch) {
+        let account = item.account().to_owned();
+        let seq = index.next_outbox_seq;
+        index.next_outbox_seq += 1;
+        let now = now_ms();
+        let record = OutboxRecord {
+            item,
+            attempts: 0,
+            not_before_ms: 0,
+            created_ms: now,
+        };
+        batch.put(Table::Outbox, outbox_key(&account, seq), encode(&record));
+        index.outbox.entry(account.clone()).or_default().insert(
+            seq,
+            OutboxMeta {
+                not_before_ms: 0,
+                created_ms: now,
+                taken: false,
+            },
+        );
+        index.signal(&account).notify_one();
+    }
+
+    /// Applies a carrier receipt to one part; queues the client's receipt when the whole
+    /// message became final. Returns the final state if it did.
+    fn apply_receipt(
+        &self,
+        index: &mut Index,
+        record: &mut MessageRecord,
+        part: u8,
+        receipt: &CarrierReceipt,
+        batch: &mut Batch,
+    ) -> Option<MessageState> {
+        let multipart = record.parts.len() > 1;
+        record.history.push(HistoryEntry {
+            state: receipt.state,
+            error: receipt.error.clone(),
+            at_ms: receipt.at_ms,
+            part: multipart.then_some(part),
+        });
+        let slot = record.parts.get_mut(part as usize)?;
+        let replace = match slot.state {
+            None => true,
+            Some(current) if !current.is_final() => true,
+            // A failed part is never overwritten by a later success (or a milder failure).
+            Some(current) => {
+                receipt.state.is_final() && receipt.state.severity() > current.severity()
+            }
+        };
+        if replace {
+            slot.state = Some(receipt.state);
+            slot.error = receipt.error.clone();
+        }
+        self.finish_if_final(index, record, receipt.at_ms, batch)
+    }
+
+    fn finish_if_final(
+        &self,
+        index: &mut Index,
+        record: &mut MessageRecord,
+        at_ms: u64,
+        batch: &mut Batch,
+    ) -> Option<MessageState> {
+        if record.receipt_queued
+            || record
+                .parts
+                .iter()
+                .any(|p| !p.state.is_some_and(MessageState::is_final))
+        {
+            return None;
+        }
+        let worst = record
+            .parts
+            .iter()
+            .filter_map(|p| p.state)
+            .max_by_key(|s| s.severity())?;
+        let error = record
+            .parts
+            .iter()
+            .find(|p| p.state == Some(worst))
+            .map(|p| p.error.clone())
+            .unwrap_or_default();
+        record.state = worst;
+        record.receipt_queued = true;
+        if record.mt.receipt {
+            let receipt = client_receipt(record, worst, error, at_ms);
+            self.append_outbox(index, OutboxItem::Receipt(receipt), batch);
+        }
+        Some(worst)
+    }
+}
+
+/// The receipt a client gets for a message that reached a final state.
+fn client_receipt(
+    record: &MessageRecord,
+    state: MessageState,
+    error: String,
+    at_ms: u64,
+) -> Receipt {
+    let mt = &record.mt;
+    let text_start = match &mt.payload {
+        crate::message::Payload::Text(text) => text.chars().take(20).collect(),
+        crate::message::Payload::Pdu { .. } => String::new(),
+    };
+    Receipt {
+        message_id: mt.id.clone(),
+        client_message_id: mt.client_message_id.clone(),
+        account: mt.account.clone(),
+        state,
+        error,
+        result_code: u8::from(state != MessageState::Delivered),
+        source: mt.source.clone(),
+        destination: mt.destination.clone(),
+        submitted_at_ms: mt.accepted_at_ms,
+        done_at_ms: at_ms,
+        app_id: mt.app_id.clone(),
+        conversation_id: mt.conversation_id.clone(),
+        text_start,
+    }
+}
+
+#[async_trait]
+impl Store for EmbeddedStore {
+    async fn accept_mt(
+        &self,
+        mt: Mt,
+        idempotency: Option<Idempotency>,
+    ) -> Result<Acceptance, StoreError> {
+        let (outcome, written) = {
+            let _index = self.index();
+            let mut batch = Batch::default();
+            let mut outcome = Acceptance::Accepted;
+            if let Some(claim) = &idempotency {
+                let key = key2(&mt.account, &claim.key);
+                let existing: Option<IdempotencyRecord> = self.get(Table::Idempotency, &key)?;
+                match existing {
+                    Some(first) if first.expires_ms > now_ms() => {
+                        outcome = if first.fingerprint == claim.fingerprint {
+                            Acceptance::Replayed(first.message_id.clone())
+                        } else {
+                            Acceptance::Conflict(first.message_id.clone())
+                        };
+                        // Re-put so this answer waits until the first write is durable too.
+                        batch.put(Table::Idempotency, key, encode(&first));
+                    }
+                    _ => {
+                        let record = IdempotencyRecord {
+                            message_id: mt.id.clone(),
+                            fingerprint: claim.fingerprint.clone(),
+                            expires_ms: now_ms() + claim.ttl.as_millis() as u64,
+                        };
+                        batch.put(Table::Idempotency, key, encode(&record));
+                    }
+                }
+            }
+            if outcome == Acceptance::Accepted {
+                let record = MessageRecord {
+                    state: MessageState::Accepted,
+                    connector: mt.connectors.first().cloned(),
+                    parts: vec![PartRecord::default(); usize::from(mt.parts.max(1))],
+                    history: vec![HistoryEntry {
+                        state: MessageState::Accepted,
+                        error: String::new(),
+                        at_ms: mt.accepted_at_ms,
+                        part: None,
+                    }],
+                    receipt_queued: false,
+                    mt: mt.clone(),
+                };
+                batch.put(Table::Messages, mt.id.as_str(), encode(&record));
+            }
+            (outcome, self.kv.write(batch))
+        };
+        durable(written).await?;
+        if outcome == Acceptance::Accepted {
+            // Queued only once durable: a worker never sends what a crash could forget.
+            let connector = mt.connectors.first().cloned().unwrap_or_default();
+            self.index().enqueue(&connector, mt.priority, mt.id, false);
+        }
+        Ok(outcome)
+    }
+
+    async fn message(&self, id: &MessageId) -> Result<Option<MessageRecord>, StoreError> {
+        self.get(Table::Messages, id.as_str())
+    }
+
+    async fn message_by_client_id(
+        &self,
+        account: &str,
+        client_id: &str,
+    ) -> Result<Option<MessageId>, StoreError> {
+        let record: Option<IdempotencyRecord> =
+            self.get(Table::Idempotency, &key2(account, client_id))?;
+        Ok(record
+            .filter(|r| r.expires_ms > now_ms())
+            .map(|r| r.message_id))
+    }
+
+    async fn take_mts(&self, connector: &str, max: usize) -> Result<Vec<Mt>, StoreError> {
+        let mut index = self.index();
+        let mut ids = Vec::new();
+        if let Some(queues) = index.queues.get_mut(connector) {
+            for queue in queues.iter_mut() {
+                while ids.len() < max {
+                    match queue.pop_front() {
+                        Some(id) => ids.push(id),
+                        None => break,
+                    }
+                }
+            }
+        }
+        let mut mts = Vec::with_capacity(ids.len());
+        for id in ids {
+            let record = self.record(&id)?;
+            index.taken.insert(id);
+            mts.push(record.mt);
+        }
+        Ok(mts)
+    }
+
+    async fn wait_for_mts(&self, connector: &str, timeout: Duration) {
+        let signal = {
+            let mut index = self.index();
+            let queued = index
+                .queues
+                .get(connector)
+                .is_some_and(|q| q.iter().any(|q| !q.is_empty()));
+            if queued {
+                return;
+            }
+            index.signal(connector)
+        };
+        let _ = tokio::time::timeout(timeout, signal.notified()).await;
+    }
+
+    async fn mt_submitted(
+        &self,
+        id: &MessageId,
+        connector: &str,
+        carrier_ids: Vec<String>,
+    ) -> Result<(), StoreError> {
+        let written = {
+            let mut index = self.index();
+            let mut batch = Batch::default();
+            let mut record = self.record(id)?;
+            record.state = MessageState::Enroute;
+            record.connector = Some(connector.to_owned());
+            record.history.push(HistoryEntry {
+                state: MessageState::Enroute,
+                error: String::new(),
+                at_ms: now_ms(),
+                part: None,
+            });
+            if record.parts.len() < carrier_ids.len() {
+                record
+                    .parts
+                    .resize(carrier_ids.len(), PartRecord::default());
+            }
+            for (part, carrier_id) in carrier_ids.iter().enumerate() {
+                record.parts[part].carrier_id = Some(carrier_id.clone());
+                let mapping = CarrierIdRecord {
+                    message_id: id.clone(),
+                    part: part as u8,
+                };
+                let key = key2(connector, &normalize_message_id(carrier_id));
+                batch.put(Table::CarrierIds, key, encode(&mapping));
+                // Receipts that beat the submit_sm_resp wait here.
+                for alias in correlation_keys(carrier_id) {
+                    let parked_key = key2(connector, &alias);
+                    let parked: Option<Vec<CarrierReceipt>> =
+                        self.get(Table::ParkedReceipts, &parked_key)?;
+                    if let Some(parked) = parked {
+                        batch.delete(Table::ParkedReceipts, parked_key);
+                        for receipt in parked {
+                            self.apply_receipt(
+                                &mut index,
+                                &mut record,
+                                part as u8,
+                                &receipt,
+                                &mut batch,
+                            );
+                        }
+                    }
+                }
+            }
+            batch.put(Table::Messages, id.as_str(), encode(&record));
+            index.taken.remove(id);
+            self.kv.write(batch)
+        };
+        durable(written).await
+    }
+
+    async fn mt_rejected(&self, id: &MessageId, error: String) -> Result<(), StoreError> {
+        let written = {
+            let mut index = self.index();
+            let mut batch = Batch::default();
+            let mut record = self.record(id)?;
+            let now = now_ms();
+            record.history.push(HistoryEntry {
+                state: MessageState::Rejected,
+                error: error.clone(),
+                at_ms: now,
+                part: None,
+            });
+            for part in &mut record.parts {
+                part.state = Some(MessageState::Rejected);
+                part.error = error.clone();
+            }
+            self.finish_if_final(&mut index, &mut record, now, &mut batch);
+            batch.put(Table::Messages, id.as_str(), encode(&record));
+            index.taken.remove(id);
+            self.kv.write(batch)
+        };
+        durable(written).await
+    }
+
+    async fn release_mt(&self, id: &MessageId, connector: &str) -> Result<(), StoreError> {
+        let written = {
+            let mut index = self.index();
+            let mut record = self.record(id)?;
+            let mut batch = Batch::default();
+            if record.connector.as_deref() != Some(connector) {
+                record.connector = Some(connector.to_owned());
+                batch.put(Table::Messages, id.as_str(), encode(&record));
+            }
+            index.taken.remove(id);
+            index.enqueue(connector, record.mt.priority, id.clone(), true);
+            self.kv.write(batch)
+        };
+        durable(written).await
+    }
+
+    async fn carrier_receipt(
+        &self,
+        connector: &str,
+        receipt: CarrierReceipt,
+    ) -> Result<ReceiptOutcome, StoreError> {
+        let (outcome, written) = {
+            let mut index = self.index();
+            let mut batch = Batch::default();
+            let normalized = normalize_message_id(&receipt.carrier_id);
+            let dedupe = format!("dr\0{connector}\0{normalized}\0{}", receipt.state.code());
+            if !self.claim_dedupe(&dedupe, RECEIPT_DEDUPE_TTL, &mut batch)? {
+                return Ok(ReceiptOutcome::Duplicate);
+            }
+            let mut mapping = None;
+            for alias in correlation_keys(&receipt.carrier_id) {
+                if let Some(found) =
+                    self.get::<CarrierIdRecord>(Table::CarrierIds, &key2(connector, &alias))?
+                {
+                    mapping = Some(found);
+                    break;
+                }
+            }
+            let outcome = match mapping {
+                Some(found) => {
+                    let mut record = self.record(&found.message_id)?;
+                    let final_state = self.apply_receipt(
+                        &mut index,
+                        &mut record,
+                        found.part,
+                        &receipt,
+                        &mut batch,
+                    );
+                    batch.put(Table::Messages, found.message_id.as_str(), encode(&record));
+                    ReceiptOutcome::Applied {
+                        id: found.message_id,
+                        final_state,
+                    }
+                }
+                None => {
+                    let key = key2(connector, &normalized);
+                    let mut parked: Vec<CarrierReceipt> =
+                        self.get(Table::ParkedReceipts, &key)?.unwrap_or_default();
+                    parked.push(receipt);
+                    batch.put(Table::ParkedReceipts, key, encode(&parked));
+                    ReceiptOutcome::Parked
+                }
+            };
+            (outcome, self.kv.write(batch))
+        };
+        durable(written).await?;
+        Ok(outcome)
+    }
+
+    async fn carrier_mo(
+        &self,
+        dedupe_key: &str,
+        mo: Mo,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        let written = {
+            let mut index = self.index();
+            let mut batch = Batch::default();
+            if !self.claim_dedupe(&key2("mo", dedupe_key), ttl, &mut batch)? {
+                return Ok(false);
+            }
+            self.append_outbox(&mut index, OutboxItem::Mo(mo), &mut batch);
+            self.kv.write(batch)
+        };
+        durable(written).await?;
+        Ok(true)
+    }
+
+    async fn take_outbox(&self, account: &str, max: usize) -> Result<Vec<OutboxEntry>, StoreError> {
+        let mut index = self.index();
+        let now = now_ms();
+        let Some(entries) = index.outbox.get_mut(account) else {
+            return Ok(Vec::new());
+        };
+        let mut seqs = Vec::new();
+        for (seq, meta) in entries.iter_mut() {
+            if seqs.len() >= max {
+                break;
+            }
+            if !meta.taken && meta.not_before_ms <= now {
+                meta.taken = true;
+                seqs.push(*seq);
+            }
+        }
+        drop(index);
+        let mut taken = Vec::with_capacity(seqs.len());
+        for seq in seqs {
+            let key = outbox_key(account, seq);
+            if let Some(record) = self.get::<OutboxRecord>(Table::Outbox, &key)? {
+                taken.push(OutboxEntry {
+                    account: account.to_owned(),
+                    seq,
+                    item: record.item,
+                    attempts: record.attempts,
+                });
+            }
+        }
+        Ok(taken)
+    }
+
+    async fn wait_for_outbox(&self, account: &str, timeout: Duration) {
+        let (signal, wait) = {
+            let mut index = self.index();
+            let now = now_ms();
+            let next_due = index.outbox.get(account).and_then(|entries| {
+                entries
+                    .values()
+                    .filter(|m| !m.taken)
+                    .map(|m| m.not_before_ms)
+                    .min()
+            });
+            match next_due {
+                Some(due) if due <= now => return,
+                Some(due) => (
+                    index.signal(account),
+                    timeout.min(Duration::from_millis(due - now)),
+                ),
+                None => (index.signal(account), timeout),
+            }
+        };
+        let _ = tokio::time::timeout(wait, signal.notified()).await;
+    }
+
+    async fn outbox_done(&self, account: &str, seq: u64) -> Result<(), StoreError> {
+        let written = {
+            self.index().remove_outbox_entry(account, seq);
+            let mut batch = Batch::default();
+            batch.delete(Table::Outbox, outbox_key(account, seq));
+            self.kv.write(batch)
+        };
+        durable(written).await
+    }
+
+    async fn outbox_retry(
+        &self,
+        account: &str,
+        seq: u64,
+        retry_at_ms: u64,
+    ) -> Result<(), StoreError> {
+        let written = {
+            let mut index = self.index();
+            let key = outbox_key(account, seq);
+            let Some(mut record) = self.get::<OutboxRecord>(Table::Outbox, &key)? else {
+                return Ok(());
+            };
+            record.attempts += 1;
+            record.not_before_ms = retry_at_ms;
+            if let Some(meta) = index.outbox.get_mut(account).and_then(|e| e.get_mut(&seq)) {
+                meta.taken = false;
+                meta.not_before_ms = retry_at_ms;
+            }
+            let mut batch = Batch::default();
+            batch.put(Table::Outbox, key, encode(&record));
+            index.signal(account).notify_one();
+            self.kv.write(batch)
+        };
+        durable(written).await
+    }
+
+    async fn expire_outbox(
+        &self,
+        account: &str,
+        ttl: Duration,
+    ) -> Result<Vec<OutboxEntry>, StoreError> {
+        let (expired, written) = {
+            let mut index = self.index();
+            let cutoff = now_ms().saturating_sub(ttl.as_millis() as u64);
+            let seqs: Vec<u64> = index
+                .outbox
+                .get(account)
+                .map(|entries| {
+                    entries
+                        .iter()
+                        .filter(|(_, m)| !m.taken && m.created_ms < cutoff)
+                        .map(|(seq, _)| *seq)
+                        .collect()
+                })
+                .unwrap_or_default();
+            let mut batch = Batch::default();
+            let mut expired = Vec::new();
+            for seq in seqs {
+                let key = outbox_key(account, seq);
+                if let Some(record) = self.get::<OutboxRecord>(Table::Outbox, &key)? {
+                    expired.push(OutboxEntry {
+                        account: account.to_owned(),
+                        seq,
+                        item: record.item,
+                        attempts: record.attempts,
+                    });
+                }
+                batch.delete(Table::Outbox, key);
+                index.remove_outbox_entry(account, seq);
+            }
+            (expired, self.kv.write(batch))
+        };
+        durable(written).await?;
+        Ok(expired)
+    }
+
+    async fn outbox_depths(&self) -> Result<Vec<(String, usize)>, StoreError> {
+        let index = self.index();
+        let mut depths: Vec<_> = index
+            .outbox
+            .iter()
+            .map(|(account, entries)| (account.clone(), entries.len()))
+            .collect();
+        depths.sort();
+        Ok(depths)
+    }
+
+    async fn queue_depths(&self) -> Result<Vec<(String, usize)>, StoreError> {
+        let index = self.index();
+        let mut depths: Vec<_> = index
+            .queues
+            .iter()
+            .map(|(connector, queues)| (connector.clone(), queues.iter().map(VecDeque::len).sum()))
+            .collect();
+        depths.sort();
+        Ok(depths)
+    }
+
+    async fn check_writable(&self) -> Result<(), StoreError> {
+        let mut batch = Batch::default();
+        batch.put(Table::Dedupe, "health\0check", encode(&now_ms()));
+        durable(self.kv.write(batch)).await
+    }
+}

@@ -1,0 +1,214 @@
+//! The only shared state of the gateway: messages, connector queues, idempotency keys, the
+//! carrier-id map for receipts, dedupe claims and per-account outboxes.
+//!
+//! Everything another node would need to see lives behind [`Store`]; the embedded
+//! implementation keeps it in a redb file on one node, a distributed one (issue 5) in Redis.
+//! Every method that changes state returns only once the change is durable, so the caller
+//! may acknowledge right after.
+
+pub mod embedded;
+pub mod kv;
+
+use std::{path::Path, time::Duration};
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::message::{CarrierReceipt, MessageId, MessageState, Mo, Mt, OutboxItem};
+
+pub use embedded::EmbeddedStore;
+
+/// Why a store operation failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    #[error("store backend error: {0}")]
+    Backend(String),
+    #[error("{path}: {error}")]
+    Io { path: String, error: String },
+    #[error("corrupt record {key}: {error}")]
+    Corrupt { key: String, error: String },
+    #[error("store is shut down")]
+    Closed,
+}
+
+impl StoreError {
+    pub fn backend(error: impl std::fmt::Display) -> Self {
+        StoreError::Backend(error.to_string())
+    }
+
+    pub fn io(path: &Path, error: impl std::fmt::Display) -> Self {
+        StoreError::Io {
+            path: path.display().to_string(),
+            error: error.to_string(),
+        }
+    }
+}
+
+/// A client's idempotency claim: the same key for the same account yields one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Idempotency {
+    pub key: String,
+    /// A digest of the request body: the same key with another body is a conflict.
+    pub fingerprint: String,
+    pub ttl: Duration,
+}
+
+/// The result of [`Store::accept_mt`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Acceptance {
+    /// Stored and queued.
+    Accepted,
+    /// The key was used before with the same body: the first message's id.
+    Replayed(MessageId),
+    /// The key was used before with a different body.
+    Conflict(MessageId),
+}
+
+/// One part of a submitted MT as the carrier knows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct PartRecord {
+    pub carrier_id: Option<String>,
+    pub state: Option<MessageState>,
+    pub error: String,
+}
+
+/// One line of a message's history (what `GET /v1/messages/{id}` shows).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    pub state: MessageState,
+    pub error: String,
+    pub at_ms: u64,
+    /// Which part, for multipart messages.
+    pub part: Option<u8>,
+}
+
+/// Everything known about one MT.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageRecord {
+    pub mt: Mt,
+    /// Accepted, then Enroute once submitted, then final.
+    pub state: MessageState,
+    /// The connector it was (or is being) submitted on.
+    pub connector: Option<String>,
+    pub parts: Vec<PartRecord>,
+    pub history: Vec<HistoryEntry>,
+    /// The final receipt has gone to the client's outbox.
+    pub receipt_queued: bool,
+}
+
+/// What became of a carrier's receipt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReceiptOutcome {
+    /// Applied to our message; `final_state` is set when the whole message became final.
+    Applied {
+        id: MessageId,
+        final_state: Option<MessageState>,
+    },
+    /// No submit with that carrier id yet: kept until the submit_sm_resp is recorded.
+    Parked,
+    /// Seen before (the carrier retried, or another site got it too).
+    Duplicate,
+}
+
+/// An outbox entry handed to a deliverer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxEntry {
+    pub account: String,
+    pub seq: u64,
+    pub item: OutboxItem,
+    /// Delivery attempts so far.
+    pub attempts: u32,
+}
+
+/// The gateway's shared state. See the module documentation.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Stores an accepted MT durably and queues it on its first connector. With an
+    /// idempotency claim, the first call for (account, key) wins; later calls get
+    /// [`Acceptance::Replayed`] or [`Acceptance::Conflict`] and store nothing.
+    async fn accept_mt(
+        &self,
+        mt: Mt,
+        idempotency: Option<Idempotency>,
+    ) -> Result<Acceptance, StoreError>;
+
+    async fn message(&self, id: &MessageId) -> Result<Option<MessageRecord>, StoreError>;
+
+    /// The message an account's client id names, if the idempotency key is still kept.
+    async fn message_by_client_id(
+        &self,
+        account: &str,
+        client_id: &str,
+    ) -> Result<Option<MessageId>, StoreError>;
+
+    /// Takes up to `max` queued MTs of a connector: highest priority first, in order within a
+    /// priority. Taken MTs are nobody else's until submitted, rejected or released.
+    async fn take_mts(&self, connector: &str, max: usize) -> Result<Vec<Mt>, StoreError>;
+
+    /// Waits until the connector's queue may have something (or `timeout` passes).
+    async fn wait_for_mts(&self, connector: &str, timeout: Duration);
+
+    /// Every part was accepted by the carrier with these ids (in part order). Receipts that
+    /// arrived first are applied now.
+    async fn mt_submitted(
+        &self,
+        id: &MessageId,
+        connector: &str,
+        carrier_ids: Vec<String>,
+    ) -> Result<(), StoreError>;
+
+    /// The carrier refused the MT for good: final state REJECTD and, if the client asked for
+    /// receipts, one with result_code 1.
+    async fn mt_rejected(&self, id: &MessageId, error: String) -> Result<(), StoreError>;
+
+    /// Gives a taken MT back to its queue at the head of its priority (throttled, no
+    /// response...), or moves it to another connector's queue.
+    async fn release_mt(&self, id: &MessageId, connector: &str) -> Result<(), StoreError>;
+
+    /// A carrier's receipt: deduped, correlated to our message (or parked until the submit is
+    /// recorded), and when the message becomes final its receipt goes to the outbox.
+    async fn carrier_receipt(
+        &self,
+        connector: &str,
+        receipt: CarrierReceipt,
+    ) -> Result<ReceiptOutcome, StoreError>;
+
+    /// An MO from a carrier: `false` if the dedupe key was seen before, else it is appended
+    /// to the account's outbox.
+    async fn carrier_mo(&self, dedupe_key: &str, mo: Mo, ttl: Duration)
+        -> Result<bool, StoreError>;
+
+    /// Takes up to `max` due outbox entries of an account, oldest first. Taken entries are
+    /// nobody else's until done or retried.
+    async fn take_outbox(&self, account: &str, max: usize) -> Result<Vec<OutboxEntry>, StoreError>;
+
+    /// Waits until the account's outbox may have something due (or `timeout` passes).
+    async fn wait_for_outbox(&self, account: &str, timeout: Duration);
+
+    /// Delivered: removed for good.
+    async fn outbox_done(&self, account: &str, seq: u64) -> Result<(), StoreError>;
+
+    /// Not delivered: back in the outbox, not before `retry_at_ms`.
+    async fn outbox_retry(
+        &self,
+        account: &str,
+        seq: u64,
+        retry_at_ms: u64,
+    ) -> Result<(), StoreError>;
+
+    /// Removes outbox entries older than their TTL; returns them (to count and log).
+    async fn expire_outbox(
+        &self,
+        account: &str,
+        ttl: Duration,
+    ) -> Result<Vec<OutboxEntry>, StoreError>;
+
+    /// Accounts with outbox entries, and how many (taken or not).
+    async fn outbox_depths(&self) -> Result<Vec<(String, usize)>, StoreError>;
+
+    /// Queued MTs per connector (not counting taken ones).
+    async fn queue_depths(&self) -> Result<Vec<(String, usize)>, StoreError>;
+
+    /// Whether a write reaches the disk (for /readyz).
+    async fn check_writable(&self) -> Result<(), StoreError>;
+}

@@ -1,0 +1,474 @@
+//! The store contract as tests, run against every `Store` implementation (the embedded one
+//! here; the Redis one reuses these functions). Each function gets a fresh, empty store.
+#![allow(dead_code)]
+
+use std::{sync::Arc, time::Duration};
+
+use smsgw::{
+    message::{
+        now_ms, CarrierReceipt, IdGenerator, Interface, MessageId, MessageState, Mo, Mt,
+        OutboxItem, Payload, Priority,
+    },
+    store::{Acceptance, Idempotency, ReceiptOutcome, Store},
+};
+
+pub fn mt(ids: &IdGenerator, priority: Priority, parts: u8) -> Mt {
+    Mt {
+        id: ids.next(),
+        account: "acme".into(),
+        client_message_id: None,
+        source: "ACME".into(),
+        destination: "447700900001".into(),
+        payload: Payload::Text("hello".into()),
+        priority,
+        receipt: true,
+        app_id: Some("app".into()),
+        conversation_id: None,
+        carrier: None,
+        connectors: vec!["sim".into()],
+        parts,
+        interface: Interface::Http,
+        accepted_at_ms: now_ms(),
+    }
+}
+
+fn receipt(carrier_id: &str, state: MessageState) -> CarrierReceipt {
+    CarrierReceipt {
+        carrier_id: carrier_id.into(),
+        state,
+        error: if state == MessageState::Delivered {
+            "000"
+        } else {
+            "001"
+        }
+        .into(),
+        at_ms: now_ms(),
+    }
+}
+
+fn claim(key: &str, body: &str) -> Option<Idempotency> {
+    Some(Idempotency {
+        key: key.into(),
+        fingerprint: body.into(),
+        ttl: Duration::from_secs(3600),
+    })
+}
+
+async fn receipts_in_outbox(
+    store: &dyn Store,
+    account: &str,
+) -> Vec<(u64, smsgw::message::Receipt)> {
+    store
+        .take_outbox(account, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|e| match e.item {
+            OutboxItem::Receipt(r) => Some((e.seq, r)),
+            OutboxItem::Mo(_) => None,
+        })
+        .collect()
+}
+
+pub async fn full_cycle_accept_submit_receipt_outbox(store: Arc<dyn Store>) {
+    let ids = IdGenerator::new("a", "n1");
+    let message = mt(&ids, Priority::Bulk, 1);
+    assert_eq!(
+        store.accept_mt(message.clone(), None).await.unwrap(),
+        Acceptance::Accepted
+    );
+    assert_eq!(
+        store.queue_depths().await.unwrap(),
+        vec![("sim".to_owned(), 1)]
+    );
+    let taken = store.take_mts("sim", 10).await.unwrap();
+    assert_eq!(taken, vec![message.clone()]);
+    assert!(
+        store.take_mts("sim", 10).await.unwrap().is_empty(),
+        "taken twice"
+    );
+    store
+        .mt_submitted(&message.id, "sim", vec!["c-1".into()])
+        .await
+        .unwrap();
+    let outcome = store
+        .carrier_receipt("sim", receipt("c-1", MessageState::Delivered))
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome,
+        ReceiptOutcome::Applied {
+            id: message.id.clone(),
+            final_state: Some(MessageState::Delivered)
+        }
+    );
+    let record = store.message(&message.id).await.unwrap().unwrap();
+    assert_eq!(record.state, MessageState::Delivered);
+    let states: Vec<_> = record.history.iter().map(|h| h.state).collect();
+    assert_eq!(
+        states,
+        [
+            MessageState::Accepted,
+            MessageState::Enroute,
+            MessageState::Delivered
+        ]
+    );
+
+    let receipts = receipts_in_outbox(store.as_ref(), "acme").await;
+    assert_eq!(receipts.len(), 1);
+    let (seq, dr) = &receipts[0];
+    assert_eq!(
+        (dr.state, dr.result_code, &dr.message_id),
+        (MessageState::Delivered, 0, &message.id)
+    );
+    assert!(
+        store.take_outbox("acme", 10).await.unwrap().is_empty(),
+        "outbox entry handed out twice"
+    );
+    store.outbox_done("acme", *seq).await.unwrap();
+    assert!(store.outbox_depths().await.unwrap().is_empty());
+}
+
+pub async fn idempotency_replays_the_first_answer_and_flags_a_different_body(
+    store: Arc<dyn Store>,
+) {
+    let ids = IdGenerator::new("a", "n1");
+    let first = mt(&ids, Priority::Bulk, 1);
+    assert_eq!(
+        store
+            .accept_mt(first.clone(), claim("k1", "body"))
+            .await
+            .unwrap(),
+        Acceptance::Accepted
+    );
+    let again = mt(&ids, Priority::Bulk, 1);
+    assert_eq!(
+        store
+            .accept_mt(again.clone(), claim("k1", "body"))
+            .await
+            .unwrap(),
+        Acceptance::Replayed(first.id.clone())
+    );
+    assert_eq!(
+        store
+            .accept_mt(again, claim("k1", "other body"))
+            .await
+            .unwrap(),
+        Acceptance::Conflict(first.id.clone())
+    );
+    assert_eq!(
+        store.take_mts("sim", 10).await.unwrap().len(),
+        1,
+        "a replay was queued"
+    );
+    assert_eq!(
+        store.message_by_client_id("acme", "k1").await.unwrap(),
+        Some(first.id)
+    );
+}
+
+pub async fn concurrent_identical_requests_store_one_message(store: Arc<dyn Store>) {
+    let ids = Arc::new(IdGenerator::new("a", "n1"));
+    let attempts = (0..16).map(|_| {
+        let store = store.clone();
+        let message = mt(&ids, Priority::Bulk, 1);
+        tokio::spawn(async move {
+            store
+                .accept_mt(message, claim("same", "body"))
+                .await
+                .unwrap()
+        })
+    });
+    let outcomes: Vec<Acceptance> = futures_util::future::join_all(attempts)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(
+        outcomes
+            .iter()
+            .filter(|o| **o == Acceptance::Accepted)
+            .count(),
+        1
+    );
+    assert_eq!(store.take_mts("sim", 100).await.unwrap().len(), 1);
+}
+
+pub async fn higher_priorities_are_taken_first_in_order(store: Arc<dyn Store>) {
+    let ids = IdGenerator::new("a", "n1");
+    let bulk = [mt(&ids, Priority::Bulk, 1), mt(&ids, Priority::Bulk, 1)];
+    let low = mt(&ids, Priority::BulkLow, 1);
+    let urgent = mt(&ids, Priority::Interactive, 1);
+    for m in [&bulk[0], &low, &bulk[1], &urgent] {
+        store.accept_mt(m.clone(), None).await.unwrap();
+    }
+    let order: Vec<MessageId> = store
+        .take_mts("sim", 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(
+        order,
+        [
+            urgent.id.clone(),
+            bulk[0].id.clone(),
+            bulk[1].id.clone(),
+            low.id.clone()
+        ]
+    );
+    // A released MT goes back to the head of its priority, before later ones.
+    store.release_mt(&bulk[1].id, "sim").await.unwrap();
+    let later = mt(&ids, Priority::Bulk, 1);
+    store.accept_mt(later.clone(), None).await.unwrap();
+    let order: Vec<MessageId> = store
+        .take_mts("sim", 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(order, [bulk[1].id.clone(), later.id]);
+}
+
+pub async fn a_receipt_before_the_submit_resp_is_kept_and_applied(store: Arc<dyn Store>) {
+    let ids = IdGenerator::new("a", "n1");
+    let message = mt(&ids, Priority::Bulk, 1);
+    store.accept_mt(message.clone(), None).await.unwrap();
+    store.take_mts("sim", 1).await.unwrap();
+    assert_eq!(
+        store
+            .carrier_receipt("sim", receipt("77", MessageState::Delivered))
+            .await
+            .unwrap(),
+        ReceiptOutcome::Parked
+    );
+    assert!(receipts_in_outbox(store.as_ref(), "acme").await.is_empty());
+    store
+        .mt_submitted(&message.id, "sim", vec!["77".into()])
+        .await
+        .unwrap();
+    let receipts = receipts_in_outbox(store.as_ref(), "acme").await;
+    assert_eq!(receipts.len(), 1);
+    assert_eq!(receipts[0].1.state, MessageState::Delivered);
+}
+
+pub async fn carrier_ids_match_across_hex_decimal_case_and_zeros(store: Arc<dyn Store>) {
+    let ids = IdGenerator::new("a", "n1");
+    let hex = mt(&ids, Priority::Bulk, 1);
+    let padded = mt(&ids, Priority::Bulk, 1);
+    for m in [&hex, &padded] {
+        store.accept_mt(m.clone(), None).await.unwrap();
+    }
+    store.take_mts("sim", 10).await.unwrap();
+    // submit_sm_resp said hex "00FF"; the DR says decimal 255.
+    store
+        .mt_submitted(&hex.id, "sim", vec!["00FF".into()])
+        .await
+        .unwrap();
+    // submit_sm_resp "AB12cd"; the DR the same id in other case with leading zeros.
+    store
+        .mt_submitted(&padded.id, "sim", vec!["AB12cd".into()])
+        .await
+        .unwrap();
+    let applied = |outcome: ReceiptOutcome| match outcome {
+        ReceiptOutcome::Applied { id, .. } => id,
+        other => panic!("not correlated: {other:?}"),
+    };
+    assert_eq!(
+        applied(
+            store
+                .carrier_receipt("sim", receipt("255", MessageState::Delivered))
+                .await
+                .unwrap()
+        ),
+        hex.id
+    );
+    assert_eq!(
+        applied(
+            store
+                .carrier_receipt("sim", receipt("000ab12CD", MessageState::Delivered))
+                .await
+                .unwrap()
+        ),
+        padded.id
+    );
+}
+
+pub async fn multipart_gives_one_final_receipt_with_the_worst_state(store: Arc<dyn Store>) {
+    let ids = IdGenerator::new("a", "n1");
+    let message = mt(&ids, Priority::Bulk, 3);
+    store.accept_mt(message.clone(), None).await.unwrap();
+    store.take_mts("sim", 1).await.unwrap();
+    store
+        .mt_submitted(
+            &message.id,
+            "sim",
+            vec!["p1".into(), "p2".into(), "p3".into()],
+        )
+        .await
+        .unwrap();
+    // The carrier reports on any part, in any order; a failed part stays failed.
+    store
+        .carrier_receipt("sim", receipt("p2", MessageState::Undeliverable))
+        .await
+        .unwrap();
+    store
+        .carrier_receipt("sim", receipt("p2", MessageState::Delivered))
+        .await
+        .unwrap();
+    store
+        .carrier_receipt("sim", receipt("p3", MessageState::Delivered))
+        .await
+        .unwrap();
+    assert!(
+        receipts_in_outbox(store.as_ref(), "acme").await.is_empty(),
+        "final before every part"
+    );
+    let last = store
+        .carrier_receipt("sim", receipt("p1", MessageState::Delivered))
+        .await
+        .unwrap();
+    assert_eq!(
+        last,
+        ReceiptOutcome::Applied {
+            id: message.id.clone(),
+            final_state: Some(MessageState::Undeliverable)
+        }
+    );
+    let receipts = receipts_in_outbox(store.as_ref(), "acme").await;
+    assert_eq!(receipts.len(), 1);
+    assert_eq!(
+        (receipts[0].1.state, receipts[0].1.result_code),
+        (MessageState::Undeliverable, 1)
+    );
+}
+
+pub async fn duplicate_receipts_are_applied_once(store: Arc<dyn Store>) {
+    let ids = IdGenerator::new("a", "n1");
+    let message = mt(&ids, Priority::Bulk, 1);
+    store.accept_mt(message.clone(), None).await.unwrap();
+    store.take_mts("sim", 1).await.unwrap();
+    store
+        .mt_submitted(&message.id, "sim", vec!["d1".into()])
+        .await
+        .unwrap();
+    store
+        .carrier_receipt("sim", receipt("d1", MessageState::Delivered))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .carrier_receipt("sim", receipt("d1", MessageState::Delivered))
+            .await
+            .unwrap(),
+        ReceiptOutcome::Duplicate
+    );
+    assert_eq!(receipts_in_outbox(store.as_ref(), "acme").await.len(), 1);
+}
+
+pub async fn a_rejected_mt_gets_a_rejectd_receipt_with_result_code_1(store: Arc<dyn Store>) {
+    let ids = IdGenerator::new("a", "n1");
+    let message = mt(&ids, Priority::Bulk, 2);
+    store.accept_mt(message.clone(), None).await.unwrap();
+    store.take_mts("sim", 1).await.unwrap();
+    store
+        .mt_rejected(&message.id, "submit_sm_resp 0x45".into())
+        .await
+        .unwrap();
+    let receipts = receipts_in_outbox(store.as_ref(), "acme").await;
+    assert_eq!(receipts.len(), 1);
+    assert_eq!(
+        (receipts[0].1.state, receipts[0].1.result_code),
+        (MessageState::Rejected, 1)
+    );
+    assert_eq!(
+        store.message(&message.id).await.unwrap().unwrap().state,
+        MessageState::Rejected
+    );
+}
+
+pub async fn mos_are_deduped_and_queued(store: Arc<dyn Store>) {
+    let mo = Mo {
+        id: "mo-1".into(),
+        account: "acme".into(),
+        source: "447700900001".into(),
+        destination: "12345".into(),
+        text: "STOP".into(),
+        connector: "sim".into(),
+        received_at_ms: now_ms(),
+    };
+    assert!(store
+        .carrier_mo("sim/c9", mo.clone(), Duration::from_secs(60))
+        .await
+        .unwrap());
+    assert!(!store
+        .carrier_mo("sim/c9", mo.clone(), Duration::from_secs(60))
+        .await
+        .unwrap());
+    let entries = store.take_outbox("acme", 10).await.unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].item, OutboxItem::Mo(mo));
+}
+
+pub async fn outbox_retry_waits_and_expiry_removes(store: Arc<dyn Store>) {
+    let mo = |id: &str| Mo {
+        id: id.into(),
+        account: "acme".into(),
+        source: "1".into(),
+        destination: "2".into(),
+        text: "x".into(),
+        connector: "sim".into(),
+        received_at_ms: now_ms(),
+    };
+    store
+        .carrier_mo("a", mo("a"), Duration::from_secs(60))
+        .await
+        .unwrap();
+    let taken = store.take_outbox("acme", 10).await.unwrap();
+    store
+        .outbox_retry("acme", taken[0].seq, now_ms() + 60_000)
+        .await
+        .unwrap();
+    assert!(
+        store.take_outbox("acme", 10).await.unwrap().is_empty(),
+        "retried before its time"
+    );
+    store
+        .outbox_retry("acme", taken[0].seq, now_ms())
+        .await
+        .unwrap();
+    let again = store.take_outbox("acme", 10).await.unwrap();
+    assert_eq!(again[0].attempts, 2);
+    store.outbox_retry("acme", again[0].seq, 0).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let expired = store
+        .expire_outbox("acme", Duration::from_millis(10))
+        .await
+        .unwrap();
+    assert_eq!(expired.len(), 1);
+    assert!(store.outbox_depths().await.unwrap().is_empty());
+}
+
+pub async fn waiting_wakes_on_new_work(store: Arc<dyn Store>) {
+    let ids = IdGenerator::new("a", "n1");
+    let waiter = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            store.wait_for_mts("sim", Duration::from_secs(30)).await;
+            started.elapsed()
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    store
+        .accept_mt(mt(&ids, Priority::Bulk, 1), None)
+        .await
+        .unwrap();
+    let waited = tokio::time::timeout(Duration::from_secs(10), waiter)
+        .await
+        .expect("not woken")
+        .unwrap();
+    assert!(waited < Duration::from_secs(30));
+}
