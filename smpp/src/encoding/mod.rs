@@ -9,12 +9,14 @@
 //! - [`segment`]: splitting an MT into `submit_sm` parts.
 //! - [`reassembly`]: collecting inbound parts into whole messages.
 //! - [`receipt`]: delivery receipt text and TLVs.
+//! - [`receipt_pdu`]: the deliver_sm that carries a receipt.
 //! - [`message_id`]: matching carrier message ids written in different bases.
 
 pub mod gsm;
 pub mod message_id;
 pub mod reassembly;
 pub mod receipt;
+pub mod receipt_pdu;
 pub mod segment;
 pub mod text;
 pub mod udh;
@@ -29,6 +31,7 @@ pub use receipt::{
     is_delivery_receipt, parse_receipt_text, receipt_from_deliver_sm, stat_code, DeliveryReceipt,
     ReceiptDate, ReceiptError, ReceiptStat,
 };
+pub use receipt_pdu::{receipt_deliver_sm, ESM_CLASS_DELIVERY_RECEIPT};
 pub use segment::{
     apply_to_submit_sm, choose_smallest_encoding, parts_needed, segment, ApplyError, Concatenation,
     Limits, Part, SegmentError, SegmentOptions, Segmented,
