@@ -3,3 +3,5 @@
 
 pub mod message;
 pub mod store;
+pub mod upstream;
+pub mod delivery;

@@ -1,0 +1,142 @@
+//! One account's outbox deliverer: takes due entries, delivers them concurrently, marks them
+//! done or schedules a retry, and expires what waited longer than the account's TTL.
+
+use std::{sync::Arc, time::Duration};
+
+use smsgw_smpp::{rusmpp::CommandStatus, DeliverError, Registry};
+use tokio::sync::watch;
+use tracing::{debug, error, warn};
+
+use super::deliver_pdu::deliver_sm_for;
+use crate::{
+    message::now_ms,
+    store::{OutboxEntry, Store},
+};
+
+/// How an account's receipts and MOs reach it.
+#[derive(Clone)]
+pub enum DeliveryRoute {
+    /// deliver_sm on any receiver or transceiver bind of the account (its system_id).
+    Smpp(Arc<Registry>),
+}
+
+/// Entries delivered at once per account.
+const BATCH: usize = 64;
+/// When no bind is up, look again this soon (a new bind is the usual cure).
+const NO_RECEIVER_RETRY: Duration = Duration::from_millis(500);
+const EXPIRY_CHECK: Duration = Duration::from_secs(60);
+
+/// The deliverer of one account. See the module documentation.
+pub struct AccountDelivery {
+    pub account: String,
+    pub store: Arc<dyn Store>,
+    pub route: DeliveryRoute,
+    pub outbox_ttl: Duration,
+}
+
+/// Why one delivery attempt did not complete.
+enum Attempt {
+    Delivered,
+    /// Try again at this time.
+    Retry(u64),
+}
+
+/// Backoff for a client that refused or did not answer: 1 s doubling to 10 min, with jitter.
+pub fn retry_delay(attempts: u32) -> Duration {
+    let base = Duration::from_secs(1).saturating_mul(1 << attempts.min(10));
+    let capped = base.min(Duration::from_secs(600));
+    capped + capped.mul_f64(fastrand::f64() * 0.2)
+}
+
+impl AccountDelivery {
+    /// Runs until `stop` turns true.
+    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        let mut next_expiry = tokio::time::Instant::now();
+        loop {
+            if *stop.borrow() {
+                return;
+            }
+            if tokio::time::Instant::now() >= next_expiry {
+                self.expire().await;
+                next_expiry = tokio::time::Instant::now() + EXPIRY_CHECK;
+            }
+            let entries = match self.store.take_outbox(&self.account, BATCH).await {
+                Ok(entries) => entries,
+                Err(err) => {
+                    error!(account = %self.account, %err, "reading the outbox failed");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            if entries.is_empty() {
+                tokio::select! {
+                    () = self.store.wait_for_outbox(&self.account, Duration::from_secs(1)) => {}
+                    _ = stop.changed() => return,
+                }
+                continue;
+            }
+            let attempts = entries.into_iter().map(|entry| self.deliver(entry));
+            futures_util::future::join_all(attempts).await;
+        }
+    }
+
+    async fn deliver(&self, entry: OutboxEntry) {
+        let attempt = match &self.route {
+            DeliveryRoute::Smpp(registry) => self.deliver_smpp(registry, &entry).await,
+        };
+        let kind = match &entry.item {
+            crate::message::OutboxItem::Receipt(_) => "receipt",
+            crate::message::OutboxItem::Mo(_) => "mo",
+        };
+        let result = match attempt {
+            Attempt::Delivered => {
+                metrics::counter!("delivery_delivered_total", "account" => self.account.clone(), "kind" => kind).increment(1);
+                self.store.outbox_done(&self.account, entry.seq).await
+            }
+            Attempt::Retry(at_ms) => {
+                self.store
+                    .outbox_retry(&self.account, entry.seq, at_ms)
+                    .await
+            }
+        };
+        if let Err(err) = result {
+            error!(account = %self.account, seq = entry.seq, %err, "updating the outbox failed");
+        }
+    }
+
+    async fn deliver_smpp(&self, registry: &Registry, entry: &OutboxEntry) -> Attempt {
+        let pdu = deliver_sm_for(&entry.item);
+        match registry.deliver(&self.account, pdu).await {
+            Ok(delivered) if delivered.status == CommandStatus::EsmeRok => Attempt::Delivered,
+            Ok(delivered) => {
+                let delay = retry_delay(entry.attempts);
+                debug!(account = %self.account, status = ?delivered.status, ?delay, "client refused a deliver_sm");
+                metrics::counter!("delivery_retries_total", "account" => self.account.clone(), "reason" => "refused").increment(1);
+                Attempt::Retry(now_ms() + delay.as_millis() as u64)
+            }
+            Err(DeliverError::NoReceiver(_)) => {
+                Attempt::Retry(now_ms() + NO_RECEIVER_RETRY.as_millis() as u64)
+            }
+            Err(DeliverError::Request { session, error }) => {
+                // The client may have it (response lost): retried on any bind, soon.
+                metrics::counter!("delivery_retries_total", "account" => self.account.clone(), "reason" => "no_response").increment(1);
+                warn!(account = %self.account, %session, %error, "deliver_sm unanswered; retrying");
+                Attempt::Retry(now_ms() + 200)
+            }
+        }
+    }
+
+    async fn expire(&self) {
+        match self.store.expire_outbox(&self.account, self.outbox_ttl).await {
+            Ok(expired) if !expired.is_empty() => {
+                metrics::counter!("delivery_expired_total", "account" => self.account.clone())
+                    .increment(expired.len() as u64);
+                for entry in &expired {
+                    warn!(account = %self.account, id = entry.item.delivery_id(), attempts = entry.attempts, "outbox entry expired undelivered");
+                }
+            }
+            Ok(_) => {}
+            Err(err) => error!(account = %self.account, %err, "expiring the outbox failed"),
+        }
+    }
+}

@@ -1,0 +1,247 @@
+//! Accepting an MT, whatever interface it came in on: authenticate, validate, route, apply
+//! the account's throughput limit, claim the idempotency key, write durably. The caller
+//! acknowledges (HTTP 2xx, submit_sm_resp) only after [`Ingest::submit`] returned `Ok`.
+
+use std::{collections::HashMap, num::NonZeroU32, sync::Arc};
+
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use sha2::{Digest, Sha256};
+use smsgw_smpp::encoding::SegmentError;
+
+use crate::{
+    config::{Account, Config},
+    credentials::CredentialCache,
+    message::{now_ms, IdGenerator, Interface, MessageId, Mt, Payload, Priority},
+    store::{Acceptance, Idempotency, Store, StoreError},
+    upstream::submit_pdu::segment_text,
+};
+
+/// Why an MT was not accepted. Each maps to a Genesys result_code and an SMPP status.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("authentication failed")]
+    Auth,
+    #[error("sender {0:?} is not allowed for this account")]
+    SenderNotAllowed(String),
+    #[error("invalid destination {0:?}: digits only, international format, at most 15")]
+    InvalidDestination(String),
+    #[error("empty message")]
+    EmptyText,
+    #[error("message too long: {needed} parts, at most {max}")]
+    TooLong { needed: usize, max: u8 },
+    #[error("message cannot be encoded: {0}")]
+    Unencodable(String),
+    #[error("unknown carrier {0:?}")]
+    UnknownCarrier(String),
+    #[error("no route to {0:?}")]
+    NoRoute(String),
+    #[error("throughput limit of the account reached")]
+    Throttled,
+    #[error("message_id {client_id:?} was used before with a different message")]
+    Conflict { client_id: String, first: MessageId },
+    #[error("storage unavailable: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// An MT as an interface hands it over, before validation.
+#[derive(Debug, Clone)]
+pub struct MtRequest {
+    pub client_message_id: Option<String>,
+    pub source: String,
+    pub destination: String,
+    pub payload: Payload,
+    pub priority: Priority,
+    pub receipt: bool,
+    pub app_id: Option<String>,
+    pub conversation_id: Option<String>,
+    pub carrier: Option<String>,
+    pub interface: Interface,
+}
+
+/// An accepted MT: new, or the replay of an earlier request with the same client id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Accepted {
+    New(MessageId),
+    Replayed(MessageId),
+}
+
+impl Accepted {
+    pub fn id(&self) -> &MessageId {
+        match self {
+            Accepted::New(id) | Accepted::Replayed(id) => id,
+        }
+    }
+}
+
+/// The MT intake of the gateway. See the module documentation.
+pub struct Ingest {
+    config: Arc<Config>,
+    store: Arc<dyn Store>,
+    ids: IdGenerator,
+    credentials: Arc<CredentialCache>,
+    limits: HashMap<String, DefaultDirectRateLimiter>,
+}
+
+impl Ingest {
+    pub fn new(config: Arc<Config>, store: Arc<dyn Store>) -> Self {
+        let limits = config
+            .accounts()
+            .iter()
+            .filter_map(|account| {
+                let rate = NonZeroU32::new(account.throughput?)?;
+                Some((account.system_id.clone(), RateLimiter::direct(Quota::per_second(rate))))
+            })
+            .collect();
+        Self {
+            ids: IdGenerator::new(&config.site, &config.node_id),
+            config,
+            store,
+            credentials: Arc::new(CredentialCache::default()),
+            limits,
+        }
+    }
+
+    pub fn config(&self) -> &Arc<Config> {
+        &self.config
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Checks a password off the async workers (argon2 takes milliseconds on a cache miss).
+    async fn verify(&self, account: &Account, password: &str) -> bool {
+        let cache = self.credentials.clone();
+        let (name, hash, password) = (
+            account.system_id.clone(),
+            account.password_hash.clone(),
+            password.to_owned(),
+        );
+        tokio::task::spawn_blocking(move || cache.verify(&name, &hash, &password))
+            .await
+            .unwrap_or(false)
+    }
+
+    /// The account of an HTTP login, if the password is right.
+    pub async fn authenticate_http(&self, login: &str, password: &str) -> Result<&Account, IngestError> {
+        let account = self.config.account_by_http_login(login).ok_or(IngestError::Auth)?;
+        if self.verify(account, password).await {
+            Ok(account)
+        } else {
+            Err(IngestError::Auth)
+        }
+    }
+
+    /// The account of an SMPP system_id, if the password is right.
+    pub async fn authenticate_smpp(&self, system_id: &str, password: &str) -> Result<&Account, IngestError> {
+        let account = self.config.account_by_system_id(system_id).ok_or(IngestError::Auth)?;
+        if self.verify(account, password).await {
+            Ok(account)
+        } else {
+            Err(IngestError::Auth)
+        }
+    }
+
+    /// Validates, routes and durably stores an MT of `account`.
+    pub async fn submit(&self, account: &Account, request: MtRequest) -> Result<Accepted, IngestError> {
+        let destination = request
+            .destination
+            .strip_prefix('+')
+            .unwrap_or(&request.destination)
+            .to_owned();
+        if destination.is_empty()
+            || destination.len() > 15
+            || !destination.bytes().all(|b| b.is_ascii_digit())
+        {
+            return Err(IngestError::InvalidDestination(request.destination));
+        }
+        if !account.sender_allowed(&request.source) {
+            return Err(IngestError::SenderNotAllowed(request.source));
+        }
+        let id = self.ids.next();
+        let parts = match &request.payload {
+            Payload::Text(text) if text.is_empty() => return Err(IngestError::EmptyText),
+            Payload::Text(text) => match segment_text(text, account.max_segments, 0) {
+                Ok(parts) => parts.len() as u8,
+                Err(SegmentError::TooManySegments { needed, max }) => {
+                    return Err(IngestError::TooLong { needed, max })
+                }
+                Err(err) => return Err(IngestError::Unencodable(err.to_string())),
+            },
+            Payload::Pdu { .. } => 1,
+        };
+        let connectors = self
+            .config
+            .route(&account.system_id, &destination, request.carrier.as_deref())
+            .ok_or_else(|| match &request.carrier {
+                Some(carrier) => IngestError::UnknownCarrier(carrier.clone()),
+                None => IngestError::NoRoute(destination.clone()),
+            })?
+            .to_vec();
+        if let Some(limit) = self.limits.get(&account.system_id) {
+            if limit.check().is_err() {
+                metrics::counter!("ingest_throttled_total", "account" => account.system_id.clone()).increment(1);
+                return Err(IngestError::Throttled);
+            }
+        }
+        let idempotency = request.client_message_id.as_ref().map(|key| Idempotency {
+            key: key.clone(),
+            fingerprint: fingerprint(&request, &destination),
+            ttl: account.idempotency_ttl,
+        });
+        let mt = Mt {
+            id,
+            account: account.system_id.clone(),
+            client_message_id: request.client_message_id.clone(),
+            source: request.source,
+            destination,
+            payload: request.payload,
+            priority: request.priority,
+            receipt: request.receipt,
+            app_id: request.app_id,
+            conversation_id: request.conversation_id,
+            carrier: request.carrier,
+            connectors,
+            parts,
+            interface: request.interface,
+            accepted_at_ms: now_ms(),
+        };
+        let interface = mt.interface.as_str();
+        let id = mt.id.clone();
+        let outcome = match self.store.accept_mt(mt, idempotency).await? {
+            Acceptance::Accepted => Accepted::New(id),
+            Acceptance::Replayed(first) => Accepted::Replayed(first),
+            Acceptance::Conflict(first) => {
+                return Err(IngestError::Conflict {
+                    client_id: request.client_message_id.unwrap_or_default(),
+                    first,
+                })
+            }
+        };
+        let label = match outcome {
+            Accepted::New(_) => "new",
+            Accepted::Replayed(_) => "replayed",
+        };
+        metrics::counter!("ingest_mt_total", "account" => account.system_id.clone(), "interface" => interface, "outcome" => label).increment(1);
+        Ok(outcome)
+    }
+}
+
+/// What makes two requests "the same message" for idempotency.
+fn fingerprint(request: &MtRequest, destination: &str) -> String {
+    let mut hasher = Sha256::new();
+    let payload = serde_json::to_vec(&request.payload).unwrap_or_default();
+    for field in [
+        request.source.as_bytes(),
+        destination.as_bytes(),
+        &payload,
+        request.carrier.as_deref().unwrap_or("").as_bytes(),
+        request.app_id.as_deref().unwrap_or("").as_bytes(),
+        request.conversation_id.as_deref().unwrap_or("").as_bytes(),
+        &[request.receipt as u8, request.priority as u8],
+    ] {
+        hasher.update((field.len() as u64).to_be_bytes());
+        hasher.update(field);
+    }
+    hex::encode(hasher.finalize())
+}

@@ -1,0 +1,138 @@
+//! Glue between the SMPP server (where clients bind) and the gateway: authentication against
+//! the accounts, max binds per account, submit_sm into [`Ingest`], errors as SMPP statuses.
+
+use std::{net::SocketAddr, sync::{Arc, OnceLock}};
+
+use smsgw_smpp::{
+    encoding::InboundPart,
+    rusmpp::{pdus::SubmitSm, CommandStatus},
+    server::BindHandler,
+    BindRequest, Registry, SessionHandle,
+};
+use tracing::info;
+
+use crate::{
+    ingest::{Ingest, IngestError, MtRequest},
+    message::{Interface, Payload, Priority},
+};
+
+/// The gateway's [`BindHandler`].
+pub struct GatewaySmsc {
+    ingest: Arc<Ingest>,
+    /// Set once the server exists, to count an account's binds.
+    registry: OnceLock<Arc<Registry>>,
+}
+
+/// A bound client: its account's system_id.
+#[derive(Debug, Clone)]
+pub struct BoundAccount {
+    pub system_id: String,
+}
+
+impl GatewaySmsc {
+    pub fn new(ingest: Arc<Ingest>) -> Self {
+        Self {
+            ingest,
+            registry: OnceLock::new(),
+        }
+    }
+
+    pub fn set_registry(&self, registry: Arc<Registry>) {
+        let _ = self.registry.set(registry);
+    }
+}
+
+/// The SMPP status for an MT the gateway did not accept.
+pub fn submit_status(error: &IngestError) -> CommandStatus {
+    match error {
+        IngestError::Auth => CommandStatus::EsmeRinvpaswd,
+        IngestError::SenderNotAllowed(_) => CommandStatus::EsmeRinvsrcadr,
+        IngestError::InvalidDestination(_) | IngestError::NoRoute(_) => CommandStatus::EsmeRinvdstadr,
+        IngestError::EmptyText | IngestError::TooLong { .. } | IngestError::Unencodable(_) => {
+            CommandStatus::EsmeRinvmsglen
+        }
+        IngestError::UnknownCarrier(_) => CommandStatus::EsmeRinvdstadr,
+        IngestError::Throttled => CommandStatus::EsmeRthrottled,
+        IngestError::Conflict { .. } => CommandStatus::EsmeRsubmitfail,
+        // Not accepted, worth a retry: the client keeps the message.
+        IngestError::Store(_) => CommandStatus::EsmeRmsgqful,
+    }
+}
+
+/// Reads a client's submit_sm into an MT request; its body travels unchanged.
+fn mt_request(submit: &SubmitSm) -> Result<MtRequest, CommandStatus> {
+    let part = InboundPart::from_submit_sm(submit).map_err(|_| CommandStatus::EsmeRinvesmclass)?;
+    let esm_class = u8::from(submit.esm_class);
+    let payload = Payload::Pdu {
+        data_coding: u8::from(submit.data_coding),
+        esm_class: esm_class & 0x40,
+        short_message: submit.short_message().to_vec(),
+        message_payload: submit.tlvs().iter().find_map(|tlv| match tlv.value() {
+            Some(smsgw_smpp::rusmpp::tlvs::TlvValue::MessagePayload(p)) => Some(p.value.to_vec()),
+            _ => None,
+        }),
+        // With UDHI the concatenation header is inside short_message already.
+        sar: (esm_class & 0x40 == 0)
+            .then_some(part.segment)
+            .flatten()
+            .map(|s| (s.reference, s.total, s.seq)),
+    };
+    let priority = match u8::from(submit.priority_flag) {
+        0 => Priority::Bulk,
+        1 => Priority::InteractiveLow,
+        _ => Priority::Interactive,
+    };
+    Ok(MtRequest {
+        client_message_id: None,
+        source: submit.source_addr.as_str().to_owned(),
+        destination: submit.destination_addr.as_str().to_owned(),
+        payload,
+        priority,
+        receipt: u8::from(submit.registered_delivery) & 0x03 != 0,
+        app_id: None,
+        conversation_id: None,
+        carrier: None,
+        interface: Interface::Smpp,
+    })
+}
+
+impl BindHandler for GatewaySmsc {
+    type Account = BoundAccount;
+
+    async fn authenticate(&self, bind: &BindRequest, peer: SocketAddr) -> Result<BoundAccount, CommandStatus> {
+        let account = self
+            .ingest
+            .authenticate_smpp(&bind.system_id, &bind.password)
+            .await
+            .map_err(|_| CommandStatus::EsmeRinvpaswd)?;
+        let bound = self
+            .registry
+            .get()
+            .map_or(0, |registry| registry.sessions(&account.system_id).len());
+        if bound >= account.max_binds as usize {
+            info!(%peer, system_id = %account.system_id, bound, "bind refused: max_binds reached");
+            return Err(CommandStatus::EsmeRbindfail);
+        }
+        Ok(BoundAccount {
+            system_id: account.system_id.clone(),
+        })
+    }
+
+    async fn on_submit(
+        &self,
+        bound: &BoundAccount,
+        _session: &SessionHandle,
+        submit: SubmitSm,
+    ) -> Result<String, CommandStatus> {
+        let account = self
+            .ingest
+            .config()
+            .account_by_system_id(&bound.system_id)
+            .ok_or(CommandStatus::EsmeRinvsysid)?;
+        let request = mt_request(&submit)?;
+        match self.ingest.submit(account, request).await {
+            Ok(accepted) => Ok(accepted.id().to_string()),
+            Err(error) => Err(submit_status(&error)),
+        }
+    }
+}

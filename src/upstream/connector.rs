@@ -1,0 +1,299 @@
+//! One carrier connector: a bind pool to the carrier's SMSCs and the worker that takes its
+//! queued MTs and submits them, under the connector's throughput limit.
+//!
+//! Failures by kind:
+//! - no bind up: nothing is taken from the queue (MTs wait there, in order);
+//! - ESME_RTHROTTLED / ESME_RMSGQFUL: the whole connector pauses (exponential backoff) and
+//!   the same part is retried, so order within a priority holds and nothing is dropped;
+//! - another error status: permanent; the MT is REJECTD and the client gets that receipt;
+//! - no response (timeout, bind lost after sending): the part is retried on any bind. The
+//!   carrier may have taken the first copy, so this is the one place a duplicate SMS can
+//!   arise; it is counted in `upstream_submit_retries_total{reason="no_response"}`.
+
+use std::{
+    num::NonZeroU32,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use smsgw_smpp::{
+    client::SubmitError,
+    pool::{BindPool, Endpoint, PoolConfig, PoolError},
+    rusmpp::CommandStatus,
+    BindKind, BindRequest, ClientConfig, SessionConfig,
+};
+use tokio::{
+    sync::{watch, OwnedSemaphorePermit, Semaphore},
+    time::Instant,
+};
+use tracing::{debug, error, info, warn};
+
+use super::{inbound::CarrierInbound, submit_pdu::submit_pdus};
+use crate::{message::Mt, store::Store};
+
+/// How a connector binds and sends.
+#[derive(Debug, Clone)]
+pub struct ConnectorSettings {
+    pub name: String,
+    pub endpoints: Vec<Endpoint>,
+    pub binds_per_endpoint: usize,
+    pub system_id: String,
+    pub password: String,
+    pub system_type: String,
+    /// Outstanding submits per bind.
+    pub window: usize,
+    /// Submits per second over all binds.
+    pub throughput: Option<NonZeroU32>,
+    pub response_timeout: Duration,
+    pub enquire_link_interval: Duration,
+    pub rebind_delay: Duration,
+}
+
+impl ConnectorSettings {
+    /// A connector to one SMSC with defaults (window 64, 1 bind).
+    pub fn new(name: &str, address: &str, system_id: &str, password: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            endpoints: vec![Endpoint::tcp(address)],
+            binds_per_endpoint: 1,
+            system_id: system_id.to_owned(),
+            password: password.to_owned(),
+            system_type: String::new(),
+            window: 64,
+            throughput: None,
+            response_timeout: Duration::from_secs(10),
+            enquire_link_interval: Duration::from_secs(30),
+            rebind_delay: smsgw_smpp::pool::MIN_REBIND_DELAY,
+        }
+    }
+
+    fn pool_config(&self) -> PoolConfig {
+        let mut bind = BindRequest::new(BindKind::Transceiver, &self.system_id, &self.password);
+        bind.system_type = self.system_type.clone();
+        let mut client = ClientConfig::new(bind);
+        client.session = SessionConfig {
+            window: self.window,
+            response_timeout: self.response_timeout,
+            enquire_link_interval: self.enquire_link_interval,
+            ..SessionConfig::default()
+        };
+        let mut pool = PoolConfig::new(self.endpoints.clone(), client);
+        pool.binds_per_endpoint = self.binds_per_endpoint.max(1);
+        pool.rebind_delay = self.rebind_delay;
+        pool
+    }
+}
+
+/// A running connector. See the module documentation.
+pub struct Connector {
+    settings: ConnectorSettings,
+    pool: BindPool,
+    store: Arc<dyn Store>,
+    limiter: Option<DefaultDirectRateLimiter>,
+    paused_until: Mutex<Option<Instant>>,
+    in_flight: Arc<Semaphore>,
+    stop: watch::Sender<bool>,
+}
+
+/// The first pause after a throttling answer; doubled per consecutive one, at most 30 s.
+const THROTTLE_PAUSE: Duration = Duration::from_millis(200);
+const MAX_THROTTLE_PAUSE: Duration = Duration::from_secs(30);
+
+impl Connector {
+    /// Binds (in the background) and starts the submit worker.
+    pub fn start(settings: ConnectorSettings, store: Arc<dyn Store>, inbound: CarrierInbound) -> Arc<Self> {
+        let pool = BindPool::start(settings.pool_config(), Arc::new(inbound));
+        let slots = settings.window.max(1) * settings.binds_per_endpoint.max(1) * settings.endpoints.len().max(1);
+        let connector = Arc::new(Self {
+            limiter: settings.throughput.map(|rate| RateLimiter::direct(Quota::per_second(rate))),
+            in_flight: Arc::new(Semaphore::new(slots)),
+            settings,
+            pool,
+            store,
+            paused_until: Mutex::new(None),
+            stop: watch::channel(false).0,
+        });
+        tokio::spawn(connector.clone().run());
+        connector
+    }
+
+    pub fn name(&self) -> &str {
+        &self.settings.name
+    }
+
+    pub fn pool(&self) -> &BindPool {
+        &self.pool
+    }
+
+    pub fn binds_up(&self) -> usize {
+        self.pool.active().len()
+    }
+
+    /// Stops taking work, waits for in-flight submits, unbinds.
+    pub async fn shutdown(&self) {
+        self.stop.send_replace(true);
+        let all = self.in_flight.available_permits() + 1;
+        let _ = tokio::time::timeout(
+            self.settings.response_timeout * 2,
+            self.in_flight.acquire_many(all.saturating_sub(1) as u32),
+        )
+        .await;
+        self.pool.shutdown().await;
+    }
+
+    async fn run(self: Arc<Self>) {
+        let mut stop = self.stop.subscribe();
+        let name = self.settings.name.clone();
+        loop {
+            if *stop.borrow() {
+                return;
+            }
+            if self.pool.active().is_empty() {
+                // Nothing is taken while no bind is up: the queue keeps its order.
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_millis(100)) => {}
+                    _ = stop.changed() => return,
+                }
+                continue;
+            }
+            let first = tokio::select! {
+                permit = self.in_flight.clone().acquire_owned() => match permit {
+                    Ok(permit) => permit,
+                    Err(_) => return,
+                },
+                _ = stop.changed() => return,
+            };
+            let max = (self.in_flight.available_permits() + 1).min(256);
+            let mts = match self.store.take_mts(&name, max).await {
+                Ok(mts) => mts,
+                Err(err) => {
+                    error!(connector = %name, %err, "taking queued MTs failed");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            if mts.is_empty() {
+                drop(first);
+                tokio::select! {
+                    () = self.store.wait_for_mts(&name, Duration::from_secs(1)) => {}
+                    _ = stop.changed() => return,
+                }
+                continue;
+            }
+            let mut permit = Some(first);
+            for mt in mts {
+                let slot = match permit.take() {
+                    Some(slot) => slot,
+                    None => match self.in_flight.clone().acquire_owned().await {
+                        Ok(slot) => slot,
+                        Err(_) => return,
+                    },
+                };
+                tokio::spawn(self.clone().submit(mt, slot));
+            }
+        }
+    }
+
+    async fn wait_until_sendable(&self) {
+        loop {
+            let paused = *self.paused_until.lock().unwrap_or_else(|e| e.into_inner());
+            match paused {
+                Some(until) if until > Instant::now() => tokio::time::sleep_until(until).await,
+                _ => break,
+            }
+        }
+        if let Some(limiter) = &self.limiter {
+            limiter.until_ready().await;
+        }
+    }
+
+    fn pause(&self, consecutive: u32) -> Duration {
+        let pause = THROTTLE_PAUSE
+            .saturating_mul(1 << consecutive.min(10))
+            .min(MAX_THROTTLE_PAUSE);
+        let mut paused = self.paused_until.lock().unwrap_or_else(|e| e.into_inner());
+        let until = Instant::now() + pause;
+        if paused.is_none_or(|p| p < until) {
+            *paused = Some(until);
+        }
+        pause
+    }
+
+    async fn submit(self: Arc<Self>, mt: Mt, _slot: OwnedSemaphorePermit) {
+        let name = self.settings.name.as_str();
+        let started = std::time::Instant::now();
+        let pdus = match submit_pdus(&mt) {
+            Ok(pdus) => pdus,
+            Err(err) => {
+                warn!(connector = name, id = %mt.id, %err, "MT cannot be encoded");
+                self.finish_rejected(&mt, format!("cannot encode: {err}")).await;
+                return;
+            }
+        };
+        let mut carrier_ids = Vec::with_capacity(pdus.len());
+        for pdu in pdus {
+            let mut throttled = 0u32;
+            loop {
+                self.wait_until_sendable().await;
+                match self.pool.submit(pdu.clone()).await {
+                    Ok(submitted) => {
+                        carrier_ids.push(submitted.message_id);
+                        break;
+                    }
+                    Err(PoolError::NoActiveBind) if carrier_ids.is_empty() => {
+                        // Nothing left yet: back to the head of the queue.
+                        if let Err(err) = self.store.release_mt(&mt.id, name).await {
+                            error!(connector = name, id = %mt.id, %err, "release failed");
+                        }
+                        return;
+                    }
+                    Err(PoolError::NoActiveBind) => {
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                    }
+                    Err(PoolError::Submit {
+                        error: error @ SubmitError::Rejected(status),
+                        ..
+                    }) if error.is_throttled() => {
+                        let pause = self.pause(throttled);
+                        throttled += 1;
+                        metrics::counter!("upstream_submit_retries_total", "connector" => name.to_owned(), "reason" => "throttled").increment(1);
+                        debug!(connector = name, ?status, ?pause, "carrier throttles; pausing the connector");
+                    }
+                    Err(PoolError::Submit {
+                        error: SubmitError::Rejected(status),
+                        ..
+                    }) => {
+                        info!(connector = name, id = %mt.id, ?status, "carrier rejected the MT");
+                        self.finish_rejected(&mt, rejection_text(status)).await;
+                        return;
+                    }
+                    Err(PoolError::Submit {
+                        error: SubmitError::Request(err),
+                        endpoint,
+                    }) => {
+                        metrics::counter!("upstream_submit_retries_total", "connector" => name.to_owned(), "reason" => "no_response").increment(1);
+                        warn!(connector = name, id = %mt.id, %endpoint, %err, "no submit_sm_resp; retrying on another bind (the carrier may have it)");
+                    }
+                }
+            }
+        }
+        metrics::histogram!("upstream_submit_seconds", "connector" => name.to_owned())
+            .record(started.elapsed().as_secs_f64());
+        metrics::counter!("upstream_mt_submitted_total", "connector" => name.to_owned()).increment(1);
+        if let Err(err) = self.store.mt_submitted(&mt.id, name, carrier_ids).await {
+            error!(connector = name, id = %mt.id, %err, "recording the submit failed");
+        }
+    }
+
+    async fn finish_rejected(&self, mt: &Mt, reason: String) {
+        metrics::counter!("upstream_mt_rejected_total", "connector" => self.settings.name.clone()).increment(1);
+        if let Err(err) = self.store.mt_rejected(&mt.id, reason).await {
+            error!(connector = %self.settings.name, id = %mt.id, %err, "recording the rejection failed");
+        }
+    }
+}
+
+fn rejection_text(status: CommandStatus) -> String {
+    format!("carrier refused: {status:?} ({:#04x})", u32::from(status))
+}

@@ -1,0 +1,148 @@
+//! What carriers send on a connector's binds: delivery receipts, correlated through the
+//! store, and MOs, routed to the account that owns the destination number.
+//!
+//! deliver_sm_resp OK goes back only after the durable write; if the store fails the carrier
+//! gets a temporary error and redelivers.
+
+use std::{
+    hash::{Hash, Hasher},
+    sync::Arc,
+    time::Duration,
+};
+
+use smsgw_smpp::{
+    client::DeliverHandler,
+    encoding::{decode_text, is_delivery_receipt, parse_udh, receipt_from_deliver_sm},
+    rusmpp::{pdus::DeliverSm, CommandStatus},
+    SessionHandle,
+};
+use tracing::{error, warn};
+
+use crate::{
+    message::{now_ms, CarrierReceipt, MessageState, Mo},
+    store::{ReceiptOutcome, Store},
+};
+
+/// Finds the account an MO's destination (number or short code) belongs to.
+pub type MoRouter = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+/// MOs without a carrier id are deduped on their content within this bucket of time.
+const MO_DEDUPE_BUCKET_MS: u64 = 60_000;
+const MO_DEDUPE_TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// The deliver_sm handler of one connector's binds.
+#[derive(Clone)]
+pub struct CarrierInbound {
+    connector: String,
+    store: Arc<dyn Store>,
+    mo_router: MoRouter,
+}
+
+impl CarrierInbound {
+    pub fn new(connector: &str, store: Arc<dyn Store>, mo_router: MoRouter) -> Self {
+        Self {
+            connector: connector.to_owned(),
+            store,
+            mo_router,
+        }
+    }
+
+    async fn on_receipt(&self, deliver: &DeliverSm) -> CommandStatus {
+        let parsed = match receipt_from_deliver_sm(deliver) {
+            Ok(parsed) => parsed,
+            Err(err) => {
+                // Refusing would make the carrier resend it forever; it is counted instead.
+                warn!(connector = %self.connector, %err, "unreadable delivery receipt dropped");
+                metrics::counter!("upstream_receipts_unreadable_total", "connector" => self.connector.clone()).increment(1);
+                return CommandStatus::EsmeRok;
+            }
+        };
+        let state = match &parsed.stat {
+            Some(stat) => {
+                if !stat.recognised {
+                    warn!(connector = %self.connector, stat = %stat.raw, "unknown receipt stat, taken as UNKNOWN");
+                }
+                MessageState::from_code(u8::from(stat.state))
+            }
+            None => MessageState::Unknown,
+        };
+        let receipt = CarrierReceipt {
+            carrier_id: parsed.id,
+            state,
+            error: parsed.err.unwrap_or_default(),
+            at_ms: now_ms(),
+        };
+        match self.store.carrier_receipt(&self.connector, receipt).await {
+            Ok(outcome) => {
+                let label = match outcome {
+                    ReceiptOutcome::Applied { .. } => "applied",
+                    ReceiptOutcome::Parked => "parked",
+                    ReceiptOutcome::Duplicate => "duplicate",
+                };
+                metrics::counter!("upstream_receipts_total", "connector" => self.connector.clone(), "outcome" => label).increment(1);
+                CommandStatus::EsmeRok
+            }
+            Err(err) => {
+                error!(connector = %self.connector, %err, "storing a receipt failed");
+                CommandStatus::EsmeRxTAppn
+            }
+        }
+    }
+
+    async fn on_mo(&self, deliver: &DeliverSm) -> CommandStatus {
+        let destination = deliver.destination_addr.as_str().to_owned();
+        let source = deliver.source_addr.as_str().to_owned();
+        let Some(account) = (self.mo_router)(&destination) else {
+            warn!(connector = %self.connector, %destination, "MO for a number no account owns");
+            metrics::counter!("upstream_mo_unrouted_total", "connector" => self.connector.clone()).increment(1);
+            return CommandStatus::EsmeRinvdstadr;
+        };
+        let mut body = deliver.short_message().as_ref();
+        if u8::from(deliver.esm_class) & 0x40 != 0 {
+            if let Ok(udh) = parse_udh(body) {
+                body = udh.payload;
+            }
+        }
+        let text = match decode_text(u8::from(deliver.data_coding), body) {
+            Ok(text) => text,
+            Err(err) => {
+                warn!(connector = %self.connector, %err, "MO text kept as lossy UTF-8");
+                String::from_utf8_lossy(body).into_owned()
+            }
+        };
+        let received_at_ms = now_ms();
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        (&source, &destination, &text, received_at_ms / MO_DEDUPE_BUCKET_MS).hash(&mut hasher);
+        let dedupe_key = format!("{}/{:016x}", self.connector, hasher.finish());
+        let mo = Mo {
+            id: format!("mo-{}-{:016x}", received_at_ms, hasher.finish()),
+            account,
+            source,
+            destination,
+            text,
+            connector: self.connector.clone(),
+            received_at_ms,
+        };
+        match self.store.carrier_mo(&dedupe_key, mo, MO_DEDUPE_TTL).await {
+            Ok(fresh) => {
+                let label = if fresh { "queued" } else { "duplicate" };
+                metrics::counter!("upstream_mo_total", "connector" => self.connector.clone(), "outcome" => label).increment(1);
+                CommandStatus::EsmeRok
+            }
+            Err(err) => {
+                error!(connector = %self.connector, %err, "storing an MO failed");
+                CommandStatus::EsmeRxTAppn
+            }
+        }
+    }
+}
+
+impl DeliverHandler for CarrierInbound {
+    async fn on_deliver(&self, _session: &SessionHandle, deliver: DeliverSm) -> CommandStatus {
+        if is_delivery_receipt(u8::from(deliver.esm_class)) {
+            self.on_receipt(&deliver).await
+        } else {
+            self.on_mo(&deliver).await
+        }
+    }
+}

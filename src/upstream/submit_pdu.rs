@@ -1,0 +1,97 @@
+//! The submit_sm PDUs an MT becomes: text is segmented (UDH concatenation, the smallest
+//! encoding that fits); a client's PDU payload passes through unchanged.
+
+use smsgw_smpp::{
+    encoding::{
+        apply_to_submit_sm, segment, ApplyError, Concatenation, Part, SegmentError,
+        SegmentInfo, SegmentOptions, DEFAULT_PREFERENCE,
+    },
+    rusmpp::{
+        pdus::SubmitSm,
+        values::{Npi, PriorityFlag, RegisteredDelivery, Ton},
+    },
+};
+
+use crate::message::{Mt, Payload};
+
+/// Why an MT cannot be turned into PDUs (a permanent failure of that MT).
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitPduError {
+    #[error(transparent)]
+    Segment(#[from] SegmentError),
+    #[error(transparent)]
+    Apply(#[from] ApplyError),
+}
+
+/// Most parts an MT may have.
+pub const MAX_PARTS: u8 = 255;
+
+/// The parts a text becomes; the gateway checks the count against the account's limit.
+pub fn segment_text(text: &str, max_segments: u8, reference: u8) -> Result<Vec<Part>, SegmentError> {
+    let options = SegmentOptions {
+        concatenation: Concatenation::Udh { reference },
+        max_segments,
+    };
+    Ok(segment(text, &DEFAULT_PREFERENCE, &options)?.parts)
+}
+
+/// A concatenation reference stable for one message, so a retried MT keeps its reference.
+pub fn reference_for(mt: &Mt) -> u8 {
+    mt.id
+        .as_str()
+        .bytes()
+        .fold(0u8, |acc, b| acc.wrapping_mul(31).wrapping_add(b))
+}
+
+/// TON/NPI for an address: alphanumeric senders are TON 5; digits international (1/1).
+fn ton_npi(address: &str) -> (Ton, Npi) {
+    if !address.is_empty() && address.bytes().all(|b| b.is_ascii_digit()) {
+        (Ton::International, Npi::Isdn)
+    } else {
+        (Ton::Alphanumeric, Npi::Unknown)
+    }
+}
+
+/// Every submit_sm of an MT, in part order. Receipts are always requested from the carrier:
+/// the gateway tracks every message's state, and forwards receipts to clients who asked.
+pub fn submit_pdus(mt: &Mt) -> Result<Vec<SubmitSm>, SubmitPduError> {
+    let (source_ton, source_npi) = ton_npi(&mt.source);
+    let base = SubmitSm::builder()
+        .source_addr_ton(source_ton)
+        .source_addr_npi(source_npi)
+        .source_addr(mt.source.parse().unwrap_or_default())
+        .dest_addr_ton(Ton::International)
+        .dest_addr_npi(Npi::Isdn)
+        .destination_addr(mt.destination.parse().unwrap_or_default())
+        .priority_flag(PriorityFlag::from(mt.priority.smpp_priority_flag()))
+        .registered_delivery(RegisteredDelivery::from(1))
+        .build();
+    let parts = match &mt.payload {
+        Payload::Text(text) => segment_text(text, MAX_PARTS, reference_for(mt))?,
+        Payload::Pdu {
+            data_coding,
+            esm_class,
+            short_message,
+            message_payload,
+            sar,
+        } => vec![Part {
+            data_coding: *data_coding,
+            esm_class_bits: *esm_class,
+            short_message: short_message.clone(),
+            message_payload: message_payload.clone(),
+            sar: sar.map(|(reference, total, seq)| SegmentInfo {
+                reference,
+                total,
+                seq,
+            }),
+        }],
+    };
+    parts
+        .iter()
+        .map(|part| {
+            let mut submit = base.clone();
+            apply_to_submit_sm(part, &mut submit)?;
+            Ok(submit)
+        })
+        .collect()
+}
