@@ -1,0 +1,165 @@
+//! The documented defaults (ARCHITECTURE.md, "Default behaviour"): every value a config
+//! file may leave out, and the whole configuration of `smsgw serve` without a file.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use super::types::{
+    Account, Connector, Listeners, Numbering, Route, SimulatorSettings, StoreConfig,
+};
+use super::Config;
+use crate::credentials::hash_password;
+
+pub const SITE: &str = "local";
+pub const FALLBACK_NODE_ID: &str = "node1";
+pub const DATA_DIR: &str = "./smsgw-data";
+pub const EMBEDDED_FILE: &str = "smsgw.redb";
+pub const SMPP_LISTENER: &str = "127.0.0.1:2775";
+pub const HTTP_LISTENER: &str = "127.0.0.1:8080";
+pub const REDIS_KEY_PREFIX: &str = "smsgw:";
+
+pub const MAX_BINDS: u32 = 10;
+pub const MAX_SEGMENTS: u8 = 10;
+pub const OUTBOX_TTL: Duration = Duration::from_secs(72 * 3600);
+pub const IDEMPOTENCY_TTL: Duration = Duration::from_secs(24 * 3600);
+
+pub const CONNECTOR_BINDS: u32 = 1;
+pub const CONNECTOR_WINDOW: u32 = 64;
+pub const ENQUIRE_LINK_INTERVAL: Duration = Duration::from_secs(30);
+pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Also the floor: a smaller rebind_delay is an error.
+pub const REBIND_DELAY: Duration = Duration::from_secs(30);
+
+pub const SIMULATOR_LISTENER: &str = "127.0.0.1:2776";
+pub const SIMULATOR_DR_DELAY: Duration = Duration::from_millis(50);
+
+pub const DEMO_ACCOUNT: &str = "demo";
+pub const DEMO_PASSWORD: &str = "demo1234";
+pub const SIM_CONNECTOR: &str = "sim";
+pub const SIM_SYSTEM_ID: &str = "smsgw";
+pub const SIM_PASSWORD: &str = "sim";
+
+pub(crate) fn smpp_listener() -> SocketAddr {
+    SMPP_LISTENER.parse().expect("valid default address")
+}
+
+pub(crate) fn http_listener() -> SocketAddr {
+    HTTP_LISTENER.parse().expect("valid default address")
+}
+
+pub(crate) fn simulator_listener() -> SocketAddr {
+    SIMULATOR_LISTENER.parse().expect("valid default address")
+}
+
+/// The host's name when it makes a valid node id (first label, up to 32 characters of
+/// letters, digits, `-`, `_`), else `node1`.
+pub fn node_id() -> String {
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_default();
+    node_id_from_hostname(&hostname)
+}
+
+pub(crate) fn node_id_from_hostname(hostname: &str) -> String {
+    let label = hostname.trim().split('.').next().unwrap_or_default();
+    let valid = !label.is_empty()
+        && label.len() <= 32
+        && label
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if valid {
+        label.to_owned()
+    } else {
+        FALLBACK_NODE_ID.to_owned()
+    }
+}
+
+/// The demo account's hash, computed once per process (argon2 is slow by design).
+fn demo_password_hash() -> String {
+    static HASH: OnceLock<String> = OnceLock::new();
+    HASH.get_or_init(|| hash_password(DEMO_PASSWORD)).clone()
+}
+
+impl Default for Config {
+    /// `smsgw serve` without a config file: one node, embedded store, the `demo` account,
+    /// and the built-in carrier simulator as connector `sim` for every destination.
+    fn default() -> Self {
+        let demo = Account {
+            system_id: DEMO_ACCOUNT.to_owned(),
+            password_hash: demo_password_hash(),
+            http_login: DEMO_ACCOUNT.to_owned(),
+            allowed_senders: Vec::new(),
+            mo_numbers: Vec::new(),
+            throughput: None,
+            max_binds: MAX_BINDS,
+            push: None,
+            outbox_ttl: OUTBOX_TTL,
+            max_segments: MAX_SEGMENTS,
+            idempotency_ttl: IDEMPOTENCY_TTL,
+        };
+        let sim = Connector {
+            name: SIM_CONNECTOR.to_owned(),
+            endpoints: vec![SIMULATOR_LISTENER.to_owned()],
+            binds: CONNECTOR_BINDS,
+            system_id: SIM_SYSTEM_ID.to_owned(),
+            password: SIM_PASSWORD.to_owned(),
+            system_type: String::new(),
+            window: CONNECTOR_WINDOW,
+            throughput: None,
+            tls: None,
+            source_ton: Numbering::Auto,
+            source_npi: Numbering::Auto,
+            dest_ton: Numbering::Auto,
+            dest_npi: Numbering::Auto,
+            enquire_link_interval: ENQUIRE_LINK_INTERVAL,
+            response_timeout: RESPONSE_TIMEOUT,
+            rebind_delay: REBIND_DELAY,
+        };
+        let everything_to_sim = Route {
+            prefix: String::new(),
+            carrier: None,
+            account: None,
+            connectors: vec![SIM_CONNECTOR.to_owned()],
+        };
+        let data_dir = PathBuf::from(DATA_DIR);
+        Config::assemble(
+            node_id(),
+            SITE.to_owned(),
+            data_dir.clone(),
+            Listeners {
+                smpp: smpp_listener(),
+                smpp_tls: None,
+                http: http_listener(),
+                https: None,
+            },
+            StoreConfig::Embedded {
+                path: data_dir.join(EMBEDDED_FILE),
+            },
+            vec![demo],
+            vec![sim],
+            vec![everything_to_sim],
+            Some(SimulatorSettings {
+                listen: simulator_listener(),
+                dr_delay: SIMULATOR_DR_DELAY,
+            }),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::node_id_from_hostname;
+
+    #[test]
+    fn node_id_is_the_first_host_label_when_valid() {
+        assert_eq!(node_id_from_hostname("gw-a1.dc-a.example.net\n"), "gw-a1");
+        assert_eq!(node_id_from_hostname("builder_7"), "builder_7");
+        assert_eq!(node_id_from_hostname(""), "node1");
+        assert_eq!(node_id_from_hostname("bad host"), "node1");
+        assert_eq!(node_id_from_hostname(&"x".repeat(33)), "node1");
+    }
+}

@@ -1,0 +1,204 @@
+//! The file as written: serde shapes of each TOML section, with spans kept on every value
+//! that is validated later so its problems point at the right line.
+//!
+//! Every table denies unknown fields, so a misspelt key is an error rather than a silently
+//! ignored setting.
+
+use std::fmt;
+
+use serde::de::{self, value::MapAccessDeserializer, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
+use toml::Spanned;
+
+type S<T> = Spanned<T>;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawListeners {
+    pub smpp: Option<S<String>>,
+    pub smpp_tls: Option<RawTlsListener>,
+    pub http: Option<S<String>>,
+    pub https: Option<RawTlsListener>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTlsListener {
+    pub address: S<String>,
+    pub cert: S<String>,
+    pub key: S<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum RawStoreKind {
+    Embedded,
+    Redis,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawStore {
+    pub kind: Option<S<RawStoreKind>>,
+    pub embedded: Option<RawEmbeddedStore>,
+    pub redis: Option<S<RawRedisStore>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawEmbeddedStore {
+    pub path: Option<S<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRedisStore {
+    pub url: Option<S<String>>,
+    pub url_env: Option<S<String>>,
+    pub wait_replicas: Option<u32>,
+    pub key_prefix: Option<S<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSimulator {
+    pub enabled: Option<bool>,
+    pub listen: Option<S<String>>,
+    pub dr_delay: Option<S<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAccount {
+    pub system_id: S<String>,
+    pub password_hash: Option<S<String>>,
+    pub password_env: Option<S<String>>,
+    pub http_login: Option<S<String>>,
+    pub allowed_senders: Option<Vec<S<String>>>,
+    pub mo_numbers: Option<Vec<S<String>>>,
+    pub throughput: Option<S<u32>>,
+    pub max_binds: Option<S<u32>>,
+    pub push: Option<S<RawPush>>,
+    pub outbox_ttl: Option<S<String>>,
+    pub max_segments: Option<S<u32>>,
+    pub idempotency_ttl: Option<S<String>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum RawPushFormat {
+    Form,
+    Json,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawPush {
+    pub url: S<String>,
+    pub format: Option<S<RawPushFormat>>,
+    pub signing_secret: Option<S<String>>,
+    pub signing_secret_env: Option<S<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawConnector {
+    pub name: S<String>,
+    pub endpoints: S<Vec<S<String>>>,
+    pub binds: Option<S<u32>>,
+    pub system_id: S<String>,
+    pub password: Option<S<String>>,
+    pub password_env: Option<S<String>>,
+    pub system_type: Option<S<String>>,
+    pub window: Option<S<u32>>,
+    pub throughput: Option<S<u32>>,
+    pub tls: Option<RawConnectorTls>,
+    pub source_ton: Option<S<RawNumbering>>,
+    pub source_npi: Option<S<RawNumbering>>,
+    pub dest_ton: Option<S<RawNumbering>>,
+    pub dest_npi: Option<S<RawNumbering>>,
+    pub enquire_link_interval: Option<S<String>>,
+    pub response_timeout: Option<S<String>>,
+    pub rebind_delay: Option<S<String>>,
+}
+
+/// `tls = true`, `tls = false` or `tls = { ca = "carrier-ca.pem" }`.
+#[derive(Debug)]
+pub(crate) enum RawConnectorTls {
+    Enabled(bool),
+    Options(RawConnectorTlsOptions),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawConnectorTlsOptions {
+    pub ca: Option<S<String>>,
+}
+
+impl<'de> Deserialize<'de> for RawConnectorTls {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TlsVisitor;
+        impl<'de> Visitor<'de> for TlsVisitor {
+            type Value = RawConnectorTls;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("true, false or a table like { ca = \"carrier-ca.pem\" }")
+            }
+            fn visit_bool<E: de::Error>(self, enabled: bool) -> Result<Self::Value, E> {
+                Ok(RawConnectorTls::Enabled(enabled))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                RawConnectorTlsOptions::deserialize(MapAccessDeserializer::new(map))
+                    .map(RawConnectorTls::Options)
+            }
+        }
+        deserializer.deserialize_any(TlsVisitor)
+    }
+}
+
+/// A TON or NPI setting: `"auto"` or a number 0..=255 (checked against SMPP's values later).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RawNumbering {
+    Auto,
+    Fixed(u8),
+}
+
+impl<'de> Deserialize<'de> for RawNumbering {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct NumberingVisitor;
+        impl Visitor<'_> for NumberingVisitor {
+            type Value = RawNumbering;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("\"auto\" or a number")
+            }
+            fn visit_i64<E: de::Error>(self, value: i64) -> Result<Self::Value, E> {
+                u8::try_from(value)
+                    .map(RawNumbering::Fixed)
+                    .map_err(|_| E::custom(format!("{value} is not a TON/NPI value (0..=255)")))
+            }
+            fn visit_u64<E: de::Error>(self, value: u64) -> Result<Self::Value, E> {
+                u8::try_from(value)
+                    .map(RawNumbering::Fixed)
+                    .map_err(|_| E::custom(format!("{value} is not a TON/NPI value (0..=255)")))
+            }
+            fn visit_str<E: de::Error>(self, value: &str) -> Result<Self::Value, E> {
+                if value == "auto" {
+                    Ok(RawNumbering::Auto)
+                } else {
+                    Err(E::custom(format!(
+                        "expected \"auto\" or a number, found \"{value}\""
+                    )))
+                }
+            }
+        }
+        deserializer.deserialize_any(NumberingVisitor)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRoute {
+    pub prefix: S<String>,
+    pub carrier: Option<S<String>>,
+    pub account: Option<S<String>>,
+    pub connectors: S<Vec<S<String>>>,
+}

@@ -1,0 +1,333 @@
+//! [`RawDocument`] -> checked [`Config`]: defaults applied, values validated, secrets read.
+//! Every problem is recorded with its span and checking goes on, so one run reports all.
+
+mod accounts;
+mod connectors;
+mod routes;
+
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use toml::Spanned;
+
+use super::defaults;
+use super::duration::parse_duration;
+use super::error::Problems;
+use super::parse::RawDocument;
+use super::raw::{RawListeners, RawSimulator, RawStore, RawStoreKind, RawTlsListener};
+use super::types::{Listeners, SimulatorSettings, StoreConfig, TlsListener};
+use super::Config;
+
+/// Reads an environment variable; injected so tests need not touch the process environment.
+pub(crate) type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+pub(crate) struct Resolver<'p, 't, 'e> {
+    pub problems: &'p mut Problems<'t>,
+    /// Relative paths in the file are relative to the file's directory.
+    pub base_dir: PathBuf,
+    pub env: EnvLookup<'e>,
+}
+
+pub(crate) fn resolve(document: RawDocument, resolver: &mut Resolver<'_, '_, '_>) -> Config {
+    let node_id = match &document.node_id {
+        Some(value) => resolver.identifier(value, "node_id", 32),
+        None => defaults::node_id(),
+    };
+    let site = match &document.site {
+        Some(value) => resolver.identifier(value, "site", 16),
+        None => defaults::SITE.to_owned(),
+    };
+    let data_dir = match &document.data_dir {
+        Some(value) => resolver.path(value),
+        None => PathBuf::from(defaults::DATA_DIR),
+    };
+    let listeners = resolver.listeners(document.listeners.as_ref());
+    let store = resolver.store(document.store.as_ref(), &data_dir);
+    let builtin_simulator = document
+        .simulator
+        .as_ref()
+        .and_then(|simulator| resolver.simulator(simulator));
+    let accounts = accounts::resolve(&document.accounts, resolver);
+    let connectors = connectors::resolve(&document.connectors, resolver);
+    let routes = routes::resolve(&document, resolver);
+    Config::assemble(
+        node_id,
+        site,
+        data_dir,
+        listeners,
+        store,
+        accounts,
+        connectors,
+        routes,
+        builtin_simulator,
+    )
+}
+
+impl Resolver<'_, '_, '_> {
+    fn identifier(&mut self, value: &Spanned<String>, what: &str, max_len: usize) -> String {
+        let text = value.get_ref();
+        let valid_chars = text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if text.is_empty() || text.len() > max_len || !valid_chars {
+            self.problems.at(
+                value.span(),
+                format!(
+                    "{what} \"{text}\" must be 1 to {max_len} letters, digits, `-` or `_` \
+                     (it is part of every message id)"
+                ),
+            );
+        }
+        text.clone()
+    }
+
+    pub(crate) fn path(&self, value: &Spanned<String>) -> PathBuf {
+        self.base_dir.join(value.get_ref())
+    }
+
+    /// A file that must exist now (certificates, keys, CA bundles).
+    pub(crate) fn existing_file(&mut self, value: &Spanned<String>, what: &str) -> PathBuf {
+        let path = self.path(value);
+        if !path.is_file() {
+            self.problems.at(
+                value.span(),
+                format!("{what} file {} does not exist", path.display()),
+            );
+        }
+        path
+    }
+
+    pub(crate) fn address(&mut self, value: &Spanned<String>, fallback: &str) -> SocketAddr {
+        value.get_ref().parse().unwrap_or_else(|_| {
+            self.problems.at(
+                value.span(),
+                format!(
+                    "\"{}\" is not a socket address: write IP:PORT, e.g. \"{fallback}\"",
+                    value.get_ref()
+                ),
+            );
+            fallback.parse().expect("fallback addresses are valid")
+        })
+    }
+
+    /// A duration setting, `default` when absent; `min` is the smallest accepted value.
+    pub(crate) fn duration(
+        &mut self,
+        value: Option<&Spanned<String>>,
+        what: &str,
+        default: Duration,
+        min: Duration,
+    ) -> Duration {
+        let Some(value) = value else {
+            return default;
+        };
+        match parse_duration(value.get_ref()) {
+            Ok(duration) if duration < min => {
+                let min_text = if min.subsec_millis() == 0 {
+                    format!("{}s", min.as_secs())
+                } else {
+                    format!("{}ms", min.as_millis())
+                };
+                self.problems.at(
+                    value.span(),
+                    format!(
+                        "{what} must be at least {min_text}, not \"{}\"",
+                        value.get_ref()
+                    ),
+                );
+                default
+            }
+            Ok(duration) => duration,
+            Err(message) => {
+                self.problems.at(value.span(), message);
+                default
+            }
+        }
+    }
+
+    /// A count that must be at least 1.
+    pub(crate) fn positive(&mut self, value: Option<&Spanned<u32>>, what: &str) -> Option<u32> {
+        let value = value?;
+        if *value.get_ref() == 0 {
+            self.problems
+                .at(value.span(), format!("{what} must be at least 1"));
+        }
+        Some(*value.get_ref())
+    }
+
+    /// A secret written in the file or read from the environment variable named by the
+    /// `_env` field; exactly one of the two. `None` (after recording why) when missing.
+    pub(crate) fn secret(
+        &mut self,
+        plain: Option<&Spanned<String>>,
+        from_env: Option<&Spanned<String>>,
+        field: &str,
+        table_span: Range<usize>,
+    ) -> Option<String> {
+        match (plain, from_env) {
+            (Some(_), Some(env_name)) => {
+                self.problems.at(
+                    env_name.span(),
+                    format!("set either {field} or {field}_env, not both"),
+                );
+                None
+            }
+            (Some(value), None) => Some(value.get_ref().clone()),
+            (None, Some(env_name)) => self.env_var(env_name),
+            (None, None) => {
+                self.problems
+                    .at(table_span, format!("missing {field} (or {field}_env)"));
+                None
+            }
+        }
+    }
+
+    pub(crate) fn env_var(&mut self, name: &Spanned<String>) -> Option<String> {
+        match (self.env)(name.get_ref()) {
+            Some(value) if !value.is_empty() => Some(value),
+            Some(_) => {
+                self.problems.at(
+                    name.span(),
+                    format!("environment variable {} is empty", name.get_ref()),
+                );
+                None
+            }
+            None => {
+                self.problems.at(
+                    name.span(),
+                    format!("environment variable {} is not set", name.get_ref()),
+                );
+                None
+            }
+        }
+    }
+
+    fn listeners(&mut self, raw: Option<&RawListeners>) -> Listeners {
+        let smpp = raw.and_then(|raw| raw.smpp.as_ref());
+        let http = raw.and_then(|raw| raw.http.as_ref());
+        Listeners {
+            smpp: smpp.map_or(defaults::smpp_listener(), |value| {
+                self.address(value, defaults::SMPP_LISTENER)
+            }),
+            smpp_tls: raw
+                .and_then(|raw| raw.smpp_tls.as_ref())
+                .map(|tls| self.tls_listener(tls)),
+            http: http.map_or(defaults::http_listener(), |value| {
+                self.address(value, defaults::HTTP_LISTENER)
+            }),
+            https: raw
+                .and_then(|raw| raw.https.as_ref())
+                .map(|tls| self.tls_listener(tls)),
+        }
+    }
+
+    fn tls_listener(&mut self, raw: &RawTlsListener) -> TlsListener {
+        TlsListener {
+            address: self.address(&raw.address, "0.0.0.0:443"),
+            cert: self.existing_file(&raw.cert, "certificate"),
+            key: self.existing_file(&raw.key, "private key"),
+        }
+    }
+
+    fn store(&mut self, raw: Option<&RawStore>, data_dir: &Path) -> StoreConfig {
+        let embedded_default = StoreConfig::Embedded {
+            path: data_dir.join(defaults::EMBEDDED_FILE),
+        };
+        let Some(raw) = raw else {
+            return embedded_default;
+        };
+        let kind = match (&raw.kind, &raw.redis) {
+            (Some(kind), _) => *kind.get_ref(),
+            (None, Some(redis)) => {
+                self.problems.at(
+                    redis.span(),
+                    "[store.redis] is set but [store] has no kind: add kind = \"redis\" \
+                     (or kind = \"embedded\" to keep the embedded store)",
+                );
+                RawStoreKind::Embedded
+            }
+            (None, None) => RawStoreKind::Embedded,
+        };
+        match kind {
+            RawStoreKind::Embedded => {
+                match raw
+                    .embedded
+                    .as_ref()
+                    .and_then(|embedded| embedded.path.as_ref())
+                {
+                    Some(path) => StoreConfig::Embedded {
+                        path: self.path(path),
+                    },
+                    None => embedded_default,
+                }
+            }
+            RawStoreKind::Redis => self.redis_store(raw),
+        }
+    }
+
+    fn redis_store(&mut self, raw: &RawStore) -> StoreConfig {
+        let Some(redis) = &raw.redis else {
+            let span = raw.kind.as_ref().map_or(0..0, Spanned::span);
+            self.problems.at(
+                span,
+                "kind = \"redis\" needs a [store.redis] table with url (or url_env)",
+            );
+            return StoreConfig::Redis {
+                url: String::new(),
+                wait_replicas: 0,
+                key_prefix: defaults::REDIS_KEY_PREFIX.to_owned(),
+            };
+        };
+        let table_span = redis.span();
+        let redis = redis.get_ref();
+        let url = self
+            .secret(
+                redis.url.as_ref(),
+                redis.url_env.as_ref(),
+                "url",
+                table_span,
+            )
+            .unwrap_or_default();
+        const SCHEMES: [&str; 4] = ["redis://", "rediss://", "redis+unix://", "unix://"];
+        if !url.is_empty() && !SCHEMES.iter().any(|scheme| url.starts_with(scheme)) {
+            let span = redis
+                .url
+                .as_ref()
+                .or(redis.url_env.as_ref())
+                .map_or(0..0, Spanned::span);
+            self.problems.at(
+                span,
+                "redis url must start with redis://, rediss://, redis+unix:// or unix://",
+            );
+        }
+        let key_prefix = redis.key_prefix.as_ref().map_or_else(
+            || defaults::REDIS_KEY_PREFIX.to_owned(),
+            |prefix| prefix.get_ref().clone(),
+        );
+        StoreConfig::Redis {
+            url,
+            wait_replicas: redis.wait_replicas.unwrap_or(0),
+            key_prefix,
+        }
+    }
+
+    fn simulator(&mut self, raw: &RawSimulator) -> Option<SimulatorSettings> {
+        let listen = raw
+            .listen
+            .as_ref()
+            .map_or(defaults::simulator_listener(), |value| {
+                self.address(value, defaults::SIMULATOR_LISTENER)
+            });
+        let dr_delay = self.duration(
+            raw.dr_delay.as_ref(),
+            "dr_delay",
+            defaults::SIMULATOR_DR_DELAY,
+            Duration::ZERO,
+        );
+        raw.enabled
+            .unwrap_or(false)
+            .then_some(SimulatorSettings { listen, dr_delay })
+    }
+}

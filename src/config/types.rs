@@ -1,0 +1,203 @@
+//! The checked configuration the gateway runs on: every default applied, every secret read,
+//! every duration and address parsed.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Where the gateway listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listeners {
+    pub smpp: SocketAddr,
+    pub smpp_tls: Option<TlsListener>,
+    pub http: SocketAddr,
+    pub https: Option<TlsListener>,
+}
+
+/// A TLS listener; `cert` and `key` are PEM files that existed when the config was loaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsListener {
+    pub address: SocketAddr,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// The shared state's backend (see ARCHITECTURE.md, "Store trait").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreConfig {
+    /// A redb file; single node.
+    Embedded { path: PathBuf },
+    /// Redis 6.2+ shared by all nodes and sites.
+    Redis {
+        url: String,
+        /// Replicas that must acknowledge a write (`WAIT`) before it counts as durable.
+        wait_replicas: u32,
+        key_prefix: String,
+    },
+}
+
+/// The carrier simulator the gateway must start itself (the no-config default, or
+/// `[simulator] enabled = true`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimulatorSettings {
+    pub listen: SocketAddr,
+    /// Delay between submit_sm_resp and the DR.
+    pub dr_delay: Duration,
+}
+
+/// A client of the gateway: an SMPP system_id and an HTTP login.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub system_id: String,
+    /// argon2id PHC string; check with [`crate::credentials::CredentialCache::verify`].
+    pub password_hash: String,
+    pub http_login: String,
+    /// Empty = any sender.
+    pub allowed_senders: Vec<NumberPattern>,
+    /// Numbers whose MO belong to this account.
+    pub mo_numbers: Vec<NumberPattern>,
+    /// MT per second; `None` = unlimited.
+    pub throughput: Option<u32>,
+    pub max_binds: u32,
+    pub push: Option<PushConfig>,
+    /// How long an undelivered DR/MO waits in the outbox before it expires.
+    pub outbox_ttl: Duration,
+    /// Longest MT accepted, in SMS parts (longer -> Genesys result_code 8).
+    pub max_segments: u8,
+    /// How long a client message_id / Idempotency-Key is remembered.
+    pub idempotency_ttl: Duration,
+}
+
+impl Account {
+    /// True when this account may send with `sender` as source address.
+    pub fn sender_allowed(&self, sender: &str) -> bool {
+        self.allowed_senders.is_empty()
+            || self
+                .allowed_senders
+                .iter()
+                .any(|pattern| pattern.matches(sender))
+    }
+}
+
+/// A number, short code or alphanumeric sender, exactly (`"44123"`) or as a prefix
+/// (`"44*"`; `"*"` alone matches everything).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum NumberPattern {
+    Exact(String),
+    Prefix(String),
+}
+
+impl NumberPattern {
+    /// Reads `"447700*"` as a prefix and anything else as an exact value.
+    pub fn parse(text: &str) -> Self {
+        match text.strip_suffix('*') {
+            Some(prefix) => Self::Prefix(prefix.to_owned()),
+            None => Self::Exact(text.to_owned()),
+        }
+    }
+
+    pub fn matches(&self, value: &str) -> bool {
+        match self {
+            Self::Exact(exact) => value == exact,
+            Self::Prefix(prefix) => value.starts_with(prefix.as_str()),
+        }
+    }
+}
+
+/// HTTP push of DR/MO to the account's URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushConfig {
+    pub url: String,
+    pub format: PushFormat,
+    /// Standard Webhooks secret (`whsec_...` base64) for signing JSON pushes.
+    pub signing_secret: Option<String>,
+}
+
+/// Body of a push: Genesys form fields, or JSON (optionally signed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PushFormat {
+    Form,
+    Json,
+}
+
+/// An upstream carrier: SMPP binds to one or more SMSC endpoints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Connector {
+    pub name: String,
+    /// `host:port` strings; hosts are resolved when binding, not at load.
+    pub endpoints: Vec<String>,
+    /// Binds per endpoint.
+    pub binds: u32,
+    pub system_id: String,
+    /// Plain password, as SMPP sends it.
+    pub password: String,
+    pub system_type: String,
+    /// Outstanding submit_sm per bind.
+    pub window: u32,
+    /// MT per second for the whole connector; `None` = unlimited.
+    pub throughput: Option<u32>,
+    pub tls: Option<ConnectorTls>,
+    pub source_ton: Numbering,
+    pub source_npi: Numbering,
+    pub dest_ton: Numbering,
+    pub dest_npi: Numbering,
+    pub enquire_link_interval: Duration,
+    pub response_timeout: Duration,
+    /// Never below 30 s (carriers block clients that rebind in a loop).
+    pub rebind_delay: Duration,
+}
+
+impl Connector {
+    /// `(ton, npi)` for a source address: `auto` gives 5/0 (alphanumeric) for a sender
+    /// with any non-digit and 1/1 (international, E.164) for an all-digit one.
+    pub fn source_ton_npi(&self, sender: &str) -> (u8, u8) {
+        let numeric = is_numeric_address(sender);
+        let ton = self.source_ton.resolve(if numeric { 1 } else { 5 });
+        let npi = self.source_npi.resolve(if numeric { 1 } else { 0 });
+        (ton, npi)
+    }
+
+    /// `(ton, npi)` for a destination: `auto` gives 1/1 (international, E.164).
+    pub fn dest_ton_npi(&self) -> (u8, u8) {
+        (self.dest_ton.resolve(1), self.dest_npi.resolve(1))
+    }
+}
+
+fn is_numeric_address(address: &str) -> bool {
+    let digits = address.strip_prefix('+').unwrap_or(address);
+    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// A TON or NPI: chosen from the address (`auto`) or fixed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Numbering {
+    Auto,
+    Fixed(u8),
+}
+
+impl Numbering {
+    fn resolve(self, auto: u8) -> u8 {
+        match self {
+            Self::Auto => auto,
+            Self::Fixed(value) => value,
+        }
+    }
+}
+
+/// TLS to a carrier; `ca` adds a PEM bundle to the trusted roots.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectorTls {
+    pub ca: Option<PathBuf>,
+}
+
+/// Destinations starting with `prefix` (empty = all) go to `connectors`, first one first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    /// Digits; `""` when the file says `"*"`.
+    pub prefix: String,
+    /// Only for MTs whose client named this carrier.
+    pub carrier: Option<String>,
+    /// Only for this account's MTs.
+    pub account: Option<String>,
+    pub connectors: Vec<String>,
+}

@@ -1,0 +1,511 @@
+//! The config loader through its public API: defaults, the shipped example, every kind of
+//! problem at its line and column, and the lookups the gateway makes per message.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Duration;
+
+use smsgw::config::{Config, ConfigErrors, Numbering, PushFormat, StoreConfig};
+use smsgw::credentials::verify_password;
+
+const ENV: &[(&str, &str)] = &[
+    ("SMSGW_BULKCO_PASSWORD", "bulk-pass"),
+    ("SMSGW_PRIMARY_PASSWORD", "prim-pw"),
+    (
+        "SMSGW_ACME_WEBHOOK_SECRET",
+        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+    ),
+    ("SMSGW_TEST_PASSWORD", "test-pass"),
+];
+
+fn env(name: &str) -> Option<String> {
+    let vars: HashMap<&str, &str> = ENV.iter().copied().collect();
+    vars.get(name).map(|value| value.to_string())
+}
+
+fn load(text: &str) -> Result<Config, ConfigErrors> {
+    Config::from_str_with_env(text, "test.toml", &env)
+}
+
+fn problems(text: &str) -> Vec<String> {
+    match load(text) {
+        Ok(_) => panic!("expected problems in:\n{text}"),
+        Err(errors) => errors.iter().map(ToString::to_string).collect(),
+    }
+}
+
+/// The single problem in `text`, which must start with `test.toml:LINE:COLUMN: `.
+fn single_problem(text: &str) -> String {
+    let all = problems(text);
+    assert_eq!(all.len(), 1, "expected one problem, got {all:#?}");
+    all.into_iter().next().unwrap()
+}
+
+fn assert_problem(text: &str, line_column: &str, needle: &str) {
+    let problem = single_problem(text);
+    let prefix = format!("test.toml:{line_column}: ");
+    assert!(
+        problem.starts_with(&prefix) && problem.contains(needle),
+        "expected `{prefix}...{needle}...`, got `{problem}`"
+    );
+}
+
+const ACCOUNT: &str = "[[accounts]]\nsystem_id = \"a\"\npassword_env = \"SMSGW_TEST_PASSWORD\"\n";
+const CONNECTOR: &str =
+    "[[connectors]]\nname = \"c1\"\nendpoints = [\"h:1\"]\nsystem_id = \"x\"\npassword = \"p\"\n";
+const ROUTE: &str = "[[routes]]\nprefix = \"*\"\nconnectors = [\"c1\"]\n";
+
+#[test]
+fn defaults_match_architecture() {
+    let config = Config::default();
+    assert!(!config.node_id.is_empty());
+    assert_eq!(config.site, "local");
+    assert_eq!(config.data_dir, Path::new("./smsgw-data"));
+    assert_eq!(config.listeners.smpp.to_string(), "127.0.0.1:2775");
+    assert_eq!(config.listeners.http.to_string(), "127.0.0.1:8080");
+    assert!(config.listeners.smpp_tls.is_none() && config.listeners.https.is_none());
+    assert_eq!(
+        config.store,
+        StoreConfig::Embedded {
+            path: Path::new("./smsgw-data").join("smsgw.redb")
+        }
+    );
+    let demo = config.account_by_system_id("demo").expect("demo account");
+    assert_eq!(config.account_by_http_login("demo"), Some(demo));
+    assert!(verify_password(&demo.password_hash, "demo1234"));
+    assert!(demo.push.is_none());
+    assert_eq!(demo.max_binds, 10);
+    assert_eq!(demo.max_segments, 10);
+    assert_eq!(demo.outbox_ttl, Duration::from_secs(72 * 3600));
+    assert_eq!(demo.idempotency_ttl, Duration::from_secs(24 * 3600));
+    let sim = config.connector("sim").expect("sim connector");
+    assert_eq!(sim.endpoints, ["127.0.0.1:2776"]);
+    assert_eq!(
+        (sim.system_id.as_str(), sim.password.as_str()),
+        ("smsgw", "sim")
+    );
+    assert_eq!(sim.rebind_delay, Duration::from_secs(30));
+    assert_eq!(config.route("demo", "447700900123", None).unwrap(), ["sim"]);
+    let simulator = config.builtin_simulator.expect("simulator on by default");
+    assert_eq!(simulator.listen.to_string(), "127.0.0.1:2776");
+    assert_eq!(simulator.dr_delay, Duration::from_millis(50));
+}
+
+#[test]
+fn empty_file_gives_file_defaults_without_demo_or_simulator() {
+    let config = load("").unwrap();
+    assert!(config.accounts().is_empty() && config.connectors().is_empty());
+    assert!(config.builtin_simulator.is_none());
+    assert_eq!(config.site, "local");
+    assert_eq!(config.listeners.smpp.to_string(), "127.0.0.1:2775");
+}
+
+#[test]
+fn shipped_example_parses_with_every_setting() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/smsgw.example.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let config = Config::from_str_with_env(&text, &path.display().to_string(), &env)
+        .unwrap_or_else(|errors| panic!("{errors}"));
+    assert_eq!(
+        (config.node_id.as_str(), config.site.as_str()),
+        ("gw-a1", "dc-a")
+    );
+    let deploy = path.parent().unwrap();
+    assert_eq!(config.data_dir, deploy.join("smsgw-data"));
+    assert_eq!(
+        config.store,
+        StoreConfig::Embedded {
+            path: deploy.join("smsgw-data/smsgw.redb")
+        }
+    );
+    assert!(config.builtin_simulator.is_none());
+    let acme = config.account_by_http_login("acme").unwrap();
+    assert!(verify_password(&acme.password_hash, "acme-secret"));
+    assert_eq!(acme.throughput, Some(50));
+    let push = acme.push.as_ref().unwrap();
+    assert_eq!(push.format, PushFormat::Json);
+    assert_eq!(
+        push.signing_secret.as_deref(),
+        Some("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+    );
+    let bulkco = config.account_by_system_id("bulkco").unwrap();
+    assert!(verify_password(&bulkco.password_hash, "bulk-pass"));
+    let primary = config.connector("primary").unwrap();
+    assert_eq!(primary.password, "prim-pw");
+    assert_eq!(primary.binds, 2);
+    assert_eq!(primary.dest_ton, Numbering::Fixed(1));
+    assert_eq!(primary.source_ton_npi("ACME"), (5, 0));
+    assert_eq!(primary.source_ton_npi("447700900123"), (1, 1));
+    assert_eq!(config.routes().len(), 4);
+    assert_eq!(config.mo_account("88300555").unwrap().system_id, "acme");
+    assert_eq!(config.mo_account("88301").unwrap().system_id, "bulkco");
+}
+
+#[test]
+fn unknown_field_points_at_the_key() {
+    assert_problem(
+        "[listeners]\nsmpp = \"127.0.0.1:1\"\nhtps = \"x\"\n",
+        "3:1",
+        "unknown field `htps`",
+    );
+    assert_problem("nodeid = \"x\"\n", "1:1", "unknown field `nodeid`");
+    let text = format!("{ACCOUNT}max_bind = 3\n");
+    assert_problem(&text, "4:1", "unknown field `max_bind`");
+}
+
+#[test]
+fn wrong_type_points_at_the_value() {
+    let text = format!("{ACCOUNT}max_binds = \"ten\"\n");
+    assert_problem(&text, "4:13", "invalid type");
+    assert_problem("site = 5\n", "1:8", "invalid type");
+}
+
+#[test]
+fn syntax_error_has_a_position() {
+    assert_problem(
+        "site = \"x\"\nnode_id = \n",
+        "2:11",
+        "string values must be quoted",
+    );
+}
+
+#[test]
+fn bad_duration_points_at_the_value() {
+    let text = format!("{CONNECTOR}response_timeout = \"10\"\n{ROUTE}");
+    assert_problem(&text, "6:20", "missing unit");
+}
+
+#[test]
+fn bad_address_points_at_the_value() {
+    assert_problem(
+        "[listeners]\nhttp = \"localhost:80\"\n",
+        "2:8",
+        "not a socket address",
+    );
+}
+
+#[test]
+fn unknown_connector_in_route_points_at_the_name() {
+    let text = format!("{CONNECTOR}[[routes]]\nprefix = \"44\"\nconnectors = [\"c1\", \"c2\"]\n");
+    assert_problem(&text, "8:21", "unknown connector \"c2\" (known: c1)");
+}
+
+#[test]
+fn unknown_account_in_route_is_reported() {
+    let text = format!("{CONNECTOR}{ROUTE}account = \"nobody\"\n");
+    assert_problem(&text, "9:11", "unknown account \"nobody\"");
+}
+
+#[test]
+fn duplicate_account_points_at_the_second() {
+    let text = format!("{ACCOUNT}{ACCOUNT}");
+    assert_problem(
+        &text,
+        "5:13",
+        "duplicate account system_id \"a\" (first defined at line 2)",
+    );
+}
+
+#[test]
+fn rebind_delay_below_30s_is_refused() {
+    let text = format!("{CONNECTOR}rebind_delay = \"10s\"\n{ROUTE}");
+    assert_problem(&text, "6:16", "rebind_delay must be at least 30s");
+}
+
+#[test]
+fn missing_env_var_points_at_the_name() {
+    let text = "[[accounts]]\nsystem_id = \"a\"\npassword_env = \"SMSGW_NOT_SET_ANYWHERE\"\n";
+    assert_problem(
+        text,
+        "3:16",
+        "environment variable SMSGW_NOT_SET_ANYWHERE is not set",
+    );
+}
+
+#[test]
+fn missing_cert_file_points_at_the_path() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("server.key"), "key").unwrap();
+    let file = dir.path().join("smsgw.toml");
+    let text = "[listeners.https]\naddress = \"0.0.0.0:8443\"\ncert = \"server.crt\"\nkey = \"server.key\"\n";
+    let errors = Config::from_str_with_env(text, &file.display().to_string(), &env).unwrap_err();
+    assert_eq!(errors.len(), 1, "{errors}");
+    let shown = errors.to_string();
+    assert!(
+        shown.starts_with(&format!("{}:3:8: ", file.display())),
+        "{shown}"
+    );
+    assert!(shown.contains("server.crt does not exist"), "{shown}");
+}
+
+#[test]
+fn existing_cert_files_are_accepted_relative_to_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("server.crt"), "crt").unwrap();
+    std::fs::write(dir.path().join("server.key"), "key").unwrap();
+    let file = dir.path().join("smsgw.toml");
+    let text = "[listeners]\nsmpp_tls = { address = \"0.0.0.0:3550\", cert = \"server.crt\", key = \"server.key\" }\n";
+    let config = Config::from_str_with_env(text, &file.display().to_string(), &env).unwrap();
+    let tls = config.listeners.smpp_tls.unwrap();
+    assert_eq!(tls.cert, dir.path().join("server.crt"));
+}
+
+#[test]
+fn all_problems_are_reported_together_in_file_order() {
+    let broken_connector = "[[connectors]]\nname = \"c3\"\nendpoints = [\"h:1\"]\nsystem_id = \"x\"\npassword = \"p\"\nwindow = \"x\"\n";
+    let text = format!(
+        "site = \"no spaces\"\n{ACCOUNT}{ACCOUNT}{CONNECTOR}{CONNECTOR}rebind_delay = \"1s\"\n{broken_connector}\
+         [[routes]]\nprefix = \"*\"\nconnectors = [\"c1\", \"nope\"]\n[[routes]]\nprefix = \"4x\"\nconnectors = [\"c1\"]\nbogus = 1\n"
+    );
+    let all = problems(&text);
+    let places: Vec<&str> = all
+        .iter()
+        .map(|problem| problem.split(": ").next().unwrap())
+        .collect();
+    assert_eq!(
+        places,
+        [
+            "test.toml:1:8",   // site with a space
+            "test.toml:6:13",  // duplicate account
+            "test.toml:14:8",  // duplicate connector name
+            "test.toml:18:16", // rebind_delay too short
+            "test.toml:24:10", // window of the wrong type (that connector is left out)
+            "test.toml:27:21", // unknown connector
+            "test.toml:31:1",  // unknown key in a route (that route is left out)
+        ],
+        "{all:#?}"
+    );
+}
+
+#[test]
+fn connectors_without_routes_is_an_error() {
+    assert_problem(CONNECTOR, "2:8", "no [[routes]] entry");
+}
+
+#[test]
+fn password_needs_exactly_one_source() {
+    assert_problem(
+        "[[accounts]]\nsystem_id = \"a\"\n",
+        "1:1",
+        "account has no password",
+    );
+    assert_problem(
+        "[[accounts]]\nsystem_id = \"a\"\npassword_hash = \"plain\"\n",
+        "3:17",
+        "not a PHC password hash",
+    );
+}
+
+#[test]
+fn other_value_checks() {
+    let long_id =
+        "[[accounts]]\nsystem_id = \"sixteen-chars-xx\"\npassword_env = \"SMSGW_TEST_PASSWORD\"\n";
+    assert_problem(long_id, "2:13", "1 to 15 printable ASCII");
+    let push_form_signed =
+        format!("{ACCOUNT}push = {{ url = \"https://x\", signing_secret = \"whsec_AAAA\" }}\n");
+    assert_problem(&push_form_signed, "4:46", "format = \"json\" only");
+    let bad_npi = format!("{CONNECTOR}source_npi = 2\n{ROUTE}");
+    assert_problem(&bad_npi, "6:14", "not an SMPP NPI");
+    let bad_endpoint = "[[connectors]]\nname = \"c1\"\nendpoints = [\"nohost\"]\nsystem_id = \"x\"\npassword = \"p\"\n[[routes]]\nprefix = \"*\"\nconnectors = [\"c1\"]\n";
+    assert_problem(bad_endpoint, "3:14", "must be host:port");
+    let shared_mo = "[[accounts]]\nsystem_id = \"a\"\npassword_env = \"SMSGW_TEST_PASSWORD\"\nmo_numbers = [\"123\"]\n\
+                     [[accounts]]\nsystem_id = \"b\"\npassword_env = \"SMSGW_TEST_PASSWORD\"\nmo_numbers = [\"123\"]\n";
+    assert_problem(shared_mo, "8:15", "already claimed at line 4");
+    assert_problem(
+        "[store]\nkind = \"redis\"\n",
+        "2:8",
+        "needs a [store.redis] table",
+    );
+}
+
+#[test]
+fn redis_store_and_simulator_settings() {
+    let config = load(
+        "[store]\nkind = \"redis\"\n[store.redis]\nurl = \"redis://10.0.0.5:6379\"\nwait_replicas = 1\n\
+         [simulator]\nenabled = true\ndr_delay = \"1s\"\n",
+    )
+    .unwrap();
+    assert_eq!(
+        config.store,
+        StoreConfig::Redis {
+            url: "redis://10.0.0.5:6379".into(),
+            wait_replicas: 1,
+            key_prefix: "smsgw:".into()
+        }
+    );
+    assert_eq!(
+        config.builtin_simulator.unwrap().dr_delay,
+        Duration::from_secs(1)
+    );
+}
+
+const ROUTING: &str = r#"
+[[accounts]]
+system_id = "alice"
+password_env = "SMSGW_TEST_PASSWORD"
+[[accounts]]
+system_id = "bob"
+http_login = "bob-http"
+password_env = "SMSGW_TEST_PASSWORD"
+[[connectors]]
+name = "world"
+endpoints = ["w:1"]
+system_id = "x"
+password = "p"
+[[connectors]]
+name = "uk"
+endpoints = ["u:1"]
+system_id = "x"
+password = "p"
+[[connectors]]
+name = "uk-mobile"
+endpoints = ["m:1"]
+system_id = "x"
+password = "p"
+[[connectors]]
+name = "vf"
+endpoints = ["v:1"]
+system_id = "x"
+password = "p"
+[[routes]]
+prefix = "*"
+connectors = ["world"]
+[[routes]]
+prefix = "44"
+connectors = ["uk", "world"]
+[[routes]]
+prefix = "447"
+connectors = ["uk-mobile", "uk"]
+[[routes]]
+prefix = "44"
+carrier = "Vodafone"
+connectors = ["vf"]
+[[routes]]
+prefix = "4"
+account = "alice"
+connectors = ["world"]
+"#;
+
+#[test]
+fn route_longest_prefix_wins() {
+    let config = load(ROUTING).unwrap();
+    assert_eq!(config.route("bob", "12025550100", None).unwrap(), ["world"]);
+    assert_eq!(
+        config.route("bob", "442071234567", None).unwrap(),
+        ["uk", "world"]
+    );
+    assert_eq!(
+        config.route("bob", "447700900123", None).unwrap(),
+        ["uk-mobile", "uk"]
+    );
+    assert_eq!(
+        config.route("bob", "+447700900123", None).unwrap(),
+        ["uk-mobile", "uk"]
+    );
+}
+
+#[test]
+fn route_account_specific_before_global() {
+    let config = load(ROUTING).unwrap();
+    // alice's own "4" route beats the longer global "447".
+    assert_eq!(
+        config.route("alice", "447700900123", None).unwrap(),
+        ["world"]
+    );
+    // ...but only for destinations it matches.
+    assert_eq!(
+        config.route("alice", "12025550100", None).unwrap(),
+        ["world"]
+    );
+}
+
+#[test]
+fn route_carrier_must_match_when_given() {
+    let config = load(ROUTING).unwrap();
+    assert_eq!(
+        config
+            .route("bob", "447700900123", Some("vodafone"))
+            .unwrap(),
+        ["vf"]
+    );
+    assert_eq!(
+        config
+            .route("bob", "447700900123", Some("Vodafone"))
+            .unwrap(),
+        ["vf"]
+    );
+    assert_eq!(config.route("bob", "12025550100", Some("Vodafone")), None);
+    assert_eq!(config.route("bob", "447700900123", Some("unknown")), None);
+}
+
+#[test]
+fn route_with_no_match_is_none() {
+    let text = format!("{CONNECTOR}[[routes]]\nprefix = \"44\"\nconnectors = [\"c1\"]\n");
+    let config = load(&text).unwrap();
+    assert_eq!(config.route("a", "12025550100", None), None);
+    assert_eq!(config.route("a", "4420", None).unwrap(), ["c1"]);
+}
+
+#[test]
+fn lookups_by_login() {
+    let config = load(ROUTING).unwrap();
+    assert_eq!(
+        config.account_by_http_login("bob-http").unwrap().system_id,
+        "bob"
+    );
+    assert!(config.account_by_http_login("bob").is_none());
+    assert_eq!(
+        config.account_by_system_id("bob").unwrap().http_login,
+        "bob-http"
+    );
+    assert!(config.account_by_system_id("carol").is_none());
+}
+
+#[test]
+fn mo_owner_exact_beats_longest_prefix() {
+    let text = "[[accounts]]\nsystem_id = \"wide\"\npassword_env = \"SMSGW_TEST_PASSWORD\"\nmo_numbers = [\"883*\"]\n\
+                [[accounts]]\nsystem_id = \"narrow\"\npassword_env = \"SMSGW_TEST_PASSWORD\"\nmo_numbers = [\"88300*\"]\n\
+                [[accounts]]\nsystem_id = \"exact\"\npassword_env = \"SMSGW_TEST_PASSWORD\"\nmo_numbers = [\"8830012\", \"8831\"]\n";
+    let config = load(text).unwrap();
+    let owner = |number: &str| config.mo_account(number).map(|a| a.system_id.clone());
+    assert_eq!(owner("8830012").as_deref(), Some("exact"));
+    assert_eq!(owner("88300123").as_deref(), Some("narrow"));
+    assert_eq!(owner("8830099").as_deref(), Some("narrow"));
+    assert_eq!(owner("88399").as_deref(), Some("wide"));
+    assert_eq!(owner("8831").as_deref(), Some("exact"));
+    assert_eq!(owner("88311").as_deref(), Some("wide"));
+    assert_eq!(owner("12345"), None);
+}
+
+#[test]
+fn sender_wildcards() {
+    let text = format!("{ACCOUNT}allowed_senders = [\"ACME\", \"44770*\"]\n");
+    let config = load(&text).unwrap();
+    let account = config.account_by_system_id("a").unwrap();
+    assert!(account.sender_allowed("ACME"));
+    assert!(!account.sender_allowed("ACME2"));
+    assert!(!account.sender_allowed("acme"));
+    assert!(account.sender_allowed("447700900123"));
+    assert!(account.sender_allowed("44770"));
+    assert!(!account.sender_allowed("4477"));
+    let any = load(ACCOUNT).unwrap();
+    assert!(any
+        .account_by_system_id("a")
+        .unwrap()
+        .sender_allowed("anything"));
+    assert_problem(
+        &format!("{ACCOUNT}allowed_senders = [\"A*B\"]\n"),
+        "4:20",
+        "only allowed at the end",
+    );
+}
+
+#[test]
+fn unreadable_file_is_reported_without_position() {
+    let errors = Config::load("/nonexistent/smsgw.toml").unwrap_err();
+    let shown = errors.to_string();
+    assert!(
+        shown.starts_with("/nonexistent/smsgw.toml: cannot read the config file"),
+        "{shown}"
+    );
+}
