@@ -9,3 +9,4 @@ pub mod message;
 pub mod smsc;
 pub mod store;
 pub mod upstream;
+pub mod gateway;

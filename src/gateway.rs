@@ -1,0 +1,173 @@
+//! Wiring: a running gateway from a [`Config`]: the store, the built-in carrier simulator when
+//! asked for, carrier connectors, the SMPP server for clients, outbox deliverers, the HTTP
+//! edge; and an orderly shutdown (stop accepting, unbind clients, finish in-flight writes).
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use smsgw_smpp::{
+    pool::{Endpoint, MIN_REBIND_DELAY},
+    server::{Server, ServerConfig},
+};
+use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
+use tracing::info;
+
+use crate::{
+    config::{Config, StoreConfig},
+    delivery::{AccountDelivery, DeliveryRoute},
+    ingest::Ingest,
+    smsc::GatewaySmsc,
+    store::{EmbeddedStore, Store, StoreError},
+    upstream::{CarrierInbound, Connector, ConnectorSettings, MoRouter},
+};
+
+/// Why the gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot listen on {address}: {error}")]
+    Listen {
+        address: SocketAddr,
+        error: std::io::Error,
+    },
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+/// A running gateway.
+pub struct Gateway {
+    config: Arc<Config>,
+    store: Arc<dyn Store>,
+    ingest: Arc<Ingest>,
+    smpp: Server<GatewaySmsc>,
+    smpp_addr: SocketAddr,
+    connectors: Vec<Arc<Connector>>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+fn connector_settings(connector: &crate::config::Connector) -> Result<ConnectorSettings, StartError> {
+    if connector.tls.is_some() {
+        return Err(StartError::Unsupported(format!(
+            "connector {}: SMPP over TLS to carriers is not available yet",
+            connector.name
+        )));
+    }
+    Ok(ConnectorSettings {
+        name: connector.name.clone(),
+        endpoints: connector.endpoints.iter().map(Endpoint::tcp).collect(),
+        binds_per_endpoint: connector.binds.max(1) as usize,
+        system_id: connector.system_id.clone(),
+        password: connector.password.clone(),
+        system_type: connector.system_type.clone(),
+        window: connector.window.max(1) as usize,
+        throughput: connector.throughput.and_then(std::num::NonZeroU32::new),
+        response_timeout: connector.response_timeout,
+        enquire_link_interval: connector.enquire_link_interval,
+        rebind_delay: connector.rebind_delay.max(MIN_REBIND_DELAY),
+    })
+}
+
+async fn listen(address: SocketAddr) -> Result<TcpListener, StartError> {
+    TcpListener::bind(address)
+        .await
+        .map_err(|error| StartError::Listen { address, error })
+}
+
+impl Gateway {
+    /// Opens the store and starts every part of the gateway.
+    pub async fn start(config: Config) -> Result<Self, StartError> {
+        let config = Arc::new(config);
+        let store: Arc<dyn Store> = match &config.store {
+            StoreConfig::Embedded { path } => EmbeddedStore::open(path)?,
+            StoreConfig::Redis { .. } => {
+                return Err(StartError::Unsupported(
+                    "the redis store arrives with issue 5; use kind = \"embedded\"".into(),
+                ))
+            }
+        };
+        let ingest = Arc::new(Ingest::new(config.clone(), store.clone()));
+        let (stop, _) = watch::channel(false);
+        let mut tasks = Vec::new();
+
+        let mo_config = config.clone();
+        let mo_router: MoRouter =
+            Arc::new(move |destination| mo_config.mo_account(destination).map(|a| a.system_id.clone()));
+        let mut connectors = Vec::new();
+        for connector in config.connectors() {
+            let settings = connector_settings(connector)?;
+            let inbound = CarrierInbound::new(&settings.name, store.clone(), mo_router.clone());
+            connectors.push(Connector::start(settings, store.clone(), inbound));
+        }
+
+        let handler = Arc::new(GatewaySmsc::new(ingest.clone()));
+        let smpp = Server::new(ServerConfig::default(), handler.clone());
+        handler.set_registry(smpp.registry().clone());
+        let listener = listen(config.listeners.smpp).await?;
+        let smpp_addr = listener.local_addr().map_err(|error| StartError::Listen {
+            address: config.listeners.smpp,
+            error,
+        })?;
+        let serving = smpp.clone();
+        tasks.push(tokio::spawn(async move {
+            let _ = serving.serve(listener).await;
+        }));
+        info!(%smpp_addr, "SMPP server listening");
+
+        for account in config.accounts() {
+            let delivery = AccountDelivery {
+                account: account.system_id.clone(),
+                store: store.clone(),
+                route: DeliveryRoute::Smpp(smpp.registry().clone()),
+                outbox_ttl: account.outbox_ttl,
+            };
+            tasks.push(tokio::spawn(delivery.run(stop.subscribe())));
+        }
+
+        Ok(Self {
+            config,
+            store,
+            ingest,
+            smpp,
+            smpp_addr,
+            connectors,
+            stop,
+            tasks,
+        })
+    }
+
+    pub fn config(&self) -> &Arc<Config> {
+        &self.config
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub fn ingest(&self) -> &Arc<Ingest> {
+        &self.ingest
+    }
+
+    /// Where clients bind (the configured address, with the real port if it was 0).
+    pub fn smpp_addr(&self) -> SocketAddr {
+        self.smpp_addr
+    }
+
+    pub fn connectors(&self) -> &[Arc<Connector>] {
+        &self.connectors
+    }
+
+    /// Stops accepting, unbinds clients (answering their in-flight submits), finishes
+    /// in-flight submits to carriers and unbinds from them.
+    pub async fn shutdown(self) {
+        info!("shutting down");
+        self.smpp.shutdown().await;
+        self.stop.send_replace(true);
+        for connector in &self.connectors {
+            connector.shutdown().await;
+        }
+        for task in self.tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+        }
+    }
+}
