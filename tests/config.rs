@@ -524,3 +524,30 @@ fn unreadable_file_is_reported_without_position() {
         "{shown}"
     );
 }
+
+#[test]
+fn connector_tls_forms_and_numbering() {
+    let with = |extra: &str| format!("{CONNECTOR}{extra}\n{ROUTE}");
+    let config = load(&with("tls = true\nsource_ton = 3\nsource_npi = 0")).unwrap();
+    let connector = config.connector("c1").unwrap();
+    assert_eq!(connector.tls.as_ref().map(|tls| tls.ca.clone()), Some(None));
+    assert_eq!(connector.source_ton_npi("ACME"), (3, 0));
+    assert_eq!(connector.dest_ton_npi(), (1, 1));
+    assert!(load(&with("tls = false"))
+        .unwrap()
+        .connector("c1")
+        .unwrap()
+        .tls
+        .is_none());
+    assert_problem(
+        &with("tls = { ca = \"no-such-ca.pem\" }"),
+        "6:14",
+        "CA certificate file",
+    );
+    assert_problem(
+        &with("tls = { cafile = \"x\" }"),
+        "6:9",
+        "unknown field `cafile`",
+    );
+    assert_problem(&with("dest_ton = 7"), "6:12", "not an SMPP TON");
+}
