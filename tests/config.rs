@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 
-use smsgw::config::{Config, ConfigErrors, Numbering, PushFormat, StoreConfig};
+use smsgw::config::{Config, ConfigErrors, Numbering, PushFormat, Secret, StoreConfig};
 use smsgw::credentials::verify_password;
 
 const ENV: &[(&str, &str)] = &[
@@ -81,7 +81,7 @@ fn defaults_match_architecture() {
     let sim = config.connector("sim").expect("sim connector");
     assert_eq!(sim.endpoints, ["127.0.0.1:2776"]);
     assert_eq!(
-        (sim.system_id.as_str(), sim.password.as_str()),
+        (sim.system_id.as_str(), sim.password.expose()),
         ("smsgw", "sim")
     );
     assert_eq!(sim.rebind_delay, Duration::from_secs(30));
@@ -125,13 +125,18 @@ fn shipped_example_parses_with_every_setting() {
     let push = acme.push.as_ref().unwrap();
     assert_eq!(push.format, PushFormat::Json);
     assert_eq!(
-        push.signing_secret.as_deref(),
+        push.signing_secret.as_ref().map(Secret::expose),
         Some("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
     );
     let bulkco = config.account_by_system_id("bulkco").unwrap();
     assert!(verify_password(&bulkco.password_hash, "bulk-pass"));
     let primary = config.connector("primary").unwrap();
-    assert_eq!(primary.password, "prim-pw");
+    assert_eq!(primary.password.expose(), "prim-pw");
+    let shown = format!("{config:?}");
+    assert!(
+        !shown.contains("prim-pw") && !shown.contains("whsec_"),
+        "{shown}"
+    );
     assert_eq!(primary.binds, 2);
     assert_eq!(primary.dest_ton, Numbering::Fixed(1));
     assert_eq!(primary.source_ton_npi("ACME"), (5, 0));
@@ -158,6 +163,16 @@ fn wrong_type_points_at_the_value() {
     let text = format!("{ACCOUNT}max_binds = \"ten\"\n");
     assert_problem(&text, "4:13", "invalid type");
     assert_problem("site = 5\n", "1:8", "invalid type");
+    assert_problem(
+        "listeners = 5\n",
+        "1:13",
+        "invalid type: integer `5`, expected a [listeners] table",
+    );
+    assert_problem(
+        "accounts = 3\n",
+        "1:12",
+        "write each entry under [[accounts]]",
+    );
 }
 
 #[test]
@@ -328,7 +343,7 @@ fn redis_store_and_simulator_settings() {
     assert_eq!(
         config.store,
         StoreConfig::Redis {
-            url: "redis://10.0.0.5:6379".into(),
+            url: Secret::new("redis://10.0.0.5:6379"),
             wait_replicas: 1,
             key_prefix: "smsgw:".into()
         }
@@ -508,4 +523,31 @@ fn unreadable_file_is_reported_without_position() {
         shown.starts_with("/nonexistent/smsgw.toml: cannot read the config file"),
         "{shown}"
     );
+}
+
+#[test]
+fn connector_tls_forms_and_numbering() {
+    let with = |extra: &str| format!("{CONNECTOR}{extra}\n{ROUTE}");
+    let config = load(&with("tls = true\nsource_ton = 3\nsource_npi = 0")).unwrap();
+    let connector = config.connector("c1").unwrap();
+    assert_eq!(connector.tls.as_ref().map(|tls| tls.ca.clone()), Some(None));
+    assert_eq!(connector.source_ton_npi("ACME"), (3, 0));
+    assert_eq!(connector.dest_ton_npi(), (1, 1));
+    assert!(load(&with("tls = false"))
+        .unwrap()
+        .connector("c1")
+        .unwrap()
+        .tls
+        .is_none());
+    assert_problem(
+        &with("tls = { ca = \"no-such-ca.pem\" }"),
+        "6:14",
+        "CA certificate file",
+    );
+    assert_problem(
+        &with("tls = { cafile = \"x\" }"),
+        "6:9",
+        "unknown field `cafile`",
+    );
+    assert_problem(&with("dest_ton = 7"), "6:12", "not an SMPP TON");
 }

@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use super::types::{
-    Account, Connector, Listeners, Numbering, Route, SimulatorSettings, StoreConfig,
+    Account, Connector, Listeners, Numbering, Route, Secret, SimulatorSettings, StoreConfig,
 };
 use super::Config;
 use crate::credentials::hash_password;
@@ -106,7 +106,7 @@ impl Default for Config {
             endpoints: vec![SIMULATOR_LISTENER.to_owned()],
             binds: CONNECTOR_BINDS,
             system_id: SIM_SYSTEM_ID.to_owned(),
-            password: SIM_PASSWORD.to_owned(),
+            password: Secret::new(SIM_PASSWORD),
             system_type: String::new(),
             window: CONNECTOR_WINDOW,
             throughput: None,

@@ -13,7 +13,7 @@ use toml::Spanned;
 type S<T> = Spanned<T>;
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a [listeners] table")]
 pub(crate) struct RawListeners {
     pub smpp: Option<S<String>>,
     pub smpp_tls: Option<RawTlsListener>,
@@ -22,7 +22,10 @@ pub(crate) struct RawListeners {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a table like { address = \"0.0.0.0:8443\", cert = \"server.crt\", key = \"server.key\" }"
+)]
 pub(crate) struct RawTlsListener {
     pub address: S<String>,
     pub cert: S<String>,
@@ -37,7 +40,7 @@ pub(crate) enum RawStoreKind {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a [store] table")]
 pub(crate) struct RawStore {
     pub kind: Option<S<RawStoreKind>>,
     pub embedded: Option<RawEmbeddedStore>,
@@ -45,13 +48,13 @@ pub(crate) struct RawStore {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a [store.embedded] table")]
 pub(crate) struct RawEmbeddedStore {
     pub path: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a [store.redis] table")]
 pub(crate) struct RawRedisStore {
     pub url: Option<S<String>>,
     pub url_env: Option<S<String>>,
@@ -60,7 +63,7 @@ pub(crate) struct RawRedisStore {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a [simulator] table")]
 pub(crate) struct RawSimulator {
     pub enabled: Option<bool>,
     pub listen: Option<S<String>>,
@@ -68,7 +71,7 @@ pub(crate) struct RawSimulator {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "an [[accounts]] table")]
 pub(crate) struct RawAccount {
     pub system_id: S<String>,
     pub password_hash: Option<S<String>>,
@@ -92,7 +95,10 @@ pub(crate) enum RawPushFormat {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a push table like { url = \"https://...\" }"
+)]
 pub(crate) struct RawPush {
     pub url: S<String>,
     pub format: Option<S<RawPushFormat>>,
@@ -101,7 +107,7 @@ pub(crate) struct RawPush {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a [[connectors]] table")]
 pub(crate) struct RawConnector {
     pub name: S<String>,
     pub endpoints: S<Vec<S<String>>>,
@@ -130,7 +136,10 @@ pub(crate) enum RawConnectorTls {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a table like { ca = \"carrier-ca.pem\" }"
+)]
 pub(crate) struct RawConnectorTlsOptions {
     pub ca: Option<S<String>>,
 }
@@ -195,7 +204,7 @@ impl<'de> Deserialize<'de> for RawNumbering {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a [[routes]] table")]
 pub(crate) struct RawRoute {
     pub prefix: S<String>,
     pub carrier: Option<S<String>>,

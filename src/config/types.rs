@@ -1,9 +1,32 @@
 //! The checked configuration the gateway runs on: every default applied, every secret read,
 //! every duration and address parsed.
 
+use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
+
+/// A secret read from the file or the environment. `{:?}` prints `Secret(***)` so that
+/// logging a config never leaks it; [`Secret::expose`] gives the value to the code that
+/// needs it.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
 
 /// Where the gateway listens.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,7 +52,8 @@ pub enum StoreConfig {
     Embedded { path: PathBuf },
     /// Redis 6.2+ shared by all nodes and sites.
     Redis {
-        url: String,
+        /// May hold a password (`redis://:pw@host`), hence secret.
+        url: Secret,
         /// Replicas that must acknowledge a write (`WAIT`) before it counts as durable.
         wait_replicas: u32,
         key_prefix: String,
@@ -110,7 +134,7 @@ pub struct PushConfig {
     pub url: String,
     pub format: PushFormat,
     /// Standard Webhooks secret (`whsec_...` base64) for signing JSON pushes.
-    pub signing_secret: Option<String>,
+    pub signing_secret: Option<Secret>,
 }
 
 /// Body of a push: Genesys form fields, or JSON (optionally signed).
@@ -130,7 +154,7 @@ pub struct Connector {
     pub binds: u32,
     pub system_id: String,
     /// Plain password, as SMPP sends it.
-    pub password: String,
+    pub password: Secret,
     pub system_type: String,
     /// Outstanding submit_sm per bind.
     pub window: u32,

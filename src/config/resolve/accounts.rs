@@ -10,7 +10,7 @@ use toml::Spanned;
 use super::Resolver;
 use crate::config::defaults;
 use crate::config::raw::{RawAccount, RawPush, RawPushFormat};
-use crate::config::types::{Account, NumberPattern, PushConfig, PushFormat};
+use crate::config::types::{Account, NumberPattern, PushConfig, PushFormat, Secret};
 use crate::credentials::{check_password_hash, hash_password};
 
 /// SMPP 3.4 system_id is a C-octet string of at most 16 octets, NUL included.
@@ -259,7 +259,7 @@ fn resolve_push(push: &Spanned<RawPush>, resolver: &mut Resolver) -> Option<Push
     Some(PushConfig {
         url: url.clone(),
         format,
-        signing_secret,
+        signing_secret: signing_secret.map(Secret::new),
     })
 }
 

@@ -10,7 +10,7 @@ use super::accounts::{system_id, unique};
 use super::Resolver;
 use crate::config::defaults;
 use crate::config::raw::{RawConnector, RawConnectorTls, RawNumbering};
-use crate::config::types::{Connector, ConnectorTls, Numbering};
+use crate::config::types::{Connector, ConnectorTls, Numbering, Secret};
 
 /// SMPP 3.4 system_type: at most 13 octets, NUL included.
 const MAX_SYSTEM_TYPE_LEN: usize = 12;
@@ -32,6 +32,7 @@ pub(super) fn resolve(raw: &[Spanned<RawConnector>], resolver: &mut Resolver) ->
                 "password",
                 table_span,
             )
+            .map(Secret::new)
             .unwrap_or_default();
         let system_type = raw.system_type.as_ref().map_or_else(String::new, |value| {
             if value.get_ref().len() > MAX_SYSTEM_TYPE_LEN {

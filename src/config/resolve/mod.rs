@@ -17,7 +17,7 @@ use super::duration::parse_duration;
 use super::error::Problems;
 use super::parse::RawDocument;
 use super::raw::{RawListeners, RawSimulator, RawStore, RawStoreKind, RawTlsListener};
-use super::types::{Listeners, SimulatorSettings, StoreConfig, TlsListener};
+use super::types::{Listeners, Secret, SimulatorSettings, StoreConfig, TlsListener};
 use super::Config;
 
 /// Reads an environment variable; injected so tests need not touch the process environment.
@@ -275,7 +275,7 @@ impl Resolver<'_, '_, '_> {
                 "kind = \"redis\" needs a [store.redis] table with url (or url_env)",
             );
             return StoreConfig::Redis {
-                url: String::new(),
+                url: Secret::default(),
                 wait_replicas: 0,
                 key_prefix: defaults::REDIS_KEY_PREFIX.to_owned(),
             };
@@ -307,7 +307,7 @@ impl Resolver<'_, '_, '_> {
             |prefix| prefix.get_ref().clone(),
         );
         StoreConfig::Redis {
-            url,
+            url: Secret::new(url),
             wait_replicas: redis.wait_replicas.unwrap_or(0),
             key_prefix,
         }
