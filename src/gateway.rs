@@ -58,7 +58,7 @@ fn connector_settings(connector: &crate::config::Connector) -> Result<ConnectorS
         endpoints: connector.endpoints.iter().map(Endpoint::tcp).collect(),
         binds_per_endpoint: connector.binds.max(1) as usize,
         system_id: connector.system_id.clone(),
-        password: connector.password.clone(),
+        password: connector.password.expose().to_owned(),
         system_type: connector.system_type.clone(),
         window: connector.window.max(1) as usize,
         throughput: connector.throughput.and_then(std::num::NonZeroU32::new),
