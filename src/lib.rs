@@ -1,12 +1,13 @@
 //! smsgw, the gateway: domain types, shared state, and the wiring of the SMPP and HTTP edges
 //! (`smsgw-smpp`, `smsgw-http`) into an SMS aggregation gateway. See ARCHITECTURE.md.
 
+pub mod carrier_sim;
 pub mod config;
 pub mod credentials;
 pub mod delivery;
+pub mod gateway;
 pub mod ingest;
 pub mod message;
 pub mod smsc;
 pub mod store;
 pub mod upstream;
-pub mod gateway;
