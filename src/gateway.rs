@@ -12,6 +12,7 @@ use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 use tracing::info;
 
 use crate::{
+    carrier_sim::{CarrierSim, CarrierSimConfig, CarrierSimError},
     config::{Config, StoreConfig},
     delivery::{AccountDelivery, DeliveryRoute},
     ingest::Ingest,
@@ -30,6 +31,8 @@ pub enum StartError {
     },
     #[error("store: {0}")]
     Store(#[from] StoreError),
+    #[error("built-in carrier simulator: {0}")]
+    Simulator(#[from] CarrierSimError),
     #[error("{0}")]
     Unsupported(String),
 }
@@ -42,11 +45,14 @@ pub struct Gateway {
     smpp: Server<GatewaySmsc>,
     smpp_addr: SocketAddr,
     connectors: Vec<Arc<Connector>>,
+    simulator: Option<CarrierSim>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
 
-fn connector_settings(connector: &crate::config::Connector) -> Result<ConnectorSettings, StartError> {
+fn connector_settings(
+    connector: &crate::config::Connector,
+) -> Result<ConnectorSettings, StartError> {
     if connector.tls.is_some() {
         return Err(StartError::Unsupported(format!(
             "connector {}: SMPP over TLS to carriers is not available yet",
@@ -88,11 +94,31 @@ impl Gateway {
         };
         let ingest = Arc::new(Ingest::new(config.clone(), store.clone()));
         let (stop, _) = watch::channel(false);
+
+        // Started first so the connectors find it on their first bind.
+        let simulator = match &config.builtin_simulator {
+            Some(settings) => {
+                let listener = listen(settings.listen).await?;
+                let simulator = CarrierSim::start(
+                    listener,
+                    CarrierSimConfig {
+                        dr_delay: settings.dr_delay,
+                        ..CarrierSimConfig::default()
+                    },
+                )?;
+                info!(address = %simulator.local_addr(), "built-in carrier simulator listening");
+                Some(simulator)
+            }
+            None => None,
+        };
         let mut tasks = Vec::new();
 
         let mo_config = config.clone();
-        let mo_router: MoRouter =
-            Arc::new(move |destination| mo_config.mo_account(destination).map(|a| a.system_id.clone()));
+        let mo_router: MoRouter = Arc::new(move |destination| {
+            mo_config
+                .mo_account(destination)
+                .map(|a| a.system_id.clone())
+        });
         let mut connectors = Vec::new();
         for connector in config.connectors() {
             let settings = connector_settings(connector)?;
@@ -131,6 +157,7 @@ impl Gateway {
             smpp,
             smpp_addr,
             connectors,
+            simulator,
             stop,
             tasks,
         })
@@ -168,6 +195,9 @@ impl Gateway {
         }
         for task in self.tasks {
             let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+        }
+        if let Some(simulator) = &self.simulator {
+            simulator.shutdown().await;
         }
     }
 }

@@ -89,7 +89,10 @@ impl Ingest {
             .iter()
             .filter_map(|account| {
                 let rate = NonZeroU32::new(account.throughput?)?;
-                Some((account.system_id.clone(), RateLimiter::direct(Quota::per_second(rate))))
+                Some((
+                    account.system_id.clone(),
+                    RateLimiter::direct(Quota::per_second(rate)),
+                ))
             })
             .collect();
         Self {
@@ -123,8 +126,15 @@ impl Ingest {
     }
 
     /// The account of an HTTP login, if the password is right.
-    pub async fn authenticate_http(&self, login: &str, password: &str) -> Result<&Account, IngestError> {
-        let account = self.config.account_by_http_login(login).ok_or(IngestError::Auth)?;
+    pub async fn authenticate_http(
+        &self,
+        login: &str,
+        password: &str,
+    ) -> Result<&Account, IngestError> {
+        let account = self
+            .config
+            .account_by_http_login(login)
+            .ok_or(IngestError::Auth)?;
         if self.verify(account, password).await {
             Ok(account)
         } else {
@@ -133,8 +143,15 @@ impl Ingest {
     }
 
     /// The account of an SMPP system_id, if the password is right.
-    pub async fn authenticate_smpp(&self, system_id: &str, password: &str) -> Result<&Account, IngestError> {
-        let account = self.config.account_by_system_id(system_id).ok_or(IngestError::Auth)?;
+    pub async fn authenticate_smpp(
+        &self,
+        system_id: &str,
+        password: &str,
+    ) -> Result<&Account, IngestError> {
+        let account = self
+            .config
+            .account_by_system_id(system_id)
+            .ok_or(IngestError::Auth)?;
         if self.verify(account, password).await {
             Ok(account)
         } else {
@@ -143,7 +160,11 @@ impl Ingest {
     }
 
     /// Validates, routes and durably stores an MT of `account`.
-    pub async fn submit(&self, account: &Account, request: MtRequest) -> Result<Accepted, IngestError> {
+    pub async fn submit(
+        &self,
+        account: &Account,
+        request: MtRequest,
+    ) -> Result<Accepted, IngestError> {
         let destination = request
             .destination
             .strip_prefix('+')
@@ -180,7 +201,8 @@ impl Ingest {
             .to_vec();
         if let Some(limit) = self.limits.get(&account.system_id) {
             if limit.check().is_err() {
-                metrics::counter!("ingest_throttled_total", "account" => account.system_id.clone()).increment(1);
+                metrics::counter!("ingest_throttled_total", "account" => account.system_id.clone())
+                    .increment(1);
                 return Err(IngestError::Throttled);
             }
         }

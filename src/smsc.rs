@@ -1,7 +1,10 @@
 //! Glue between the SMPP server (where clients bind) and the gateway: authentication against
 //! the accounts, max binds per account, submit_sm into [`Ingest`], errors as SMPP statuses.
 
-use std::{net::SocketAddr, sync::{Arc, OnceLock}};
+use std::{
+    net::SocketAddr,
+    sync::{Arc, OnceLock},
+};
 
 use smsgw_smpp::{
     encoding::InboundPart,
@@ -47,7 +50,9 @@ pub fn submit_status(error: &IngestError) -> CommandStatus {
     match error {
         IngestError::Auth => CommandStatus::EsmeRinvpaswd,
         IngestError::SenderNotAllowed(_) => CommandStatus::EsmeRinvsrcadr,
-        IngestError::InvalidDestination(_) | IngestError::NoRoute(_) => CommandStatus::EsmeRinvdstadr,
+        IngestError::InvalidDestination(_) | IngestError::NoRoute(_) => {
+            CommandStatus::EsmeRinvdstadr
+        }
         IngestError::EmptyText | IngestError::TooLong { .. } | IngestError::Unencodable(_) => {
             CommandStatus::EsmeRinvmsglen
         }
@@ -99,7 +104,11 @@ fn mt_request(submit: &SubmitSm) -> Result<MtRequest, CommandStatus> {
 impl BindHandler for GatewaySmsc {
     type Account = BoundAccount;
 
-    async fn authenticate(&self, bind: &BindRequest, peer: SocketAddr) -> Result<BoundAccount, CommandStatus> {
+    async fn authenticate(
+        &self,
+        bind: &BindRequest,
+        peer: SocketAddr,
+    ) -> Result<BoundAccount, CommandStatus> {
         let account = self
             .ingest
             .authenticate_smpp(&bind.system_id, &bind.password)

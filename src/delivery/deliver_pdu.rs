@@ -36,7 +36,9 @@ fn receipt_pdu(receipt: &Receipt) -> DeliverSm {
         dlvrd: Some(if delivered { "001" } else { "000" }.into()),
         submit_date: Some(ReceiptDate::from_unix_ms(receipt.submitted_at_ms)),
         done_date: Some(ReceiptDate::from_unix_ms(receipt.done_at_ms)),
-        stat: Some(ReceiptStat::from_state(SmppState::from(receipt.state.code()))),
+        stat: Some(ReceiptStat::from_state(SmppState::from(
+            receipt.state.code(),
+        ))),
         err: Some(error),
         text: Some(receipt.text_start.clone()),
         network_error: None,
@@ -59,9 +61,9 @@ fn mo_pdu(mo: &Mo) -> DeliverSm {
     } else {
         // Too long for short_message: the whole text in message_payload.
         builder
-            .push_tlv(MessageDeliveryRequestTlvValue::MessagePayload(MessagePayload::new(
-                AnyOctetString::from_vec(body),
-            )))
+            .push_tlv(MessageDeliveryRequestTlvValue::MessagePayload(
+                MessagePayload::new(AnyOctetString::from_vec(body)),
+            ))
             .build()
     }
 }

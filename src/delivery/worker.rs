@@ -127,7 +127,11 @@ impl AccountDelivery {
     }
 
     async fn expire(&self) {
-        match self.store.expire_outbox(&self.account, self.outbox_ttl).await {
+        match self
+            .store
+            .expire_outbox(&self.account, self.outbox_ttl)
+            .await
+        {
             Ok(expired) if !expired.is_empty() => {
                 metrics::counter!("delivery_expired_total", "account" => self.account.clone())
                     .increment(expired.len() as u64);

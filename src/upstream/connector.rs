@@ -102,11 +102,19 @@ const MAX_THROTTLE_PAUSE: Duration = Duration::from_secs(30);
 
 impl Connector {
     /// Binds (in the background) and starts the submit worker.
-    pub fn start(settings: ConnectorSettings, store: Arc<dyn Store>, inbound: CarrierInbound) -> Arc<Self> {
+    pub fn start(
+        settings: ConnectorSettings,
+        store: Arc<dyn Store>,
+        inbound: CarrierInbound,
+    ) -> Arc<Self> {
         let pool = BindPool::start(settings.pool_config(), Arc::new(inbound));
-        let slots = settings.window.max(1) * settings.binds_per_endpoint.max(1) * settings.endpoints.len().max(1);
+        let slots = settings.window.max(1)
+            * settings.binds_per_endpoint.max(1)
+            * settings.endpoints.len().max(1);
         let connector = Arc::new(Self {
-            limiter: settings.throughput.map(|rate| RateLimiter::direct(Quota::per_second(rate))),
+            limiter: settings
+                .throughput
+                .map(|rate| RateLimiter::direct(Quota::per_second(rate))),
             in_flight: Arc::new(Semaphore::new(slots)),
             settings,
             pool,
@@ -227,7 +235,8 @@ impl Connector {
             Ok(pdus) => pdus,
             Err(err) => {
                 warn!(connector = name, id = %mt.id, %err, "MT cannot be encoded");
-                self.finish_rejected(&mt, format!("cannot encode: {err}")).await;
+                self.finish_rejected(&mt, format!("cannot encode: {err}"))
+                    .await;
                 return;
             }
         };
@@ -258,7 +267,12 @@ impl Connector {
                         let pause = self.pause(throttled);
                         throttled += 1;
                         metrics::counter!("upstream_submit_retries_total", "connector" => name.to_owned(), "reason" => "throttled").increment(1);
-                        debug!(connector = name, ?status, ?pause, "carrier throttles; pausing the connector");
+                        debug!(
+                            connector = name,
+                            ?status,
+                            ?pause,
+                            "carrier throttles; pausing the connector"
+                        );
                     }
                     Err(PoolError::Submit {
                         error: SubmitError::Rejected(status),
@@ -280,14 +294,16 @@ impl Connector {
         }
         metrics::histogram!("upstream_submit_seconds", "connector" => name.to_owned())
             .record(started.elapsed().as_secs_f64());
-        metrics::counter!("upstream_mt_submitted_total", "connector" => name.to_owned()).increment(1);
+        metrics::counter!("upstream_mt_submitted_total", "connector" => name.to_owned())
+            .increment(1);
         if let Err(err) = self.store.mt_submitted(&mt.id, name, carrier_ids).await {
             error!(connector = name, id = %mt.id, %err, "recording the submit failed");
         }
     }
 
     async fn finish_rejected(&self, mt: &Mt, reason: String) {
-        metrics::counter!("upstream_mt_rejected_total", "connector" => self.settings.name.clone()).increment(1);
+        metrics::counter!("upstream_mt_rejected_total", "connector" => self.settings.name.clone())
+            .increment(1);
         if let Err(err) = self.store.mt_rejected(&mt.id, reason).await {
             error!(connector = %self.settings.name, id = %mt.id, %err, "recording the rejection failed");
         }

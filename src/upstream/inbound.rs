@@ -94,7 +94,8 @@ impl CarrierInbound {
         let source = deliver.source_addr.as_str().to_owned();
         let Some(account) = (self.mo_router)(&destination) else {
             warn!(connector = %self.connector, %destination, "MO for a number no account owns");
-            metrics::counter!("upstream_mo_unrouted_total", "connector" => self.connector.clone()).increment(1);
+            metrics::counter!("upstream_mo_unrouted_total", "connector" => self.connector.clone())
+                .increment(1);
             return CommandStatus::EsmeRinvdstadr;
         };
         let mut body = deliver.short_message().as_ref();
@@ -112,7 +113,13 @@ impl CarrierInbound {
         };
         let received_at_ms = now_ms();
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        (&source, &destination, &text, received_at_ms / MO_DEDUPE_BUCKET_MS).hash(&mut hasher);
+        (
+            &source,
+            &destination,
+            &text,
+            received_at_ms / MO_DEDUPE_BUCKET_MS,
+        )
+            .hash(&mut hasher);
         let dedupe_key = format!("{}/{:016x}", self.connector, hasher.finish());
         let mo = Mo {
             id: format!("mo-{}-{:016x}", received_at_ms, hasher.finish()),

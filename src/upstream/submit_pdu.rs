@@ -3,8 +3,8 @@
 
 use smsgw_smpp::{
     encoding::{
-        apply_to_submit_sm, segment, ApplyError, Concatenation, Part, SegmentError,
-        SegmentInfo, SegmentOptions, DEFAULT_PREFERENCE,
+        apply_to_submit_sm, segment, ApplyError, Concatenation, Part, SegmentError, SegmentInfo,
+        SegmentOptions, DEFAULT_PREFERENCE,
     },
     rusmpp::{
         pdus::SubmitSm,
@@ -27,7 +27,11 @@ pub enum SubmitPduError {
 pub const MAX_PARTS: u8 = 255;
 
 /// The parts a text becomes; the gateway checks the count against the account's limit.
-pub fn segment_text(text: &str, max_segments: u8, reference: u8) -> Result<Vec<Part>, SegmentError> {
+pub fn segment_text(
+    text: &str,
+    max_segments: u8,
+    reference: u8,
+) -> Result<Vec<Part>, SegmentError> {
     let options = SegmentOptions {
         concatenation: Concatenation::Udh { reference },
         max_segments,

@@ -1,0 +1,8 @@
+//! The subcommands of the `smsgw` binary, one file each.
+
+pub mod carrier_sim;
+pub mod check_config;
+pub mod serve;
+mod signal;
+
+pub use signal::shutdown_signal;
