@@ -7,7 +7,8 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use super::types::{
-    Account, Connector, Listeners, Numbering, Route, Secret, SimulatorSettings, StoreConfig,
+    Account, Connector, Listeners, NumberPattern, Numbering, Route, Secret, SimulatorSettings,
+    StoreConfig,
 };
 use super::Config;
 use crate::credentials::hash_password;
@@ -93,7 +94,8 @@ impl Default for Config {
             password_hash: demo_password_hash(),
             http_login: DEMO_ACCOUNT.to_owned(),
             allowed_senders: Vec::new(),
-            mo_numbers: Vec::new(),
+            // Every MO is the demo's, so the simulator's 9990 loop-back reaches it.
+            mo_numbers: vec![NumberPattern::Prefix(String::new())],
             throughput: None,
             max_binds: MAX_BINDS,
             push: None,

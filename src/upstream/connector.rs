@@ -310,6 +310,8 @@ impl Connector {
     }
 }
 
+/// The `err:` a client's receipt carries for a refused submit: the carrier's command_status,
+/// three hex digits (0x45 ESME_RSUBMITFAIL -> "045"), as SMSCs write network errors.
 fn rejection_text(status: CommandStatus) -> String {
-    format!("carrier refused: {status:?} ({:#04x})", u32::from(status))
+    format!("{:03x}", u32::from(status) & 0xfff)
 }
