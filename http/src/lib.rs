@@ -1,1 +1,18 @@
-//! HTTP edge of smsgw (filled in by later issues).
+//! HTTP edge of smsgw. It knows nothing of the gateway: each endpoint validates its input into
+//! typed requests and calls a handler trait that the gateway implements.
+//!
+//! - [`receiver`]: Genesys-compatible `GET|POST /httpapi/receiver` ([`ReceiverHandler`]).
+//! - [`credentials`], [`priority`], [`validate`], [`form`], [`limits`], [`result_code`]: shared
+//!   input types and rules.
+
+pub mod credentials;
+pub mod form;
+pub mod limits;
+pub mod priority;
+pub mod receiver;
+pub mod result_code;
+pub mod validate;
+
+pub use credentials::Credentials;
+pub use priority::Priority;
+pub use receiver::{ReceiverError, ReceiverHandler, ReceiverRequest};
