@@ -5,14 +5,22 @@
 //! - [`credentials`], [`priority`], [`validate`], [`form`], [`limits`], [`result_code`]: shared
 //!   input types and rules.
 
+pub mod api;
 pub mod credentials;
 pub mod form;
 pub mod limits;
 pub mod priority;
 pub mod receiver;
 pub mod result_code;
+pub mod retry_after;
+pub mod rfc3339;
+pub mod state;
 pub mod validate;
 
+pub use api::{
+    ApiError, IdempotencyKey, MessageApi, MessageStatus, StatusEvent, SubmitAccepted, SubmitRequest,
+};
 pub use credentials::Credentials;
 pub use priority::Priority;
 pub use receiver::{ReceiverError, ReceiverHandler, ReceiverRequest};
+pub use state::MessageState;

@@ -161,12 +161,6 @@ impl From<FieldError> for ReceiverError {
     }
 }
 
-/// Whole seconds for `Retry-After`, rounded up and at least 1 so clients never retry at once.
-pub(crate) fn retry_after_seconds(delay: Duration) -> u64 {
-    let whole = delay.as_secs() + u64::from(delay.subsec_nanos() > 0);
-    whole.max(1)
-}
-
 impl IntoResponse for ReceiverError {
     fn into_response(self) -> Response {
         let code = self.code.to_string();
@@ -178,7 +172,7 @@ impl IntoResponse for ReceiverError {
         if let Some(delay) = self.retry_after {
             response.headers_mut().insert(
                 header::RETRY_AFTER,
-                HeaderValue::from(retry_after_seconds(delay)),
+                HeaderValue::from(crate::retry_after::to_seconds(delay)),
             );
         }
         response
@@ -206,12 +200,5 @@ mod tests {
             assert_eq!(error.code(), code, "{error}");
             assert_eq!(error.status().as_u16(), status, "{error}");
         }
-    }
-
-    #[test]
-    fn retry_after_rounds_up_to_whole_seconds() {
-        assert_eq!(retry_after_seconds(Duration::ZERO), 1);
-        assert_eq!(retry_after_seconds(Duration::from_millis(1500)), 2);
-        assert_eq!(retry_after_seconds(Duration::from_secs(30)), 30);
     }
 }
