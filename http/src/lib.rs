@@ -6,9 +6,11 @@
 //!   input types and rules.
 
 pub mod api;
+pub mod app;
 pub mod credentials;
 pub mod form;
 pub mod limits;
+pub mod ops;
 pub mod priority;
 pub mod receiver;
 pub mod result_code;
@@ -21,6 +23,7 @@ pub use api::{
     ApiError, IdempotencyKey, MessageApi, MessageStatus, StatusEvent, SubmitAccepted, SubmitRequest,
 };
 pub use credentials::Credentials;
+pub use ops::{MetricsSource, Readiness};
 pub use priority::Priority;
 pub use receiver::{ReceiverError, ReceiverHandler, ReceiverRequest};
 pub use state::MessageState;
