@@ -12,6 +12,7 @@ pub mod form;
 pub mod limits;
 pub mod ops;
 pub mod priority;
+pub mod push;
 pub mod receiver;
 pub mod result_code;
 pub mod retry_after;
@@ -25,5 +26,6 @@ pub use api::{
 pub use credentials::Credentials;
 pub use ops::{MetricsSource, Readiness};
 pub use priority::Priority;
+pub use push::{backoff, PushClient, PushConfig, PushFormat, PushMessage, PushOutcome, PushTarget};
 pub use receiver::{ReceiverError, ReceiverHandler, ReceiverRequest};
 pub use state::MessageState;
