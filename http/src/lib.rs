@@ -1,9 +1,25 @@
-//! HTTP edge of smsgw. It knows nothing of the gateway: each endpoint validates its input into
-//! typed requests and calls a handler trait that the gateway implements.
+//! HTTP edge of smsgw. It knows nothing of the gateway (no stores, routing or config): each
+//! endpoint validates its input into typed requests and calls a handler trait that the gateway
+//! implements; the push client only talks HTTP.
 //!
-//! - [`receiver`]: Genesys-compatible `GET|POST /httpapi/receiver` ([`ReceiverHandler`]).
-//! - [`credentials`], [`priority`], [`validate`], [`form`], [`limits`], [`result_code`]: shared
-//!   input types and rules.
+//! Server side:
+//! - [`receiver`]: Genesys-compatible `GET|POST /httpapi/receiver` ([`ReceiverHandler`],
+//!   [`ReceiverRequest`], [`ReceiverError`]).
+//! - [`api`]: JSON `POST /v1/messages` and `GET /v1/messages/{id}` ([`MessageApi`],
+//!   [`SubmitRequest`], [`SubmitAccepted`], [`MessageStatus`], [`ApiError`]).
+//! - [`ops`]: `/healthz`, `/readyz` ([`Readiness`]), `/metrics` ([`MetricsSource`]).
+//! - [`app`]: every router above merged into one.
+//!
+//! Client side:
+//! - [`push`]: MO and receipt pushes to application URLs ([`PushClient`], [`PushTarget`],
+//!   [`PushMessage`], [`PushOutcome`], [`backoff`]).
+//!
+//! Shared: [`credentials`], [`priority`], [`state`] ([`MessageState`]), [`validate`] (the field
+//! rules of both APIs), [`form`] (strict UTF-8 form decoding), [`limits`], [`result_code`],
+//! [`retry_after`], [`rfc3339`].
+//!
+//! Clients built with reqwest need a rustls crypto provider: [`PushClient::new`] installs ring
+//! if none is installed.
 
 pub mod api;
 pub mod app;
