@@ -14,6 +14,9 @@
 //! - [`push`]: MO and receipt pushes to application URLs ([`PushClient`], [`PushTarget`],
 //!   [`PushMessage`], [`PushOutcome`], [`backoff`]).
 //!
+//! - [`inbox`]: for applications, a route receiving those pushes ([`inbox::PushHandler`]):
+//!   both formats, signature check, dedupe window, 2xx only after the callback succeeded.
+//!
 //! Shared: [`credentials`], [`priority`], [`state`] ([`MessageState`]), [`validate`] (the field
 //! rules of both APIs), [`form`] (strict UTF-8 form decoding), [`limits`], [`result_code`],
 //! [`retry_after`], [`rfc3339`].
@@ -25,6 +28,7 @@ pub mod api;
 pub mod app;
 pub mod credentials;
 pub mod form;
+pub mod inbox;
 pub mod limits;
 pub mod ops;
 pub mod priority;

@@ -18,10 +18,12 @@ mod backoff;
 mod client;
 mod message;
 mod outcome;
+mod parse;
 mod target;
 
 pub use backoff::{backoff, backoff_with, FIRST_DELAY, MAX_DELAY};
 pub use client::{PushClient, PushClientError, PushConfig};
 pub use message::PushMessage;
 pub use outcome::PushOutcome;
+pub use parse::PushParseError;
 pub use target::{PushFormat, PushTarget, PushTargetError};
