@@ -1,1 +1,51 @@
-//! HTTP edge of smsgw (filled in by later issues).
+//! HTTP edge of smsgw. It knows nothing of the gateway (no stores, routing or config): each
+//! endpoint validates its input into typed requests and calls a handler trait that the gateway
+//! implements; the push client only talks HTTP.
+//!
+//! Server side:
+//! - [`receiver`]: Genesys-compatible `GET|POST /httpapi/receiver` ([`ReceiverHandler`],
+//!   [`ReceiverRequest`], [`ReceiverError`]).
+//! - [`api`]: JSON `POST /v1/messages` and `GET /v1/messages/{id}` ([`MessageApi`],
+//!   [`SubmitRequest`], [`SubmitAccepted`], [`MessageStatus`], [`ApiError`]).
+//! - [`ops`]: `/healthz`, `/readyz` ([`Readiness`]), `/metrics` ([`MetricsSource`]).
+//! - [`app`]: every router above merged into one.
+//!
+//! Client side:
+//! - [`push`]: MO and receipt pushes to application URLs ([`PushClient`], [`PushTarget`],
+//!   [`PushMessage`], [`PushOutcome`], [`backoff`]).
+//!
+//! - [`inbox`]: for applications, a route receiving those pushes ([`inbox::PushHandler`]):
+//!   both formats, signature check, dedupe window, 2xx only after the callback succeeded.
+//!
+//! Shared: [`credentials`], [`priority`], [`state`] ([`MessageState`]), [`validate`] (the field
+//! rules of both APIs), [`form`] (strict UTF-8 form decoding), [`limits`], [`result_code`],
+//! [`retry_after`], [`rfc3339`].
+//!
+//! Clients built with reqwest need a rustls crypto provider: [`PushClient::new`] installs ring
+//! if none is installed.
+
+pub mod api;
+pub mod app;
+pub mod credentials;
+pub mod form;
+pub mod inbox;
+pub mod limits;
+pub mod ops;
+pub mod priority;
+pub mod push;
+pub mod receiver;
+pub mod result_code;
+pub mod retry_after;
+pub mod rfc3339;
+pub mod state;
+pub mod validate;
+
+pub use api::{
+    ApiError, IdempotencyKey, MessageApi, MessageStatus, StatusEvent, SubmitAccepted, SubmitRequest,
+};
+pub use credentials::Credentials;
+pub use ops::{MetricsSource, Readiness};
+pub use priority::Priority;
+pub use push::{backoff, PushClient, PushConfig, PushFormat, PushMessage, PushOutcome, PushTarget};
+pub use receiver::{ReceiverError, ReceiverHandler, ReceiverRequest};
+pub use state::MessageState;
