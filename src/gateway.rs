@@ -2,7 +2,14 @@
 //! asked for, carrier connectors, the SMPP server for clients, outbox deliverers, the HTTP
 //! edge; and an orderly shutdown (stop accepting, unbind clients, finish in-flight writes).
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{
+    net::SocketAddr,
+    sync::{Arc, OnceLock},
+    time::Duration,
+};
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use smsgw_http::{PushClient, PushConfig, PushFormat, PushTarget};
 
 use smsgw_smpp::{
     pool::{Endpoint, MIN_REBIND_DELAY},
@@ -19,7 +26,45 @@ use crate::{
     smsc::GatewaySmsc,
     store::{EmbeddedStore, Store, StoreError},
     upstream::{CarrierInbound, Connector, ConnectorSettings, MoRouter},
+    web::GatewayHttp,
 };
+
+/// The process's Prometheus recorder, installed by the first gateway started.
+fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            // Fails only if another recorder is installed; ours then stays empty.
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+/// How an account's receipts and MOs leave: its push URL when it has one, else SMPP.
+fn delivery_route(
+    account: &crate::config::Account,
+    registry: &Arc<smsgw_smpp::Registry>,
+    push_client: &PushClient,
+) -> Result<DeliveryRoute, StartError> {
+    let Some(push) = &account.push else {
+        return Ok(DeliveryRoute::Smpp(registry.clone()));
+    };
+    let format = match push.format {
+        crate::config::PushFormat::Form => PushFormat::Form,
+        crate::config::PushFormat::Json => PushFormat::Json,
+    };
+    let secret = push.signing_secret.as_ref().map(|s| s.expose().to_owned());
+    let target = PushTarget::new(&push.url, format, secret.as_deref()).map_err(|e| {
+        StartError::Unsupported(format!("account {}: push: {e}", account.system_id))
+    })?;
+    Ok(DeliveryRoute::Push {
+        client: push_client.clone(),
+        target: Arc::new(target),
+    })
+}
 
 /// Why the gateway could not start.
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +89,7 @@ pub struct Gateway {
     ingest: Arc<Ingest>,
     smpp: Server<GatewaySmsc>,
     smpp_addr: SocketAddr,
+    http_addr: SocketAddr,
     connectors: Vec<Arc<Connector>>,
     simulator: Option<CarrierSim>,
     stop: watch::Sender<bool>,
@@ -140,15 +186,40 @@ impl Gateway {
         }));
         info!(%smpp_addr, "SMPP server listening");
 
+        let push_client = PushClient::new(PushConfig::default())
+            .map_err(|e| StartError::Unsupported(format!("push client: {e}")))?;
         for account in config.accounts() {
             let delivery = AccountDelivery {
                 account: account.system_id.clone(),
                 store: store.clone(),
-                route: DeliveryRoute::Smpp(smpp.registry().clone()),
+                route: delivery_route(account, smpp.registry(), &push_client)?,
                 outbox_ttl: account.outbox_ttl,
             };
             tasks.push(tokio::spawn(delivery.run(stop.subscribe())));
         }
+
+        let metrics = metrics_handle();
+        let web = Arc::new(GatewayHttp {
+            ingest: ingest.clone(),
+            connectors: connectors.clone(),
+            render_metrics: Arc::new(move || metrics.render()),
+        });
+        let router = smsgw_http::app::router(web.clone(), web.clone(), web.clone(), web);
+        let listener = listen(config.listeners.http).await?;
+        let http_addr = listener.local_addr().map_err(|error| StartError::Listen {
+            address: config.listeners.http,
+            error,
+        })?;
+        let mut http_stop = stop.subscribe();
+        tasks.push(tokio::spawn(async move {
+            let stopped = async move {
+                let _ = http_stop.wait_for(|stopped| *stopped).await;
+            };
+            let _ = axum::serve(listener, router)
+                .with_graceful_shutdown(stopped)
+                .await;
+        }));
+        info!(%http_addr, "HTTP listening");
 
         Ok(Self {
             config,
@@ -156,6 +227,7 @@ impl Gateway {
             ingest,
             smpp,
             smpp_addr,
+            http_addr,
             connectors,
             simulator,
             stop,
@@ -178,6 +250,11 @@ impl Gateway {
     /// Where clients bind (the configured address, with the real port if it was 0).
     pub fn smpp_addr(&self) -> SocketAddr {
         self.smpp_addr
+    }
+
+    /// Where the HTTP API listens (the real port if it was 0).
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_addr
     }
 
     pub fn connectors(&self) -> &[Arc<Connector>] {

@@ -11,3 +11,4 @@ pub mod message;
 pub mod smsc;
 pub mod store;
 pub mod upstream;
+pub mod web;

@@ -3,13 +3,14 @@
 
 use std::{sync::Arc, time::Duration};
 
+use smsgw_http::{PushClient, PushMessage, PushOutcome, PushTarget};
 use smsgw_smpp::{rusmpp::CommandStatus, DeliverError, Registry};
 use tokio::sync::watch;
 use tracing::{debug, error, warn};
 
 use super::deliver_pdu::deliver_sm_for;
 use crate::{
-    message::now_ms,
+    message::{now_ms, OutboxItem},
     store::{OutboxEntry, Store},
 };
 
@@ -18,7 +19,15 @@ use crate::{
 pub enum DeliveryRoute {
     /// deliver_sm on any receiver or transceiver bind of the account (its system_id).
     Smpp(Arc<Registry>),
+    /// HTTP POST to the account's URL (Genesys form or signed JSON).
+    Push {
+        client: PushClient,
+        target: Arc<PushTarget>,
+    },
 }
+
+/// After a 410 Gone the URL is left alone this long (the entries wait, bounded by the TTL).
+const GONE_PAUSE: Duration = Duration::from_secs(3600);
 
 /// Entries delivered at once per account.
 const BATCH: usize = 64;
@@ -83,10 +92,11 @@ impl AccountDelivery {
     async fn deliver(&self, entry: OutboxEntry) {
         let attempt = match &self.route {
             DeliveryRoute::Smpp(registry) => self.deliver_smpp(registry, &entry).await,
+            DeliveryRoute::Push { client, target } => self.push(client, target, &entry).await,
         };
         let kind = match &entry.item {
-            crate::message::OutboxItem::Receipt(_) => "receipt",
-            crate::message::OutboxItem::Mo(_) => "mo",
+            OutboxItem::Receipt(_) => "receipt",
+            OutboxItem::Mo(_) => "mo",
         };
         let result = match attempt {
             Attempt::Delivered => {
@@ -126,6 +136,27 @@ impl AccountDelivery {
         }
     }
 
+    async fn push(&self, client: &PushClient, target: &PushTarget, entry: &OutboxEntry) -> Attempt {
+        let message = push_message(&entry.item);
+        let outcome = client.send(target, &message).await;
+        let retry_in = match outcome {
+            PushOutcome::Delivered => return Attempt::Delivered,
+            PushOutcome::Gone => {
+                warn!(account = %self.account, "push URL answered 410 Gone; pushes paused for an hour");
+                metrics::counter!("delivery_push_gone_total", "account" => self.account.clone())
+                    .increment(1);
+                GONE_PAUSE
+            }
+            PushOutcome::Retry { after } => smsgw_http::backoff(entry.attempts, after),
+            PushOutcome::Rejected(status) => {
+                warn!(account = %self.account, %status, "push refused; retrying with backoff");
+                smsgw_http::backoff(entry.attempts, None)
+            }
+        };
+        metrics::counter!("delivery_retries_total", "account" => self.account.clone(), "reason" => "push").increment(1);
+        Attempt::Retry(now_ms() + retry_in.as_millis() as u64)
+    }
+
     async fn expire(&self) {
         match self
             .store
@@ -142,5 +173,29 @@ impl AccountDelivery {
             Ok(_) => {}
             Err(err) => error!(account = %self.account, %err, "expiring the outbox failed"),
         }
+    }
+}
+
+/// The push body of an outbox item: receipts carry the client's message_id.
+fn push_message(item: &OutboxItem) -> PushMessage {
+    match item {
+        OutboxItem::Receipt(receipt) => PushMessage::Receipt {
+            message_id: receipt
+                .client_message_id
+                .clone()
+                .unwrap_or_else(|| receipt.message_id.to_string()),
+            message_state: smsgw_http::MessageState::from_code(receipt.state.code())
+                .unwrap_or(smsgw_http::MessageState::Unknown),
+            result_code: u32::from(receipt.result_code),
+            app_id: receipt.app_id.clone(),
+            conversation_id: receipt.conversation_id.clone(),
+        },
+        OutboxItem::Mo(mo) => PushMessage::Mo {
+            message_id: mo.id.clone(),
+            shortcode: mo.destination.clone(),
+            phone_number: mo.source.clone(),
+            carrier: Some(mo.connector.clone()),
+            message: mo.text.clone(),
+        },
     }
 }

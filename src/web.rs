@@ -1,0 +1,228 @@
+//! Glue between the HTTP edge (`smsgw-http`) and the gateway: the Genesys receiver and the
+//! JSON API submit through [`Ingest`], status reads the store, /readyz checks the store and
+//! the carrier binds, /metrics renders the Prometheus recorder.
+
+use std::{
+    sync::Arc,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use smsgw_http::{
+    api::{
+        ApiError, IdempotencyKey, MessageApi, MessageStatus, StatusEvent, SubmitAccepted,
+        SubmitRequest,
+    },
+    Credentials, MessageState as HttpState, MetricsSource, Priority as HttpPriority, Readiness,
+    ReceiverError, ReceiverHandler, ReceiverRequest,
+};
+
+use crate::{
+    config::Account,
+    ingest::{Ingest, IngestError, MtRequest},
+    message::{Interface, MessageId, MessageState, Payload, Priority},
+    store::MessageRecord,
+    upstream::Connector,
+};
+
+/// Implements every handler trait of the HTTP edge.
+pub struct GatewayHttp {
+    pub ingest: Arc<Ingest>,
+    pub connectors: Vec<Arc<Connector>>,
+    pub render_metrics: Arc<dyn Fn() -> String + Send + Sync>,
+}
+
+fn priority(priority: HttpPriority) -> Priority {
+    match priority {
+        HttpPriority::BulkLow => Priority::BulkLow,
+        HttpPriority::Bulk => Priority::Bulk,
+        HttpPriority::InteractiveLow => Priority::InteractiveLow,
+        HttpPriority::Interactive => Priority::Interactive,
+    }
+}
+
+fn http_state(state: MessageState) -> HttpState {
+    HttpState::from_code(state.code()).unwrap_or(HttpState::Unknown)
+}
+
+fn at(ms: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(ms)
+}
+
+/// How long a throttled client should wait: the limit refills within a second.
+const THROTTLE_RETRY: Duration = Duration::from_secs(1);
+
+fn receiver_error(error: IngestError) -> ReceiverError {
+    match error {
+        IngestError::Auth => ReceiverError::auth(),
+        IngestError::SenderNotAllowed(_) => {
+            ReceiverError::invalid("sender", "not allowed for this account")
+        }
+        IngestError::InvalidDestination(_) => {
+            ReceiverError::invalid("phone_number", "digits only, international, at most 15")
+        }
+        IngestError::EmptyText => ReceiverError::invalid("message", "empty"),
+        IngestError::Unencodable(why) => ReceiverError::invalid("message", &why),
+        IngestError::TooLong { needed, max } => ReceiverError::too_long(needed, usize::from(max)),
+        IngestError::UnknownCarrier(carrier) => ReceiverError::unknown_carrier(&carrier),
+        IngestError::NoRoute(_) => ReceiverError::unknown_carrier(""),
+        IngestError::Throttled => ReceiverError::throttled(THROTTLE_RETRY),
+        IngestError::Conflict { .. } => ReceiverError::duplicate(),
+        IngestError::Store(err) => {
+            tracing::error!(%err, "MT not stored");
+            ReceiverError::internal()
+        }
+    }
+}
+
+fn api_error(error: IngestError) -> ApiError {
+    match error {
+        IngestError::Auth => ApiError::auth(),
+        IngestError::SenderNotAllowed(_) => {
+            ApiError::invalid("from", "not allowed for this account")
+        }
+        IngestError::InvalidDestination(_) => {
+            ApiError::invalid("to", "digits only, international, at most 15")
+        }
+        IngestError::EmptyText => ApiError::invalid("text", "empty"),
+        IngestError::Unencodable(why) => ApiError::invalid("text", &why),
+        IngestError::TooLong { needed, max } => ApiError::too_long(needed, usize::from(max)),
+        IngestError::UnknownCarrier(carrier) => ApiError::unknown_carrier(&carrier),
+        IngestError::NoRoute(_) => ApiError::unknown_carrier(""),
+        IngestError::Throttled => ApiError::throttled(THROTTLE_RETRY),
+        IngestError::Conflict { .. } => ApiError::idempotency_mismatch(),
+        IngestError::Store(err) => {
+            tracing::error!(%err, "MT not stored");
+            ApiError::internal()
+        }
+    }
+}
+
+impl GatewayHttp {
+    async fn account(&self, credentials: &Credentials) -> Result<&Account, IngestError> {
+        self.ingest
+            .authenticate_http(&credentials.login, &credentials.password)
+            .await
+    }
+
+    async fn record(&self, id: &MessageId) -> Option<MessageRecord> {
+        self.ingest.store().message(id).await.ok().flatten()
+    }
+}
+
+impl ReceiverHandler for GatewayHttp {
+    async fn submit(&self, request: ReceiverRequest) -> Result<(), ReceiverError> {
+        let account = self
+            .account(&request.credentials)
+            .await
+            .map_err(receiver_error)?;
+        let mt = MtRequest {
+            client_message_id: Some(request.message_id),
+            source: request.sender,
+            destination: request.phone_number,
+            payload: Payload::Text(request.message),
+            priority: priority(request.priority),
+            receipt: request.receipt,
+            app_id: request.app_id,
+            conversation_id: request.conversation_id,
+            carrier: request.carrier,
+            interface: Interface::Http,
+        };
+        self.ingest
+            .submit(account, mt)
+            .await
+            .map(|_| ())
+            .map_err(receiver_error)
+    }
+}
+
+impl MessageApi for GatewayHttp {
+    async fn submit(
+        &self,
+        credentials: Credentials,
+        idempotency_key: Option<IdempotencyKey>,
+        request: SubmitRequest,
+    ) -> Result<SubmitAccepted, ApiError> {
+        let account = self.account(&credentials).await.map_err(api_error)?;
+        let client_message_id = idempotency_key
+            .map(|key| key.as_str().to_owned())
+            .or(request.client_message_id);
+        let mt = MtRequest {
+            client_message_id,
+            source: request.from,
+            destination: request.to,
+            payload: Payload::Text(request.text),
+            priority: priority(request.priority),
+            receipt: request.receipt,
+            app_id: request.app_id,
+            conversation_id: request.conversation_id,
+            carrier: request.carrier,
+            interface: Interface::Http,
+        };
+        let accepted = self.ingest.submit(account, mt).await.map_err(api_error)?;
+        let record = self.record(accepted.id()).await;
+        Ok(SubmitAccepted {
+            id: accepted.id().to_string(),
+            state: record
+                .as_ref()
+                .map_or(HttpState::Accepted, |r| http_state(r.state)),
+            parts: record.map_or(1, |r| u32::from(r.mt.parts)),
+        })
+    }
+
+    async fn status(
+        &self,
+        credentials: Credentials,
+        id: String,
+    ) -> Result<MessageStatus, ApiError> {
+        let account = self.account(&credentials).await.map_err(api_error)?;
+        let record = self
+            .record(&MessageId(id))
+            .await
+            .filter(|r| r.mt.account == account.system_id)
+            .ok_or_else(ApiError::not_found)?;
+        Ok(MessageStatus {
+            id: record.mt.id.to_string(),
+            state: http_state(record.state),
+            to: record.mt.destination.clone(),
+            from: record.mt.source.clone(),
+            created_at: at(record.mt.accepted_at_ms),
+            parts: u32::from(record.mt.parts),
+            history: record
+                .history
+                .iter()
+                .map(|entry| StatusEvent {
+                    state: http_state(entry.state),
+                    code: u32::from_str_radix(&entry.error, 16).ok(),
+                    at: at(entry.at_ms),
+                })
+                .collect(),
+        })
+    }
+}
+
+impl Readiness for GatewayHttp {
+    async fn check(&self) -> Result<(), String> {
+        self.ingest
+            .store()
+            .check_writable()
+            .await
+            .map_err(|err| format!("store not writable: {err}"))?;
+        let down: Vec<&str> = self
+            .connectors
+            .iter()
+            .filter(|c| c.binds_up() == 0)
+            .map(|c| c.name())
+            .collect();
+        if down.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("no bind up on connector(s): {}", down.join(", ")))
+        }
+    }
+}
+
+impl MetricsSource for GatewayHttp {
+    fn render(&self) -> String {
+        (self.render_metrics)()
+    }
+}
