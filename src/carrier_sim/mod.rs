@@ -270,12 +270,7 @@ impl CarrierSim {
     }
 
     pub fn stats(&self) -> CarrierSimStats {
-        let mut stats = self.counters.snapshot(self.outbox.pending());
-        // Sessions being torn down may still be counted by the handler for a moment.
-        stats.bound_sessions = stats
-            .bound_sessions
-            .min(self.server.connection_count() as u64);
-        stats
+        self.counters.snapshot(self.outbox.pending())
     }
 
     /// Stops accepting, unbinds every session and stops delivering; pending receipts and MOs
