@@ -9,7 +9,7 @@ use smsgw_smpp::{
         pdus::DeliverSm,
         tlvs::MessageDeliveryRequestTlvValue,
         types::{AnyOctetString, OctetString},
-        values::{DataCoding, MessagePayload, MessageState as SmppState},
+        values::{DataCoding, EsmClass, MessagePayload, MessageState as SmppState},
     },
 };
 
@@ -50,7 +50,9 @@ fn receipt_pdu(receipt: &Receipt) -> DeliverSm {
 fn mo_pdu(mo: &Mo) -> DeliverSm {
     let (encoding, body) = encode_text(&mo.text, &DEFAULT_PREFERENCE)
         .unwrap_or_else(|_| (smsgw_smpp::encoding::Encoding::Ucs2, utf16be(&mo.text)));
+    // Explicit: rusmpp 0.4's EsmClass::default() is 0x08, not the plain 0x00.
     let builder = DeliverSm::builder()
+        .esm_class(EsmClass::from(0))
         .source_addr(mo.source.parse().unwrap_or_default())
         .destination_addr(mo.destination.parse().unwrap_or_default())
         .data_coding(DataCoding::from(encoding.data_coding()));

@@ -8,7 +8,7 @@ use smsgw_smpp::{
     },
     rusmpp::{
         pdus::SubmitSm,
-        values::{Npi, PriorityFlag, RegisteredDelivery, Ton},
+        values::{EsmClass, Npi, PriorityFlag, RegisteredDelivery, Ton},
     },
 };
 
@@ -60,7 +60,9 @@ fn ton_npi(address: &str) -> (Ton, Npi) {
 /// the gateway tracks every message's state, and forwards receipts to clients who asked.
 pub fn submit_pdus(mt: &Mt) -> Result<Vec<SubmitSm>, SubmitPduError> {
     let (source_ton, source_npi) = ton_npi(&mt.source);
+    // Explicit: rusmpp 0.4's EsmClass::default() is 0x08, not the plain 0x00.
     let base = SubmitSm::builder()
+        .esm_class(EsmClass::from(0))
         .source_addr_ton(source_ton)
         .source_addr_npi(source_npi)
         .source_addr(mt.source.parse().unwrap_or_default())

@@ -74,6 +74,13 @@ mod tests {
     use crate::encoding::{receipt_from_deliver_sm, ReceiptStat};
 
     #[test]
+    fn rusmpp_default_esm_class_is_not_zero_so_we_always_set_it() {
+        // rusmpp 0.4 defaults the ANSI-41 bits to "delivery acknowledgement" (0x08); every PDU
+        // we build sets esm_class explicitly. If this starts failing, the quirk is gone.
+        assert_eq!(u8::from(EsmClass::default()), 0x08);
+    }
+
+    #[test]
     fn dates_from_unix_time() {
         // 2026-11-25 01:14:36 UTC
         let date = ReceiptDate::from_unix_ms(1_795_569_276_000);

@@ -1,0 +1,139 @@
+//! A gateway under test: a carrier simulator on 127.0.0.1:0, a config pointing at it, an
+//! embedded store in a temp dir, and helpers to bind clients and call the HTTP API.
+#![allow(dead_code)]
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use smsgw::{
+    carrier_sim::{CarrierSim, CarrierSimConfig},
+    config::Config,
+    credentials::hash_password,
+    gateway::Gateway,
+};
+use smsgw_smpp::{
+    client::{DeliverStream, IncomingDeliver},
+    rusmpp::pdus::SubmitSm,
+    BindKind, BindRequest, Client, ClientConfig,
+};
+use tokio::{net::TcpListener, sync::mpsc::Receiver};
+
+pub const PASSWORD: &str = "secret12";
+
+pub struct TestGateway {
+    pub gateway: Gateway,
+    pub sim: CarrierSim,
+    pub dir: tempfile::TempDir,
+}
+
+/// Extra TOML for the `acme` account (e.g. a push table).
+pub fn start_sim(config: CarrierSimConfig) -> impl std::future::Future<Output = CarrierSim> {
+    async move {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        CarrierSim::start(listener, config).unwrap()
+    }
+}
+
+pub fn config_text(sim: SocketAddr, dir: &std::path::Path, account_extra: &str) -> String {
+    let hash = hash_password(PASSWORD);
+    format!(
+        r#"
+node_id = "n1"
+site = "test"
+data_dir = "{dir}"
+
+[listeners]
+smpp = "127.0.0.1:0"
+http = "127.0.0.1:0"
+
+[[accounts]]
+system_id = "acme"
+password_hash = "{hash}"
+mo_numbers = ["447700900123", "12345"]
+{account_extra}
+
+[[connectors]]
+name = "sim"
+endpoints = ["{sim}"]
+system_id = "gw"
+password = "pw"
+
+[[routes]]
+prefix = "*"
+connectors = ["sim"]
+"#,
+        dir = dir.display()
+    )
+}
+
+impl TestGateway {
+    pub async fn start() -> Self {
+        Self::start_with(CarrierSimConfig::default(), "").await
+    }
+
+    pub async fn start_with(mut sim_config: CarrierSimConfig, account_extra: &str) -> Self {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        sim_config.dr_delay = sim_config.dr_delay.min(Duration::from_millis(10));
+        let sim = start_sim(sim_config).await;
+        let dir = tempfile::tempdir().unwrap();
+        let text = config_text(sim.local_addr(), dir.path(), account_extra);
+        let config = Config::from_str_named(&text, "test.toml").unwrap_or_else(|e| panic!("{e}"));
+        let gateway = Gateway::start(config).await.unwrap();
+        let test = Self { gateway, sim, dir };
+        test.wait_for_carrier_bind().await;
+        test
+    }
+
+    pub async fn wait_for_carrier_bind(&self) {
+        for connector in self.gateway.connectors() {
+            tokio::time::timeout(Duration::from_secs(10), connector.pool().wait_for_active(1))
+                .await
+                .expect("connector did not bind");
+        }
+    }
+
+    pub async fn bind(&self, kind: BindKind) -> (Client, Receiver<IncomingDeliver>) {
+        bind_to(self.gateway.smpp_addr(), kind).await
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.gateway.http_addr())
+    }
+}
+
+pub async fn bind_to(addr: SocketAddr, kind: BindKind) -> (Client, Receiver<IncomingDeliver>) {
+    let (handler, incoming) = DeliverStream::new(1024);
+    let config = ClientConfig::new(BindRequest::new(kind, "acme", PASSWORD));
+    let client = Client::connect(addr, config, Arc::new(handler))
+        .await
+        .unwrap();
+    (client, incoming)
+}
+
+pub fn submit(destination: &str, text: &str, receipt: bool) -> SubmitSm {
+    SubmitSm::builder()
+        .source_addr("447700900123".parse().unwrap())
+        .destination_addr(destination.parse().unwrap())
+        .registered_delivery(smsgw_smpp::rusmpp::values::RegisteredDelivery::from(
+            u8::from(receipt),
+        ))
+        .short_message(text.as_bytes().try_into().unwrap())
+        .build()
+}
+
+/// The next deliver_sm, accepted; panics after 10 s.
+pub async fn next_deliver(
+    incoming: &mut Receiver<IncomingDeliver>,
+) -> smsgw_smpp::rusmpp::pdus::DeliverSm {
+    let deliver = tokio::time::timeout(Duration::from_secs(10), incoming.recv())
+        .await
+        .expect("no deliver_sm within 10 s")
+        .expect("session closed");
+    let pdu = deliver.pdu().clone();
+    deliver.accept();
+    pdu
+}
+
+pub fn http() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}

@@ -1,0 +1,162 @@
+//! End to end over real sockets: an SMPP client of the gateway, the gateway, the carrier
+//! simulator. MTs in, receipts and MOs back on the client's binds.
+
+mod gateway;
+
+use std::time::Duration;
+
+use gateway::*;
+use smsgw::carrier_sim::{CarrierSimConfig, IdStyle};
+use smsgw_smpp::{
+    encoding::{receipt_from_deliver_sm, ESM_CLASS_DELIVERY_RECEIPT},
+    rusmpp::{values::MessageState, CommandStatus},
+    BindKind,
+};
+
+fn receipt_state(pdu: &smsgw_smpp::rusmpp::pdus::DeliverSm) -> (String, MessageState) {
+    assert_eq!(u8::from(pdu.esm_class) & 0x3C, ESM_CLASS_DELIVERY_RECEIPT);
+    let receipt = receipt_from_deliver_sm(pdu).unwrap();
+    (receipt.id, receipt.stat.unwrap().state)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn submit_gets_our_id_and_a_delivered_receipt_on_the_same_bind() {
+    let test = TestGateway::start().await;
+    let (client, mut incoming) = test.bind(BindKind::Transceiver).await;
+    let id = client
+        .submit(submit("447700900001", "hello", true))
+        .await
+        .unwrap();
+    assert!(id.starts_with("test-n1-"), "{id}");
+    let pdu = next_deliver(&mut incoming).await;
+    assert_eq!(receipt_state(&pdu), (id, MessageState::Delivered));
+    assert_eq!(pdu.destination_addr.as_str(), "447700900123");
+    assert_eq!(test.sim.stats().submits_accepted, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn undeliverable_and_rejected_mts_get_their_receipts() {
+    let test = TestGateway::start().await;
+    let (client, mut incoming) = test.bind(BindKind::Transceiver).await;
+    let undeliv = client.submit(submit("99910001", "x", true)).await.unwrap();
+    let rejected = client.submit(submit("99930001", "x", true)).await.unwrap();
+    let mut seen = vec![
+        receipt_state(&next_deliver(&mut incoming).await),
+        receipt_state(&next_deliver(&mut incoming).await),
+    ];
+    seen.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut expected = vec![
+        (undeliv, MessageState::Undeliverable),
+        (rejected, MessageState::Rejected),
+    ];
+    expected.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(seen, expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_mo_reaches_the_account_that_owns_the_number() {
+    let test = TestGateway::start().await;
+    let (client, mut incoming) = test.bind(BindKind::Transceiver).await;
+    // 9990: the simulator loops the text back as an MO to our sender number.
+    client
+        .submit(submit("99900001", "ping back", false))
+        .await
+        .unwrap();
+    let mo = next_deliver(&mut incoming).await;
+    assert_eq!(u8::from(mo.esm_class) & 0x3C, 0, "an MO, not a receipt");
+    assert_eq!(mo.short_message().as_ref(), b"ping back");
+    assert_eq!(mo.source_addr.as_str(), "99900001");
+    assert_eq!(mo.destination_addr.as_str(), "447700900123");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receipts_wait_for_a_receiver_bind_instead_of_being_dropped() {
+    let test = TestGateway::start().await;
+    let (transmitter, _none) = test.bind(BindKind::Transmitter).await;
+    let id = transmitter
+        .submit(submit("447700900001", "later", true))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (_receiver, mut incoming) = test.bind(BindKind::Receiver).await;
+    assert_eq!(
+        receipt_state(&next_deliver(&mut incoming).await),
+        (id, MessageState::Delivered)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receipts_correlate_when_they_beat_the_resp_or_use_other_id_formats() {
+    for sim in [
+        CarrierSimConfig {
+            dr_before_resp: true,
+            ..Default::default()
+        },
+        CarrierSimConfig {
+            id_style: IdStyle::Hex,
+            ..Default::default()
+        },
+    ] {
+        let test = TestGateway::start_with(sim, "").await;
+        let (client, mut incoming) = test.bind(BindKind::Transceiver).await;
+        let id = client
+            .submit(submit("447700900001", "x", true))
+            .await
+            .unwrap();
+        assert_eq!(
+            receipt_state(&next_deliver(&mut incoming).await),
+            (id, MessageState::Delivered)
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_submits_get_smpp_errors_and_are_not_sent() {
+    let test = TestGateway::start().await;
+    let (client, _incoming) = test.bind(BindKind::Transmitter).await;
+    let err = client.submit(submit("12ab", "x", false)).await.unwrap_err();
+    assert_eq!(
+        err,
+        smsgw_smpp::client::SubmitError::Rejected(CommandStatus::EsmeRinvdstadr)
+    );
+    assert_eq!(test.sim.stats().submits_accepted, 0);
+    // Wrong password: bind refused.
+    let (handler, _rx) = smsgw_smpp::client::DeliverStream::new(1);
+    let config = smsgw_smpp::ClientConfig::new(smsgw_smpp::BindRequest::new(
+        BindKind::Transceiver,
+        "acme",
+        "wrong",
+    ));
+    let refused = smsgw_smpp::Client::connect(
+        test.gateway.smpp_addr(),
+        config,
+        std::sync::Arc::new(handler),
+    )
+    .await;
+    assert!(refused.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receipts_spread_over_every_receiving_bind() {
+    let test = TestGateway::start().await;
+    let (client, _) = test.bind(BindKind::Transmitter).await;
+    let (_r1, mut one) = test.bind(BindKind::Receiver).await;
+    let (_r2, mut two) = test.bind(BindKind::Transceiver).await;
+    for _ in 0..20 {
+        client
+            .submit(submit("447700900001", "x", true))
+            .await
+            .unwrap();
+    }
+    let mut counts = (0, 0);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while counts.0 + counts.1 < 20 && tokio::time::Instant::now() < deadline {
+        tokio::select! {
+            Some(d) = one.recv() => { d.accept(); counts.0 += 1; }
+            Some(d) = two.recv() => { d.accept(); counts.1 += 1; }
+            () = tokio::time::sleep(Duration::from_millis(100)) => {}
+        }
+    }
+    assert_eq!(counts.0 + counts.1, 20);
+    assert!(counts.0 > 0 && counts.1 > 0, "{counts:?}");
+}
