@@ -13,7 +13,10 @@ use gateway::*;
 use smsgw::carrier_sim::CarrierSimConfig;
 
 fn form(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 fn genesys(message_id: &str, text: &str) -> Vec<(String, String)> {
@@ -43,10 +46,16 @@ async fn post_receiver(test: &TestGateway, body: &[(String, String)]) -> (u16, S
 async fn genesys_receiver_accepts_once_per_message_id() {
     let test = TestGateway::start().await;
     let (status, body) = post_receiver(&test, &genesys("c-1", "hello €")).await;
-    assert_eq!((status, body.as_str()), (200, "result_code=0&message_id=c-1"));
+    assert_eq!(
+        (status, body.as_str()),
+        (200, "result_code=0&message_id=c-1")
+    );
     // The same request again (a client retry): the same answer, no second SMS.
     let (status, body) = post_receiver(&test, &genesys("c-1", "hello €")).await;
-    assert_eq!((status, body.as_str()), (200, "result_code=0&message_id=c-1"));
+    assert_eq!(
+        (status, body.as_str()),
+        (200, "result_code=0&message_id=c-1")
+    );
     // Concurrent retries too.
     let race = genesys("c-2", "race");
     let retries = (0..8).map(|_| post_receiver(&test, &race));
@@ -109,7 +118,8 @@ async fn genesys_receiver_refuses_bad_input_with_result_codes_never_500() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_api_with_idempotency_key_and_status_history() {
     let test = TestGateway::start().await;
-    let body = serde_json::json!({"to": "447700900001", "from": "ACME", "text": "hi", "receipt": true});
+    let body =
+        serde_json::json!({"to": "447700900001", "from": "ACME", "text": "hi", "receipt": true});
     let send = || {
         http()
             .post(test.url("/v1/messages"))
@@ -213,10 +223,18 @@ async fn receipts_and_mos_are_pushed_to_the_account_url_and_retried_until_2xx() 
     }
     let bodies = received.lock().unwrap().clone();
     assert!(
-        bodies.iter().any(|b| b.contains("type=receipt") && b.contains("message_id=c-9") && b.contains("message_state=2") && b.contains("app_id=app-1")),
+        bodies.iter().any(|b| b.contains("type=receipt")
+            && b.contains("message_id=c-9")
+            && b.contains("message_state=2")
+            && b.contains("app_id=app-1")),
         "{bodies:?}"
     );
-    assert!(bodies.iter().any(|b| b.contains("type=MO") && b.contains("message=echo+me")), "{bodies:?}");
+    assert!(
+        bodies
+            .iter()
+            .any(|b| b.contains("type=MO") && b.contains("message=echo+me")),
+        "{bodies:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -224,15 +242,37 @@ async fn readyz_and_metrics() {
     let test = TestGateway::start().await;
     let ready = http().get(test.url("/readyz")).send().await.unwrap();
     assert_eq!(ready.status().as_u16(), 200);
-    assert_eq!(http().get(test.url("/healthz")).send().await.unwrap().status().as_u16(), 200);
+    assert_eq!(
+        http()
+            .get(test.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        200
+    );
     post_receiver(&test, &genesys("m-1", "count me")).await;
-    let metrics = http().get(test.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let metrics = http()
+        .get(test.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(metrics.contains("ingest_mt_total"), "{metrics}");
     // Carrier gone: not ready.
     test.sim.shutdown().await;
     let mut status = 200;
     for _ in 0..50 {
-        status = http().get(test.url("/readyz")).send().await.unwrap().status().as_u16();
+        status = http()
+            .get(test.url("/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16();
         if status == 503 {
             break;
         }

@@ -1,0 +1,136 @@
+//! Crash safety with a real process: a `smsgw serve` child under SMPP load is killed with
+//! SIGKILL; after a restart every MT it had acknowledged reaches the carrier and its receipt
+//! reaches the client.
+
+mod gateway;
+
+use std::{
+    collections::{HashMap, HashSet},
+    net::SocketAddr,
+    process::Stdio,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use futures_util::{stream::FuturesUnordered, StreamExt};
+use gateway::*;
+use smsgw::carrier_sim::CarrierSimConfig;
+use smsgw_smpp::{encoding::receipt_from_deliver_sm, BindKind};
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    process::{Child, Command},
+};
+
+/// Starts `smsgw serve` and returns it with the SMPP address it logged.
+async fn spawn_gateway(config: &std::path::Path) -> (Child, SocketAddr) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_smsgw"))
+        .args(["--log-format", "json", "serve", "--config"])
+        .arg(config)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start smsgw");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let addr = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else {
+                continue;
+            };
+            if event["fields"]["message"] == "smsgw is running" {
+                return event["fields"]["smpp"].as_str().unwrap().parse().unwrap();
+            }
+        }
+        panic!("smsgw exited before it was running");
+    })
+    .await
+    .expect("smsgw did not start");
+    // Keep draining its output so it never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, addr)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_acknowledged_mt_survives_kill_9() {
+    let sim = start_sim(CarrierSimConfig {
+        dr_delay: Duration::from_millis(20),
+        ..Default::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("smsgw.toml");
+    std::fs::write(&config, config_text(sim.local_addr(), dir.path(), "")).unwrap();
+
+    let (mut child, addr) = spawn_gateway(&config).await;
+    let (client, _none) = bind_to(addr, BindKind::Transmitter).await;
+    let acked: Arc<Mutex<HashSet<String>>> = Arc::default();
+    let load = {
+        let acked = acked.clone();
+        tokio::spawn(async move {
+            let mut in_flight = FuturesUnordered::new();
+            for n in 0..5000 {
+                let client = client.clone();
+                in_flight.push(async move {
+                    client
+                        .submit(submit("447700900001", &format!("load {n}"), true))
+                        .await
+                });
+                if in_flight.len() >= 64 {
+                    match in_flight.next().await {
+                        Some(Ok(id)) => {
+                            acked.lock().unwrap().insert(id);
+                        }
+                        Some(Err(_)) => break,
+                        None => {}
+                    }
+                }
+            }
+            while let Some(result) = in_flight.next().await {
+                if let Ok(id) = result {
+                    acked.lock().unwrap().insert(id);
+                }
+            }
+        })
+    };
+    while acked.lock().unwrap().len() < 1000 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    child.start_kill().unwrap();
+    child.wait().await.unwrap();
+    load.await.unwrap();
+    let acked = acked.lock().unwrap().clone();
+    assert!(acked.len() >= 1000 && acked.len() < 5000, "{}", acked.len());
+
+    let (_restarted, addr) = spawn_gateway(&config).await;
+    let (_receiver, mut incoming) = bind_to(addr, BindKind::Receiver).await;
+    let mut receipts: HashMap<String, usize> = HashMap::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    while !acked.iter().all(|id| receipts.contains_key(id)) {
+        let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let Ok(Some(deliver)) = tokio::time::timeout(remaining, incoming.recv()).await else {
+            break;
+        };
+        if let Ok(receipt) = receipt_from_deliver_sm(deliver.pdu()) {
+            *receipts.entry(receipt.id).or_default() += 1;
+        }
+        deliver.accept();
+    }
+    let missing: Vec<&String> = acked
+        .iter()
+        .filter(|id| !receipts.contains_key(*id))
+        .collect();
+    let duplicates = receipts.values().filter(|n| **n > 1).count();
+    println!(
+        "acknowledged {}, receipts for {}, duplicated receipts {duplicates}, carrier submits {}",
+        acked.len(),
+        receipts.len(),
+        sim.stats().submits_accepted
+    );
+    assert!(
+        missing.is_empty(),
+        "{} acknowledged MTs never reached the client: {:?}",
+        missing.len(),
+        &missing[..missing.len().min(5)]
+    );
+}
