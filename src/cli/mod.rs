@@ -1,5 +1,6 @@
 //! The subcommands of the `smsgw` binary, one file each.
 
+pub mod bench;
 pub mod carrier_sim;
 pub mod check_config;
 pub mod serve;

@@ -28,6 +28,10 @@ pub const IDEMPOTENCY_TTL: Duration = Duration::from_secs(24 * 3600);
 
 pub const CONNECTOR_BINDS: u32 = 1;
 pub const CONNECTOR_WINDOW: u32 = 64;
+/// The built-in simulator's connector: two binds with its own window of 256, so the demo
+/// and `smsgw bench` measure the gateway rather than a narrow window.
+pub const SIM_CONNECTOR_BINDS: u32 = 2;
+pub const SIM_CONNECTOR_WINDOW: u32 = 256;
 pub const ENQUIRE_LINK_INTERVAL: Duration = Duration::from_secs(30);
 pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Also the floor: a smaller rebind_delay is an error.
@@ -106,11 +110,11 @@ impl Default for Config {
         let sim = Connector {
             name: SIM_CONNECTOR.to_owned(),
             endpoints: vec![SIMULATOR_LISTENER.to_owned()],
-            binds: CONNECTOR_BINDS,
+            binds: SIM_CONNECTOR_BINDS,
             system_id: SIM_SYSTEM_ID.to_owned(),
             password: Secret::new(SIM_PASSWORD),
             system_type: String::new(),
-            window: CONNECTOR_WINDOW,
+            window: SIM_CONNECTOR_WINDOW,
             throughput: None,
             tls: None,
             source_ton: Numbering::Auto,

@@ -3,6 +3,7 @@
 
 use std::{sync::Arc, time::Duration};
 
+use futures_util::{stream::FuturesUnordered, FutureExt, StreamExt};
 use smsgw_http::{PushClient, PushMessage, PushOutcome, PushTarget};
 use smsgw_smpp::{rusmpp::CommandStatus, DeliverError, Registry};
 use tokio::sync::watch;
@@ -29,8 +30,8 @@ pub enum DeliveryRoute {
 /// After a 410 Gone the URL is left alone this long (the entries wait, bounded by the TTL).
 const GONE_PAUSE: Duration = Duration::from_secs(3600);
 
-/// Entries delivered at once per account.
-const BATCH: usize = 64;
+/// Entries in delivery at once per account (spread over its binds' windows).
+const IN_FLIGHT: usize = 512;
 /// When no bind is up, look again this soon (a new bind is the usual cure).
 const NO_RECEIVER_RETRY: Duration = Duration::from_millis(500);
 const EXPIRY_CHECK: Duration = Duration::from_secs(60);
@@ -58,34 +59,60 @@ pub fn retry_delay(attempts: u32) -> Duration {
 }
 
 impl AccountDelivery {
-    /// Runs until `stop` turns true.
+    /// Runs until `stop` turns true. Deliveries are pipelined: up to [`IN_FLIGHT`] at once,
+    /// refilled as they complete, so one slow client answer does not hold up the rest.
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
         let mut next_expiry = tokio::time::Instant::now();
+        let mut in_flight = FuturesUnordered::new();
         loop {
             if *stop.borrow() {
+                // Let started deliveries record their outcome.
+                while in_flight.next().await.is_some() {}
                 return;
             }
             if tokio::time::Instant::now() >= next_expiry {
                 self.expire().await;
                 next_expiry = tokio::time::Instant::now() + EXPIRY_CHECK;
             }
-            let entries = match self.store.take_outbox(&self.account, BATCH).await {
-                Ok(entries) => entries,
-                Err(err) => {
-                    error!(account = %self.account, %err, "reading the outbox failed");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    continue;
+            let room = IN_FLIGHT - in_flight.len();
+            let entries = if room == 0 {
+                Vec::new()
+            } else {
+                match self.store.take_outbox(&self.account, room).await {
+                    Ok(entries) => entries,
+                    Err(err) => {
+                        error!(account = %self.account, %err, "reading the outbox failed");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        continue;
+                    }
                 }
             };
-            if entries.is_empty() {
+            let took = !entries.is_empty();
+            for entry in entries {
+                in_flight.push(self.deliver(entry));
+            }
+            if in_flight.is_empty() {
                 tokio::select! {
                     () = self.store.wait_for_outbox(&self.account, Duration::from_secs(1)) => {}
-                    _ = stop.changed() => return,
+                    _ = stop.changed() => {}
                 }
-                continue;
+            } else if in_flight.len() >= IN_FLIGHT {
+                // Full: only a finished delivery makes room (due entries must not spin us).
+                tokio::select! {
+                    _ = in_flight.next() => {}
+                    _ = stop.changed() => {}
+                }
+            } else if !took {
+                // Nothing due: wait for a delivery to finish or new work.
+                tokio::select! {
+                    _ = in_flight.next() => {}
+                    () = self.store.wait_for_outbox(&self.account, Duration::from_millis(200)) => {}
+                    _ = stop.changed() => {}
+                }
+            } else {
+                // Reap what already finished without waiting.
+                while let Some(Some(())) = in_flight.next().now_or_never() {}
             }
-            let attempts = entries.into_iter().map(|entry| self.deliver(entry));
-            futures_util::future::join_all(attempts).await;
         }
     }
 

@@ -6,7 +6,7 @@
 //! memory, so a restart hands it out again: nothing acknowledged waits on a dead process.
 
 use std::{
-    collections::{BTreeMap, HashMap, HashSet, VecDeque},
+    collections::{HashMap, HashSet, VecDeque},
     path::Path,
     sync::{Arc, Mutex, MutexGuard},
     time::Duration,
@@ -19,6 +19,7 @@ use tokio::sync::Notify;
 
 use super::{
     kv::{durable, Batch, Kv, Table},
+    outbox_index::OutboxIndex,
     Acceptance, HistoryEntry, Idempotency, MessageRecord, OutboxEntry, PartRecord, ReceiptOutcome,
     Store, StoreError,
 };
@@ -50,20 +51,13 @@ struct OutboxRecord {
     created_ms: u64,
 }
 
-#[derive(Debug, Clone, Copy)]
-struct OutboxMeta {
-    not_before_ms: u64,
-    created_ms: u64,
-    taken: bool,
-}
-
 type Queues = [VecDeque<MessageId>; 4];
 
 #[derive(Default)]
 struct Index {
     queues: HashMap<String, Queues>,
     taken: HashSet<MessageId>,
-    outbox: HashMap<String, BTreeMap<u64, OutboxMeta>>,
+    outbox: HashMap<String, OutboxIndex>,
     next_outbox_seq: u64,
     signals: HashMap<String, Arc<Notify>>,
 }
@@ -71,7 +65,7 @@ struct Index {
 impl Index {
     fn remove_outbox_entry(&mut self, account: &str, seq: u64) {
         if let Some(entries) = self.outbox.get_mut(account) {
-            entries.remove(&seq);
+            entries.remove(seq);
             if entries.is_empty() {
                 self.outbox.remove(account);
             }
@@ -159,11 +153,8 @@ impl EmbeddedStore {
             index.next_outbox_seq = index.next_outbox_seq.max(seq + 1);
             index.outbox.entry(account.to_owned()).or_default().insert(
                 seq,
-                OutboxMeta {
-                    not_before_ms: record.not_before_ms,
-                    created_ms: record.created_ms,
-                    taken: false,
-                },
+                record.created_ms,
+                record.not_before_ms,
             );
         }
         Ok(Arc::new(Self {
@@ -220,14 +211,11 @@ impl EmbeddedStore {
             created_ms: now,
         };
         batch.put(Table::Outbox, outbox_key(&account, seq), encode(&record));
-        index.outbox.entry(account.clone()).or_default().insert(
-            seq,
-            OutboxMeta {
-                not_before_ms: 0,
-                created_ms: now,
-                taken: false,
-            },
-        );
+        index
+            .outbox
+            .entry(account.clone())
+            .or_default()
+            .insert(seq, now, 0);
         index.signal(&account).notify_one();
     }
 
@@ -613,22 +601,10 @@ impl Store for EmbeddedStore {
     }
 
     async fn take_outbox(&self, account: &str, max: usize) -> Result<Vec<OutboxEntry>, StoreError> {
-        let mut index = self.index();
-        let now = now_ms();
-        let Some(entries) = index.outbox.get_mut(account) else {
-            return Ok(Vec::new());
+        let seqs = match self.index().outbox.get_mut(account) {
+            Some(entries) => entries.take_due(now_ms(), max),
+            None => return Ok(Vec::new()),
         };
-        let mut seqs = Vec::new();
-        for (seq, meta) in entries.iter_mut() {
-            if seqs.len() >= max {
-                break;
-            }
-            if !meta.taken && meta.not_before_ms <= now {
-                meta.taken = true;
-                seqs.push(*seq);
-            }
-        }
-        drop(index);
         let mut taken = Vec::with_capacity(seqs.len());
         for seq in seqs {
             let key = outbox_key(account, seq);
@@ -648,13 +624,7 @@ impl Store for EmbeddedStore {
         let (signal, wait) = {
             let mut index = self.index();
             let now = now_ms();
-            let next_due = index.outbox.get(account).and_then(|entries| {
-                entries
-                    .values()
-                    .filter(|m| !m.taken)
-                    .map(|m| m.not_before_ms)
-                    .min()
-            });
+            let next_due = index.outbox.get(account).and_then(OutboxIndex::next_due);
             match next_due {
                 Some(due) if due <= now => return,
                 Some(due) => (
@@ -691,9 +661,8 @@ impl Store for EmbeddedStore {
             };
             record.attempts += 1;
             record.not_before_ms = retry_at_ms;
-            if let Some(meta) = index.outbox.get_mut(account).and_then(|e| e.get_mut(&seq)) {
-                meta.taken = false;
-                meta.not_before_ms = retry_at_ms;
+            if let Some(entries) = index.outbox.get_mut(account) {
+                entries.release(seq, retry_at_ms);
             }
             let mut batch = Batch::default();
             batch.put(Table::Outbox, key, encode(&record));
@@ -711,16 +680,10 @@ impl Store for EmbeddedStore {
         let (expired, written) = {
             let mut index = self.index();
             let cutoff = now_ms().saturating_sub(ttl.as_millis() as u64);
-            let seqs: Vec<u64> = index
+            let seqs = index
                 .outbox
                 .get(account)
-                .map(|entries| {
-                    entries
-                        .iter()
-                        .filter(|(_, m)| !m.taken && m.created_ms < cutoff)
-                        .map(|(seq, _)| *seq)
-                        .collect()
-                })
+                .map(|entries| entries.created_before(cutoff))
                 .unwrap_or_default();
             let mut batch = Batch::default();
             let mut expired = Vec::new();

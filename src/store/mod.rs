@@ -8,6 +8,7 @@
 
 pub mod embedded;
 pub mod kv;
+pub mod outbox_index;
 
 use std::{path::Path, time::Duration};
 

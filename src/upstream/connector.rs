@@ -228,7 +228,7 @@ impl Connector {
         pause
     }
 
-    async fn submit(self: Arc<Self>, mt: Mt, _slot: OwnedSemaphorePermit) {
+    async fn submit(self: Arc<Self>, mt: Mt, slot: OwnedSemaphorePermit) {
         let name = self.settings.name.as_str();
         let started = std::time::Instant::now();
         let pdus = match submit_pdus(&mt) {
@@ -292,6 +292,8 @@ impl Connector {
                 }
             }
         }
+        // The carrier has it: the slot is free for the next MT while the record is written.
+        drop(slot);
         metrics::histogram!("upstream_submit_seconds", "connector" => name.to_owned())
             .record(started.elapsed().as_secs_f64());
         metrics::counter!("upstream_mt_submitted_total", "connector" => name.to_owned())

@@ -25,14 +25,14 @@ pub struct TestGateway {
     pub dir: tempfile::TempDir,
 }
 
-/// Extra TOML for the `acme` account (e.g. a push table).
-pub fn start_sim(config: CarrierSimConfig) -> impl std::future::Future<Output = CarrierSim> {
-    async move {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        CarrierSim::start(listener, config).unwrap()
-    }
+/// A carrier simulator on 127.0.0.1:0.
+pub async fn start_sim(config: CarrierSimConfig) -> CarrierSim {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    CarrierSim::start(listener, config).unwrap()
 }
 
+/// A config with one account `acme` (plus `account_extra` TOML, e.g. a push table), one
+/// connector to the simulator and a catch-all route.
 pub fn config_text(sim: SocketAddr, dir: &std::path::Path, account_extra: &str) -> String {
     let hash = hash_password(PASSWORD);
     format!(

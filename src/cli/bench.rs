@@ -1,0 +1,234 @@
+//! `smsgw bench`: drive a running gateway over SMPP through the full cycle (submit ->
+//! carrier -> receipt -> deliver_sm back) and print throughput, latency, receipt completeness
+//! and the gateway's memory.
+
+use std::{
+    collections::HashSet,
+    net::SocketAddr,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use anyhow::Context;
+use clap::Args;
+use futures_util::{stream::FuturesUnordered, StreamExt};
+use indicatif::{ProgressBar, ProgressStyle};
+use smsgw_smpp::{
+    client::DeliverHandler,
+    encoding::{is_delivery_receipt, receipt_from_deliver_sm},
+    rusmpp::{
+        pdus::{DeliverSm, SubmitSm},
+        values::{EsmClass, RegisteredDelivery},
+        CommandStatus,
+    },
+    BindKind, BindRequest, Client, ClientConfig, SessionConfig, SessionHandle,
+};
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// The gateway's SMPP address.
+    #[arg(long, default_value = "127.0.0.1:2775")]
+    pub smpp: SocketAddr,
+    #[arg(long, default_value = "demo")]
+    pub system_id: String,
+    #[arg(long, default_value = "demo1234", env = "SMSGW_BENCH_PASSWORD")]
+    pub password: String,
+    /// Transceiver binds to spread the load over.
+    #[arg(long, default_value_t = 4)]
+    pub binds: usize,
+    /// Outstanding submits per bind.
+    #[arg(long, default_value_t = 64)]
+    pub window: usize,
+    /// MTs to send.
+    #[arg(long, default_value_t = 100_000)]
+    pub count: usize,
+    /// Target MT/s (default: as fast as the gateway answers).
+    #[arg(long)]
+    pub rate: Option<u32>,
+    /// Destination number (the simulator's rules apply: 9991 undeliverable, 9992 no DR...).
+    #[arg(long, default_value = "447700900001")]
+    pub destination: String,
+    /// How long to wait for the last receipts.
+    #[arg(long, default_value_t = 60)]
+    pub receipt_timeout_s: u64,
+    /// The gateway's PID, to report its RSS.
+    #[arg(long)]
+    pub gateway_pid: Option<u32>,
+}
+
+/// Counts receipts for the ids this run submitted.
+#[derive(Default)]
+struct ReceiptCounter {
+    seen: Mutex<(HashSet<String>, u64)>,
+}
+
+impl DeliverHandler for ReceiptCounter {
+    async fn on_deliver(&self, _session: &SessionHandle, deliver: DeliverSm) -> CommandStatus {
+        if is_delivery_receipt(u8::from(deliver.esm_class)) {
+            if let Ok(receipt) = receipt_from_deliver_sm(&deliver) {
+                let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+                if !seen.0.insert(receipt.id) {
+                    seen.1 += 1;
+                }
+            }
+        }
+        CommandStatus::EsmeRok
+    }
+}
+
+fn rss_mib(pid: u32) -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| -> Option<u64> {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))?
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()
+    };
+    Some((field("VmRSS:")? / 1024, field("VmHWM:")? / 1024))
+}
+
+fn percentile(sorted: &[u32], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    f64::from(sorted[index]) / 1000.0
+}
+
+pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let counter = Arc::new(ReceiptCounter::default());
+    let mut clients = Vec::new();
+    for _ in 0..args.binds.max(1) {
+        let mut config = ClientConfig::new(BindRequest::new(
+            BindKind::Transceiver,
+            &args.system_id,
+            &args.password,
+        ));
+        config.session = SessionConfig {
+            window: args.window,
+            ..SessionConfig::default()
+        };
+        let client = Client::connect(args.smpp, config, counter.clone())
+            .await
+            .with_context(|| format!("binding to {}", args.smpp))?;
+        clients.push(client);
+    }
+    let template = SubmitSm::builder()
+        .esm_class(EsmClass::from(0))
+        .source_addr("447700900123".parse()?)
+        .destination_addr(args.destination.parse()?)
+        .registered_delivery(RegisteredDelivery::from(1))
+        .short_message(
+            b"smsgw bench: a message of a typical length, around sixty chars"
+                .as_slice()
+                .try_into()?,
+        )
+        .build();
+
+    let progress = ProgressBar::new(args.count as u64);
+    progress.set_style(ProgressStyle::with_template(
+        "{elapsed_precise} {bar:40} {pos}/{len} MTs {per_sec}",
+    )?);
+    let in_flight_limit = args.binds.max(1) * args.window.max(1);
+    let interval = args
+        .rate
+        .map(|r| Duration::from_secs_f64(1.0 / f64::from(r.max(1))));
+    let started = Instant::now();
+    let mut latencies = Vec::with_capacity(args.count);
+    let mut ids = Vec::with_capacity(args.count);
+    let mut failures = 0usize;
+    let mut in_flight = FuturesUnordered::new();
+    let mut sent = 0usize;
+    while sent < args.count || !in_flight.is_empty() {
+        while sent < args.count && in_flight.len() < in_flight_limit {
+            if let Some(interval) = interval {
+                let due = started + interval.mul_f64(sent as f64);
+                if due > Instant::now() {
+                    if in_flight.is_empty() {
+                        tokio::time::sleep_until(due.into()).await;
+                    } else {
+                        break;
+                    }
+                }
+            }
+            let client = clients[sent % clients.len()].clone();
+            let submit = template.clone();
+            in_flight.push(async move {
+                let t = Instant::now();
+                (client.submit(submit).await, t.elapsed())
+            });
+            sent += 1;
+        }
+        let next = match interval {
+            Some(interval) if sent < args.count => tokio::time::timeout(interval, in_flight.next())
+                .await
+                .ok()
+                .flatten(),
+            _ => in_flight.next().await,
+        };
+        if let Some((result, latency)) = next {
+            latencies.push(latency.as_micros() as u32);
+            match result {
+                Ok(id) => ids.push(id),
+                Err(_) => failures += 1,
+            }
+            progress.inc(1);
+        }
+    }
+    let submit_elapsed = started.elapsed();
+    progress.finish_and_clear();
+
+    let wanted: HashSet<String> = ids.iter().cloned().collect();
+    let deadline = Instant::now() + Duration::from_secs(args.receipt_timeout_s);
+    let received = loop {
+        let got = {
+            let seen = counter.seen.lock().unwrap_or_else(|e| e.into_inner());
+            wanted.iter().filter(|id| seen.0.contains(*id)).count()
+        };
+        if got == wanted.len() || Instant::now() > deadline {
+            break got;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let cycle_elapsed = started.elapsed();
+    let duplicates = counter.seen.lock().unwrap_or_else(|e| e.into_inner()).1;
+    latencies.sort_unstable();
+
+    println!(
+        "smsgw bench: {} MTs over {} binds (window {}) to {}",
+        args.count,
+        clients.len(),
+        args.window,
+        args.smpp
+    );
+    println!(
+        "  submitted   {} ok, {} refused in {:.2} s = {:.0} MT/s",
+        ids.len(),
+        failures,
+        submit_elapsed.as_secs_f64(),
+        ids.len() as f64 / submit_elapsed.as_secs_f64()
+    );
+    println!(
+        "  submit latency p50 {:.2} ms  p99 {:.2} ms  p99.9 {:.2} ms",
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.99),
+        percentile(&latencies, 0.999)
+    );
+    println!(
+        "  receipts    {received}/{} ({:.2} %) in {:.2} s = {:.0} DR/s full cycle; duplicates {duplicates}",
+        wanted.len(),
+        100.0 * received as f64 / wanted.len().max(1) as f64,
+        cycle_elapsed.as_secs_f64(),
+        received as f64 / cycle_elapsed.as_secs_f64()
+    );
+    if let Some((rss, peak)) = args.gateway_pid.and_then(rss_mib) {
+        println!("  gateway RSS {rss} MiB (peak {peak} MiB)");
+    }
+    for client in &clients {
+        let _ = client.unbind().await;
+    }
+    Ok(())
+}
