@@ -183,20 +183,6 @@ impl MessageState {
             MessageState::Rejected => 6,
         }
     }
-
-    /// The SMPP stat word of a delivery receipt.
-    pub fn stat(self) -> &'static str {
-        match self {
-            MessageState::Enroute => "ENROUTE",
-            MessageState::Delivered => "DELIVRD",
-            MessageState::Expired => "EXPIRED",
-            MessageState::Deleted => "DELETED",
-            MessageState::Undeliverable => "UNDELIV",
-            MessageState::Accepted => "ACCEPTD",
-            MessageState::Unknown => "UNKNOWN",
-            MessageState::Rejected => "REJECTD",
-        }
-    }
 }
 
 /// Where an MT came in.

@@ -51,50 +51,96 @@ fn at(ms: u64) -> SystemTime {
 /// How long a throttled client should wait: the limit refills within a second.
 const THROTTLE_RETRY: Duration = Duration::from_secs(1);
 
-fn receiver_error(error: IngestError) -> ReceiverError {
+/// The refusals both HTTP APIs can express, so one mapping from [`IngestError`] serves both.
+trait Refusal {
+    fn auth() -> Self;
+    fn invalid(field: &str, why: &str) -> Self;
+    fn too_long(needed: usize, max: usize) -> Self;
+    fn unknown_carrier(carrier: &str) -> Self;
+    fn throttled(retry_after: Duration) -> Self;
+    fn conflict() -> Self;
+    fn internal() -> Self;
+}
+
+/// What each API calls the sender, destination and text fields in its error messages.
+struct FieldNames {
+    sender: &'static str,
+    destination: &'static str,
+    text: &'static str,
+}
+
+const RECEIVER_FIELDS: FieldNames = FieldNames {
+    sender: "sender",
+    destination: "phone_number",
+    text: "message",
+};
+
+const API_FIELDS: FieldNames = FieldNames {
+    sender: "from",
+    destination: "to",
+    text: "text",
+};
+
+fn refusal<E: Refusal>(error: IngestError, fields: &FieldNames) -> E {
     match error {
-        IngestError::Auth => ReceiverError::auth(),
+        IngestError::Auth => E::auth(),
         IngestError::SenderNotAllowed(_) => {
-            ReceiverError::invalid("sender", "not allowed for this account")
+            E::invalid(fields.sender, "not allowed for this account")
         }
         IngestError::InvalidDestination(_) => {
-            ReceiverError::invalid("phone_number", "digits only, international, at most 15")
+            E::invalid(fields.destination, "digits only, international, at most 15")
         }
-        IngestError::EmptyText => ReceiverError::invalid("message", "empty"),
-        IngestError::Unencodable(why) => ReceiverError::invalid("message", &why),
-        IngestError::TooLong { needed, max } => ReceiverError::too_long(needed, usize::from(max)),
-        IngestError::UnknownCarrier(carrier) => ReceiverError::unknown_carrier(&carrier),
-        IngestError::NoRoute(_) => ReceiverError::unknown_carrier(""),
-        IngestError::Throttled => ReceiverError::throttled(THROTTLE_RETRY),
-        IngestError::Conflict { .. } => ReceiverError::duplicate(),
+        IngestError::EmptyText => E::invalid(fields.text, "empty"),
+        IngestError::Unencodable(why) => E::invalid(fields.text, &why),
+        IngestError::TooLong { needed, max } => E::too_long(needed, usize::from(max)),
+        IngestError::UnknownCarrier(carrier) => E::unknown_carrier(&carrier),
+        IngestError::NoRoute(_) => E::unknown_carrier(""),
+        IngestError::Throttled => E::throttled(THROTTLE_RETRY),
+        IngestError::Conflict { .. } => E::conflict(),
         IngestError::Store(err) => {
             tracing::error!(%err, "MT not stored");
-            ReceiverError::internal()
+            E::internal()
         }
     }
 }
 
+macro_rules! refusal_for {
+    ($error:ty, conflict = $conflict:ident) => {
+        impl Refusal for $error {
+            fn auth() -> Self {
+                <$error>::auth()
+            }
+            fn invalid(field: &str, why: &str) -> Self {
+                <$error>::invalid(field, why)
+            }
+            fn too_long(needed: usize, max: usize) -> Self {
+                <$error>::too_long(needed, max)
+            }
+            fn unknown_carrier(carrier: &str) -> Self {
+                <$error>::unknown_carrier(carrier)
+            }
+            fn throttled(retry_after: Duration) -> Self {
+                <$error>::throttled(retry_after)
+            }
+            fn conflict() -> Self {
+                <$error>::$conflict()
+            }
+            fn internal() -> Self {
+                <$error>::internal()
+            }
+        }
+    };
+}
+
+refusal_for!(ReceiverError, conflict = duplicate);
+refusal_for!(ApiError, conflict = idempotency_mismatch);
+
+fn receiver_error(error: IngestError) -> ReceiverError {
+    refusal(error, &RECEIVER_FIELDS)
+}
+
 fn api_error(error: IngestError) -> ApiError {
-    match error {
-        IngestError::Auth => ApiError::auth(),
-        IngestError::SenderNotAllowed(_) => {
-            ApiError::invalid("from", "not allowed for this account")
-        }
-        IngestError::InvalidDestination(_) => {
-            ApiError::invalid("to", "digits only, international, at most 15")
-        }
-        IngestError::EmptyText => ApiError::invalid("text", "empty"),
-        IngestError::Unencodable(why) => ApiError::invalid("text", &why),
-        IngestError::TooLong { needed, max } => ApiError::too_long(needed, usize::from(max)),
-        IngestError::UnknownCarrier(carrier) => ApiError::unknown_carrier(&carrier),
-        IngestError::NoRoute(_) => ApiError::unknown_carrier(""),
-        IngestError::Throttled => ApiError::throttled(THROTTLE_RETRY),
-        IngestError::Conflict { .. } => ApiError::idempotency_mismatch(),
-        IngestError::Store(err) => {
-            tracing::error!(%err, "MT not stored");
-            ApiError::internal()
-        }
-    }
+    refusal(error, &API_FIELDS)
 }
 
 impl GatewayHttp {
