@@ -182,8 +182,9 @@ fn field<const MAX: usize>(
     })
 }
 
-/// A C-octet string of at most `MAX - 1` ASCII characters plus the NUL.
-pub(crate) fn c_string<const MAX: usize>(value: &str) -> Option<COctetString<1, MAX>> {
+/// A C-octet string of at most `MAX - 1` ASCII characters plus the NUL; `None` if it does
+/// not fit or is not ASCII.
+pub fn c_string<const MAX: usize>(value: &str) -> Option<COctetString<1, MAX>> {
     let mut bytes = Vec::with_capacity(value.len() + 1);
     bytes.extend_from_slice(value.as_bytes());
     bytes.push(0);

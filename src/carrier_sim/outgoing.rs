@@ -4,6 +4,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use smsgw_smpp::{
+    bind::c_string,
     encoding::{decode_text, parse_udh, DeliveryReceipt, ReceiptDate, ReceiptStat},
     rusmpp::{
         pdus::{DeliverSm, SubmitSm},
@@ -275,52 +276,18 @@ pub fn excerpt(submit: &SubmitSm) -> String {
         .collect()
 }
 
-fn c_string<const MAX: usize>(value: &str) -> Option<COctetString<1, MAX>> {
-    let mut bytes = Vec::with_capacity(value.len() + 1);
-    bytes.extend_from_slice(value.as_bytes());
-    bytes.push(0);
-    COctetString::from_vec(bytes).ok()
-}
-
 fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |elapsed| elapsed.as_secs())
 }
 
-/// `YYMMDDhhmm` in UTC for a Unix time.
+/// `YYMMDDhhmm` in UTC for a Unix time (10 digits, as most carriers write it).
 pub fn receipt_date(unix_seconds: u64) -> ReceiptDate {
-    let days = (unix_seconds / 86_400) as i64;
-    let seconds_of_day = unix_seconds % 86_400;
-    let (year, month, day) = civil_from_days(days);
     ReceiptDate {
-        year: (year.rem_euclid(100)) as u8,
-        month: month as u8,
-        day: day as u8,
-        hour: (seconds_of_day / 3600) as u8,
-        minute: (seconds_of_day % 3600 / 60) as u8,
         second: None,
+        ..ReceiptDate::from_unix_ms(unix_seconds.saturating_mul(1000))
     }
-}
-
-/// Proleptic Gregorian (year, month, day) of a count of days since 1970-01-01 (Howard
-/// Hinnant's `civil_from_days`).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let shifted_month = (5 * day_of_year + 2) / 153;
-    let day = (day_of_year - (153 * shifted_month + 2) / 5 + 1) as u32;
-    let month = if shifted_month < 10 {
-        shifted_month + 3
-    } else {
-        shifted_month - 9
-    } as u32;
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    (year, month, day)
 }
 
 #[cfg(test)]
