@@ -60,7 +60,16 @@ struct Index {
     outbox: HashMap<String, OutboxIndex>,
     next_outbox_seq: u64,
     signals: HashMap<String, Arc<Notify>>,
+    /// Decoded records of messages not yet final, so the hot path (take, submitted, receipt)
+    /// does not read and parse them from the file each time. Bounded; a miss reads the file.
+    records: HashMap<MessageId, MessageRecord>,
+    /// Receipts parked before their submit was recorded; while none are, submits skip the
+    /// lookup.
+    parked: usize,
 }
+
+/// Most records kept decoded in memory.
+const RECORD_CACHE_MAX: usize = 100_000;
 
 impl Index {
     fn remove_outbox_entry(&mut self, account: &str, seq: u64) {
@@ -144,6 +153,11 @@ impl EmbeddedStore {
             index.enqueue(&connector, priority, id, false);
         }
 
+        for (key, value) in kv.scan(Table::ParkedReceipts)? {
+            let parked: Vec<CarrierReceipt> = decode(&key, &value)?;
+            index.parked += parked.len();
+        }
+
         for (key, value) in kv.scan(Table::Outbox)? {
             let record: OutboxRecord = decode(&key, &value)?;
             let Some((account, seq)) = key.split_once('\0') else {
@@ -174,12 +188,27 @@ impl EmbeddedStore {
             .transpose()
     }
 
-    fn record(&self, id: &MessageId) -> Result<MessageRecord, StoreError> {
+    fn record(&self, index: &Index, id: &MessageId) -> Result<MessageRecord, StoreError> {
+        if let Some(record) = index.records.get(id) {
+            return Ok(record.clone());
+        }
         self.get(Table::Messages, id.as_str())?
             .ok_or_else(|| StoreError::Corrupt {
                 key: id.to_string(),
                 error: "message record missing".into(),
             })
+    }
+
+    /// Writes a record, keeping the decoded copy while the message is not final.
+    fn put_record(&self, index: &mut Index, record: MessageRecord, batch: &mut Batch) {
+        batch.put(Table::Messages, record.mt.id.as_str(), encode(&record));
+        if record.receipt_queued {
+            index.records.remove(&record.mt.id);
+        } else if index.records.len() < RECORD_CACHE_MAX
+            || index.records.contains_key(&record.mt.id)
+        {
+            index.records.insert(record.mt.id.clone(), record);
+        }
     }
 
     /// Claims a dedupe key; false if it is already held and unexpired.
@@ -325,7 +354,7 @@ impl Store for EmbeddedStore {
         idempotency: Option<Idempotency>,
     ) -> Result<Acceptance, StoreError> {
         let (outcome, written) = {
-            let _index = self.index();
+            let mut index = self.index();
             let mut batch = Batch::default();
             let mut outcome = Acceptance::Accepted;
             if let Some(claim) = &idempotency {
@@ -365,7 +394,7 @@ impl Store for EmbeddedStore {
                     receipt_queued: false,
                     mt: mt.clone(),
                 };
-                batch.put(Table::Messages, mt.id.as_str(), encode(&record));
+                self.put_record(&mut index, record, &mut batch);
             }
             (outcome, self.kv.write(batch))
         };
@@ -409,7 +438,7 @@ impl Store for EmbeddedStore {
         }
         let mut mts = Vec::with_capacity(ids.len());
         for id in ids {
-            let record = self.record(&id)?;
+            let record = self.record(&index, &id)?;
             index.taken.insert(id);
             mts.push(record.mt);
         }
@@ -440,7 +469,7 @@ impl Store for EmbeddedStore {
         let written = {
             let mut index = self.index();
             let mut batch = Batch::default();
-            let mut record = self.record(id)?;
+            let mut record = self.record(&index, id)?;
             record.state = MessageState::Enroute;
             record.connector = Some(connector.to_owned());
             record.history.push(HistoryEntry {
@@ -463,12 +492,16 @@ impl Store for EmbeddedStore {
                 let key = key2(connector, &normalize_message_id(carrier_id));
                 batch.put(Table::CarrierIds, key, encode(&mapping));
                 // Receipts that beat the submit_sm_resp wait here.
+                if index.parked == 0 {
+                    continue;
+                }
                 for alias in correlation_keys(carrier_id) {
                     let parked_key = key2(connector, &alias);
                     let parked: Option<Vec<CarrierReceipt>> =
                         self.get(Table::ParkedReceipts, &parked_key)?;
                     if let Some(parked) = parked {
                         batch.delete(Table::ParkedReceipts, parked_key);
+                        index.parked = index.parked.saturating_sub(parked.len());
                         for receipt in parked {
                             self.apply_receipt(
                                 &mut index,
@@ -481,7 +514,7 @@ impl Store for EmbeddedStore {
                     }
                 }
             }
-            batch.put(Table::Messages, id.as_str(), encode(&record));
+            self.put_record(&mut index, record, &mut batch);
             index.taken.remove(id);
             self.kv.write(batch)
         };
@@ -492,7 +525,7 @@ impl Store for EmbeddedStore {
         let written = {
             let mut index = self.index();
             let mut batch = Batch::default();
-            let mut record = self.record(id)?;
+            let mut record = self.record(&index, id)?;
             let now = now_ms();
             record.history.push(HistoryEntry {
                 state: MessageState::Rejected,
@@ -505,7 +538,7 @@ impl Store for EmbeddedStore {
                 part.error = error.clone();
             }
             self.finish_if_final(&mut index, &mut record, now, &mut batch);
-            batch.put(Table::Messages, id.as_str(), encode(&record));
+            self.put_record(&mut index, record, &mut batch);
             index.taken.remove(id);
             self.kv.write(batch)
         };
@@ -515,14 +548,15 @@ impl Store for EmbeddedStore {
     async fn release_mt(&self, id: &MessageId, connector: &str) -> Result<(), StoreError> {
         let written = {
             let mut index = self.index();
-            let mut record = self.record(id)?;
+            let mut record = self.record(&index, id)?;
             let mut batch = Batch::default();
+            let priority = record.mt.priority;
             if record.connector.as_deref() != Some(connector) {
                 record.connector = Some(connector.to_owned());
-                batch.put(Table::Messages, id.as_str(), encode(&record));
+                self.put_record(&mut index, record, &mut batch);
             }
             index.taken.remove(id);
-            index.enqueue(connector, record.mt.priority, id.clone(), true);
+            index.enqueue(connector, priority, id.clone(), true);
             self.kv.write(batch)
         };
         durable(written).await
@@ -552,7 +586,7 @@ impl Store for EmbeddedStore {
             }
             let outcome = match mapping {
                 Some(found) => {
-                    let mut record = self.record(&found.message_id)?;
+                    let mut record = self.record(&index, &found.message_id)?;
                     let final_state = self.apply_receipt(
                         &mut index,
                         &mut record,
@@ -560,7 +594,7 @@ impl Store for EmbeddedStore {
                         &receipt,
                         &mut batch,
                     );
-                    batch.put(Table::Messages, found.message_id.as_str(), encode(&record));
+                    self.put_record(&mut index, record, &mut batch);
                     ReceiptOutcome::Applied {
                         id: found.message_id,
                         final_state,
@@ -571,6 +605,7 @@ impl Store for EmbeddedStore {
                     let mut parked: Vec<CarrierReceipt> =
                         self.get(Table::ParkedReceipts, &key)?.unwrap_or_default();
                     parked.push(receipt);
+                    index.parked += 1;
                     batch.put(Table::ParkedReceipts, key, encode(&parked));
                     ReceiptOutcome::Parked
                 }

@@ -106,6 +106,10 @@ impl Drop for Kv {
     }
 }
 
+/// redb's page cache (its default is 1 GiB): hot records are decoded in memory anyway, so a
+/// smaller cache keeps the gateway's memory bounded without slowing the hot path.
+const PAGE_CACHE_BYTES: usize = 128 * 1024 * 1024;
+
 /// Resolves when a batch is durable.
 pub type Durable = oneshot::Receiver<Result<(), StoreError>>;
 
@@ -115,7 +119,10 @@ impl Kv {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| StoreError::io(path, e))?;
         }
-        let db = Database::create(path).map_err(StoreError::backend)?;
+        let db = redb::Builder::new()
+            .set_cache_size(PAGE_CACHE_BYTES)
+            .create(path)
+            .map_err(StoreError::backend)?;
         let txn = db.begin_write().map_err(StoreError::backend)?;
         for table in Table::ALL {
             txn.open_table(table.definition())
