@@ -198,6 +198,13 @@ impl Gateway {
             tasks.push(tokio::spawn(delivery.run(stop.subscribe())));
         }
 
+        tasks.push(crate::gauges::spawn(
+            store.clone(),
+            connectors.clone(),
+            smpp.registry().clone(),
+            stop.subscribe(),
+        ));
+
         let metrics = metrics_handle();
         let web = Arc::new(GatewayHttp {
             ingest: ingest.clone(),

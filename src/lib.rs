@@ -6,6 +6,7 @@ pub mod config;
 pub mod credentials;
 pub mod delivery;
 pub mod gateway;
+pub mod gauges;
 pub mod ingest;
 pub mod message;
 pub mod smsc;

@@ -1,6 +1,6 @@
-//! Crash safety with a real process: a `smsgw serve` child under SMPP load is killed with
-//! SIGKILL; after a restart every MT it had acknowledged reaches the carrier and its receipt
-//! reaches the client.
+//! The gateway as a real process: killed with SIGKILL under SMPP load, every MT it had
+//! acknowledged reaches the carrier after a restart and its receipt reaches the client;
+//! stopped with SIGTERM, it unbinds its clients and exits 0.
 
 mod gateway;
 
@@ -133,4 +133,33 @@ async fn every_acknowledged_mt_survives_kill_9() {
         missing.len(),
         &missing[..missing.len().min(5)]
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_unbinds_clients_and_exits_0() {
+    let sim = start_sim(CarrierSimConfig::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("smsgw.toml");
+    std::fs::write(&config, config_text(sim.local_addr(), dir.path(), "")).unwrap();
+    let (mut child, addr) = spawn_gateway(&config).await;
+    let (client, _incoming) = bind_to(addr, BindKind::Transceiver).await;
+    client
+        .submit(submit("447700900001", "before stop", false))
+        .await
+        .unwrap();
+
+    let pid = child.id().unwrap().to_string();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    tokio::time::timeout(Duration::from_secs(20), client.closed())
+        .await
+        .expect("the gateway did not unbind its client");
+    let exit = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("the gateway did not exit after SIGTERM")
+        .unwrap();
+    assert_eq!(exit.code(), Some(0), "{exit}");
 }
