@@ -1,6 +1,7 @@
 //! Wiring: a running gateway from a [`Config`]: the store, the built-in carrier simulator when
 //! asked for, carrier connectors, the SMPP server for clients, outbox deliverers, the HTTP
-//! edge; and an orderly shutdown (stop accepting, unbind clients, finish in-flight writes).
+//! edge, and when configured SMPP over TLS and HTTPS listeners and TLS to carriers; and an
+//! orderly shutdown (stop accepting, unbind clients, finish in-flight writes).
 
 use std::{
     net::SocketAddr,
@@ -16,15 +17,17 @@ use smsgw_smpp::{
     server::{Server, ServerConfig},
 };
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
+use tokio_rustls::{TlsAcceptor, TlsConnector};
 use tracing::info;
 
 use crate::{
     carrier_sim::{CarrierSim, CarrierSimConfig, CarrierSimError},
-    config::{Config, StoreConfig},
+    config::{Config, StoreConfig, TlsListener},
     delivery::{AccountDelivery, DeliveryRoute},
     ingest::Ingest,
     smsc::GatewaySmsc,
     store::{EmbeddedStore, Store, StoreError},
+    tls::TlsError,
     upstream::{CarrierInbound, Connector, ConnectorSettings, MoRouter},
     web::GatewayHttp,
 };
@@ -78,6 +81,12 @@ pub enum StartError {
     Store(#[from] StoreError),
     #[error("built-in carrier simulator: {0}")]
     Simulator(#[from] CarrierSimError),
+    /// `context` names the listener or connector, e.g. `https listener`.
+    #[error("{context}: {error}")]
+    Tls {
+        context: String,
+        error: Box<TlsError>,
+    },
     #[error("{0}")]
     Unsupported(String),
 }
@@ -90,24 +99,49 @@ pub struct Gateway {
     smpp: Server<GatewaySmsc>,
     smpp_addr: SocketAddr,
     http_addr: SocketAddr,
+    smpp_tls_addr: Option<SocketAddr>,
+    https_addr: Option<SocketAddr>,
     connectors: Vec<Arc<Connector>>,
     simulator: Option<CarrierSim>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
 
+/// A carrier endpoint, over TLS (verified against the host of `host:port`) when the
+/// connector has a `tls` table.
+fn endpoint(address: &str, tls: Option<&TlsConnector>) -> Result<Endpoint, TlsError> {
+    let tls = match tls {
+        Some(connector) => Some((connector.clone(), crate::tls::server_name(address)?)),
+        None => None,
+    };
+    Ok(Endpoint {
+        address: address.to_owned(),
+        tls,
+    })
+}
+
 fn connector_settings(
     connector: &crate::config::Connector,
 ) -> Result<ConnectorSettings, StartError> {
-    if connector.tls.is_some() {
-        return Err(StartError::Unsupported(format!(
-            "connector {}: SMPP over TLS to carriers is not available yet",
-            connector.name
-        )));
-    }
+    let tls_error = |error| StartError::Tls {
+        context: format!("connector {}", connector.name),
+        error: Box::new(error),
+    };
+    let tls = match &connector.tls {
+        Some(tls) => Some(TlsConnector::from(
+            crate::tls::client_config(tls.ca.as_deref()).map_err(tls_error)?,
+        )),
+        None => None,
+    };
+    let endpoints = connector
+        .endpoints
+        .iter()
+        .map(|address| endpoint(address, tls.as_ref()))
+        .collect::<Result<_, _>>()
+        .map_err(tls_error)?;
     Ok(ConnectorSettings {
         name: connector.name.clone(),
-        endpoints: connector.endpoints.iter().map(Endpoint::tcp).collect(),
+        endpoints,
         binds_per_endpoint: connector.binds.max(1) as usize,
         system_id: connector.system_id.clone(),
         password: connector.password.expose().to_owned(),
@@ -126,10 +160,58 @@ async fn listen(address: SocketAddr) -> Result<TcpListener, StartError> {
         .map_err(|error| StartError::Listen { address, error })
 }
 
+/// A TLS listener's acceptor, from its certificate and key files.
+fn acceptor(listener: &TlsListener, name: &str) -> Result<TlsAcceptor, StartError> {
+    crate::tls::server_config(&listener.cert, &listener.key)
+        .map(TlsAcceptor::from)
+        .map_err(|error| StartError::Tls {
+            context: format!("{name} listener"),
+            error: Box::new(error),
+        })
+}
+
+/// A bound listener and its real address (the port chosen when the configured one is 0).
+async fn listen_at(address: SocketAddr) -> Result<(TcpListener, SocketAddr), StartError> {
+    let listener = listen(address).await?;
+    let local = listener
+        .local_addr()
+        .map_err(|error| StartError::Listen { address, error })?;
+    Ok((listener, local))
+}
+
+/// Serves `router` on `listener` (plain or TLS) until `stop` turns true.
+async fn serve_http<L>(listener: L, router: axum::Router, mut stop: watch::Receiver<bool>)
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
+    let stopped = async move {
+        let _ = stop.wait_for(|stopped| *stopped).await;
+    };
+    let _ = axum::serve(listener, router)
+        .with_graceful_shutdown(stopped)
+        .await;
+}
+
 impl Gateway {
     /// Opens the store and starts every part of the gateway.
     pub async fn start(config: Config) -> Result<Self, StartError> {
         let config = Arc::new(config);
+        // Every certificate, key and CA file is checked before anything starts.
+        let smpp_tls = match &config.listeners.smpp_tls {
+            Some(listener) => Some((listener, acceptor(listener, "smpp_tls")?)),
+            None => None,
+        };
+        let https = match &config.listeners.https {
+            Some(listener) => Some((listener, acceptor(listener, "https")?)),
+            None => None,
+        };
+        let connector_settings = config
+            .connectors()
+            .iter()
+            .map(connector_settings)
+            .collect::<Result<Vec<_>, _>>()?;
+
         let store: Arc<dyn Store> = match &config.store {
             StoreConfig::Embedded { path } => EmbeddedStore::open(path)?,
             StoreConfig::Redis { .. } => {
@@ -166,8 +248,7 @@ impl Gateway {
                 .map(|a| a.system_id.clone())
         });
         let mut connectors = Vec::new();
-        for connector in config.connectors() {
-            let settings = connector_settings(connector)?;
+        for settings in connector_settings {
             let inbound = CarrierInbound::new(&settings.name, store.clone(), mo_router.clone());
             connectors.push(Connector::start(settings, store.clone(), inbound));
         }
@@ -175,16 +256,24 @@ impl Gateway {
         let handler = Arc::new(GatewaySmsc::new(ingest.clone()));
         let smpp = Server::new(ServerConfig::default(), handler.clone());
         handler.set_registry(smpp.registry().clone());
-        let listener = listen(config.listeners.smpp).await?;
-        let smpp_addr = listener.local_addr().map_err(|error| StartError::Listen {
-            address: config.listeners.smpp,
-            error,
-        })?;
+        let (listener, smpp_addr) = listen_at(config.listeners.smpp).await?;
         let serving = smpp.clone();
         tasks.push(tokio::spawn(async move {
             let _ = serving.serve(listener).await;
         }));
         info!(%smpp_addr, "SMPP server listening");
+        let smpp_tls_addr = match smpp_tls {
+            Some((settings, acceptor)) => {
+                let (listener, address) = listen_at(settings.address).await?;
+                let serving = smpp.clone();
+                tasks.push(tokio::spawn(async move {
+                    let _ = serving.serve_tls(listener, acceptor).await;
+                }));
+                info!(%address, "SMPP over TLS listening");
+                Some(address)
+            }
+            None => None,
+        };
 
         let push_client = PushClient::new(PushConfig::default())
             .map_err(|e| StartError::Unsupported(format!("push client: {e}")))?;
@@ -212,20 +301,30 @@ impl Gateway {
             render_metrics: Arc::new(move || metrics.render()),
         });
         let router = smsgw_http::app::router(web.clone(), web.clone(), web.clone(), web);
-        let listener = listen(config.listeners.http).await?;
-        let http_addr = listener.local_addr().map_err(|error| StartError::Listen {
-            address: config.listeners.http,
-            error,
-        })?;
-        let mut http_stop = stop.subscribe();
-        tasks.push(tokio::spawn(async move {
-            let stopped = async move {
-                let _ = http_stop.wait_for(|stopped| *stopped).await;
-            };
-            let _ = axum::serve(listener, router)
-                .with_graceful_shutdown(stopped)
-                .await;
-        }));
+        let https_addr = match https {
+            Some((settings, acceptor)) => {
+                let (listener, address) = listen_at(settings.address).await?;
+                let listener = crate::https::TlsListener::new(
+                    listener,
+                    acceptor,
+                    crate::https::HANDSHAKE_TIMEOUT,
+                )
+                .map_err(|error| StartError::Listen {
+                    address: settings.address,
+                    error,
+                })?;
+                tasks.push(tokio::spawn(serve_http(
+                    listener,
+                    router.clone(),
+                    stop.subscribe(),
+                )));
+                info!(%address, "HTTPS listening");
+                Some(address)
+            }
+            None => None,
+        };
+        let (listener, http_addr) = listen_at(config.listeners.http).await?;
+        tasks.push(tokio::spawn(serve_http(listener, router, stop.subscribe())));
         info!(%http_addr, "HTTP listening");
 
         Ok(Self {
@@ -235,6 +334,8 @@ impl Gateway {
             smpp,
             smpp_addr,
             http_addr,
+            smpp_tls_addr,
+            https_addr,
             connectors,
             simulator,
             stop,
@@ -262,6 +363,16 @@ impl Gateway {
     /// Where the HTTP API listens (the real port if it was 0).
     pub fn http_addr(&self) -> SocketAddr {
         self.http_addr
+    }
+
+    /// Where clients bind over TLS, when configured (the real port if it was 0).
+    pub fn smpp_tls_addr(&self) -> Option<SocketAddr> {
+        self.smpp_tls_addr
+    }
+
+    /// Where the HTTPS API listens, when configured (the real port if it was 0).
+    pub fn https_addr(&self) -> Option<SocketAddr> {
+        self.https_addr
     }
 
     pub fn connectors(&self) -> &[Arc<Connector>] {

@@ -38,6 +38,7 @@ use std::{
 
 use smsgw_smpp::{Server, ServerConfig, SessionConfig};
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
+use tokio_rustls::TlsAcceptor;
 use tracing::{info, warn};
 
 pub use ids::IdStyle;
@@ -193,6 +194,23 @@ pub struct CarrierSim {
 impl CarrierSim {
     /// Serves SMPP on `listener` in background tasks (call inside a tokio runtime).
     pub fn start(listener: TcpListener, config: CarrierSimConfig) -> Result<Self, CarrierSimError> {
+        Self::start_serving(listener, None, config)
+    }
+
+    /// Serves SMPP over TLS on `listener`, like [`CarrierSim::start`].
+    pub fn start_tls(
+        listener: TcpListener,
+        tls: TlsAcceptor,
+        config: CarrierSimConfig,
+    ) -> Result<Self, CarrierSimError> {
+        Self::start_serving(listener, Some(tls), config)
+    }
+
+    fn start_serving(
+        listener: TcpListener,
+        tls: Option<TlsAcceptor>,
+        config: CarrierSimConfig,
+    ) -> Result<Self, CarrierSimError> {
         config.validate()?;
         let local_addr = listener.local_addr()?;
         let counters = Arc::new(Counters::default());
@@ -249,7 +267,11 @@ impl CarrierSim {
         }
         let serving = server.clone();
         tasks.push(tokio::spawn(async move {
-            if let Err(err) = serving.serve(listener).await {
+            let served = match tls {
+                Some(tls) => serving.serve_tls(listener, tls).await,
+                None => serving.serve(listener).await,
+            };
+            if let Err(err) = served {
                 warn!(%err, "carrier-sim listener failed");
             }
         }));

@@ -208,7 +208,7 @@ impl Numbering {
     }
 }
 
-/// TLS to a carrier; `ca` adds a PEM bundle to the trusted roots.
+/// TLS to a carrier; `ca` is a PEM bundle trusted instead of the system's roots.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectorTls {
     pub ca: Option<PathBuf>,

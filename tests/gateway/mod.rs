@@ -31,9 +31,29 @@ pub async fn start_sim(config: CarrierSimConfig) -> CarrierSim {
     CarrierSim::start(listener, config).unwrap()
 }
 
+/// TOML added to the tables of [`config_text_with`]'s config.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ConfigExtra<'a> {
+    /// Lines of `[listeners]`, e.g. `https = { address = ..., cert = ..., key = ... }`.
+    pub listeners: &'a str,
+    /// Lines of the `acme` account, e.g. a push table.
+    pub account: &'a str,
+    /// Lines of the `sim` connector, e.g. `tls = { ca = ... }`.
+    pub connector: &'a str,
+}
+
 /// A config with one account `acme` (plus `account_extra` TOML, e.g. a push table), one
 /// connector to the simulator and a catch-all route.
 pub fn config_text(sim: SocketAddr, dir: &std::path::Path, account_extra: &str) -> String {
+    let extra = ConfigExtra {
+        account: account_extra,
+        ..ConfigExtra::default()
+    };
+    config_text_with(sim, dir, extra)
+}
+
+/// [`config_text`] with TOML added to its listeners, account and connector.
+pub fn config_text_with(sim: SocketAddr, dir: &std::path::Path, extra: ConfigExtra) -> String {
     let hash = hash_password(PASSWORD);
     format!(
         r#"
@@ -44,6 +64,7 @@ data_dir = "{dir}"
 [listeners]
 smpp = "127.0.0.1:0"
 http = "127.0.0.1:0"
+{listeners_extra}
 
 [[accounts]]
 system_id = "acme"
@@ -56,12 +77,16 @@ name = "sim"
 endpoints = ["{sim}"]
 system_id = "gw"
 password = "pw"
+{connector_extra}
 
 [[routes]]
 prefix = "*"
 connectors = ["sim"]
 "#,
-        dir = dir.display()
+        dir = dir.display(),
+        listeners_extra = extra.listeners,
+        account_extra = extra.account,
+        connector_extra = extra.connector,
     )
 }
 
@@ -71,11 +96,20 @@ impl TestGateway {
     }
 
     pub async fn start_with(mut sim_config: CarrierSimConfig, account_extra: &str) -> Self {
-        let _ = rustls::crypto::ring::default_provider().install_default();
         sim_config.dr_delay = sim_config.dr_delay.min(Duration::from_millis(10));
         let sim = start_sim(sim_config).await;
         let dir = tempfile::tempdir().unwrap();
-        let text = config_text(sim.local_addr(), dir.path(), account_extra);
+        let extra = ConfigExtra {
+            account: account_extra,
+            ..ConfigExtra::default()
+        };
+        Self::start_in(sim, dir, extra).await
+    }
+
+    /// A gateway in `dir` (which may already hold e.g. certificates) for a running `sim`.
+    pub async fn start_in(sim: CarrierSim, dir: tempfile::TempDir, extra: ConfigExtra<'_>) -> Self {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let text = config_text_with(sim.local_addr(), dir.path(), extra);
         let config = Config::from_str_named(&text, "test.toml").unwrap_or_else(|e| panic!("{e}"));
         let gateway = Gateway::start(config).await.unwrap();
         let test = Self { gateway, sim, dir };
