@@ -246,3 +246,30 @@ async fn smpp_and_url_together_are_refused_by_the_argument_parser() {
     );
     assert!(output.stdout.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smpp_send_with_wait_and_no_receipt_exits_2_with_a_timeout_line() {
+    let test = TestGateway::start().await;
+    let addr = test.gateway.smpp_addr().to_string();
+    let output = send(&[
+        "--smpp",
+        &addr,
+        "--to",
+        "99920001",
+        "--text",
+        "no receipt for this one",
+        "--wait",
+        "--timeout-s",
+        "1",
+    ])
+    .await;
+    let out = stdout(&output);
+    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+    let id = accepted_id(lines_starting_with(&out, "accepted ")[0]);
+    assert_eq!(
+        lines_starting_with(&out, "timeout: "),
+        [format!("timeout: no final receipt within 1 s for {id}")],
+        "{out}"
+    );
+    assert!(lines_starting_with(&out, "receipt ").is_empty(), "{out}");
+}
