@@ -2,6 +2,8 @@
 
 mod cli;
 
+use std::process::ExitCode;
+
 use clap::{Parser, ValueEnum};
 
 /// The message path allocates per PDU and per record; mimalloc measured faster than glibc's
@@ -39,28 +41,36 @@ enum Cli {
     CarrierSim(cli::carrier_sim::CarrierSimArgs),
     /// Benchmark a running gateway over SMPP: MT/s, receipts, latency, RSS.
     Bench(cli::bench::BenchArgs),
+    /// Send one message through a running gateway (SMPP or HTTP); --wait prints its receipt.
+    Send(cli::send::SendArgs),
 }
 
-fn init_logging(format: LogFormat) {
+/// Logs go to stdout, except for `send`, whose stdout carries its results (one line each).
+fn init_logging(format: LogFormat, command: &Cli) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
+    match (format, matches!(command, Cli::Send(_))) {
+        (LogFormat::Text, false) => builder.init(),
+        (LogFormat::Text, true) => builder.with_writer(std::io::stderr).init(),
+        (LogFormat::Json, false) => builder.json().init(),
+        (LogFormat::Json, true) => builder.json().with_writer(std::io::stderr).init(),
     }
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> anyhow::Result<ExitCode> {
     let args = Args::parse();
-    init_logging(args.log_format);
+    init_logging(args.log_format, &args.command);
     // One TLS crypto provider for the whole process (rustls, reqwest).
     let _ = rustls::crypto::ring::default_provider().install_default();
     match args.command {
-        Cli::Serve(serve) => cli::serve::run(serve).await,
-        Cli::CheckConfig(check) => cli::check_config::run(check),
-        Cli::HashPassword(password) => cli::check_config::hash(password),
-        Cli::CarrierSim(sim) => cli::carrier_sim::run(sim).await,
-        Cli::Bench(bench) => cli::bench::run(bench).await,
+        Cli::Serve(serve) => cli::serve::run(serve).await?,
+        Cli::CheckConfig(check) => cli::check_config::run(check)?,
+        Cli::HashPassword(password) => cli::check_config::hash(password)?,
+        Cli::CarrierSim(sim) => cli::carrier_sim::run(sim).await?,
+        Cli::Bench(bench) => cli::bench::run(bench).await?,
+        // `send` reports its own errors: its exit code tells how the message ended.
+        Cli::Send(send) => return Ok(cli::send::run(send).await),
     }
+    Ok(ExitCode::SUCCESS)
 }

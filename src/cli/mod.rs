@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod carrier_sim;
 pub mod check_config;
+pub mod send;
 pub mod serve;
 mod signal;
 
