@@ -122,14 +122,39 @@ impl Priority {
         }
     }
 
+    /// The Genesys name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Priority::BulkLow => "BULK_LOW",
+            Priority::Bulk => "BULK",
+            Priority::InteractiveLow => "INTERACTIVE_LOW",
+            Priority::Interactive => "INTERACTIVE",
+        }
+    }
+
     /// Index into per-priority queues, 0 = highest.
     pub fn rank(self) -> usize {
         3 - self as usize
     }
 
-    /// The SMPP priority_flag for this priority (0..=3).
+    /// The SMPP priority_flag for this priority: both bulk levels are the ordinary 0 (they
+    /// differ only in our queues), interactive traffic 1 and 2. The inverse of
+    /// [`Priority::from_smpp_priority_flag`] except that BULK_LOW reads back as BULK.
     pub fn smpp_priority_flag(self) -> u8 {
-        self as u8
+        match self {
+            Priority::BulkLow | Priority::Bulk => 0,
+            Priority::InteractiveLow => 1,
+            Priority::Interactive => 2,
+        }
+    }
+
+    /// The priority of a client's submit_sm: most clients send 0, which is ordinary BULK.
+    pub fn from_smpp_priority_flag(flag: u8) -> Self {
+        match flag {
+            0 => Priority::Bulk,
+            1 => Priority::InteractiveLow,
+            _ => Priority::Interactive,
+        }
     }
 }
 
@@ -339,6 +364,14 @@ mod tests {
             Some(Priority::InteractiveLow)
         );
         assert_eq!(Priority::parse("URGENT"), None);
+        for priority in [
+            Priority::Bulk,
+            Priority::InteractiveLow,
+            Priority::Interactive,
+        ] {
+            let flag = priority.smpp_priority_flag();
+            assert_eq!(Priority::from_smpp_priority_flag(flag), priority);
+        }
     }
 
     #[test]

@@ -82,11 +82,7 @@ fn mt_request(submit: &SubmitSm) -> Result<MtRequest, CommandStatus> {
             .flatten()
             .map(|s| (s.reference, s.total, s.seq)),
     };
-    let priority = match u8::from(submit.priority_flag) {
-        0 => Priority::Bulk,
-        1 => Priority::InteractiveLow,
-        _ => Priority::Interactive,
-    };
+    let priority = Priority::from_smpp_priority_flag(u8::from(submit.priority_flag));
     Ok(MtRequest {
         client_message_id: None,
         source: submit.source_addr.as_str().to_owned(),

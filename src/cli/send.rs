@@ -13,8 +13,11 @@ use std::{
 };
 
 use anyhow::Context;
-use clap::{Args, ValueEnum};
-use smsgw::upstream::submit_pdu::{segment_text, MAX_PARTS};
+use clap::Args;
+use smsgw::{
+    message::Priority,
+    upstream::submit_pdu::{segment_text, MAX_PARTS},
+};
 use smsgw_http::{api::ErrorBody, MessageState, MessageStatus, SubmitAccepted};
 use smsgw_smpp::{
     client::{ConnectError, SubmitError},
@@ -95,40 +98,22 @@ pub struct SendArgs {
     /// How long --wait waits for the receipt, in seconds.
     #[arg(long, default_value_t = 30)]
     pub timeout_s: u64,
-    /// Queue priority.
-    #[arg(long, value_enum, default_value_t = SendPriority::Bulk)]
-    pub priority: SendPriority,
+    /// Queue priority: BULK_LOW, BULK, INTERACTIVE_LOW or INTERACTIVE.
+    #[arg(long, default_value = "BULK", value_parser = parse_priority)]
+    pub priority: Priority,
 }
 
-/// Queue priority as the gateway's APIs name it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-#[value(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum SendPriority {
-    BulkLow,
-    Bulk,
-    InteractiveLow,
-    Interactive,
+fn parse_priority(value: &str) -> Result<Priority, String> {
+    Priority::parse(value)
+        .ok_or_else(|| "one of BULK_LOW, BULK, INTERACTIVE_LOW, INTERACTIVE".to_owned())
 }
 
-impl SendPriority {
-    fn for_http(self) -> smsgw_http::Priority {
-        match self {
-            SendPriority::BulkLow => smsgw_http::Priority::BulkLow,
-            SendPriority::Bulk => smsgw_http::Priority::Bulk,
-            SendPriority::InteractiveLow => smsgw_http::Priority::InteractiveLow,
-            SendPriority::Interactive => smsgw_http::Priority::Interactive,
-        }
-    }
-
-    /// The priority_flag the gateway's SMPP server reads back as this priority
-    /// (0 BULK, 1 INTERACTIVE_LOW, 2+ INTERACTIVE; BULK_LOW has no SMPP flag of its own).
-    fn smpp_priority_flag(self) -> u8 {
-        match self {
-            SendPriority::BulkLow | SendPriority::Bulk => 0,
-            SendPriority::InteractiveLow => 1,
-            SendPriority::Interactive => 2,
-        }
-    }
+/// The HTTP edge's name for a priority (the same words).
+fn http_priority(priority: Priority) -> smsgw_http::Priority {
+    priority
+        .as_str()
+        .parse()
+        .unwrap_or(smsgw_http::Priority::Bulk)
 }
 
 fn parse_phone_number(value: &str) -> Result<String, String> {
@@ -413,7 +398,7 @@ async fn send_genesys_form(
         ("message", args.text.as_str()),
         ("message_id", message_id),
         ("receipt", "FALSE"),
-        ("priority", args.priority.for_http().as_str()),
+        ("priority", args.priority.as_str()),
     ];
     let response = http
         .post(&url)
@@ -455,7 +440,7 @@ async fn send_json_and_wait(
         "from": args.from,
         "text": args.text,
         "receipt": true,
-        "priority": args.priority.for_http(),
+        "priority": http_priority(args.priority),
     });
     let response = http
         .post(&url)
