@@ -151,6 +151,7 @@ fn connector_settings(
         response_timeout: connector.response_timeout,
         enquire_link_interval: connector.enquire_link_interval,
         rebind_delay: connector.rebind_delay.max(MIN_REBIND_DELAY),
+        fallback_after: connector.fallback_after,
     })
 }
 

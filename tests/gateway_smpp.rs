@@ -160,3 +160,42 @@ async fn receipts_spread_over_every_receiving_bind() {
     assert_eq!(counts.0 + counts.1, 20);
     assert!(counts.0 > 0 && counts.1 > 0, "{counts:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mts_move_to_the_routes_fallback_connector_when_the_first_stays_down() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    // The primary carrier refuses our credentials; the backup works.
+    let primary = start_sim(CarrierSimConfig {
+        accounts: Some(vec![("someone-else".into(), "x".into())]),
+        ..Default::default()
+    })
+    .await;
+    let backup = start_sim(CarrierSimConfig::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let extra = ConfigExtra {
+        listeners: "",
+        account: "",
+        connector: "fallback_after = \"1s\"",
+    };
+    let text = config_text_with(primary.local_addr(), dir.path(), extra).replace(
+        "connectors = [\"sim\"]",
+        "connectors = [\"sim\", \"backup\"]",
+    ) + &format!(
+        "\n[[connectors]]\nname = \"backup\"\nendpoints = [\"{}\"]\nsystem_id = \"gw\"\npassword = \"pw\"\n",
+        backup.local_addr()
+    );
+    let config =
+        smsgw::config::Config::from_str_named(&text, "test.toml").unwrap_or_else(|e| panic!("{e}"));
+    let gateway = smsgw::gateway::Gateway::start(config).await.unwrap();
+    let (client, mut incoming) = bind_to(gateway.smpp_addr(), BindKind::Transceiver).await;
+    let id = client
+        .submit(submit("447700900001", "via backup", true))
+        .await
+        .unwrap();
+    assert_eq!(
+        receipt_state(&next_deliver(&mut incoming).await),
+        (id, MessageState::Delivered)
+    );
+    assert_eq!(primary.stats().submits_accepted, 0);
+    assert_eq!(backup.stats().submits_accepted, 1);
+}

@@ -36,6 +36,8 @@ pub const ENQUIRE_LINK_INTERVAL: Duration = Duration::from_secs(30);
 pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Also the floor: a smaller rebind_delay is an error.
 pub const REBIND_DELAY: Duration = Duration::from_secs(30);
+/// A connector down this long hands its queue to the next connector of each MT's route.
+pub const FALLBACK_AFTER: Duration = Duration::from_secs(60);
 
 pub const SIMULATOR_LISTENER: &str = "127.0.0.1:2776";
 pub const SIMULATOR_DR_DELAY: Duration = Duration::from_millis(50);
@@ -124,6 +126,7 @@ impl Default for Config {
             enquire_link_interval: ENQUIRE_LINK_INTERVAL,
             response_timeout: RESPONSE_TIMEOUT,
             rebind_delay: REBIND_DELAY,
+            fallback_after: FALLBACK_AFTER,
         };
         let everything_to_sim = Route {
             prefix: String::new(),

@@ -126,6 +126,7 @@ pub(crate) struct RawConnector {
     pub enquire_link_interval: Option<S<String>>,
     pub response_timeout: Option<S<String>>,
     pub rebind_delay: Option<S<String>>,
+    pub fallback_after: Option<S<String>>,
 }
 
 /// `tls = true`, `tls = false` or `tls = { ca = "carrier-ca.pem" }`.

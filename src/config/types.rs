@@ -169,6 +169,8 @@ pub struct Connector {
     pub response_timeout: Duration,
     /// Never below 30 s (carriers block clients that rebind in a loop).
     pub rebind_delay: Duration,
+    /// After this long with no bind up, queued MTs move to the next connector of their route.
+    pub fallback_after: Duration,
 }
 
 impl Connector {

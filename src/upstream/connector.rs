@@ -48,6 +48,8 @@ pub struct ConnectorSettings {
     pub response_timeout: Duration,
     pub enquire_link_interval: Duration,
     pub rebind_delay: Duration,
+    /// With no bind up this long, queued MTs move to the next connector of their route.
+    pub fallback_after: Duration,
 }
 
 impl ConnectorSettings {
@@ -65,6 +67,7 @@ impl ConnectorSettings {
             response_timeout: Duration::from_secs(10),
             enquire_link_interval: Duration::from_secs(30),
             rebind_delay: smsgw_smpp::pool::MIN_REBIND_DELAY,
+            fallback_after: Duration::from_secs(60),
         }
     }
 
@@ -153,18 +156,29 @@ impl Connector {
     async fn run(self: Arc<Self>) {
         let mut stop = self.stop.subscribe();
         let name = self.settings.name.clone();
+        let mut down_since: Option<Instant> = Some(Instant::now());
         loop {
             if *stop.borrow() {
                 return;
             }
             if self.pool.active().is_empty() {
-                // Nothing is taken while no bind is up: the queue keeps its order.
-                tokio::select! {
-                    () = tokio::time::sleep(Duration::from_millis(100)) => {}
-                    _ = stop.changed() => return,
+                // Nothing is taken while no bind is up: the queue keeps its order, unless the
+                // connector stays down long enough for the routes' fallbacks to take over.
+                let since = *down_since.get_or_insert_with(Instant::now);
+                let moved = if since.elapsed() >= self.settings.fallback_after {
+                    self.hand_over_to_fallbacks().await
+                } else {
+                    0
+                };
+                if moved == 0 {
+                    tokio::select! {
+                        () = tokio::time::sleep(Duration::from_millis(100)) => {}
+                        _ = stop.changed() => return,
+                    }
                 }
                 continue;
             }
+            down_since = None;
             let first = tokio::select! {
                 permit = self.in_flight.clone().acquire_owned() => match permit {
                     Ok(permit) => permit,
@@ -201,6 +215,45 @@ impl Connector {
                 tokio::spawn(self.clone().submit(mt, slot));
             }
         }
+    }
+
+    /// Moves queued MTs that have a next connector in their route to it; MTs without one stay
+    /// queued here, in order. Returns how many moved.
+    async fn hand_over_to_fallbacks(&self) -> usize {
+        let name = self.settings.name.as_str();
+        let mts = match self.store.take_mts(name, 256).await {
+            Ok(mts) => mts,
+            Err(err) => {
+                error!(connector = name, %err, "taking MTs for fallback failed");
+                return 0;
+            }
+        };
+        let mut moved = 0;
+        // Released in reverse so those that stay keep their order at the head of the queue.
+        for mt in mts.iter().rev() {
+            let next = mt
+                .connectors
+                .iter()
+                .skip_while(|c| c.as_str() != name)
+                .nth(1);
+            let target = next.map_or(name, String::as_str);
+            if let Err(err) = self.store.release_mt(&mt.id, target).await {
+                error!(connector = name, id = %mt.id, %err, "fallback release failed");
+                continue;
+            }
+            if next.is_some() {
+                moved += 1;
+            }
+        }
+        if moved > 0 {
+            metrics::counter!("upstream_fallback_total", "connector" => name.to_owned())
+                .increment(moved as u64);
+            warn!(
+                connector = name,
+                moved, "connector down; MTs moved to their fallback connectors"
+            );
+        }
+        moved
     }
 
     async fn wait_until_sendable(&self) {

@@ -80,6 +80,12 @@ pub(super) fn resolve(raw: &[Spanned<RawConnector>], resolver: &mut Resolver) ->
                 defaults::REBIND_DELAY,
                 defaults::REBIND_DELAY,
             ),
+            fallback_after: resolver.duration(
+                raw.fallback_after.as_ref(),
+                "fallback_after",
+                defaults::FALLBACK_AFTER,
+                Duration::from_secs(1),
+            ),
         });
     }
     connectors
