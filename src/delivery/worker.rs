@@ -30,8 +30,10 @@ pub enum DeliveryRoute {
 /// After a 410 Gone the URL is left alone this long (the entries wait, bounded by the TTL).
 const GONE_PAUSE: Duration = Duration::from_secs(3600);
 
-/// Entries in delivery at once per account (spread over its binds' windows).
-const IN_FLIGHT: usize = 512;
+/// Entries in delivery at once per account over SMPP (spread over its binds' windows).
+const SMPP_IN_FLIGHT: usize = 512;
+/// Concurrent pushes per account: an application's web server is not an SMSC.
+const PUSH_IN_FLIGHT: usize = 16;
 /// When no bind is up, look again this soon (a new bind is the usual cure).
 const NO_RECEIVER_RETRY: Duration = Duration::from_millis(500);
 const EXPIRY_CHECK: Duration = Duration::from_secs(60);
@@ -59,9 +61,14 @@ pub fn retry_delay(attempts: u32) -> Duration {
 }
 
 impl AccountDelivery {
-    /// Runs until `stop` turns true. Deliveries are pipelined: up to [`IN_FLIGHT`] at once,
-    /// refilled as they complete, so one slow client answer does not hold up the rest.
+    /// Runs until `stop` turns true. Deliveries are pipelined (up to [`SMPP_IN_FLIGHT`] or
+    /// [`PUSH_IN_FLIGHT`] at once), refilled as they complete, so one slow answer does not
+    /// hold up the rest.
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        let limit = match self.route {
+            DeliveryRoute::Smpp(_) => SMPP_IN_FLIGHT,
+            DeliveryRoute::Push { .. } => PUSH_IN_FLIGHT,
+        };
         let mut next_expiry = tokio::time::Instant::now();
         let mut in_flight = FuturesUnordered::new();
         loop {
@@ -74,7 +81,7 @@ impl AccountDelivery {
                 self.expire().await;
                 next_expiry = tokio::time::Instant::now() + EXPIRY_CHECK;
             }
-            let room = IN_FLIGHT - in_flight.len();
+            let room = limit - in_flight.len();
             let entries = if room == 0 {
                 Vec::new()
             } else {
@@ -96,7 +103,7 @@ impl AccountDelivery {
                     () = self.store.wait_for_outbox(&self.account, Duration::from_secs(1)) => {}
                     _ = stop.changed() => {}
                 }
-            } else if in_flight.len() >= IN_FLIGHT {
+            } else if in_flight.len() >= limit {
                 // Full: only a finished delivery makes room (due entries must not spin us).
                 tokio::select! {
                     _ = in_flight.next() => {}

@@ -1,0 +1,203 @@
+//! End to end: the limits and refusals an operator configures, and a carrier that throttles.
+//! Account throughput (result_code 6 / ESME_RTHROTTLED), allowed senders, malformed PDUs sent
+//! to the gateway's SMPP port, a throttling carrier whose MTs all get through in the end,
+//! one receipt for a multipart MT, and signed JSON pushes.
+
+mod gateway;
+
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use axum::{http::HeaderMap, routing::post, Router};
+use gateway::*;
+use smsgw::carrier_sim::CarrierSimConfig;
+use smsgw_smpp::{
+    client::SubmitError,
+    rusmpp::{CommandId, CommandStatus},
+    BindKind,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn genesys(message_id: &str, sender: &str, text: &str) -> Vec<(String, String)> {
+    [
+        ("login", "acme"),
+        ("password", PASSWORD),
+        ("phone_number", "447700900001"),
+        ("sender", sender),
+        ("message", text),
+        ("message_id", message_id),
+        ("receipt", "TRUE"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+async fn post_receiver(test: &TestGateway, body: &[(String, String)]) -> (u16, String) {
+    let response = http()
+        .post(test.url("/httpapi/receiver"))
+        .form(body)
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn account_throughput_and_allowed_senders_are_enforced() {
+    let test = TestGateway::start_with(
+        CarrierSimConfig::default(),
+        "throughput = 1\nallowed_senders = [\"ACME\", \"4477*\"]",
+    )
+    .await;
+    let (status, body) = post_receiver(&test, &genesys("t-1", "OTHER", "x")).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.starts_with("result_code=1&") && body.contains("sender"),
+        "{body}"
+    );
+
+    let (status, _) = post_receiver(&test, &genesys("t-2", "ACME", "x")).await;
+    assert_eq!(status, 200);
+    // The account allows 1 MT/s: the next one in the same second is throttled.
+    let response = http()
+        .post(test.url("/httpapi/receiver"))
+        .form(&genesys("t-3", "447700900555", "x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 429);
+    assert!(response.headers().contains_key("retry-after"));
+    assert!(response.text().await.unwrap().starts_with("result_code=6&"));
+
+    let (client, _incoming) = test.bind(BindKind::Transmitter).await;
+    let err = client
+        .submit(submit("447700900001", "x", false))
+        .await
+        .unwrap_err();
+    assert_eq!(err, SubmitError::Rejected(CommandStatus::EsmeRthrottled));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_pdus_to_the_gateway_get_generic_nack_and_the_bind_goes_on() {
+    let test = TestGateway::start().await;
+    let mut stream = tokio::net::TcpStream::connect(test.gateway.smpp_addr())
+        .await
+        .unwrap();
+    // An enquire_link with 2 stray body bytes, then a valid enquire_link.
+    let mut bytes = Vec::new();
+    for v in [18u32, 0x15, 0, 7] {
+        bytes.extend_from_slice(&v.to_be_bytes());
+    }
+    bytes.extend_from_slice(&[0xde, 0xad]);
+    for v in [16u32, 0x15, 0, 8] {
+        bytes.extend_from_slice(&v.to_be_bytes());
+    }
+    stream.write_all(&bytes).await.unwrap();
+    let mut answers = [0u8; 32];
+    stream.read_exact(&mut answers).await.unwrap();
+    let word = |i: usize| u32::from_be_bytes(answers[i * 4..i * 4 + 4].try_into().unwrap());
+    assert_eq!((word(1), word(3)), (u32::from(CommandId::GenericNack), 7));
+    assert_eq!(
+        (word(5), word(6), word(7)),
+        (u32::from(CommandId::EnquireLinkResp), 0, 8)
+    );
+    // A length that cannot be a PDU (in a complete header): nack and close.
+    stream
+        .write_all(&[0, 0, 0, 4, 0, 0, 0, 0x15, 0, 0, 0, 0, 0, 0, 0, 9])
+        .await
+        .unwrap();
+    let mut rest = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut rest)).await;
+    assert_eq!(
+        rest.len(),
+        16,
+        "one generic_nack, then the connection closes"
+    );
+    assert_eq!(u32::from_be_bytes(rest[8..12].try_into().unwrap()), 0x02);
+    assert_eq!(u32::from_be_bytes(rest[12..16].try_into().unwrap()), 9);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttling_carrier_delays_mts_but_every_one_gets_through() {
+    let test = TestGateway::start_with(
+        CarrierSimConfig {
+            throttle: Some(50),
+            ..Default::default()
+        },
+        "",
+    )
+    .await;
+    let (client, mut incoming) = test.bind(BindKind::Transceiver).await;
+    let mut ids = std::collections::HashSet::new();
+    for n in 0..150 {
+        ids.insert(
+            client
+                .submit(submit("447700900001", &format!("m{n}"), true))
+                .await
+                .unwrap(),
+        );
+    }
+    while !ids.is_empty() {
+        let pdu = next_deliver(&mut incoming).await;
+        let receipt = smsgw_smpp::encoding::receipt_from_deliver_sm(&pdu).unwrap();
+        ids.remove(&receipt.id);
+    }
+    assert!(
+        test.sim.stats().submits_throttled > 0,
+        "the carrier never throttled"
+    );
+    assert_eq!(test.sim.stats().submits_accepted, 150);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_json_pushes_carry_one_receipt_for_a_multipart_mt() {
+    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let received: Arc<Mutex<Vec<(HeaderMap, String)>>> = Arc::default();
+    let app = {
+        let received = received.clone();
+        Router::new().route(
+            "/push",
+            post(move |headers: HeaderMap, body: String| {
+                let received = received.clone();
+                async move {
+                    received.lock().unwrap().push((headers, body));
+                    axum::http::StatusCode::NO_CONTENT
+                }
+            }),
+        )
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/push", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let extra =
+        format!("push = {{ url = \"{url}\", format = \"json\", signing_secret = \"{secret}\" }}");
+    let test = TestGateway::start_with(CarrierSimConfig::default(), &extra).await;
+
+    let long = "a long message that needs three parts. ".repeat(10);
+    let (status, _) = post_receiver(&test, &genesys("mp-1", "ACME", &long)).await;
+    assert_eq!(status, 200);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(test.sim.stats().submits_accepted, 3);
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while received.lock().unwrap().is_empty() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let pushes = received.lock().unwrap().clone();
+    assert_eq!(
+        pushes.len(),
+        1,
+        "one receipt for the three parts: {pushes:?}"
+    );
+    let (headers, body) = &pushes[0];
+    let json: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert_eq!(json["message_id"], "mp-1", "{json}");
+    let verifier = standardwebhooks::Webhook::new(secret).unwrap();
+    verifier
+        .verify(body.as_bytes(), headers)
+        .expect("the push signature verifies");
+}
