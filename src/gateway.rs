@@ -288,6 +288,7 @@ impl Gateway {
             tasks.push(tokio::spawn(delivery.run(stop.subscribe())));
         }
 
+        tasks.push(crate::retention::spawn(store.clone(), stop.subscribe()));
         tasks.push(crate::gauges::spawn(
             store.clone(),
             connectors.clone(),

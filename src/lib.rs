@@ -10,6 +10,7 @@ pub mod gauges;
 pub mod https;
 pub mod ingest;
 pub mod message;
+pub mod retention;
 pub mod smsc;
 pub mod store;
 pub mod tls;

@@ -40,6 +40,7 @@ suite!(
     mos_are_deduped_and_queued,
     outbox_retry_waits_and_expiry_removes,
     waiting_wakes_on_new_work,
+    sweep_removes_expired_keys_and_old_final_messages,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -21,7 +21,7 @@ use super::{
     kv::{durable, Batch, Kv, Table},
     outbox_index::OutboxIndex,
     Acceptance, HistoryEntry, Idempotency, MessageRecord, OutboxEntry, PartRecord, ReceiptOutcome,
-    Store, StoreError,
+    Store, StoreError, SweepStats,
 };
 use crate::message::{
     now_ms, CarrierReceipt, MessageId, MessageState, Mo, Mt, OutboxItem, Priority, Receipt,
@@ -41,6 +41,9 @@ struct IdempotencyRecord {
 struct CarrierIdRecord {
     message_id: MessageId,
     part: u8,
+    /// When the submit was recorded, for retention.
+    #[serde(default)]
+    created_ms: u64,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -488,6 +491,7 @@ impl Store for EmbeddedStore {
                 let mapping = CarrierIdRecord {
                     message_id: id.clone(),
                     part: part as u8,
+                    created_ms: now_ms(),
                 };
                 let key = key2(connector, &normalize_message_id(carrier_id));
                 batch.put(Table::CarrierIds, key, encode(&mapping));
@@ -761,6 +765,55 @@ impl Store for EmbeddedStore {
             .collect();
         depths.sort();
         Ok(depths)
+    }
+
+    async fn sweep(&self, retention: Duration) -> Result<SweepStats, StoreError> {
+        let now = now_ms();
+        let cutoff = now.saturating_sub(retention.as_millis() as u64);
+        let mut stats = SweepStats::default();
+        let mut batch = Batch::default();
+        // Scanned from committed data without the index lock; deletes go through the
+        // committer like every write, so a concurrent update is never lost (it is newer).
+        for (key, value) in self.kv.scan(Table::Idempotency)? {
+            let record: IdempotencyRecord = decode(&key, &value)?;
+            if record.expires_ms <= now {
+                batch.delete(Table::Idempotency, key);
+                stats.idempotency_keys += 1;
+            }
+        }
+        for (key, value) in self.kv.scan(Table::Dedupe)? {
+            let expires: u64 = decode(&key, &value)?;
+            if expires <= now {
+                batch.delete(Table::Dedupe, key);
+                stats.dedupe_claims += 1;
+            }
+        }
+        for (key, value) in self.kv.scan(Table::CarrierIds)? {
+            let record: CarrierIdRecord = decode(&key, &value)?;
+            if record.created_ms < cutoff {
+                batch.delete(Table::CarrierIds, key);
+                stats.carrier_ids += 1;
+            }
+        }
+        for (key, value) in self.kv.scan(Table::ParkedReceipts)? {
+            let parked: Vec<CarrierReceipt> = decode(&key, &value)?;
+            if parked.iter().all(|r| r.at_ms < cutoff) {
+                batch.delete(Table::ParkedReceipts, key);
+                let mut index = self.index();
+                index.parked = index.parked.saturating_sub(parked.len());
+                stats.parked_receipts += parked.len();
+            }
+        }
+        for (key, value) in self.kv.scan(Table::Messages)? {
+            let record: MessageRecord = decode(&key, &value)?;
+            let last = record.history.last().map_or(0, |h| h.at_ms);
+            if record.receipt_queued && last < cutoff {
+                batch.delete(Table::Messages, key);
+                stats.messages += 1;
+            }
+        }
+        durable(self.kv.write(batch)).await?;
+        Ok(stats)
     }
 
     async fn check_writable(&self) -> Result<(), StoreError> {

@@ -121,6 +121,16 @@ pub struct OutboxEntry {
     pub attempts: u32,
 }
 
+/// What a [`Store::sweep`] removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SweepStats {
+    pub idempotency_keys: usize,
+    pub dedupe_claims: usize,
+    pub carrier_ids: usize,
+    pub parked_receipts: usize,
+    pub messages: usize,
+}
+
 /// The gateway's shared state. See the module documentation.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -209,6 +219,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// Queued MTs per connector (not counting taken ones).
     async fn queue_depths(&self) -> Result<Vec<(String, usize)>, StoreError>;
+
+    /// Removes what is no longer needed: expired idempotency keys and dedupe claims, and
+    /// final messages, carrier-id mappings and parked receipts older than `retention`.
+    async fn sweep(&self, retention: Duration) -> Result<SweepStats, StoreError>;
 
     /// Whether a write reaches the disk (for /readyz).
     async fn check_writable(&self) -> Result<(), StoreError>;

@@ -472,3 +472,42 @@ pub async fn waiting_wakes_on_new_work(store: Arc<dyn Store>) {
         .unwrap();
     assert!(waited < Duration::from_secs(30));
 }
+
+pub async fn sweep_removes_expired_keys_and_old_final_messages(store: Arc<dyn Store>) {
+    let ids = IdGenerator::new("a", "n1");
+    let keyed = mt(&ids, Priority::Bulk, 1);
+    let short_claim = Some(Idempotency {
+        key: "short".into(),
+        fingerprint: "body".into(),
+        ttl: Duration::from_millis(1),
+    });
+    store.accept_mt(keyed.clone(), short_claim).await.unwrap();
+    let pending = mt(&ids, Priority::Bulk, 1);
+    store.accept_mt(pending.clone(), None).await.unwrap();
+    let taken = store.take_mts("sim", 1).await.unwrap();
+    assert_eq!(taken[0].id, keyed.id);
+    store
+        .mt_submitted(&keyed.id, "sim", vec!["s1".into()])
+        .await
+        .unwrap();
+    store
+        .carrier_receipt("sim", receipt("s1", MessageState::Delivered))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+
+    let swept = store.sweep(Duration::from_millis(10)).await.unwrap();
+    assert_eq!(swept.idempotency_keys, 1);
+    assert_eq!(swept.messages, 1, "{swept:?}");
+    assert!(
+        swept.carrier_ids >= 1 && swept.dedupe_claims == 0,
+        "{swept:?}"
+    );
+    assert_eq!(store.message(&keyed.id).await.unwrap(), None);
+    assert_eq!(
+        store.message_by_client_id("acme", "short").await.unwrap(),
+        None
+    );
+    // A message that is not final stays, however old.
+    assert!(store.message(&pending.id).await.unwrap().is_some());
+}

@@ -1,0 +1,34 @@
+//! Periodic clean-up of the store: expired idempotency keys and dedupe claims, and final
+//! messages (with their carrier-id mappings) older than the retention period, so the store
+//! file does not grow without bound.
+
+use std::{sync::Arc, time::Duration};
+
+use tokio::{sync::watch, task::JoinHandle};
+use tracing::{error, info};
+
+use crate::store::Store;
+
+/// How long a final message stays queryable (GET /v1/messages/{id}) and correlatable.
+pub const MESSAGE_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
+const SWEEP_EVERY: Duration = Duration::from_secs(600);
+
+/// Sweeps every ten minutes until `stop` turns true.
+pub fn spawn(store: Arc<dyn Store>, mut stop: watch::Receiver<bool>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(SWEEP_EVERY) => {}
+                _ = stop.wait_for(|stopped| *stopped) => return,
+            }
+            match store.sweep(MESSAGE_RETENTION).await {
+                Ok(swept) => {
+                    metrics::counter!("store_swept_messages_total")
+                        .increment(swept.messages as u64);
+                    info!(?swept, "store swept");
+                }
+                Err(err) => error!(%err, "store sweep failed"),
+            }
+        }
+    })
+}
