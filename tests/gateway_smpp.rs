@@ -3,7 +3,7 @@
 
 mod gateway;
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use gateway::*;
 use smsgw::carrier_sim::{CarrierSimConfig, IdStyle};
@@ -198,4 +198,83 @@ async fn mts_move_to_the_routes_fallback_connector_when_the_first_stays_down() {
     );
     assert_eq!(primary.stats().submits_accepted, 0);
     assert_eq!(backup.stats().submits_accepted, 1);
+}
+
+/// A carrier that never answers the first submit_sm it gets, and answers the rest.
+struct SilentOnce {
+    seen: std::sync::atomic::AtomicU32,
+}
+
+impl smsgw_smpp::server::BindHandler for SilentOnce {
+    type Account = ();
+
+    async fn authenticate(
+        &self,
+        _: &smsgw_smpp::BindRequest,
+        _: std::net::SocketAddr,
+    ) -> Result<(), CommandStatus> {
+        Ok(())
+    }
+
+    async fn on_submit(
+        &self,
+        _: &(),
+        _: &smsgw_smpp::SessionHandle,
+        _: smsgw_smpp::rusmpp::pdus::SubmitSm,
+    ) -> Result<String, CommandStatus> {
+        let n = self.seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if n == 0 {
+            std::future::pending::<()>().await;
+        }
+        Ok(format!("c{n}"))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_submit_without_response_is_retried_and_the_mt_is_not_lost() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let carrier = Arc::new(SilentOnce {
+        seen: Default::default(),
+    });
+    let server = smsgw_smpp::Server::new(Default::default(), carrier.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let carrier_addr = listener.local_addr().unwrap();
+    let serving = server.clone();
+    tokio::spawn(async move { serving.serve(listener).await });
+
+    let dir = tempfile::tempdir().unwrap();
+    let extra = ConfigExtra {
+        connector: "response_timeout = \"500ms\"",
+        ..ConfigExtra::default()
+    };
+    let config = smsgw::config::Config::from_str_named(
+        &config_text_with(carrier_addr, dir.path(), extra),
+        "test.toml",
+    )
+    .unwrap();
+    let gateway = smsgw::gateway::Gateway::start(config).await.unwrap();
+    let (client, _incoming) = bind_to(gateway.smpp_addr(), BindKind::Transmitter).await;
+    let id = client
+        .submit(submit("447700900001", "retry me", false))
+        .await
+        .unwrap();
+    let store = gateway.store().clone();
+    let mut state = None;
+    for _ in 0..100 {
+        state = store
+            .message(&smsgw::message::MessageId(id.clone()))
+            .await
+            .unwrap()
+            .map(|r| r.state);
+        if state == Some(smsgw::message::MessageState::Enroute) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(state, Some(smsgw::message::MessageState::Enroute));
+    assert_eq!(
+        carrier.seen.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "sent once more after the silence"
+    );
 }
