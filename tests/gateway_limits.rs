@@ -201,3 +201,45 @@ async fn signed_json_pushes_carry_one_receipt_for_a_multipart_mt() {
         .verify(body.as_bytes(), headers)
         .expect("the push signature verifies");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receipts_nobody_binds_for_expire_after_the_outbox_ttl_and_are_counted() {
+    let test = TestGateway::start_with(CarrierSimConfig::default(), "outbox_ttl = \"1s\"").await;
+    let (status, _) = post_receiver(&test, &genesys("ttl-1", "ACME", "nobody listens")).await;
+    assert_eq!(status, 200);
+    let store = test.gateway.store().clone();
+    let mut queued = false;
+    for _ in 0..40 {
+        let depths = store.outbox_depths().await.unwrap();
+        if !depths.is_empty() {
+            queued = true;
+        } else if queued {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(queued, "the receipt never reached the outbox");
+    assert!(
+        store.outbox_depths().await.unwrap().is_empty(),
+        "not expired"
+    );
+    let metrics = http()
+        .get(test.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("delivery_expired_total{account=\"acme\"} 1"),
+        "{metrics}"
+    );
+    let (_receiver, mut incoming) = test.bind(BindKind::Receiver).await;
+    assert!(
+        tokio::time::timeout(Duration::from_millis(700), incoming.recv())
+            .await
+            .is_err(),
+        "an expired receipt was delivered"
+    );
+}

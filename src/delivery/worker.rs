@@ -36,6 +36,7 @@ const SMPP_IN_FLIGHT: usize = 512;
 const PUSH_IN_FLIGHT: usize = 16;
 /// When no bind is up, look again this soon (a new bind is the usual cure).
 const NO_RECEIVER_RETRY: Duration = Duration::from_millis(500);
+/// How often expired entries are looked for: every minute, or more often for short TTLs.
 const EXPIRY_CHECK: Duration = Duration::from_secs(60);
 
 /// The deliverer of one account. See the module documentation.
@@ -79,7 +80,7 @@ impl AccountDelivery {
             }
             if tokio::time::Instant::now() >= next_expiry {
                 self.expire().await;
-                next_expiry = tokio::time::Instant::now() + EXPIRY_CHECK;
+                next_expiry = tokio::time::Instant::now() + EXPIRY_CHECK.min(self.outbox_ttl / 2);
             }
             let room = limit - in_flight.len();
             let entries = if room == 0 {
