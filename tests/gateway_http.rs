@@ -32,16 +32,6 @@ fn genesys(message_id: &str, text: &str) -> Vec<(String, String)> {
     ])
 }
 
-async fn post_receiver(test: &TestGateway, body: &[(String, String)]) -> (u16, String) {
-    let response = http()
-        .post(test.url("/httpapi/receiver"))
-        .form(body)
-        .send()
-        .await
-        .unwrap();
-    (response.status().as_u16(), response.text().await.unwrap())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn genesys_receiver_accepts_once_per_message_id() {
     let test = TestGateway::start().await;

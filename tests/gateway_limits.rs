@@ -35,16 +35,6 @@ fn genesys(message_id: &str, sender: &str, text: &str) -> Vec<(String, String)> 
     .collect()
 }
 
-async fn post_receiver(test: &TestGateway, body: &[(String, String)]) -> (u16, String) {
-    let response = http()
-        .post(test.url("/httpapi/receiver"))
-        .form(body)
-        .send()
-        .await
-        .unwrap();
-    (response.status().as_u16(), response.text().await.unwrap())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn account_throughput_and_allowed_senders_are_enforced() {
     let test = TestGateway::start_with(

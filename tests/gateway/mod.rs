@@ -171,3 +171,14 @@ pub fn http() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::new()
 }
+
+/// POSTs a form to the Genesys receiver; returns the status and the body.
+pub async fn post_receiver(test: &TestGateway, body: &[(String, String)]) -> (u16, String) {
+    let response = http()
+        .post(test.url("/httpapi/receiver"))
+        .form(body)
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
