@@ -12,7 +12,10 @@
 
 use std::{
     num::NonZeroU32,
-    sync::{Arc, Mutex},
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc, Mutex,
+    },
     time::Duration,
 };
 
@@ -96,6 +99,8 @@ pub struct Connector {
     limiter: Option<DefaultDirectRateLimiter>,
     paused_until: Mutex<Option<Instant>>,
     in_flight: Arc<Semaphore>,
+    /// Submit tasks not finished yet (sending, or recording the result).
+    active_submits: AtomicUsize,
     stop: watch::Sender<bool>,
 }
 
@@ -119,6 +124,7 @@ impl Connector {
                 .throughput
                 .map(|rate| RateLimiter::direct(Quota::per_second(rate))),
             in_flight: Arc::new(Semaphore::new(slots)),
+            active_submits: AtomicUsize::new(0),
             settings,
             pool,
             store,
@@ -144,12 +150,19 @@ impl Connector {
     /// Stops taking work, waits for in-flight submits, unbinds.
     pub async fn shutdown(&self) {
         self.stop.send_replace(true);
-        let all = self.in_flight.available_permits() + 1;
-        let _ = tokio::time::timeout(
-            self.settings.response_timeout * 2,
-            self.in_flight.acquire_many(all.saturating_sub(1) as u32),
-        )
-        .await;
+        // Every submit already sent finishes, including recording the carrier's id: a record
+        // cut short here would send the MT again after the restart.
+        let drained = async {
+            while self.active_submits.load(Ordering::Acquire) > 0 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        };
+        if tokio::time::timeout(self.settings.response_timeout * 2, drained)
+            .await
+            .is_err()
+        {
+            warn!(connector = %self.settings.name, "submits still in flight at shutdown");
+        }
         self.pool.shutdown().await;
     }
 
@@ -212,7 +225,12 @@ impl Connector {
                         Err(_) => return,
                     },
                 };
-                tokio::spawn(self.clone().submit(mt, slot));
+                self.active_submits.fetch_add(1, Ordering::AcqRel);
+                let connector = self.clone();
+                tokio::spawn(async move {
+                    connector.clone().submit(mt, slot).await;
+                    connector.active_submits.fetch_sub(1, Ordering::AcqRel);
+                });
             }
         }
     }
