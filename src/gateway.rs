@@ -26,7 +26,7 @@ use crate::{
     delivery::{AccountDelivery, DeliveryRoute},
     ingest::Ingest,
     smsc::GatewaySmsc,
-    store::{EmbeddedStore, Store, StoreError},
+    store::{EmbeddedStore, RedisStore, Store, StoreError},
     tls::TlsError,
     upstream::{CarrierInbound, Connector, ConnectorSettings, MoRouter},
     web::GatewayHttp,
@@ -215,11 +215,11 @@ impl Gateway {
 
         let store: Arc<dyn Store> = match &config.store {
             StoreConfig::Embedded { path } => EmbeddedStore::open(path)?,
-            StoreConfig::Redis { .. } => {
-                return Err(StartError::Unsupported(
-                    "the redis store arrives with issue 5; use kind = \"embedded\"".into(),
-                ))
-            }
+            StoreConfig::Redis {
+                url,
+                wait_replicas,
+                key_prefix,
+            } => RedisStore::connect(url.expose(), key_prefix, *wait_replicas).await?,
         };
         let ingest = Arc::new(Ingest::new(config.clone(), store.clone()));
         let (stop, _) = watch::channel(false);

@@ -20,11 +20,12 @@ use tokio::sync::Notify;
 use super::{
     kv::{durable, Batch, Kv, Table},
     outbox_index::OutboxIndex,
+    receipts::{self, Finished},
     Acceptance, HistoryEntry, Idempotency, MessageRecord, OutboxEntry, PartRecord, ReceiptOutcome,
     Store, StoreError, SweepStats,
 };
 use crate::message::{
-    now_ms, CarrierReceipt, MessageId, MessageState, Mo, Mt, OutboxItem, Priority, Receipt,
+    now_ms, CarrierReceipt, MessageId, MessageState, Mo, Mt, OutboxItem, Priority,
 };
 
 /// How long receipt dedupe claims are kept.
@@ -261,27 +262,8 @@ impl EmbeddedStore {
         receipt: &CarrierReceipt,
         batch: &mut Batch,
     ) -> Option<MessageState> {
-        let multipart = record.parts.len() > 1;
-        record.history.push(HistoryEntry {
-            state: receipt.state,
-            error: receipt.error.clone(),
-            at_ms: receipt.at_ms,
-            part: multipart.then_some(part),
-        });
-        let slot = record.parts.get_mut(part as usize)?;
-        let replace = match slot.state {
-            None => true,
-            Some(current) if !current.is_final() => true,
-            // A failed part is never overwritten by a later success (or a milder failure).
-            Some(current) => {
-                receipt.state.is_final() && receipt.state.severity() > current.severity()
-            }
-        };
-        if replace {
-            slot.state = Some(receipt.state);
-            slot.error = receipt.error.clone();
-        }
-        self.finish_if_final(index, record, receipt.at_ms, batch)
+        let finished = receipts::apply_receipt(record, part, receipt)?;
+        Some(self.queue_client_receipt(index, finished, batch))
     }
 
     fn finish_if_final(
@@ -291,61 +273,20 @@ impl EmbeddedStore {
         at_ms: u64,
         batch: &mut Batch,
     ) -> Option<MessageState> {
-        if record.receipt_queued
-            || record
-                .parts
-                .iter()
-                .any(|p| !p.state.is_some_and(MessageState::is_final))
-        {
-            return None;
-        }
-        let worst = record
-            .parts
-            .iter()
-            .filter_map(|p| p.state)
-            .max_by_key(|s| s.severity())?;
-        let error = record
-            .parts
-            .iter()
-            .find(|p| p.state == Some(worst))
-            .map(|p| p.error.clone())
-            .unwrap_or_default();
-        record.state = worst;
-        record.receipt_queued = true;
-        if record.mt.receipt {
-            let receipt = client_receipt(record, worst, error, at_ms);
+        let finished = receipts::finish_if_final(record, at_ms)?;
+        Some(self.queue_client_receipt(index, finished, batch))
+    }
+
+    fn queue_client_receipt(
+        &self,
+        index: &mut Index,
+        finished: Finished,
+        batch: &mut Batch,
+    ) -> MessageState {
+        if let Some(receipt) = finished.receipt {
             self.append_outbox(index, OutboxItem::Receipt(receipt), batch);
         }
-        Some(worst)
-    }
-}
-
-/// The receipt a client gets for a message that reached a final state.
-fn client_receipt(
-    record: &MessageRecord,
-    state: MessageState,
-    error: String,
-    at_ms: u64,
-) -> Receipt {
-    let mt = &record.mt;
-    let text_start = match &mt.payload {
-        crate::message::Payload::Text(text) => text.chars().take(20).collect(),
-        crate::message::Payload::Pdu { .. } => String::new(),
-    };
-    Receipt {
-        message_id: mt.id.clone(),
-        client_message_id: mt.client_message_id.clone(),
-        account: mt.account.clone(),
-        state,
-        error,
-        result_code: u8::from(state != MessageState::Delivered),
-        source: mt.source.clone(),
-        destination: mt.destination.clone(),
-        submitted_at_ms: mt.accepted_at_ms,
-        done_at_ms: at_ms,
-        app_id: mt.app_id.clone(),
-        conversation_id: mt.conversation_id.clone(),
-        text_start,
+        finished.state
     }
 }
 

@@ -9,6 +9,8 @@
 pub mod embedded;
 pub mod kv;
 pub mod outbox_index;
+pub mod receipts;
+pub mod redis;
 
 use std::{path::Path, time::Duration};
 
@@ -17,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::message::{CarrierReceipt, MessageId, MessageState, Mo, Mt, OutboxItem};
 
+pub use self::redis::RedisStore;
 pub use embedded::EmbeddedStore;
 
 /// Why a store operation failed.

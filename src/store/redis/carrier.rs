@@ -1,0 +1,115 @@
+//! What carriers send us, in the Redis store: receipts (deduped, correlated or parked) and
+//! MOs (deduped, to the outbox).
+
+use std::time::Duration;
+
+use redis::AsyncCommands;
+use smsgw_smpp::encoding::{correlation_keys, normalize_message_id};
+
+use super::{
+    decode, encode, mts::CarrierIdRecord, scripts::StepResult, too_much_contention, RedisStore,
+    Step, MAX_ATTEMPTS,
+};
+use crate::{
+    message::{CarrierReceipt, Mo, OutboxItem},
+    store::{receipts, ReceiptOutcome, StoreError},
+};
+
+/// How long receipt dedupe claims are kept.
+const RECEIPT_DEDUPE_TTL: Duration = Duration::from_secs(24 * 3600);
+
+impl RedisStore {
+    /// The mapping of the first correlation key that has one (the exact key first).
+    async fn find_mapping(
+        &self,
+        connector: &str,
+        carrier_id: &str,
+    ) -> Result<Option<CarrierIdRecord>, StoreError> {
+        for alias in correlation_keys(carrier_id) {
+            let key = self.keys.carrier_id(connector, &alias);
+            let json: Option<String> = self.conn().get(&key).await.map_err(StoreError::backend)?;
+            if let Some(json) = json {
+                return Ok(Some(decode(&key, &json)?));
+            }
+        }
+        Ok(None)
+    }
+
+    pub(super) async fn receipt(
+        &self,
+        connector: &str,
+        receipt: CarrierReceipt,
+    ) -> Result<ReceiptOutcome, StoreError> {
+        let normalized = normalize_message_id(&receipt.carrier_id);
+        let dedupe = self.keys.dedupe(
+            "dr",
+            &format!(
+                "{connector}\u{1f}{normalized}\u{1f}{}",
+                receipt.state.code()
+            ),
+        );
+        for _ in 0..MAX_ATTEMPTS {
+            let mut step = Step::default();
+            self.claim_with_ttl(
+                &mut step,
+                &dedupe,
+                &self.keys.dedupe_expiry(),
+                RECEIPT_DEDUPE_TTL,
+            );
+            let outcome = match self.find_mapping(connector, &receipt.carrier_id).await? {
+                Some(found) => {
+                    let (mut record, version) = self.existing_record(&found.message_id).await?;
+                    let finished = receipts::apply_receipt(&mut record, found.part, &receipt);
+                    let final_state = finished.as_ref().map(|f| f.state);
+                    if let Some(client_receipt) = finished.and_then(|f| f.receipt) {
+                        self.append_outbox(&mut step, OutboxItem::Receipt(client_receipt));
+                    }
+                    self.put_record(&mut step, &record, &version);
+                    ReceiptOutcome::Applied {
+                        id: found.message_id,
+                        final_state,
+                    }
+                }
+                None => {
+                    // Parked only while no mapping exists: a submit recorded meanwhile makes
+                    // this a conflict, and the next attempt applies the receipt.
+                    for alias in correlation_keys(&receipt.carrier_id) {
+                        step.absent(&self.keys.carrier_id(connector, &alias));
+                    }
+                    let parked_key = self.keys.parked(connector, &normalized);
+                    step.rpush(&parked_key, &encode(&receipt)).zadd_greater(
+                        &self.keys.parked_newest(),
+                        receipt.at_ms,
+                        &parked_key,
+                    );
+                    ReceiptOutcome::Parked
+                }
+            };
+            match self.run(&step).await? {
+                StepResult::Committed => return Ok(outcome),
+                StepResult::Claimed => return Ok(ReceiptOutcome::Duplicate),
+                StepResult::Conflict => continue,
+            }
+        }
+        Err(too_much_contention("carrier_receipt"))
+    }
+
+    pub(super) async fn mo(
+        &self,
+        dedupe_key: &str,
+        mo: Mo,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        let mut step = Step::default();
+        let dedupe = self.keys.dedupe("mo", dedupe_key);
+        self.claim_with_ttl(&mut step, &dedupe, &self.keys.dedupe_expiry(), ttl);
+        self.append_outbox(&mut step, OutboxItem::Mo(mo));
+        match self.run(&step).await? {
+            StepResult::Committed => Ok(true),
+            StepResult::Claimed => Ok(false),
+            StepResult::Conflict => Err(StoreError::Backend(
+                "carrier_mo: unexpected conflict".into(),
+            )),
+        }
+    }
+}

@@ -1,0 +1,106 @@
+//! Depths for the gauges and the sweep of the Redis store.
+
+use std::time::Duration;
+
+use redis::AsyncCommands;
+
+use super::RedisStore;
+use crate::{
+    message::{now_ms, Priority},
+    store::{StoreError, SweepStats},
+};
+
+impl RedisStore {
+    async fn members(&self, key: &str) -> Result<Vec<String>, StoreError> {
+        let mut members: Vec<String> = self
+            .conn()
+            .smembers(key)
+            .await
+            .map_err(StoreError::backend)?;
+        members.sort();
+        Ok(members)
+    }
+
+    /// Queued MTs per connector that ever had a queue (taken ones not counted).
+    pub(super) async fn queue_sizes(&self) -> Result<Vec<(String, usize)>, StoreError> {
+        let mut depths = Vec::new();
+        for connector in self.members(&self.keys.connectors()).await? {
+            let mut pipe = redis::pipe();
+            for rank in 0..Priority::HIGHEST_FIRST.len() {
+                pipe.llen(self.keys.queue(&connector, rank));
+            }
+            let lengths: Vec<usize> = pipe
+                .query_async(&mut self.conn())
+                .await
+                .map_err(StoreError::backend)?;
+            depths.push((connector, lengths.iter().sum()));
+        }
+        Ok(depths)
+    }
+
+    /// Outbox entries (taken or not) of accounts that have some.
+    pub(super) async fn outbox_sizes(&self) -> Result<Vec<(String, usize)>, StoreError> {
+        let mut depths = Vec::new();
+        for account in self.members(&self.keys.accounts()).await? {
+            let len: usize = self
+                .conn()
+                .hlen(self.keys.outbox_entries(&account))
+                .await
+                .map_err(StoreError::backend)?;
+            if len > 0 {
+                depths.push((account, len));
+            }
+        }
+        Ok(depths)
+    }
+
+    /// Deletes the keys `index` scores at or before `cutoff`; see `SWEEP_INDEX`.
+    async fn sweep_index(
+        &self,
+        index: &str,
+        cutoff: u64,
+        key_prefix: &str,
+        count_lists: bool,
+    ) -> Result<usize, StoreError> {
+        self.scripts
+            .sweep_index
+            .key(index)
+            .arg(cutoff)
+            .arg(key_prefix)
+            .arg(if count_lists { "lists" } else { "keys" })
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(StoreError::backend)
+    }
+
+    /// Expired claims (Redis already dropped their keys; this clears and counts the
+    /// indexes), and final messages, carrier-id mappings and parked receipts older than
+    /// `retention`.
+    pub(super) async fn remove_old(&self, retention: Duration) -> Result<SweepStats, StoreError> {
+        let now = now_ms();
+        let cutoff = now.saturating_sub(retention.as_millis() as u64);
+        let keys = &self.keys;
+        Ok(SweepStats {
+            idempotency_keys: self
+                .sweep_index(&keys.idempotency_expiry(), now, "", false)
+                .await?,
+            dedupe_claims: self
+                .sweep_index(&keys.dedupe_expiry(), now, "", false)
+                .await?,
+            carrier_ids: self
+                .sweep_index(&keys.carrier_ids_created(), cutoff, "", false)
+                .await?,
+            parked_receipts: self
+                .sweep_index(&keys.parked_newest(), cutoff, "", true)
+                .await?,
+            messages: self
+                .sweep_index(
+                    &keys.final_messages(),
+                    cutoff,
+                    &keys.message_prefix(),
+                    false,
+                )
+                .await?,
+        })
+    }
+}

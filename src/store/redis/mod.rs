@@ -1,0 +1,402 @@
+//! The distributed store: all shared state in one Redis (6.2+, or a Sentinel-managed
+//! primary, or a Cluster), so any node of any site can take work another node accepted.
+//!
+//! **Records.** A message is a hash `{json, v}`: the same JSON [`MessageRecord`] the embedded
+//! store keeps, and a version. Receipt merging (worst-of for multipart, one final receipt)
+//! runs in Rust ([`super::receipts`]); the write goes back through a [`scripts::Step`] guarded
+//! by the version read, so two nodes updating one message at once cannot lose an update: the
+//! loser's step fails as a conflict, it reads again and retries. WATCH/MULTI would do the same
+//! but needs a dedicated connection per transaction; a Lua compare-and-set works on the
+//! shared multiplexed [`ConnectionManager`].
+//!
+//! **Atomic steps.** Each state change that must be all-or-nothing is one Lua script run:
+//! accepting an MT (idempotency claim + record + enqueue), a receipt (dedupe claim + record
+//! update + client receipt in the outbox, or dedupe claim + parking when no mapping exists
+//! yet), a submit (carrier-id mappings + the parked receipts applied + record), an MO (dedupe
+//! claim + outbox). All keys share one hash tag (see [`keys`]), so this holds on Cluster too,
+//! at the price of one slot per deployment.
+//!
+//! **Queues: lists and leases, not Streams.** Each connector has one list per priority and a
+//! sorted set of taken MTs scored by lease expiry. Taking pops from the highest priority
+//! first and records the lease; submit, reject or release end it; a release pushes the MT back
+//! to the head of its list. A node that dies leaves leases that expire; the next take by any
+//! node first puts expired MTs back at the head of their queue. Streams with consumer groups
+//! (issue 5's first idea) have no "back to the head" and no priorities within a stream, and
+//! XAUTOCLAIM hands out idle entries by age rather than by priority, so four streams plus a
+//! re-queue would have been needed; lists with leases give the same guarantees with less.
+//! Outboxes work the same way: entries in a hash, a sorted set of due times, a sorted set of
+//! leases. A node whose lease expired while it was merely slow may still finish the work,
+//! so a lease shorter than a submit can cause a duplicate send: choose it well above the
+//! carrier's response timeout.
+//!
+//! **Durability.** Redis acknowledges a write once it is in the primary's memory (and AOF
+//! per its fsync policy). With `wait_replicas > 0`, steps that let the gateway acknowledge
+//! something (accept_mt, carrier_receipt, carrier_mo) also `WAIT` for that many replicas and
+//! fail if fewer confirm, so the caller does not acknowledge.
+//!
+//! **Waiting.** `wait_for_mts` / `wait_for_outbox` poll every 50 ms until work may be there.
+
+mod carrier;
+pub mod keys;
+mod maintenance;
+mod mts;
+mod outbox;
+pub mod scripts;
+
+use std::{sync::Arc, time::Duration};
+
+use async_trait::async_trait;
+use redis::{
+    aio::{ConnectionManager, ConnectionManagerConfig},
+    AsyncCommands,
+};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+
+use self::{
+    keys::Keys,
+    scripts::{OutboxKeys, Scripts, Step},
+};
+use super::{
+    Acceptance, Idempotency, MessageRecord, OutboxEntry, ReceiptOutcome, Store, StoreError,
+    SweepStats,
+};
+use crate::message::{now_ms, CarrierReceipt, MessageId, Mo, Mt, OutboxItem};
+
+/// How long an MT or outbox entry stays with the node that took it, unless configured.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
+
+/// How long `WAIT` waits for replicas.
+const REPLICA_WAIT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How long a command may take to answer (beyond a `WAIT`).
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// How often the waits poll.
+const POLL_INTERVAL: Duration = Duration::from_millis(50);
+
+/// Attempts of an optimistic step before giving up under contention.
+const MAX_ATTEMPTS: usize = 64;
+
+/// An outbox entry as stored.
+#[derive(Debug, Serialize, Deserialize)]
+struct OutboxRecord {
+    item: OutboxItem,
+    attempts: u32,
+    not_before_ms: u64,
+    created_ms: u64,
+}
+
+/// The Redis store. See the module documentation.
+pub struct RedisStore {
+    conn: ConnectionManager,
+    keys: Keys,
+    scripts: Scripts,
+    wait_replicas: u32,
+    lease: Duration,
+}
+
+fn decode<T: DeserializeOwned>(key: &str, bytes: &str) -> Result<T, StoreError> {
+    serde_json::from_str(bytes).map_err(|e| StoreError::Corrupt {
+        key: key.replace('\u{1f}', "/"),
+        error: e.to_string(),
+    })
+}
+
+fn encode<T: Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_default()
+}
+
+fn too_much_contention(what: &str) -> StoreError {
+    StoreError::Backend(format!(
+        "{what}: still conflicting after {MAX_ATTEMPTS} attempts"
+    ))
+}
+
+impl RedisStore {
+    /// Connects with the default lease. `url` as the `redis` crate takes it
+    /// (`redis://[:password@]host[:port][/db]`, `rediss://` for TLS).
+    pub async fn connect(
+        url: &str,
+        key_prefix: &str,
+        wait_replicas: u32,
+    ) -> Result<Arc<Self>, StoreError> {
+        Self::connect_with_lease(url, key_prefix, wait_replicas, DEFAULT_LEASE).await
+    }
+
+    /// Connects; taken work not finished within `lease` goes back to the queues.
+    pub async fn connect_with_lease(
+        url: &str,
+        key_prefix: &str,
+        wait_replicas: u32,
+        lease: Duration,
+    ) -> Result<Arc<Self>, StoreError> {
+        let client = redis::Client::open(url).map_err(StoreError::backend)?;
+        // Above the WAIT timeout, so a slow replica is reported as such, not as a timeout.
+        let config = ConnectionManagerConfig::new()
+            .set_response_timeout(Some(REPLICA_WAIT_TIMEOUT + RESPONSE_TIMEOUT));
+        let mut conn = client
+            .get_connection_manager_with_config(config)
+            .await
+            .map_err(StoreError::backend)?;
+        let _: String = redis::cmd("PING")
+            .query_async(&mut conn)
+            .await
+            .map_err(StoreError::backend)?;
+        Ok(Arc::new(Self {
+            conn,
+            keys: Keys::new(key_prefix),
+            scripts: Scripts::default(),
+            wait_replicas,
+            lease,
+        }))
+    }
+
+    fn conn(&self) -> ConnectionManager {
+        self.conn.clone()
+    }
+
+    fn lease_until(&self) -> u64 {
+        now_ms() + self.lease.as_millis() as u64
+    }
+
+    /// Runs a step.
+    async fn run(&self, step: &Step) -> Result<scripts::StepResult, StoreError> {
+        step.run(&self.scripts, &mut self.conn()).await
+    }
+
+    /// A message record and its version.
+    async fn read_record(
+        &self,
+        id: &MessageId,
+    ) -> Result<Option<(MessageRecord, String)>, StoreError> {
+        let key = self.keys.message(id.as_str());
+        let (json, version): (Option<String>, Option<String>) = redis::cmd("HMGET")
+            .arg(&key)
+            .arg("json")
+            .arg("v")
+            .query_async(&mut self.conn())
+            .await
+            .map_err(StoreError::backend)?;
+        match json {
+            Some(json) => Ok(Some((decode(&key, &json)?, version.unwrap_or_default()))),
+            None => Ok(None),
+        }
+    }
+
+    async fn existing_record(&self, id: &MessageId) -> Result<(MessageRecord, String), StoreError> {
+        self.read_record(id)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt {
+                key: id.to_string(),
+                error: "message record missing".into(),
+            })
+    }
+
+    /// Adds to `step`: write `record` if its version is still `version`; index it for
+    /// retention once final.
+    fn put_record(&self, step: &mut Step, record: &MessageRecord, version: &str) {
+        let key = self.keys.message(record.mt.id.as_str());
+        let next = version.parse::<u64>().unwrap_or(0) + 1;
+        step.field_is(&key, "v", version)
+            .hset(&key, &[("json", &encode(record)), ("v", &next.to_string())]);
+        if record.receipt_queued {
+            let last = record.history.last().map_or(0, |h| h.at_ms);
+            step.zadd(&self.keys.final_messages(), last, record.mt.id.as_str());
+        }
+    }
+
+    fn outbox_keys(&self, account: &str) -> OutboxKeys {
+        OutboxKeys {
+            account: account.to_owned(),
+            seq: self.keys.outbox_seq(account),
+            entries: self.keys.outbox_entries(account),
+            due: self.keys.outbox_due(account),
+            created: self.keys.outbox_created(account),
+            accounts: self.keys.accounts(),
+        }
+    }
+
+    /// Adds to `step`: append `item` to its account's outbox.
+    fn append_outbox(&self, step: &mut Step, item: OutboxItem) {
+        let keys = self.outbox_keys(item.account());
+        let now = now_ms();
+        let record = OutboxRecord {
+            item,
+            attempts: 0,
+            not_before_ms: 0,
+            created_ms: now,
+        };
+        step.outbox_append(&keys, &encode(&record), now);
+    }
+
+    /// Adds to `step`: a claim on a key that expires after `ttl`, indexed for the sweep.
+    fn claim_with_ttl(&self, step: &mut Step, key: &str, index: &str, ttl: Duration) {
+        let ttl_ms = ttl.as_millis() as u64;
+        step.claim(key)
+            .set(key, "1", Some(ttl_ms))
+            .zadd(index, now_ms() + ttl_ms, key);
+    }
+
+    /// With `wait_replicas > 0`: waits until that many replicas have every write so far.
+    async fn wait_for_replicas(&self) -> Result<(), StoreError> {
+        if self.wait_replicas == 0 {
+            return Ok(());
+        }
+        let confirmed: u32 = redis::cmd("WAIT")
+            .arg(self.wait_replicas)
+            .arg(REPLICA_WAIT_TIMEOUT.as_millis() as u64)
+            .query_async(&mut self.conn())
+            .await
+            .map_err(StoreError::backend)?;
+        if confirmed < self.wait_replicas {
+            return Err(StoreError::Backend(format!(
+                "only {confirmed} of {} replicas confirmed the write",
+                self.wait_replicas
+            )));
+        }
+        Ok(())
+    }
+
+    /// Polls `has_work` until it says yes, fails, or `timeout` passes.
+    async fn poll_until<F, Fut>(&self, timeout: Duration, has_work: F)
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<bool, StoreError>>,
+    {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if !matches!(has_work().await, Ok(false)) {
+                return;
+            }
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return;
+            }
+            tokio::time::sleep(POLL_INTERVAL.min(deadline - now)).await;
+        }
+    }
+}
+
+#[async_trait]
+impl Store for RedisStore {
+    async fn accept_mt(
+        &self,
+        mt: Mt,
+        idempotency: Option<Idempotency>,
+    ) -> Result<Acceptance, StoreError> {
+        let acceptance = self.accept(mt, idempotency).await?;
+        self.wait_for_replicas().await?;
+        Ok(acceptance)
+    }
+
+    async fn message(&self, id: &MessageId) -> Result<Option<MessageRecord>, StoreError> {
+        Ok(self.read_record(id).await?.map(|(record, _)| record))
+    }
+
+    async fn message_by_client_id(
+        &self,
+        account: &str,
+        client_id: &str,
+    ) -> Result<Option<MessageId>, StoreError> {
+        Ok(self
+            .idempotency_claim(account, client_id)
+            .await?
+            .map(|claim| claim.message_id))
+    }
+
+    async fn take_mts(&self, connector: &str, max: usize) -> Result<Vec<Mt>, StoreError> {
+        self.take(connector, max).await
+    }
+
+    async fn wait_for_mts(&self, connector: &str, timeout: Duration) {
+        self.poll_until(timeout, || self.has_mts(connector)).await
+    }
+
+    async fn mt_submitted(
+        &self,
+        id: &MessageId,
+        connector: &str,
+        carrier_ids: Vec<String>,
+    ) -> Result<(), StoreError> {
+        self.submitted(id, connector, &carrier_ids).await
+    }
+
+    async fn mt_rejected(&self, id: &MessageId, error: String) -> Result<(), StoreError> {
+        self.rejected(id, error).await
+    }
+
+    async fn release_mt(&self, id: &MessageId, connector: &str) -> Result<(), StoreError> {
+        self.release(id, connector).await
+    }
+
+    async fn carrier_receipt(
+        &self,
+        connector: &str,
+        receipt: CarrierReceipt,
+    ) -> Result<ReceiptOutcome, StoreError> {
+        let outcome = self.receipt(connector, receipt).await?;
+        self.wait_for_replicas().await?;
+        Ok(outcome)
+    }
+
+    async fn carrier_mo(
+        &self,
+        dedupe_key: &str,
+        mo: Mo,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        let appended = self.mo(dedupe_key, mo, ttl).await?;
+        self.wait_for_replicas().await?;
+        Ok(appended)
+    }
+
+    async fn take_outbox(&self, account: &str, max: usize) -> Result<Vec<OutboxEntry>, StoreError> {
+        self.take_due(account, max).await
+    }
+
+    async fn wait_for_outbox(&self, account: &str, timeout: Duration) {
+        self.poll_until(timeout, || self.has_due(account)).await
+    }
+
+    async fn outbox_done(&self, account: &str, seq: u64) -> Result<(), StoreError> {
+        self.done(account, seq).await
+    }
+
+    async fn outbox_retry(
+        &self,
+        account: &str,
+        seq: u64,
+        retry_at_ms: u64,
+    ) -> Result<(), StoreError> {
+        self.retry(account, seq, retry_at_ms).await
+    }
+
+    async fn expire_outbox(
+        &self,
+        account: &str,
+        ttl: Duration,
+    ) -> Result<Vec<OutboxEntry>, StoreError> {
+        self.expire(account, ttl).await
+    }
+
+    async fn outbox_depths(&self) -> Result<Vec<(String, usize)>, StoreError> {
+        self.outbox_sizes().await
+    }
+
+    async fn queue_depths(&self) -> Result<Vec<(String, usize)>, StoreError> {
+        self.queue_sizes().await
+    }
+
+    async fn sweep(&self, retention: Duration) -> Result<SweepStats, StoreError> {
+        self.remove_old(retention).await
+    }
+
+    async fn check_writable(&self) -> Result<(), StoreError> {
+        let _: () = self
+            .conn()
+            .set(self.keys.health(), now_ms())
+            .await
+            .map_err(StoreError::backend)?;
+        Ok(())
+    }
+}

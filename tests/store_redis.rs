@@ -1,0 +1,283 @@
+//! The store contract against the Redis store, on a real `redis-server` each test starts on
+//! a free port (without persistence, in a temp dir) and kills when done; plus what leases
+//! promise: work taken by a node that died is taken again by another after the lease.
+
+mod store_suite;
+
+use std::{
+    net::TcpListener,
+    process::{Child, Command, Stdio},
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
+
+use smsgw::{
+    message::{IdGenerator, MessageState, Priority},
+    store::{RedisStore, Store},
+};
+use store_suite::*;
+
+/// A `redis-server` process, killed on drop.
+struct RedisServer {
+    child: Child,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl RedisServer {
+    async fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server on PATH");
+        let server = Self {
+            child,
+            url: format!("redis://127.0.0.1:{port}"),
+            _dir: dir,
+        };
+        server.wait_until_ready().await;
+        server
+    }
+
+    async fn wait_until_ready(&self) {
+        let client = redis::Client::open(self.url.as_str()).unwrap();
+        for _ in 0..200 {
+            if let Ok(mut conn) = client.get_multiplexed_async_connection().await {
+                let pong: Result<String, _> = redis::cmd("PING").query_async(&mut conn).await;
+                if pong.is_ok() {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("redis-server at {} did not answer PING", self.url);
+    }
+
+    /// A store on this server under a prefix no other store of this process uses.
+    async fn store(&self, lease: Duration) -> Arc<RedisStore> {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let prefix = format!("t{}:", NEXT.fetch_add(1, Ordering::Relaxed));
+        self.store_with_prefix(&prefix, lease).await
+    }
+
+    async fn store_with_prefix(&self, prefix: &str, lease: Duration) -> Arc<RedisStore> {
+        RedisStore::connect_with_lease(&self.url, prefix, 0, lease)
+            .await
+            .unwrap()
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+macro_rules! suite {
+    ($($name:ident),* $(,)?) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            let server = RedisServer::start().await;
+            let store = server.store(Duration::from_secs(60)).await;
+            store_suite::$name(store).await;
+        }
+    )*};
+}
+
+suite!(
+    full_cycle_accept_submit_receipt_outbox,
+    idempotency_replays_the_first_answer_and_flags_a_different_body,
+    concurrent_identical_requests_store_one_message,
+    higher_priorities_are_taken_first_in_order,
+    a_receipt_before_the_submit_resp_is_kept_and_applied,
+    carrier_ids_match_across_hex_decimal_case_and_zeros,
+    multipart_gives_one_final_receipt_with_the_worst_state,
+    duplicate_receipts_are_applied_once,
+    a_rejected_mt_gets_a_rejectd_receipt_with_result_code_1,
+    mos_are_deduped_and_queued,
+    outbox_retry_waits_and_expiry_removes,
+    waiting_wakes_on_new_work,
+    sweep_removes_expired_keys_and_old_final_messages,
+);
+
+/// Polls `take` until it returns something or `tries` run out (the lease must pass first).
+async fn take_after_lease(store: &dyn Store, tries: usize) -> Vec<smsgw::message::MessageId> {
+    for _ in 0..tries {
+        let taken = store.take_mts("sim", 10).await.unwrap();
+        if !taken.is_empty() {
+            return taken.into_iter().map(|m| m.id).collect();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Vec::new()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn work_of_a_dead_node_is_taken_again_after_the_lease() {
+    let server = RedisServer::start().await;
+    let lease = Duration::from_millis(300);
+    let ids = IdGenerator::new("a", "n1");
+    let queued = mt(&ids, Priority::Bulk, 1);
+    let taken = mt(&ids, Priority::Interactive, 1);
+    let submitted = mt(&ids, Priority::Bulk, 1);
+    {
+        let dead = server.store_with_prefix("lease:", lease).await;
+        for m in [&queued, &taken, &submitted] {
+            dead.accept_mt(m.clone(), None).await.unwrap();
+        }
+        // Takes `taken` (interactive) and `queued`, then `submitted`, and submits only it.
+        assert_eq!(dead.take_mts("sim", 2).await.unwrap().len(), 2);
+        dead.take_mts("sim", 1).await.unwrap();
+        dead.mt_submitted(&submitted.id, "sim", vec!["c77".into()])
+            .await
+            .unwrap();
+    }
+    let other = server.store_with_prefix("lease:", lease).await;
+    assert!(
+        other.take_mts("sim", 10).await.unwrap().is_empty(),
+        "taken work handed out while its lease holds"
+    );
+    let again = take_after_lease(other.as_ref(), 200).await;
+    assert_eq!(
+        again,
+        [taken.id.clone(), queued.id.clone()],
+        "taken but unsubmitted MTs come back, highest priority first"
+    );
+    // The carrier-id map is shared: a receipt at the other node is correlated.
+    other
+        .carrier_receipt(
+            "sim",
+            smsgw::message::CarrierReceipt {
+                carrier_id: "c77".into(),
+                state: MessageState::Delivered,
+                error: "000".into(),
+                at_ms: 1,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(other.take_outbox("acme", 10).await.unwrap().len(), 1);
+    // An outbox entry taken but not done is handed out again after the lease.
+    let third = server.store_with_prefix("lease:", lease).await;
+    let mut entries = Vec::new();
+    for _ in 0..200 {
+        entries = third.take_outbox("acme", 10).await.unwrap();
+        if !entries.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(entries.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_release_after_the_lease_expired_does_not_queue_twice() {
+    let server = RedisServer::start().await;
+    let store = server.store(Duration::from_millis(100)).await;
+    let ids = IdGenerator::new("a", "n1");
+    let message = mt(&ids, Priority::Bulk, 1);
+    store.accept_mt(message.clone(), None).await.unwrap();
+    store.take_mts("sim", 1).await.unwrap();
+    // The lease runs out and another node takes the MT...
+    let retaken = take_after_lease(store.as_ref(), 200).await;
+    assert_eq!(retaken, std::slice::from_ref(&message.id));
+    // ...then it is released twice (by the slow first taker, then the new one).
+    store.release_mt(&message.id, "sim").await.unwrap();
+    store.release_mt(&message.id, "sim").await.unwrap();
+    assert_eq!(
+        store.queue_depths().await.unwrap(),
+        vec![("sim".to_owned(), 1)]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stores_with_different_prefixes_share_nothing() {
+    let server = RedisServer::start().await;
+    let one = server.store(Duration::from_secs(60)).await;
+    let two = server.store(Duration::from_secs(60)).await;
+    let ids = IdGenerator::new("a", "n1");
+    one.accept_mt(mt(&ids, Priority::Bulk, 1), None)
+        .await
+        .unwrap();
+    assert!(two.take_mts("sim", 10).await.unwrap().is_empty());
+    assert_eq!(one.take_mts("sim", 10).await.unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_for_a_replica_that_does_not_exist_fails_the_write() {
+    let server = RedisServer::start().await;
+    let store = RedisStore::connect(&server.url, "wait:", 1).await.unwrap();
+    let ids = IdGenerator::new("a", "n1");
+    let error = store
+        .accept_mt(mt(&ids, Priority::Bulk, 1), None)
+        .await
+        .expect_err("acknowledged without a replica");
+    assert!(error.to_string().contains("replicas"), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn receipts_for_every_part_at_once_on_two_nodes_give_one_final_receipt() {
+    let server = RedisServer::start().await;
+    let nodes = [
+        server
+            .store_with_prefix("race:", Duration::from_secs(60))
+            .await,
+        server
+            .store_with_prefix("race:", Duration::from_secs(60))
+            .await,
+    ];
+    let ids = IdGenerator::new("a", "n1");
+    let parts = 8u8;
+    let message = mt(&ids, Priority::Bulk, parts);
+    nodes[0].accept_mt(message.clone(), None).await.unwrap();
+    nodes[0].take_mts("sim", 1).await.unwrap();
+    let carrier_ids: Vec<String> = (0..parts).map(|p| format!("r{p}")).collect();
+    nodes[0]
+        .mt_submitted(&message.id, "sim", carrier_ids.clone())
+        .await
+        .unwrap();
+    let racing = carrier_ids.into_iter().enumerate().map(|(i, carrier_id)| {
+        let node = nodes[i % 2].clone();
+        tokio::spawn(async move {
+            let receipt = smsgw::message::CarrierReceipt {
+                carrier_id,
+                state: MessageState::Delivered,
+                error: "000".into(),
+                at_ms: smsgw::message::now_ms(),
+            };
+            node.carrier_receipt("sim", receipt).await.unwrap()
+        })
+    });
+    for outcome in futures_util::future::join_all(racing).await {
+        assert!(matches!(
+            outcome.unwrap(),
+            smsgw::store::ReceiptOutcome::Applied { .. }
+        ));
+    }
+    let record = nodes[1].message(&message.id).await.unwrap().unwrap();
+    assert_eq!(record.state, MessageState::Delivered);
+    assert!(
+        record
+            .parts
+            .iter()
+            .all(|p| p.state == Some(MessageState::Delivered)),
+        "a part's receipt was lost: {:?}",
+        record.parts
+    );
+    assert_eq!(nodes[1].take_outbox("acme", 100).await.unwrap().len(), 1);
+}
