@@ -14,6 +14,9 @@
 //! - [`push`]: MO and receipt pushes to application URLs ([`PushClient`], [`PushTarget`],
 //!   [`PushMessage`], [`PushOutcome`], [`backoff`]).
 //!
+//! - [`failover`]: for applications, sending to smsgw across sites ([`FailoverClient`]): retry
+//!   with the same message_id / Idempotency-Key, switch endpoint after a window, DNS TTL.
+//!
 //! - [`inbox`]: for applications, a route receiving those pushes ([`inbox::PushHandler`]):
 //!   both formats, signature check, dedupe window, 2xx only after the callback succeeded.
 //!
@@ -27,6 +30,7 @@
 pub mod api;
 pub mod app;
 pub mod credentials;
+pub mod failover;
 pub mod form;
 pub mod inbox;
 pub mod limits;
@@ -44,6 +48,7 @@ pub use api::{
     ApiError, IdempotencyKey, MessageApi, MessageStatus, StatusEvent, SubmitAccepted, SubmitRequest,
 };
 pub use credentials::Credentials;
+pub use failover::{FailoverClient, FailoverConfig, FailoverError};
 pub use ops::{MetricsSource, Readiness};
 pub use priority::Priority;
 pub use push::{backoff, PushClient, PushConfig, PushFormat, PushMessage, PushOutcome, PushTarget};
