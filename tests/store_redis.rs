@@ -2,11 +2,12 @@
 //! a free port (without persistence, in a temp dir) and kills when done; plus what leases
 //! promise: work taken by a node that died is taken again by another after the lease.
 
+mod redis_server;
 mod store_suite;
 
+use redis_server::RedisServer;
+
 use std::{
-    net::TcpListener,
-    process::{Child, Command, Stdio},
     sync::{
         atomic::{AtomicUsize, Ordering},
         Arc,
@@ -20,53 +21,7 @@ use smsgw::{
 };
 use store_suite::*;
 
-/// A `redis-server` process, killed on drop.
-struct RedisServer {
-    child: Child,
-    url: String,
-    _dir: tempfile::TempDir,
-}
-
 impl RedisServer {
-    async fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .arg("--dir")
-            .arg(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server on PATH");
-        let server = Self {
-            child,
-            url: format!("redis://127.0.0.1:{port}"),
-            _dir: dir,
-        };
-        server.wait_until_ready().await;
-        server
-    }
-
-    async fn wait_until_ready(&self) {
-        let client = redis::Client::open(self.url.as_str()).unwrap();
-        for _ in 0..200 {
-            if let Ok(mut conn) = client.get_multiplexed_async_connection().await {
-                let pong: Result<String, _> = redis::cmd("PING").query_async(&mut conn).await;
-                if pong.is_ok() {
-                    return;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!("redis-server at {} did not answer PING", self.url);
-    }
-
     /// A store on this server under a prefix no other store of this process uses.
     async fn store(&self, lease: Duration) -> Arc<RedisStore> {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
@@ -78,13 +33,6 @@ impl RedisServer {
         RedisStore::connect_with_lease(&self.url, prefix, 0, lease)
             .await
             .unwrap()
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -1,0 +1,99 @@
+//! Two gateway nodes in two sites sharing one real Redis: an MT submitted on node A gets its
+//! receipt on a bind of node B; the same client message_id sent to both nodes at once is one
+//! SMS; a receipt is correlated whichever node's carrier bind it arrives on.
+
+mod gateway;
+mod redis_server;
+
+use std::time::Duration;
+
+use gateway::*;
+use redis_server::RedisServer;
+use smsgw::{carrier_sim::CarrierSimConfig, config::Config, gateway::Gateway};
+use smsgw_smpp::{encoding::receipt_from_deliver_sm, BindKind};
+
+async fn node(
+    sim: std::net::SocketAddr,
+    redis: &str,
+    node: &str,
+    site: &str,
+    dir: &std::path::Path,
+) -> Gateway {
+    let text = config_text(sim, dir, "")
+        .replace("node_id = \"n1\"", &format!("node_id = \"{node}\""))
+        .replace("site = \"test\"", &format!("site = \"{site}\""))
+        + &format!(
+            "\n[store]\nkind = \"redis\"\n\n[store.redis]\nurl = \"{redis}\"\nkey_prefix = \"two-nodes:\"\n"
+        );
+    let config = Config::from_str_named(&text, "node.toml").unwrap_or_else(|e| panic!("{e}"));
+    let gateway = Gateway::start(config).await.unwrap();
+    for connector in gateway.connectors() {
+        tokio::time::timeout(Duration::from_secs(10), connector.pool().wait_for_active(1))
+            .await
+            .expect("connector bind");
+    }
+    gateway
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receipts_reach_a_bind_on_the_other_node_and_idempotency_holds_across_nodes() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let redis = RedisServer::start().await;
+    let sim = start_sim(CarrierSimConfig::default()).await;
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = node(sim.local_addr(), &redis.url, "a1", "siteA", dir_a.path()).await;
+    let b = node(sim.local_addr(), &redis.url, "b1", "siteB", dir_b.path()).await;
+
+    // Transmitter on A, receiver on B.
+    let (transmitter, _) = bind_to(a.smpp_addr(), BindKind::Transmitter).await;
+    let (_receiver, mut incoming) = bind_to(b.smpp_addr(), BindKind::Receiver).await;
+    let mut ids = std::collections::HashSet::new();
+    for n in 0..20 {
+        let id = transmitter
+            .submit(submit("447700900001", &format!("cross-site {n}"), true))
+            .await
+            .unwrap();
+        assert!(id.starts_with("siteA-a1-"), "{id}");
+        ids.insert(id);
+    }
+    while !ids.is_empty() {
+        let pdu = next_deliver(&mut incoming).await;
+        let receipt = receipt_from_deliver_sm(&pdu).unwrap();
+        assert!(
+            ids.remove(&receipt.id),
+            "unexpected or duplicate receipt {}",
+            receipt.id
+        );
+    }
+
+    // The same Genesys message_id to both nodes at once: one SMS.
+    let before = sim.stats().submits_accepted;
+    let form: Vec<(String, String)> = [
+        ("login", "acme"),
+        ("password", PASSWORD),
+        ("phone_number", "447700900002"),
+        ("sender", "ACME"),
+        ("message", "once"),
+        ("message_id", "both-sites-1"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let send = |addr: std::net::SocketAddr| {
+        let form = form.clone();
+        async move {
+            http()
+                .post(format!("http://{addr}/httpapi/receiver"))
+                .form(&form)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    let (to_a, to_b) = tokio::join!(send(a.http_addr()), send(b.http_addr()));
+    assert_eq!((to_a, to_b), (200, 200));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(sim.stats().submits_accepted, before + 1);
+}
