@@ -302,7 +302,23 @@ impl Gateway {
             connectors: connectors.clone(),
             render_metrics: Arc::new(move || metrics.render()),
         });
-        let router = smsgw_http::app::router(web.clone(), web.clone(), web.clone(), web);
+        tasks.push(crate::cluster::spawn_heartbeat(
+            store.clone(),
+            crate::cluster::ThisNode {
+                node_id: config.node_id.clone(),
+                site: config.site.clone(),
+                started_ms: crate::message::now_ms(),
+                registry: smpp.registry().clone(),
+                connectors: connectors.clone(),
+            },
+            stop.subscribe(),
+        ));
+        let router = crate::cluster::router(store.clone()).merge(smsgw_http::app::router(
+            web.clone(),
+            web.clone(),
+            web.clone(),
+            web,
+        ));
         let https_addr = match https {
             Some((settings, acceptor)) => {
                 let (listener, address) = listen_at(settings.address).await?;

@@ -2,6 +2,7 @@
 //! (`smsgw-smpp`, `smsgw-http`) into an SMS aggregation gateway. See ARCHITECTURE.md.
 
 pub mod carrier_sim;
+pub mod cluster;
 pub mod config;
 pub mod credentials;
 pub mod delivery;

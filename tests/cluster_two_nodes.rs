@@ -1,6 +1,7 @@
 //! Two gateway nodes in two sites sharing one real Redis: an MT submitted on node A gets its
 //! receipt on a bind of node B; the same client message_id sent to both nodes at once is one
-//! SMS; a receipt is correlated whichever node's carrier bind it arrives on.
+//! SMS; a receipt is correlated whichever node's carrier bind it arrives on; `GET /cluster`
+//! on either node lists both.
 
 mod gateway;
 mod redis_server;
@@ -96,4 +97,30 @@ async fn receipts_reach_a_bind_on_the_other_node_and_idempotency_holds_across_no
     assert_eq!((to_a, to_b), (200, 200));
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(sim.stats().submits_accepted, before + 1);
+
+    // Either node lists both, with their sites and what each serves.
+    let cluster: serde_json::Value = http()
+        .get(format!("http://{}/cluster", b.http_addr()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let nodes: Vec<(String, String)> = cluster["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            (
+                n["node_id"].as_str().unwrap().to_owned(),
+                n["site"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        nodes,
+        [("a1".into(), "siteA".into()), ("b1".into(), "siteB".into())],
+        "{cluster}"
+    );
 }

@@ -41,6 +41,7 @@ suite!(
     outbox_retry_waits_and_expiry_removes,
     waiting_wakes_on_new_work,
     sweep_removes_expired_keys_and_old_final_messages,
+    heartbeats_list_live_nodes_until_their_lease_ends,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -21,8 +21,8 @@ use super::{
     kv::{durable, Batch, Kv, Table},
     outbox_index::OutboxIndex,
     receipts::{self, Finished},
-    Acceptance, HistoryEntry, Idempotency, MessageRecord, OutboxEntry, PartRecord, ReceiptOutcome,
-    Store, StoreError, SweepStats,
+    Acceptance, HistoryEntry, Idempotency, MessageRecord, NodeInfo, OutboxEntry, PartRecord,
+    ReceiptOutcome, Store, StoreError, SweepStats,
 };
 use crate::message::{
     now_ms, CarrierReceipt, MessageId, MessageState, Mo, Mt, OutboxItem, Priority,
@@ -70,6 +70,8 @@ struct Index {
     /// Receipts parked before their submit was recorded; while none are, submits skip the
     /// lookup.
     parked: usize,
+    /// Heartbeats with their expiry: one node, so memory is the right place.
+    nodes: HashMap<String, (NodeInfo, u64)>,
 }
 
 /// Most records kept decoded in memory.
@@ -755,6 +757,23 @@ impl Store for EmbeddedStore {
         }
         durable(self.kv.write(batch)).await?;
         Ok(stats)
+    }
+
+    async fn heartbeat(&self, node: &NodeInfo, lease: Duration) -> Result<(), StoreError> {
+        let expires = now_ms() + lease.as_millis() as u64;
+        self.index()
+            .nodes
+            .insert(node.node_id.clone(), (node.clone(), expires));
+        Ok(())
+    }
+
+    async fn nodes(&self) -> Result<Vec<NodeInfo>, StoreError> {
+        let now = now_ms();
+        let mut index = self.index();
+        index.nodes.retain(|_, (_, expires)| *expires > now);
+        let mut nodes: Vec<NodeInfo> = index.nodes.values().map(|(n, _)| n.clone()).collect();
+        nodes.sort_by(|a, b| a.node_id.cmp(&b.node_id));
+        Ok(nodes)
     }
 
     async fn check_writable(&self) -> Result<(), StoreError> {

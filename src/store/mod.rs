@@ -124,6 +124,19 @@ pub struct OutboxEntry {
     pub attempts: u32,
 }
 
+/// A live node as its heartbeat describes it (for `GET /cluster`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeInfo {
+    pub node_id: String,
+    pub site: String,
+    pub started_ms: u64,
+    pub last_seen_ms: u64,
+    /// Bound client sessions per account on this node.
+    pub client_binds: Vec<(String, usize)>,
+    /// Carrier binds up per connector on this node.
+    pub carrier_binds: Vec<(String, usize)>,
+}
+
 /// What a [`Store::sweep`] removed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SweepStats {
@@ -226,6 +239,12 @@ pub trait Store: Send + Sync + 'static {
     /// Removes what is no longer needed: expired idempotency keys and dedupe claims, and
     /// final messages, carrier-id mappings and parked receipts older than `retention`.
     async fn sweep(&self, retention: Duration) -> Result<SweepStats, StoreError>;
+
+    /// Records that `node` is alive for `lease` from now.
+    async fn heartbeat(&self, node: &NodeInfo, lease: Duration) -> Result<(), StoreError>;
+
+    /// Nodes whose last heartbeat's lease has not expired, by node id.
+    async fn nodes(&self) -> Result<Vec<NodeInfo>, StoreError>;
 
     /// Whether a write reaches the disk (for /readyz).
     async fn check_writable(&self) -> Result<(), StoreError>;

@@ -511,3 +511,37 @@ pub async fn sweep_removes_expired_keys_and_old_final_messages(store: Arc<dyn St
     // A message that is not final stays, however old.
     assert!(store.message(&pending.id).await.unwrap().is_some());
 }
+
+pub async fn heartbeats_list_live_nodes_until_their_lease_ends(store: Arc<dyn Store>) {
+    let node = |id: &str, site: &str| smsgw::store::NodeInfo {
+        node_id: id.into(),
+        site: site.into(),
+        started_ms: now_ms(),
+        last_seen_ms: now_ms(),
+        client_binds: vec![("acme".into(), 2)],
+        carrier_binds: vec![("sim".into(), 1)],
+    };
+    store
+        .heartbeat(&node("a1", "siteA"), Duration::from_secs(60))
+        .await
+        .unwrap();
+    store
+        .heartbeat(&node("b1", "siteB"), Duration::from_millis(100))
+        .await
+        .unwrap();
+    let live: Vec<String> = store
+        .nodes()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|n| n.node_id)
+        .collect();
+    assert_eq!(live, ["a1", "b1"]);
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    let live = store.nodes().await.unwrap();
+    assert_eq!(live.len(), 1, "{live:?}");
+    assert_eq!(
+        (live[0].node_id.as_str(), live[0].client_binds[0].1),
+        ("a1", 2)
+    );
+}

@@ -135,6 +135,16 @@ impl Keys {
     }
 
     /// Written by the health check.
+    /// A node's heartbeat record (expires with its lease).
+    pub fn node(&self, node_id: &str) -> String {
+        self.key(&["node", node_id])
+    }
+
+    /// Node ids by lease expiry.
+    pub fn nodes(&self) -> String {
+        self.key(&["nodes"])
+    }
+
     pub fn health(&self) -> String {
         self.key(&["health"])
     }

@@ -45,6 +45,8 @@ pub mod scripts;
 
 use std::{sync::Arc, time::Duration};
 
+use crate::store::NodeInfo;
+
 use async_trait::async_trait;
 use redis::{
     aio::{ConnectionManager, ConnectionManagerConfig},
@@ -389,6 +391,49 @@ impl Store for RedisStore {
 
     async fn sweep(&self, retention: Duration) -> Result<SweepStats, StoreError> {
         self.remove_old(retention).await
+    }
+
+    async fn heartbeat(&self, node: &NodeInfo, lease: Duration) -> Result<(), StoreError> {
+        let expires = now_ms() + lease.as_millis() as u64;
+        let _: () = redis::pipe()
+            .atomic()
+            .cmd("SET")
+            .arg(self.keys.node(&node.node_id))
+            .arg(encode(node))
+            .arg("PX")
+            .arg(lease.as_millis() as u64)
+            .ignore()
+            .cmd("ZADD")
+            .arg(self.keys.nodes())
+            .arg(expires)
+            .arg(&node.node_id)
+            .ignore()
+            .query_async(&mut self.conn())
+            .await
+            .map_err(StoreError::backend)?;
+        Ok(())
+    }
+
+    async fn nodes(&self) -> Result<Vec<NodeInfo>, StoreError> {
+        let mut conn = self.conn();
+        let _: () = conn
+            .zrembyscore(self.keys.nodes(), "-inf", now_ms())
+            .await
+            .map_err(StoreError::backend)?;
+        let ids: Vec<String> = conn
+            .zrange(self.keys.nodes(), 0, -1)
+            .await
+            .map_err(StoreError::backend)?;
+        let mut nodes = Vec::new();
+        for id in ids {
+            let key = self.keys.node(&id);
+            let value: Option<String> = conn.get(&key).await.map_err(StoreError::backend)?;
+            if let Some(value) = value {
+                nodes.push(decode::<NodeInfo>(&key, &value)?);
+            }
+        }
+        nodes.sort_by(|a, b| a.node_id.cmp(&b.node_id));
+        Ok(nodes)
     }
 
     async fn check_writable(&self) -> Result<(), StoreError> {
