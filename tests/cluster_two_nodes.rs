@@ -124,3 +124,64 @@ async fn receipts_reach_a_bind_on_the_other_node_and_idempotency_holds_across_no
         "{cluster}"
     );
 }
+
+/// A carrier that accepts every bind and lets the test send deliver_sm on each of them.
+struct Carrier;
+
+impl smsgw_smpp::server::BindHandler for Carrier {
+    type Account = ();
+
+    async fn authenticate(
+        &self,
+        _: &smsgw_smpp::BindRequest,
+        _: std::net::SocketAddr,
+    ) -> Result<(), smsgw_smpp::rusmpp::CommandStatus> {
+        Ok(())
+    }
+
+    async fn on_submit(
+        &self,
+        _: &(),
+        _: &smsgw_smpp::SessionHandle,
+        _: smsgw_smpp::rusmpp::pdus::SubmitSm,
+    ) -> Result<String, smsgw_smpp::rusmpp::CommandStatus> {
+        Ok("1".into())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_mo_arriving_at_both_sites_is_delivered_once() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let redis = RedisServer::start().await;
+    let carrier = smsgw_smpp::Server::new(Default::default(), std::sync::Arc::new(Carrier));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let carrier_addr = listener.local_addr().unwrap();
+    let serving = carrier.clone();
+    tokio::spawn(async move { serving.serve(listener).await });
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = node(carrier_addr, &redis.url, "a1", "siteA", dir_a.path()).await;
+    let b = node(carrier_addr, &redis.url, "b1", "siteB", dir_b.path()).await;
+    let (_client, mut incoming) = bind_to(b.smpp_addr(), BindKind::Receiver).await;
+
+    // The carrier delivers the same MO on its bind to each site (it retried elsewhere).
+    let sessions = carrier.registry().sessions("gw");
+    assert_eq!(sessions.len(), 2, "one carrier bind per site");
+    let mo = smsgw_smpp::rusmpp::pdus::DeliverSm::builder()
+        .esm_class(smsgw_smpp::rusmpp::values::EsmClass::from(0))
+        .source_addr("447700900777".parse().unwrap())
+        .destination_addr("12345".parse().unwrap())
+        .short_message(b"STOP".as_slice().try_into().unwrap())
+        .build();
+    for session in &sessions {
+        let response = session.request(mo.clone()).await.unwrap();
+        assert_eq!(
+            response.status(),
+            smsgw_smpp::rusmpp::CommandStatus::EsmeRok
+        );
+    }
+    let first = next_deliver(&mut incoming).await;
+    assert_eq!(first.short_message().as_ref(), b"STOP");
+    let second = tokio::time::timeout(Duration::from_secs(2), incoming.recv()).await;
+    assert!(second.is_err(), "the MO was delivered twice");
+    drop(a);
+}
