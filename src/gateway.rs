@@ -219,7 +219,11 @@ impl Gateway {
                 url,
                 wait_replicas,
                 key_prefix,
-            } => RedisStore::connect(url.expose(), key_prefix, *wait_replicas).await?,
+                lease,
+            } => {
+                RedisStore::connect_with_lease(url.expose(), key_prefix, *wait_replicas, *lease)
+                    .await?
+            }
         };
         let ingest = Arc::new(Ingest::new(config.clone(), store.clone()));
         let (stop, _) = watch::channel(false);

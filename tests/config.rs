@@ -336,7 +336,7 @@ fn other_value_checks() {
 #[test]
 fn redis_store_and_simulator_settings() {
     let config = load(
-        "[store]\nkind = \"redis\"\n[store.redis]\nurl = \"redis://10.0.0.5:6379\"\nwait_replicas = 1\n\
+        "[store]\nkind = \"redis\"\n[store.redis]\nurl = \"redis://10.0.0.5:6379\"\nwait_replicas = 1\nlease = \"20s\"\n\
          [simulator]\nenabled = true\ndr_delay = \"1s\"\n",
     )
     .unwrap();
@@ -345,7 +345,8 @@ fn redis_store_and_simulator_settings() {
         StoreConfig::Redis {
             url: Secret::new("redis://10.0.0.5:6379"),
             wait_replicas: 1,
-            key_prefix: "smsgw:".into()
+            key_prefix: "smsgw:".into(),
+            lease: Duration::from_secs(20),
         }
     );
     assert_eq!(

@@ -38,6 +38,8 @@ pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
 pub const REBIND_DELAY: Duration = Duration::from_secs(30);
 /// A connector down this long hands its queue to the next connector of each MT's route.
 pub const FALLBACK_AFTER: Duration = Duration::from_secs(60);
+/// Redis store: how long taken work stays a node's own before others may take it.
+pub const REDIS_LEASE: Duration = Duration::from_secs(60);
 
 pub const SIMULATOR_LISTENER: &str = "127.0.0.1:2776";
 pub const SIMULATOR_DR_DELAY: Duration = Duration::from_millis(50);

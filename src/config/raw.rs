@@ -60,6 +60,7 @@ pub(crate) struct RawRedisStore {
     pub url_env: Option<S<String>>,
     pub wait_replicas: Option<u32>,
     pub key_prefix: Option<S<String>>,
+    pub lease: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -57,6 +57,9 @@ pub enum StoreConfig {
         /// Replicas that must acknowledge a write (`WAIT`) before it counts as durable.
         wait_replicas: u32,
         key_prefix: String,
+        /// How long work a node took stays its own; a node that died without finishing it
+        /// leaves it to others after this. Keep it well above the carriers' response timeout.
+        lease: Duration,
     },
 }
 

@@ -278,6 +278,7 @@ impl Resolver<'_, '_, '_> {
                 url: Secret::default(),
                 wait_replicas: 0,
                 key_prefix: defaults::REDIS_KEY_PREFIX.to_owned(),
+                lease: defaults::REDIS_LEASE,
             };
         };
         let table_span = redis.span();
@@ -306,10 +307,17 @@ impl Resolver<'_, '_, '_> {
             || defaults::REDIS_KEY_PREFIX.to_owned(),
             |prefix| prefix.get_ref().clone(),
         );
+        let lease = self.duration(
+            redis.lease.as_ref(),
+            "lease",
+            defaults::REDIS_LEASE,
+            Duration::from_secs(1),
+        );
         StoreConfig::Redis {
             url: Secret::new(url),
             wait_replicas: redis.wait_replicas.unwrap_or(0),
             key_prefix,
+            lease,
         }
     }
 
