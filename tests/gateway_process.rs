@@ -6,8 +6,6 @@ mod gateway;
 
 use std::{
     collections::{HashMap, HashSet},
-    net::SocketAddr,
-    process::Stdio,
     sync::{Arc, Mutex},
     time::Duration,
 };
@@ -16,40 +14,6 @@ use futures_util::{stream::FuturesUnordered, StreamExt};
 use gateway::*;
 use smsgw::carrier_sim::CarrierSimConfig;
 use smsgw_smpp::{encoding::receipt_from_deliver_sm, BindKind};
-use tokio::{
-    io::{AsyncBufReadExt, BufReader},
-    process::{Child, Command},
-};
-
-/// Starts `smsgw serve` and returns it with the SMPP address it logged.
-async fn spawn_gateway(config: &std::path::Path) -> (Child, SocketAddr) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_smsgw"))
-        .args(["--log-format", "json", "serve", "--config"])
-        .arg(config)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start smsgw");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let addr = tokio::time::timeout(Duration::from_secs(30), async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else {
-                continue;
-            };
-            if event["fields"]["message"] == "smsgw is running" {
-                return event["fields"]["smpp"].as_str().unwrap().parse().unwrap();
-            }
-        }
-        panic!("smsgw exited before it was running");
-    })
-    .await
-    .expect("smsgw did not start");
-    // Keep draining its output so it never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, addr)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_acknowledged_mt_survives_kill_9() {

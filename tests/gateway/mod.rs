@@ -15,7 +15,7 @@ use smsgw_smpp::{
     rusmpp::pdus::SubmitSm,
     BindKind, BindRequest, Client, ClientConfig,
 };
-use tokio::{net::TcpListener, sync::mpsc::Receiver};
+use tokio::{io::AsyncBufReadExt, net::TcpListener, sync::mpsc::Receiver};
 
 pub const PASSWORD: &str = "secret12";
 
@@ -181,4 +181,34 @@ pub async fn post_receiver(test: &TestGateway, body: &[(String, String)]) -> (u1
         .await
         .unwrap();
     (response.status().as_u16(), response.text().await.unwrap())
+}
+
+/// Starts `smsgw serve` and returns it with the SMPP address it logged.
+pub async fn spawn_gateway(config: &std::path::Path) -> (tokio::process::Child, SocketAddr) {
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_smsgw"))
+        .args(["--log-format", "json", "serve", "--config"])
+        .arg(config)
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start smsgw");
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let addr = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else {
+                continue;
+            };
+            if event["fields"]["message"] == "smsgw is running" {
+                return event["fields"]["smpp"].as_str().unwrap().parse().unwrap();
+            }
+        }
+        panic!("smsgw exited before it was running");
+    })
+    .await
+    .expect("smsgw did not start");
+    // Keep draining its output so it never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, addr)
 }
