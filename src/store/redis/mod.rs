@@ -395,20 +395,19 @@ impl Store for RedisStore {
 
     async fn heartbeat(&self, node: &NodeInfo, lease: Duration) -> Result<(), StoreError> {
         let expires = now_ms() + lease.as_millis() as u64;
-        let _: () = redis::pipe()
-            .atomic()
-            .cmd("SET")
+        // Two plain commands: a MULTI on the shared multiplexed connection is not needed
+        // here (a reader tolerates a record without its index entry for one beat).
+        let mut conn = self.conn();
+        let _: () = redis::cmd("SET")
             .arg(self.keys.node(&node.node_id))
             .arg(encode(node))
             .arg("PX")
             .arg(lease.as_millis() as u64)
-            .ignore()
-            .cmd("ZADD")
-            .arg(self.keys.nodes())
-            .arg(expires)
-            .arg(&node.node_id)
-            .ignore()
-            .query_async(&mut self.conn())
+            .query_async(&mut conn)
+            .await
+            .map_err(StoreError::backend)?;
+        let _: () = conn
+            .zadd(self.keys.nodes(), &node.node_id, expires)
             .await
             .map_err(StoreError::backend)?;
         Ok(())
