@@ -82,7 +82,21 @@ impl AccountDelivery {
                 self.expire().await;
                 next_expiry = tokio::time::Instant::now() + EXPIRY_CHECK.min(self.outbox_ttl / 2);
             }
-            let room = limit - in_flight.len();
+            // Only a node with a receiving bind of the account takes its outbox over SMPP: a
+            // node without one would take entries only to put them back, starving the node
+            // that can deliver them.
+            let room = if self.can_deliver_here() {
+                limit - in_flight.len()
+            } else {
+                0
+            };
+            if room == 0 && in_flight.is_empty() {
+                tokio::select! {
+                    () = tokio::time::sleep(NO_RECEIVER_RETRY) => {}
+                    _ = stop.changed() => {}
+                }
+                continue;
+            }
             let entries = if room == 0 {
                 Vec::new()
             } else {
@@ -121,6 +135,14 @@ impl AccountDelivery {
                 // Reap what already finished without waiting.
                 while let Some(Some(())) = in_flight.next().now_or_never() {}
             }
+        }
+    }
+
+    /// Whether this node can deliver the account's entries now.
+    fn can_deliver_here(&self) -> bool {
+        match &self.route {
+            DeliveryRoute::Smpp(registry) => !registry.receivers(&self.account).is_empty(),
+            DeliveryRoute::Push { .. } => true,
         }
     }
 

@@ -73,6 +73,9 @@ const REPLICA_WAIT_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a command may take to answer (beyond a `WAIT`).
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// Multiplexed connections per store (see [`RedisStore`]).
+const CONNECTIONS: usize = 4;
+
 /// How often the waits poll.
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
 
@@ -90,7 +93,10 @@ struct OutboxRecord {
 
 /// The Redis store. See the module documentation.
 pub struct RedisStore {
-    conn: ConnectionManager,
+    /// A few multiplexed connections used in turn: one alone stalled (requests never reached
+    /// the socket) under ~500 concurrent receipt calls; four carried the same load.
+    connections: Vec<ConnectionManager>,
+    next_connection: std::sync::atomic::AtomicUsize,
     keys: Keys,
     scripts: Scripts,
     wait_replicas: u32,
@@ -134,18 +140,24 @@ impl RedisStore {
     ) -> Result<Arc<Self>, StoreError> {
         let client = redis::Client::open(url).map_err(StoreError::backend)?;
         // Above the WAIT timeout, so a slow replica is reported as such, not as a timeout.
-        let config = ConnectionManagerConfig::new()
-            .set_response_timeout(Some(REPLICA_WAIT_TIMEOUT + RESPONSE_TIMEOUT));
-        let mut conn = client
-            .get_connection_manager_with_config(config)
-            .await
-            .map_err(StoreError::backend)?;
-        let _: String = redis::cmd("PING")
-            .query_async(&mut conn)
-            .await
-            .map_err(StoreError::backend)?;
+        let mut connections = Vec::with_capacity(CONNECTIONS);
+        for _ in 0..CONNECTIONS {
+            // Above the WAIT timeout, so a slow replica is reported as such, not as a timeout.
+            let config = ConnectionManagerConfig::new()
+                .set_response_timeout(Some(REPLICA_WAIT_TIMEOUT + RESPONSE_TIMEOUT));
+            let mut conn = client
+                .get_connection_manager_with_config(config)
+                .await
+                .map_err(StoreError::backend)?;
+            let _: String = redis::cmd("PING")
+                .query_async(&mut conn)
+                .await
+                .map_err(StoreError::backend)?;
+            connections.push(conn);
+        }
         Ok(Arc::new(Self {
-            conn,
+            connections,
+            next_connection: Default::default(),
             keys: Keys::new(key_prefix),
             scripts: Scripts::default(),
             wait_replicas,
@@ -154,7 +166,10 @@ impl RedisStore {
     }
 
     fn conn(&self) -> ConnectionManager {
-        self.conn.clone()
+        let turn = self
+            .next_connection
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.connections[turn % self.connections.len()].clone()
     }
 
     fn lease_until(&self) -> u64 {
@@ -240,16 +255,26 @@ impl RedisStore {
     }
 
     /// With `wait_replicas > 0`: waits until that many replicas have every write so far.
+    /// WAIT covers the writes of the connection it is sent on, and the write may have gone
+    /// out on any of ours, so it is sent on each and the least confirmation counts.
     async fn wait_for_replicas(&self) -> Result<(), StoreError> {
         if self.wait_replicas == 0 {
             return Ok(());
         }
-        let confirmed: u32 = redis::cmd("WAIT")
-            .arg(self.wait_replicas)
-            .arg(REPLICA_WAIT_TIMEOUT.as_millis() as u64)
-            .query_async(&mut self.conn())
-            .await
-            .map_err(StoreError::backend)?;
+        let waits = self.connections.iter().map(|conn| {
+            let mut conn = conn.clone();
+            async move {
+                redis::cmd("WAIT")
+                    .arg(self.wait_replicas)
+                    .arg(REPLICA_WAIT_TIMEOUT.as_millis() as u64)
+                    .query_async::<u32>(&mut conn)
+                    .await
+            }
+        });
+        let mut confirmed = u32::MAX;
+        for result in futures_util::future::join_all(waits).await {
+            confirmed = confirmed.min(result.map_err(StoreError::backend)?);
+        }
         if confirmed < self.wait_replicas {
             return Err(StoreError::Backend(format!(
                 "only {confirmed} of {} replicas confirmed the write",
