@@ -5,17 +5,12 @@
 mod gateway;
 mod redis_server;
 
-use std::{
-    collections::{HashMap, HashSet},
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::time::Duration;
 
-use futures_util::{stream::FuturesUnordered, StreamExt};
 use gateway::*;
 use redis_server::RedisServer;
 use smsgw::carrier_sim::CarrierSimConfig;
-use smsgw_smpp::{encoding::receipt_from_deliver_sm, BindKind};
+use smsgw_smpp::BindKind;
 
 fn node_config(
     sim: std::net::SocketAddr,
@@ -63,35 +58,7 @@ async fn a_node_killed_mid_load_loses_no_acknowledged_mt() {
     let (_receiver, mut incoming) = bind_to(addr_b, BindKind::Receiver).await;
     let (client, _none) = bind_to(addr_a, BindKind::Transmitter).await;
 
-    let acked: Arc<Mutex<HashSet<String>>> = Arc::default();
-    let load = {
-        let acked = acked.clone();
-        tokio::spawn(async move {
-            let mut in_flight = FuturesUnordered::new();
-            for n in 0..3000 {
-                let client = client.clone();
-                in_flight.push(async move {
-                    client
-                        .submit(submit("447700900001", &format!("load {n}"), true))
-                        .await
-                });
-                if in_flight.len() >= 64 {
-                    match in_flight.next().await {
-                        Some(Ok(id)) => {
-                            acked.lock().unwrap().insert(id);
-                        }
-                        Some(Err(_)) => break,
-                        None => {}
-                    }
-                }
-            }
-            while let Some(result) = in_flight.next().await {
-                if let Ok(id) = result {
-                    acked.lock().unwrap().insert(id);
-                }
-            }
-        })
-    };
+    let (load, acked) = submit_load(client, 3000, 64);
     while acked.lock().unwrap().len() < 500 {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
@@ -101,18 +68,7 @@ async fn a_node_killed_mid_load_loses_no_acknowledged_mt() {
     let acked = acked.lock().unwrap().clone();
     assert!(acked.len() >= 500 && acked.len() < 3000, "{}", acked.len());
 
-    let mut receipts: HashMap<String, usize> = HashMap::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
-    while !acked.iter().all(|id| receipts.contains_key(id)) {
-        let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
-        let Ok(Some(deliver)) = tokio::time::timeout(remaining, incoming.recv()).await else {
-            break;
-        };
-        if let Ok(receipt) = receipt_from_deliver_sm(deliver.pdu()) {
-            *receipts.entry(receipt.id).or_default() += 1;
-        }
-        deliver.accept();
-    }
+    let receipts = collect_receipts(&mut incoming, &acked, Duration::from_secs(120)).await;
     let missing: Vec<&String> = acked
         .iter()
         .filter(|id| !receipts.contains_key(*id))

@@ -1,6 +1,7 @@
 //! The store contract against the embedded (redb) store, plus what only it promises:
 //! everything survives a restart, and work taken by a dead process is handed out again.
 
+#[macro_use]
 mod store_suite;
 
 use std::sync::Arc;
@@ -11,38 +12,13 @@ use smsgw::{
 };
 use store_suite::*;
 
-fn fresh() -> (tempfile::TempDir, Arc<dyn Store>) {
+async fn fresh() -> (tempfile::TempDir, Arc<dyn Store>) {
     let dir = tempfile::tempdir().unwrap();
     let store = EmbeddedStore::open(&dir.path().join("smsgw.redb")).unwrap();
     (dir, store)
 }
 
-macro_rules! suite {
-    ($($name:ident),* $(,)?) => {$(
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $name() {
-            let (_dir, store) = fresh();
-            store_suite::$name(store).await;
-        }
-    )*};
-}
-
-suite!(
-    full_cycle_accept_submit_receipt_outbox,
-    idempotency_replays_the_first_answer_and_flags_a_different_body,
-    concurrent_identical_requests_store_one_message,
-    higher_priorities_are_taken_first_in_order,
-    a_receipt_before_the_submit_resp_is_kept_and_applied,
-    carrier_ids_match_across_hex_decimal_case_and_zeros,
-    multipart_gives_one_final_receipt_with_the_worst_state,
-    duplicate_receipts_are_applied_once,
-    a_rejected_mt_gets_a_rejectd_receipt_with_result_code_1,
-    mos_are_deduped_and_queued,
-    outbox_retry_waits_and_expiry_removes,
-    waiting_wakes_on_new_work,
-    sweep_removes_expired_keys_and_old_final_messages,
-    heartbeats_list_live_nodes_until_their_lease_ends,
-);
+store_contract_tests!(fresh);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queued_and_taken_work_survives_a_restart() {

@@ -3,6 +3,7 @@
 //! promise: work taken by a node that died is taken again by another after the lease.
 
 mod redis_server;
+#[macro_use]
 mod store_suite;
 
 use redis_server::RedisServer;
@@ -36,33 +37,13 @@ impl RedisServer {
     }
 }
 
-macro_rules! suite {
-    ($($name:ident),* $(,)?) => {$(
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $name() {
-            let server = RedisServer::start().await;
-            let store = server.store(Duration::from_secs(60)).await;
-            store_suite::$name(store).await;
-        }
-    )*};
+async fn fresh() -> (RedisServer, Arc<dyn Store>) {
+    let server = RedisServer::start().await;
+    let store: Arc<dyn Store> = server.store(Duration::from_secs(60)).await;
+    (server, store)
 }
 
-suite!(
-    full_cycle_accept_submit_receipt_outbox,
-    idempotency_replays_the_first_answer_and_flags_a_different_body,
-    concurrent_identical_requests_store_one_message,
-    higher_priorities_are_taken_first_in_order,
-    a_receipt_before_the_submit_resp_is_kept_and_applied,
-    carrier_ids_match_across_hex_decimal_case_and_zeros,
-    multipart_gives_one_final_receipt_with_the_worst_state,
-    duplicate_receipts_are_applied_once,
-    a_rejected_mt_gets_a_rejectd_receipt_with_result_code_1,
-    mos_are_deduped_and_queued,
-    outbox_retry_waits_and_expiry_removes,
-    waiting_wakes_on_new_work,
-    sweep_removes_expired_keys_and_old_final_messages,
-    heartbeats_list_live_nodes_until_their_lease_ends,
-);
+store_contract_tests!(fresh);
 
 /// Polls `take` until it returns something or `tries` run out (the lease must pass first).
 async fn take_after_lease(store: &dyn Store, tries: usize) -> Vec<smsgw::message::MessageId> {

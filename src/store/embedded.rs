@@ -20,7 +20,7 @@ use tokio::sync::Notify;
 use super::{
     kv::{durable, Batch, Kv, Table},
     outbox_index::OutboxIndex,
-    receipts::{self, Finished},
+    receipts::{self, CarrierIdRecord, Finished},
     Acceptance, HistoryEntry, Idempotency, MessageRecord, NodeInfo, OutboxEntry, PartRecord,
     ReceiptOutcome, Store, StoreError, SweepStats,
 };
@@ -36,15 +36,6 @@ struct IdempotencyRecord {
     message_id: MessageId,
     fingerprint: String,
     expires_ms: u64,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-struct CarrierIdRecord {
-    message_id: MessageId,
-    part: u8,
-    /// When the submit was recorded, for retention.
-    #[serde(default)]
-    created_ms: u64,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -416,26 +407,8 @@ impl Store for EmbeddedStore {
             let mut index = self.index();
             let mut batch = Batch::default();
             let mut record = self.record(&index, id)?;
-            record.state = MessageState::Enroute;
-            record.connector = Some(connector.to_owned());
-            record.history.push(HistoryEntry {
-                state: MessageState::Enroute,
-                error: String::new(),
-                at_ms: now_ms(),
-                part: None,
-            });
-            if record.parts.len() < carrier_ids.len() {
-                record
-                    .parts
-                    .resize(carrier_ids.len(), PartRecord::default());
-            }
-            for (part, carrier_id) in carrier_ids.iter().enumerate() {
-                record.parts[part].carrier_id = Some(carrier_id.clone());
-                let mapping = CarrierIdRecord {
-                    message_id: id.clone(),
-                    part: part as u8,
-                    created_ms: now_ms(),
-                };
+            let mappings = receipts::mark_submitted(&mut record, connector, &carrier_ids);
+            for ((part, carrier_id), mapping) in carrier_ids.iter().enumerate().zip(mappings) {
                 let key = key2(connector, &normalize_message_id(carrier_id));
                 batch.put(Table::CarrierIds, key, encode(&mapping));
                 // Receipts that beat the submit_sm_resp wait here.

@@ -1,10 +1,58 @@
-//! How carrier receipts change a [`MessageRecord`], shared by every store: the worst-of rule
-//! across the parts of a multipart message, and the one client receipt when it becomes final.
+//! How carrier submits and receipts change a [`MessageRecord`], shared by every store: the
+//! carrier ids of each part, the worst-of rule across the parts of a multipart message, and
+//! the one client receipt when it becomes final.
 //!
 //! Pure functions on the record; the store decides how to persist the result atomically.
 
-use super::{HistoryEntry, MessageRecord};
-use crate::message::{CarrierReceipt, MessageState, Payload, Receipt};
+use serde::{Deserialize, Serialize};
+
+use super::{HistoryEntry, MessageRecord, PartRecord};
+use crate::message::{now_ms, CarrierReceipt, MessageId, MessageState, Payload, Receipt};
+
+/// Where a carrier id leads: the message and part it was given for.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CarrierIdRecord {
+    pub message_id: MessageId,
+    pub part: u8,
+    /// When the submit was recorded, for retention.
+    #[serde(default)]
+    pub created_ms: u64,
+}
+
+/// Records that every part was accepted by the carrier with `carrier_ids` (in part order) and
+/// returns the mapping to store for each id.
+pub fn mark_submitted(
+    record: &mut MessageRecord,
+    connector: &str,
+    carrier_ids: &[String],
+) -> Vec<CarrierIdRecord> {
+    let now = now_ms();
+    record.state = MessageState::Enroute;
+    record.connector = Some(connector.to_owned());
+    record.history.push(HistoryEntry {
+        state: MessageState::Enroute,
+        error: String::new(),
+        at_ms: now,
+        part: None,
+    });
+    if record.parts.len() < carrier_ids.len() {
+        record
+            .parts
+            .resize(carrier_ids.len(), PartRecord::default());
+    }
+    carrier_ids
+        .iter()
+        .enumerate()
+        .map(|(part, carrier_id)| {
+            record.parts[part].carrier_id = Some(carrier_id.clone());
+            CarrierIdRecord {
+                message_id: record.mt.id.clone(),
+                part: part as u8,
+                created_ms: now,
+            }
+        })
+        .collect()
+}
 
 /// A message that just became final.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -212,3 +212,66 @@ pub async fn spawn_gateway(config: &std::path::Path) -> (tokio::process::Child, 
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     (child, addr)
 }
+
+/// SMPP load for crash tests: `count` MTs asking for receipts, `window` at a time, until the
+/// first failure (the node died). Returns the task and the ids the gateway acknowledged.
+pub fn submit_load(
+    client: Client,
+    count: usize,
+    window: usize,
+) -> (
+    tokio::task::JoinHandle<()>,
+    Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+) {
+    use futures_util::{stream::FuturesUnordered, StreamExt};
+    let acked: Arc<std::sync::Mutex<std::collections::HashSet<String>>> = Arc::default();
+    let record = acked.clone();
+    let load = tokio::spawn(async move {
+        let mut in_flight = FuturesUnordered::new();
+        for n in 0..count {
+            let client = client.clone();
+            in_flight.push(async move {
+                client
+                    .submit(submit("447700900001", &format!("load {n}"), true))
+                    .await
+            });
+            if in_flight.len() >= window {
+                match in_flight.next().await {
+                    Some(Ok(id)) => {
+                        record.lock().unwrap().insert(id);
+                    }
+                    Some(Err(_)) => break,
+                    None => {}
+                }
+            }
+        }
+        while let Some(result) = in_flight.next().await {
+            if let Ok(id) = result {
+                record.lock().unwrap().insert(id);
+            }
+        }
+    });
+    (load, acked)
+}
+
+/// Accepts receipts on `incoming` until every id in `wanted` has one or `limit` passes;
+/// returns how many receipts each id got.
+pub async fn collect_receipts(
+    incoming: &mut Receiver<IncomingDeliver>,
+    wanted: &std::collections::HashSet<String>,
+    limit: Duration,
+) -> std::collections::HashMap<String, usize> {
+    let mut receipts = std::collections::HashMap::new();
+    let deadline = tokio::time::Instant::now() + limit;
+    while !wanted.iter().all(|id| receipts.contains_key(id)) {
+        let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let Ok(Some(deliver)) = tokio::time::timeout(remaining, incoming.recv()).await else {
+            break;
+        };
+        if let Ok(receipt) = smsgw_smpp::encoding::receipt_from_deliver_sm(deliver.pdu()) {
+            *receipts.entry(receipt.id).or_default() += 1;
+        }
+        deliver.accept();
+    }
+    receipts
+}

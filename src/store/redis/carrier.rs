@@ -7,12 +7,14 @@ use redis::AsyncCommands;
 use smsgw_smpp::encoding::{correlation_keys, normalize_message_id};
 
 use super::{
-    decode, encode, mts::CarrierIdRecord, scripts::StepResult, too_much_contention, RedisStore,
-    Step, MAX_ATTEMPTS,
+    decode, encode, scripts::StepResult, too_much_contention, RedisStore, Step, MAX_ATTEMPTS,
 };
 use crate::{
     message::{CarrierReceipt, Mo, OutboxItem},
-    store::{receipts, ReceiptOutcome, StoreError},
+    store::{
+        receipts::{self, CarrierIdRecord},
+        ReceiptOutcome, StoreError,
+    },
 };
 
 /// How long receipt dedupe claims are kept.

@@ -23,14 +23,6 @@ pub(super) struct IdempotencyClaim {
     pub fingerprint: String,
 }
 
-/// Where a carrier id leads.
-#[derive(Debug, Serialize, Deserialize)]
-pub(super) struct CarrierIdRecord {
-    pub message_id: MessageId,
-    pub part: u8,
-    pub created_ms: u64,
-}
-
 fn new_record(mt: &Mt) -> MessageRecord {
     MessageRecord {
         state: MessageState::Accepted,
@@ -172,26 +164,8 @@ impl RedisStore {
             let (mut record, version) = self.existing_record(id).await?;
             let mut step = Step::default();
             self.end_lease(&mut step, &record);
-            record.state = MessageState::Enroute;
-            record.connector = Some(connector.to_owned());
-            record.history.push(HistoryEntry {
-                state: MessageState::Enroute,
-                error: String::new(),
-                at_ms: now_ms(),
-                part: None,
-            });
-            if record.parts.len() < carrier_ids.len() {
-                record
-                    .parts
-                    .resize(carrier_ids.len(), PartRecord::default());
-            }
-            for (part, carrier_id) in carrier_ids.iter().enumerate() {
-                record.parts[part].carrier_id = Some(carrier_id.clone());
-                let mapping = CarrierIdRecord {
-                    message_id: id.clone(),
-                    part: part as u8,
-                    created_ms: now_ms(),
-                };
+            let mappings = receipts::mark_submitted(&mut record, connector, carrier_ids);
+            for ((part, carrier_id), mapping) in carrier_ids.iter().enumerate().zip(mappings) {
                 let key = self
                     .keys
                     .carrier_id(connector, &normalize_message_id(carrier_id));
