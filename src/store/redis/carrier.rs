@@ -3,7 +3,6 @@
 
 use std::time::Duration;
 
-use redis::AsyncCommands;
 use smsgw_smpp::encoding::{correlation_keys, normalize_message_id};
 
 use super::{
@@ -13,7 +12,7 @@ use crate::{
     message::{CarrierReceipt, Mo, OutboxItem},
     store::{
         receipts::{self, CarrierIdRecord},
-        ReceiptOutcome, StoreError,
+        MessageRecord, ReceiptOutcome, StoreError,
     },
 };
 
@@ -21,20 +20,36 @@ use crate::{
 const RECEIPT_DEDUPE_TTL: Duration = Duration::from_secs(24 * 3600);
 
 impl RedisStore {
-    /// The mapping of the first correlation key that has one (the exact key first).
-    async fn find_mapping(
+    /// The mapping of the first correlation key that has one (the exact key first), with
+    /// the message record it names and that record's version.
+    async fn receipt_target(
         &self,
         connector: &str,
         carrier_id: &str,
-    ) -> Result<Option<CarrierIdRecord>, StoreError> {
+    ) -> Result<Option<(CarrierIdRecord, MessageRecord, String)>, StoreError> {
+        let mut invocation = self.scripts.find_receipt_target.prepare_invoke();
         for alias in correlation_keys(carrier_id) {
-            let key = self.keys.carrier_id(connector, &alias);
-            let json: Option<String> = self.conn().get(&key).await.map_err(StoreError::backend)?;
-            if let Some(json) = json {
-                return Ok(Some(decode(&key, &json)?));
-            }
+            invocation.key(self.keys.carrier_id(connector, &alias));
         }
-        Ok(None)
+        let found: Vec<String> = invocation
+            .arg(self.keys.message_prefix())
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(StoreError::backend)?;
+        let [mapping, record, version] = <[String; 3]>::try_from(found).unwrap_or_default();
+        if mapping.is_empty() {
+            return Ok(None);
+        }
+        let mapping: CarrierIdRecord = decode(connector, &mapping)?;
+        let key = self.keys.message(mapping.message_id.as_str());
+        if record.is_empty() {
+            return Err(StoreError::Corrupt {
+                key,
+                error: "message record missing".into(),
+            });
+        }
+        let record = decode(&key, &record)?;
+        Ok(Some((mapping, record, version)))
     }
 
     pub(super) async fn receipt(
@@ -58,9 +73,8 @@ impl RedisStore {
                 &self.keys.dedupe_expiry(),
                 RECEIPT_DEDUPE_TTL,
             );
-            let outcome = match self.find_mapping(connector, &receipt.carrier_id).await? {
-                Some(found) => {
-                    let (mut record, version) = self.existing_record(&found.message_id).await?;
+            let outcome = match self.receipt_target(connector, &receipt.carrier_id).await? {
+                Some((found, mut record, version)) => {
                     let finished = receipts::apply_receipt(&mut record, found.part, &receipt);
                     let final_state = finished.as_ref().map(|f| f.state);
                     if let Some(client_receipt) = finished.and_then(|f| f.receipt) {
@@ -87,7 +101,7 @@ impl RedisStore {
                     ReceiptOutcome::Parked
                 }
             };
-            match self.run(&step).await? {
+            match self.run(step).await? {
                 StepResult::Committed => return Ok(outcome),
                 StepResult::Claimed => return Ok(ReceiptOutcome::Duplicate),
                 StepResult::Conflict => continue,
@@ -106,7 +120,7 @@ impl RedisStore {
         let dedupe = self.keys.dedupe("mo", dedupe_key);
         self.claim_with_ttl(&mut step, &dedupe, &self.keys.dedupe_expiry(), ttl);
         self.append_outbox(&mut step, OutboxItem::Mo(mo));
-        match self.run(&step).await? {
+        match self.run(step).await? {
             StepResult::Committed => Ok(true),
             StepResult::Claimed => Ok(false),
             StepResult::Conflict => Err(StoreError::Backend(

@@ -104,29 +104,20 @@ impl Keys {
         self.key(&["final"])
     }
 
-    /// An account's outbox entries: hash of zero-padded seq -> JSON entry.
-    pub fn outbox_entries(&self, account: &str) -> String {
-        self.key(&["o:", account, "entries"])
+    /// An account's outbox: a stream of entries (field `e`, the JSON entry) read through
+    /// one consumer group, each node a consumer.
+    pub fn outbox_stream(&self, account: &str) -> String {
+        self.key(&["o:", account, "stream"])
     }
 
-    /// Untaken outbox entries by due time (ms).
-    pub fn outbox_due(&self, account: &str) -> String {
-        self.key(&["o:", account, "due"])
+    /// Outbox entries waiting for a retry: sorted set of their stream ids by due time (ms).
+    pub fn outbox_delayed(&self, account: &str) -> String {
+        self.key(&["o:", account, "delayed"])
     }
 
-    /// Taken outbox entries by lease expiry (ms).
-    pub fn outbox_taken(&self, account: &str) -> String {
-        self.key(&["o:", account, "taken"])
-    }
-
-    /// Outbox entries by creation (ms), for expiry.
-    pub fn outbox_created(&self, account: &str) -> String {
-        self.key(&["o:", account, "created"])
-    }
-
-    /// The account's outbox sequence counter.
-    pub fn outbox_seq(&self, account: &str) -> String {
-        self.key(&["o:", account, "seq"])
+    /// The entries of [`Self::outbox_delayed`]: hash of stream id -> JSON entry.
+    pub fn outbox_retries(&self, account: &str) -> String {
+        self.key(&["o:", account, "retries"])
     }
 
     /// Every account that ever had an outbox (for depths).
@@ -134,7 +125,6 @@ impl Keys {
         self.key(&["accounts"])
     }
 
-    /// Written by the health check.
     /// A node's heartbeat record (expires with its lease).
     pub fn node(&self, node_id: &str) -> String {
         self.key(&["node", node_id])
@@ -145,6 +135,7 @@ impl Keys {
         self.key(&["nodes"])
     }
 
+    /// Written by the health check.
     pub fn health(&self) -> String {
         self.key(&["health"])
     }
@@ -155,10 +146,21 @@ pub fn taken_member(rank: usize, id: &str) -> String {
     format!("{rank}{id}")
 }
 
-/// An outbox seq as stored: zero-padded so members sort like numbers.
-pub fn outbox_member(seq: u64) -> String {
-    format!("{seq:020}")
+/// The outbox seq of a stream entry id `<ms>-<n>`: `ms * 1_000_000 + n`, so seqs order like
+/// the ids and fit in a u64 (Redis numbers entries within one ms from 0; a million of them in
+/// one ms does not happen).
+pub fn outbox_seq(stream_id: &str) -> Option<u64> {
+    let (ms, n) = stream_id.split_once('-')?;
+    let (ms, n) = (ms.parse::<u64>().ok()?, n.parse::<u64>().ok()?);
+    (n < SEQS_PER_MS).then(|| ms.checked_mul(SEQS_PER_MS)?.checked_add(n))?
 }
+
+/// The stream entry id of an outbox seq (see [`outbox_seq`]).
+pub fn outbox_stream_id(seq: u64) -> String {
+    format!("{}-{}", seq / SEQS_PER_MS, seq % SEQS_PER_MS)
+}
+
+const SEQS_PER_MS: u64 = 1_000_000;
 
 #[cfg(test)]
 mod tests {
@@ -171,6 +173,15 @@ mod tests {
         assert!(keys.queue("sim", 2).starts_with("{smsgw:}q:"));
         assert_ne!(keys.idempotency("a:b", "c"), keys.idempotency("a", "b:c"));
         assert_ne!(keys.idempotency("ab", "c"), keys.idempotency("a", "bc"));
-        assert!(outbox_member(9) < outbox_member(10));
+    }
+
+    #[test]
+    fn outbox_seqs_map_to_stream_ids_and_back_in_order() {
+        let seq = outbox_seq("1764000000123-7").unwrap();
+        assert_eq!(outbox_stream_id(seq), "1764000000123-7");
+        assert!(outbox_seq("1764000000123-999999") < outbox_seq("1764000000124-0"));
+        assert_eq!(outbox_seq("1-1000000"), None);
+        assert_eq!(outbox_seq("x-1"), None);
+        assert_eq!(outbox_seq("18446744073710-0"), None);
     }
 }

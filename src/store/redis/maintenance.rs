@@ -42,11 +42,13 @@ impl RedisStore {
     pub(super) async fn outbox_sizes(&self) -> Result<Vec<(String, usize)>, StoreError> {
         let mut depths = Vec::new();
         for account in self.members(&self.keys.accounts()).await? {
-            let len: usize = self
-                .conn()
-                .hlen(self.keys.outbox_entries(&account))
+            let (queued, delayed): (usize, usize) = redis::pipe()
+                .xlen(self.keys.outbox_stream(&account))
+                .zcard(self.keys.outbox_delayed(&account))
+                .query_async(&mut self.conn())
                 .await
                 .map_err(StoreError::backend)?;
+            let len = queued + delayed;
             if len > 0 {
                 depths.push((account, len));
             }

@@ -36,6 +36,7 @@
 //!
 //! **Waiting.** `wait_for_mts` / `wait_for_outbox` poll every 50 ms until work may be there.
 
+mod batch;
 mod carrier;
 pub mod keys;
 mod maintenance;
@@ -56,7 +57,7 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
 use self::{
     keys::Keys,
-    scripts::{OutboxKeys, Scripts, Step},
+    scripts::{Scripts, Step},
 };
 use super::{
     Acceptance, Idempotency, MessageRecord, OutboxEntry, ReceiptOutcome, Store, StoreError,
@@ -97,10 +98,16 @@ pub struct RedisStore {
     /// the socket) under ~500 concurrent receipt calls; four carried the same load.
     connections: Vec<ConnectionManager>,
     next_connection: std::sync::atomic::AtomicUsize,
+    /// Group commit of steps over the same connections.
+    batcher: batch::StepBatcher,
     keys: Keys,
     scripts: Scripts,
     wait_replicas: u32,
     lease: Duration,
+    /// This store's name as a consumer of the outbox streams' group.
+    consumer: String,
+    /// When this node last looked for outbox entries whose lease ran out, per account.
+    last_reclaim: std::sync::Mutex<std::collections::HashMap<String, tokio::time::Instant>>,
 }
 
 fn decode<T: DeserializeOwned>(key: &str, bytes: &str) -> Result<T, StoreError> {
@@ -112,6 +119,15 @@ fn decode<T: DeserializeOwned>(key: &str, bytes: &str) -> Result<T, StoreError> 
 
 fn encode<T: Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_default()
+}
+
+/// A name no other store instance uses: the process id and a random number.
+fn consumer_name() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let random = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    format!("{}-{random:016x}", std::process::id())
 }
 
 fn too_much_contention(what: &str) -> StoreError {
@@ -156,12 +172,15 @@ impl RedisStore {
             connections.push(conn);
         }
         Ok(Arc::new(Self {
+            batcher: batch::StepBatcher::start(connections.clone()),
             connections,
             next_connection: Default::default(),
             keys: Keys::new(key_prefix),
             scripts: Scripts::default(),
             wait_replicas,
             lease,
+            consumer: consumer_name(),
+            last_reclaim: Default::default(),
         }))
     }
 
@@ -176,9 +195,9 @@ impl RedisStore {
         now_ms() + self.lease.as_millis() as u64
     }
 
-    /// Runs a step.
-    async fn run(&self, step: &Step) -> Result<scripts::StepResult, StoreError> {
-        step.run(&self.scripts, &mut self.conn()).await
+    /// Runs a step atomically (batched with concurrent ones).
+    async fn run(&self, step: Step) -> Result<scripts::StepResult, StoreError> {
+        self.batcher.run(step).await
     }
 
     /// A message record and its version.
@@ -222,28 +241,16 @@ impl RedisStore {
         }
     }
 
-    fn outbox_keys(&self, account: &str) -> OutboxKeys {
-        OutboxKeys {
-            account: account.to_owned(),
-            seq: self.keys.outbox_seq(account),
-            entries: self.keys.outbox_entries(account),
-            due: self.keys.outbox_due(account),
-            created: self.keys.outbox_created(account),
-            accounts: self.keys.accounts(),
-        }
-    }
-
     /// Adds to `step`: append `item` to its account's outbox.
     fn append_outbox(&self, step: &mut Step, item: OutboxItem) {
-        let keys = self.outbox_keys(item.account());
-        let now = now_ms();
+        let account = item.account().to_owned();
         let record = OutboxRecord {
             item,
             attempts: 0,
             not_before_ms: 0,
-            created_ms: now,
+            created_ms: now_ms(),
         };
-        step.outbox_append(&keys, &encode(&record), now);
+        self.append_outbox_record(step, &account, &encode(&record));
     }
 
     /// Adds to `step`: a claim on a key that expires after `ttl`, indexed for the sweep.

@@ -91,7 +91,7 @@ impl RedisStore {
                     mt.id.as_str(),
                 )
                 .sadd(&self.keys.connectors(), &connector);
-            match self.run(&step).await? {
+            match self.run(step).await? {
                 StepResult::Committed => return Ok(Acceptance::Accepted),
                 // Someone claimed the key first: read their answer.
                 StepResult::Claimed => continue,
@@ -114,18 +114,25 @@ impl RedisStore {
         for rank in 0..Priority::HIGHEST_FIRST.len() {
             invocation.key(self.keys.queue(connector, rank));
         }
-        let ids: Vec<String> = invocation
+        let flat: Vec<String> = invocation
             .key(self.keys.taken(connector))
             .arg(now_ms())
             .arg(self.lease_until())
             .arg(max)
+            .arg(self.keys.message_prefix())
             .invoke_async(&mut self.conn())
             .await
             .map_err(StoreError::backend)?;
-        let mut mts = Vec::with_capacity(ids.len());
-        for id in ids {
-            let (record, _) = self.existing_record(&MessageId(id)).await?;
-            mts.push(record.mt);
+        let mut mts = Vec::with_capacity(flat.len() / 2);
+        for pair in flat.chunks_exact(2) {
+            let key = self.keys.message(&pair[0]);
+            if pair[1].is_empty() {
+                return Err(StoreError::Corrupt {
+                    key,
+                    error: "message record missing".into(),
+                });
+            }
+            mts.push(decode::<MessageRecord>(&key, &pair[1])?.mt);
         }
         Ok(mts)
     }
@@ -150,8 +157,12 @@ impl RedisStore {
         let connector = record.connector.clone().unwrap_or_default();
         let rank = record.mt.priority.rank();
         let id = record.mt.id.as_str();
-        step.zrem(&self.keys.taken(&connector), &taken_member(rank, id))
-            .lrem(&self.keys.queue(&connector, rank), id);
+        step.unlease(
+            &self.keys.taken(&connector),
+            &taken_member(rank, id),
+            &self.keys.queue(&connector, rank),
+            id,
+        );
     }
 
     pub(super) async fn submitted(
@@ -160,12 +171,23 @@ impl RedisStore {
         connector: &str,
         carrier_ids: &[String],
     ) -> Result<(), StoreError> {
+        // Receipts that beat the submit_sm_resp wait in these lists, one per alias of each
+        // part's carrier id.
+        let parked_keys: Vec<Vec<String>> = carrier_ids
+            .iter()
+            .map(|carrier_id| {
+                correlation_keys(carrier_id)
+                    .iter()
+                    .map(|alias| self.keys.parked(connector, alias))
+                    .collect()
+            })
+            .collect();
         for _ in 0..MAX_ATTEMPTS {
-            let (mut record, version) = self.existing_record(id).await?;
+            let (mut record, version, parked) = self.record_and_lists(id, &parked_keys).await?;
             let mut step = Step::default();
             self.end_lease(&mut step, &record);
             let mappings = receipts::mark_submitted(&mut record, connector, carrier_ids);
-            for ((part, carrier_id), mapping) in carrier_ids.iter().enumerate().zip(mappings) {
+            for (part, (carrier_id, mapping)) in carrier_ids.iter().zip(mappings).enumerate() {
                 let key = self
                     .keys
                     .carrier_id(connector, &normalize_message_id(carrier_id));
@@ -174,23 +196,17 @@ impl RedisStore {
                     mapping.created_ms,
                     &key,
                 );
-                // Receipts that beat the submit_sm_resp wait here; the length guard makes a
-                // receipt parked meanwhile a conflict, so it is never left behind.
-                for alias in correlation_keys(carrier_id) {
-                    let parked_key = self.keys.parked(connector, &alias);
-                    let parked: Vec<String> = self
-                        .conn()
-                        .lrange(&parked_key, 0, -1)
-                        .await
-                        .map_err(StoreError::backend)?;
-                    step.list_len_is(&parked_key, parked.len());
-                    if parked.is_empty() {
+                // The length guard makes a receipt parked meanwhile a conflict, so it is
+                // never left behind.
+                for (parked_key, receipts_json) in parked_keys[part].iter().zip(&parked[part]) {
+                    step.list_len_is(parked_key, receipts_json.len());
+                    if receipts_json.is_empty() {
                         continue;
                     }
-                    step.del(&parked_key)
-                        .zrem(&self.keys.parked_newest(), &parked_key);
-                    for json in parked {
-                        let receipt: CarrierReceipt = decode(&parked_key, &json)?;
+                    step.del(parked_key)
+                        .zrem(&self.keys.parked_newest(), parked_key);
+                    for json in receipts_json {
+                        let receipt: CarrierReceipt = decode(parked_key, json)?;
                         if let Some(finished) =
                             receipts::apply_receipt(&mut record, part as u8, &receipt)
                         {
@@ -202,11 +218,46 @@ impl RedisStore {
                 }
             }
             self.put_record(&mut step, &record, &version);
-            if self.run(&step).await? == StepResult::Committed {
+            if self.run(step).await? == StepResult::Committed {
                 return Ok(());
             }
         }
         Err(too_much_contention("mt_submitted"))
+    }
+
+    /// A message record, its version and the contents of `lists`, in one round trip.
+    async fn record_and_lists(
+        &self,
+        id: &MessageId,
+        lists: &[Vec<String>],
+    ) -> Result<(MessageRecord, String, Vec<Vec<Vec<String>>>), StoreError> {
+        let key = self.keys.message(id.as_str());
+        let mut pipe = redis::pipe();
+        pipe.cmd("HMGET").arg(&key).arg("json").arg("v");
+        for list in lists.iter().flatten() {
+            pipe.lrange(list, 0, -1);
+        }
+        let mut replies: Vec<redis::Value> = pipe
+            .query_async(&mut self.conn())
+            .await
+            .map_err(StoreError::backend)?;
+        let mut contents = replies.split_off(1).into_iter();
+        let (json, version): (Option<String>, Option<String>) =
+            redis::from_redis_value(replies.remove(0)).map_err(StoreError::backend)?;
+        let json = json.ok_or_else(|| StoreError::Corrupt {
+            key: id.to_string(),
+            error: "message record missing".into(),
+        })?;
+        let mut parked = Vec::with_capacity(lists.len());
+        for list in lists {
+            let mut part = Vec::with_capacity(list.len());
+            for _ in list {
+                let value = contents.next().unwrap_or(redis::Value::Nil);
+                part.push(redis::from_redis_value(value).map_err(StoreError::backend)?);
+            }
+            parked.push(part);
+        }
+        Ok((decode(&key, &json)?, version.unwrap_or_default(), parked))
     }
 
     pub(super) async fn rejected(&self, id: &MessageId, error: String) -> Result<(), StoreError> {
@@ -231,7 +282,7 @@ impl RedisStore {
                 }
             }
             self.put_record(&mut step, &record, &version);
-            if self.run(&step).await? == StepResult::Committed {
+            if self.run(step).await? == StepResult::Committed {
                 return Ok(());
             }
         }
@@ -263,7 +314,7 @@ impl RedisStore {
             self.put_record(&mut step, &record, &version);
             step.lpush(&self.keys.queue(connector, rank), id.as_str())
                 .sadd(&self.keys.connectors(), connector);
-            if self.run(&step).await? == StepResult::Committed {
+            if self.run(step).await? == StepResult::Committed {
                 return Ok(());
             }
         }

@@ -1,36 +1,39 @@
-//! Account outboxes in the Redis store: taking due entries under a lease, done, retry and
-//! expiry.
+//! Account outboxes in the Redis store: one stream per account, read through one consumer
+//! group in which every node is a consumer. Reading an entry is taking it (it stays pending
+//! with this node until done); an entry another node has held for longer than the lease is
+//! claimed (XAUTOCLAIM). Retries wait in a sorted set by due time (their entries in a hash)
+//! and go back to the stream, as new entries, when due. An entry's seq is its stream id as a number ([`outbox_seq`]).
 
 use std::time::Duration;
 
-use redis::AsyncCommands;
-
 use super::{
-    decode, encode, keys::outbox_member, scripts::StepResult, OutboxRecord, RedisStore, Step,
+    decode, encode,
+    keys::{outbox_seq, outbox_stream_id},
+    scripts::StepResult,
+    OutboxRecord, RedisStore, Step,
 };
 use crate::{
     message::now_ms,
     store::{OutboxEntry, StoreError},
 };
 
+/// The consumer group every node reads outboxes through.
+pub(super) const OUTBOX_GROUP: &str = "smsgw";
+
 impl RedisStore {
-    /// Decodes `seq, JSON, seq, JSON...` as a script returns them.
+    /// Decodes `id, JSON, id, JSON...` as the scripts return them.
     fn outbox_entries(
         &self,
         account: &str,
         flat: Vec<String>,
     ) -> Result<Vec<OutboxEntry>, StoreError> {
-        let key = self.keys.outbox_entries(account);
-        flat.chunks(2)
-            .filter_map(|pair| match pair {
-                [seq, json] => Some((seq, json)),
-                _ => None,
-            })
-            .map(|(seq, json)| {
-                let record: OutboxRecord = decode(&key, json)?;
-                let seq = seq.parse().map_err(|e| StoreError::Corrupt {
-                    key: format!("{key}/{seq}"),
-                    error: format!("seq: {e}"),
+        let key = self.keys.outbox_stream(account);
+        flat.chunks_exact(2)
+            .map(|pair| {
+                let record: OutboxRecord = decode(&key, &pair[1])?;
+                let seq = outbox_seq(&pair[0]).ok_or_else(|| StoreError::Corrupt {
+                    key: format!("{key}/{}", pair[0]),
+                    error: "not an outbox stream id".into(),
                 })?;
                 Ok(OutboxEntry {
                     account: account.to_owned(),
@@ -42,6 +45,16 @@ impl RedisStore {
             .collect()
     }
 
+    /// Adds to `step`: append a new entry to its account's outbox.
+    pub(super) fn append_outbox_record(&self, step: &mut Step, account: &str, json: &str) {
+        step.outbox_append(
+            &self.keys.outbox_stream(account),
+            &self.keys.accounts(),
+            account,
+            json,
+        );
+    }
+
     pub(super) async fn take_due(
         &self,
         account: &str,
@@ -50,71 +63,122 @@ impl RedisStore {
         if max == 0 {
             return Ok(Vec::new());
         }
+        // Claiming scans the group's pending entries, so it runs at most once a second per
+        // account on this node; new entries are read on every take.
+        let reclaim_ms = if self.reclaim_due(account) {
+            self.lease.as_millis().max(1) as u64
+        } else {
+            0
+        };
         let flat: Vec<String> = self
             .scripts
             .take_outbox
-            .key(self.keys.outbox_entries(account))
-            .key(self.keys.outbox_due(account))
-            .key(self.keys.outbox_taken(account))
+            .key(self.keys.outbox_stream(account))
+            .key(self.keys.outbox_delayed(account))
+            .key(self.keys.outbox_retries(account))
             .arg(now_ms())
-            .arg(self.lease_until())
+            .arg(reclaim_ms)
             .arg(max)
+            .arg(OUTBOX_GROUP)
+            .arg(&self.consumer)
             .invoke_async(&mut self.conn())
             .await
             .map_err(StoreError::backend)?;
         self.outbox_entries(account, flat)
     }
 
-    /// Whether an entry is due, or a lease expired.
+    /// Whether this node should look for entries whose lease ran out on this take.
+    fn reclaim_due(&self, account: &str) -> bool {
+        let now = tokio::time::Instant::now();
+        let mut last = self
+            .last_reclaim
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        match last.get(account) {
+            Some(at) if now.duration_since(*at) < RECLAIM_INTERVAL.min(self.lease / 4) => false,
+            _ => {
+                last.insert(account.to_owned(), now);
+                true
+            }
+        }
+    }
+
+    /// Whether a retry is due, an entry is unread, or a lease ran out.
     pub(super) async fn has_due(&self, account: &str) -> Result<bool, StoreError> {
-        let now = now_ms();
-        let (due, expired): (usize, usize) = redis::pipe()
-            .zcount(self.keys.outbox_due(account), "-inf", now)
-            .zcount(self.keys.outbox_taken(account), "-inf", now)
-            .query_async(&mut self.conn())
+        let found: u8 = self
+            .scripts
+            .outbox_has_work
+            .key(self.keys.outbox_stream(account))
+            .key(self.keys.outbox_delayed(account))
+            .arg(now_ms())
+            .arg(OUTBOX_GROUP)
+            .arg(self.lease.as_millis().max(1) as u64)
+            .invoke_async(&mut self.conn())
             .await
             .map_err(StoreError::backend)?;
-        Ok(due + expired > 0)
+        Ok(found == 1)
     }
 
     pub(super) async fn done(&self, account: &str, seq: u64) -> Result<(), StoreError> {
-        let member = outbox_member(seq);
         let mut step = Step::default();
-        step.hdel(&self.keys.outbox_entries(account), &member)
-            .zrem(&self.keys.outbox_due(account), &member)
-            .zrem(&self.keys.outbox_taken(account), &member)
-            .zrem(&self.keys.outbox_created(account), &member);
-        self.run(&step).await.map(|_| ())
+        step.stream_done(
+            &self.keys.outbox_stream(account),
+            OUTBOX_GROUP,
+            &outbox_stream_id(seq),
+        );
+        self.run(step).await.map(|_| ())
     }
 
-    /// Back in the outbox, due at `retry_at_ms`, one attempt more. Only the node holding the
-    /// entry retries it, so reading and rewriting the entry races with nobody but `done`
-    /// and expiry, which the existence guard covers.
+    /// Into the delayed retries, due at `retry_at_ms`, one attempt more: out of the stream
+    /// when taken from there, or a new due time when it already waits for a retry. Only the
+    /// node holding the entry retries it, so reading and rewriting it races with nobody but
+    /// expiry, which the existence guards cover.
     pub(super) async fn retry(
         &self,
         account: &str,
         seq: u64,
         retry_at_ms: u64,
     ) -> Result<(), StoreError> {
-        let key = self.keys.outbox_entries(account);
-        let member = outbox_member(seq);
-        let json: Option<String> = self
-            .conn()
-            .hget(&key, &member)
+        let stream = self.keys.outbox_stream(account);
+        let (delayed, retries) = (
+            self.keys.outbox_delayed(account),
+            self.keys.outbox_retries(account),
+        );
+        let id = outbox_stream_id(seq);
+        type StreamEntries = Vec<(String, Vec<(String, String)>)>;
+        let (in_stream, waiting): (StreamEntries, Option<String>) = redis::pipe()
+            .cmd("XRANGE")
+            .arg(&stream)
+            .arg(&id)
+            .arg(&id)
+            .hget(&retries, &id)
+            .query_async(&mut self.conn())
             .await
             .map_err(StoreError::backend)?;
-        let Some(json) = json else {
-            return Ok(());
+        let in_stream = in_stream
+            .into_iter()
+            .flat_map(|(_, fields)| fields)
+            .find_map(|(field, json)| (field == "e").then_some(json));
+        let mut step = Step::default();
+        let json = match (in_stream, waiting) {
+            (Some(json), _) => {
+                step.stream_entry_exists(&stream, &id)
+                    .stream_done(&stream, OUTBOX_GROUP, &id);
+                json
+            }
+            (None, Some(json)) => {
+                step.member_of(&delayed, &id);
+                json
+            }
+            // Gone (delivered or expired): nothing to retry.
+            (None, None) => return Ok(()),
         };
-        let mut record: OutboxRecord = decode(&key, &json)?;
+        let mut record: OutboxRecord = decode(&stream, &json)?;
         record.attempts += 1;
         record.not_before_ms = retry_at_ms;
-        let mut step = Step::default();
-        step.field_exists(&key, &member)
-            .hset(&key, &[(&member, &encode(&record))])
-            .zrem(&self.keys.outbox_taken(account), &member)
-            .zadd(&self.keys.outbox_due(account), retry_at_ms, &member);
-        match self.run(&step).await? {
+        step.zadd(&delayed, retry_at_ms, &id)
+            .hset(&retries, &[(&id, &encode(&record))]);
+        match self.run(step).await? {
             // Gone meanwhile (expired): nothing to retry.
             StepResult::Committed | StepResult::Conflict | StepResult::Claimed => Ok(()),
         }
@@ -129,14 +193,17 @@ impl RedisStore {
         let flat: Vec<String> = self
             .scripts
             .expire_outbox
-            .key(self.keys.outbox_entries(account))
-            .key(self.keys.outbox_due(account))
-            .key(self.keys.outbox_taken(account))
-            .key(self.keys.outbox_created(account))
+            .key(self.keys.outbox_stream(account))
+            .key(self.keys.outbox_delayed(account))
+            .key(self.keys.outbox_retries(account))
             .arg(cutoff)
+            .arg(OUTBOX_GROUP)
             .invoke_async(&mut self.conn())
             .await
             .map_err(StoreError::backend)?;
         self.outbox_entries(account, flat)
     }
 }
+
+/// How often a node looks for outbox entries whose lease ran out.
+const RECLAIM_INTERVAL: Duration = Duration::from_secs(1);

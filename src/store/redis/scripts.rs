@@ -7,60 +7,111 @@
 //! [`StepResult::Conflict`] when another node changed it in between, and the caller reads
 //! again and retries. A claim guard (dedupe, idempotency) fails with [`StepResult::Claimed`].
 
-use redis::{aio::ConnectionManager, Script};
-use serde_json::{json, Value};
+use redis::Script;
 
 use super::super::StoreError;
 
-/// Runs a step: `KEYS` every key it touches, `ARGV[1]` JSON `{guards, writes}` whose `k`
-/// fields index into `KEYS` (1-based).
+/// Runs a batch of steps, each all-or-nothing, in order. `KEYS` holds every key of every
+/// step; `ARGV` is, per step: its offset into `KEYS`, its guard count, its token count, then
+/// the guards and writes as flat tokens (`op`, 1-based key index within the step, then the
+/// op's arguments; `hset` gives its field/value count first). Returns one outcome per step.
+/// Flat arguments, not JSON: a record's JSON goes in as one bulk string that Lua never
+/// decodes (cjson made every step cost ~40 us of Redis time).
 pub const COMMIT: &str = r#"
-local step = cjson.decode(ARGV[1])
-for i, g in ipairs(step.guards) do
-  local k = KEYS[g.k]
-  if g.op == 'claim' then
-    if redis.call('EXISTS', k) == 1 then return {'claimed', i} end
-  elseif g.op == 'absent' then
-    if redis.call('EXISTS', k) == 1 then return {'conflict', i} end
-  elseif g.op == 'field' then
-    local v = redis.call('HGET', k, g.f)
-    if (v or '') ~= g.v then return {'conflict', i} end
-  elseif g.op == 'hexists' then
-    if redis.call('HEXISTS', k, g.f) == 0 then return {'conflict', i} end
-  elseif g.op == 'llen' then
-    if redis.call('LLEN', k) ~= g.n then return {'conflict', i} end
-  elseif g.op == 'zmember' then
-    if not redis.call('ZSCORE', k, g.m) then return {'conflict', i} end
+local function step(off, guards, i)
+  local function key(t) return KEYS[off + tonumber(ARGV[t])] end
+  for g = 1, guards do
+    local op, k = ARGV[i], key(i + 1)
+    i = i + 2
+    if op == 'claim' then
+      if redis.call('EXISTS', k) == 1 then return 'claimed' end
+    elseif op == 'absent' then
+      if redis.call('EXISTS', k) == 1 then return 'conflict' end
+    elseif op == 'field' then
+      local v = redis.call('HGET', k, ARGV[i])
+      if (v or '') ~= ARGV[i + 1] then return 'conflict' end
+      i = i + 2
+    elseif op == 'llen' then
+      if redis.call('LLEN', k) ~= tonumber(ARGV[i]) then return 'conflict' end
+      i = i + 1
+    elseif op == 'zmember' then
+      if not redis.call('ZSCORE', k, ARGV[i]) then return 'conflict' end
+      i = i + 1
+    elseif op == 'xentry' then
+      if #redis.call('XRANGE', k, ARGV[i], ARGV[i]) == 0 then return 'conflict' end
+      i = i + 1
+    else
+      error('unknown guard ' .. tostring(op))
+    end
+  end
+  return i
+end
+
+local function writes(off, i, last)
+  local function key(t) return KEYS[off + tonumber(ARGV[t])] end
+  while i <= last do
+    local op, k = ARGV[i], key(i + 1)
+    i = i + 2
+    if op == 'set' then redis.call('SET', k, ARGV[i]); i = i + 1
+    elseif op == 'setpx' then redis.call('SET', k, ARGV[i], 'PX', ARGV[i + 1]); i = i + 2
+    elseif op == 'hset' then
+      local n = tonumber(ARGV[i])
+      redis.call('HSET', k, unpack(ARGV, i + 1, i + n))
+      i = i + 1 + n
+    elseif op == 'hdel' then redis.call('HDEL', k, ARGV[i]); i = i + 1
+    elseif op == 'del' then redis.call('DEL', k)
+    elseif op == 'rpush' then redis.call('RPUSH', k, ARGV[i]); i = i + 1
+    elseif op == 'lpush' then redis.call('LPUSH', k, ARGV[i]); i = i + 1
+    elseif op == 'unlease' then
+      -- Ends a lease (sorted set k, member ARGV[i]); only when it had expired and the MT
+      -- went back to its queue (ARGV[i + 1]) is that copy withdrawn (LREM scans the list).
+      if redis.call('ZREM', k, ARGV[i]) == 0 then
+        redis.call('LREM', key(i + 1), 0, ARGV[i + 2])
+      end
+      i = i + 3
+    elseif op == 'zadd' then redis.call('ZADD', k, ARGV[i], ARGV[i + 1]); i = i + 2
+    elseif op == 'zaddgt' then redis.call('ZADD', k, 'GT', ARGV[i], ARGV[i + 1]); i = i + 2
+    elseif op == 'zrem' then redis.call('ZREM', k, ARGV[i]); i = i + 1
+    elseif op == 'sadd' then redis.call('SADD', k, ARGV[i]); i = i + 1
+    elseif op == 'outbox' then
+      -- k: the account's outbox stream; then the accounts set's key, the account and
+      -- the entry.
+      redis.call('XADD', k, '*', 'e', ARGV[i + 2])
+      redis.call('SADD', key(i), ARGV[i + 1])
+      i = i + 3
+    elseif op == 'xdone' then
+      -- k: an outbox stream; its group ARGV[i], the entry's id ARGV[i + 1].
+      redis.call('XACK', k, ARGV[i], ARGV[i + 1])
+      redis.call('XDEL', k, ARGV[i + 1])
+      i = i + 2
+    else
+      error('unknown write ' .. tostring(op))
+    end
   end
 end
-for _, w in ipairs(step.writes) do
-  local k = KEYS[w.k]
-  if w.op == 'set' then
-    if w.px then redis.call('SET', k, w.v, 'PX', w.px) else redis.call('SET', k, w.v) end
-  elseif w.op == 'hset' then redis.call('HSET', k, unpack(w.fv))
-  elseif w.op == 'hdel' then redis.call('HDEL', k, w.f)
-  elseif w.op == 'del' then redis.call('DEL', k)
-  elseif w.op == 'rpush' then redis.call('RPUSH', k, w.v)
-  elseif w.op == 'lpush' then redis.call('LPUSH', k, w.v)
-  elseif w.op == 'lrem' then redis.call('LREM', k, 0, w.v)
-  elseif w.op == 'zadd' then redis.call('ZADD', k, w.s, w.m)
-  elseif w.op == 'zaddgt' then redis.call('ZADD', k, 'GT', w.s, w.m)
-  elseif w.op == 'zrem' then redis.call('ZREM', k, w.m)
-  elseif w.op == 'sadd' then redis.call('SADD', k, w.m)
-  elseif w.op == 'outbox' then
-    local seq = string.format('%020d', redis.call('INCR', KEYS[w.seq]))
-    redis.call('HSET', KEYS[w.entries], seq, w.v)
-    redis.call('ZADD', KEYS[w.due], 0, seq)
-    redis.call('ZADD', KEYS[w.created_key], w.created_at, seq)
-    redis.call('SADD', KEYS[w.accounts], w.account)
+
+local outcomes = {}
+local i = 1
+while i <= #ARGV do
+  local off, guards, count = tonumber(ARGV[i]), tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
+  local first, last = i + 3, i + 2 + count
+  local after_guards = step(off, guards, first)
+  if type(after_guards) == 'string' then
+    outcomes[#outcomes + 1] = after_guards
+  else
+    writes(off, after_guards, last)
+    outcomes[#outcomes + 1] = 'ok'
   end
+  i = last + 1
 end
-return {'ok', 0}
+return outcomes
 "#;
 
-/// Takes up to ARGV[3] MT ids of one connector. KEYS: the four rank queues, then the taken
+/// Takes up to ARGV[3] MTs of one connector. KEYS: the four rank queues, then the taken
 /// set. Taken MTs whose lease expired (ARGV[1] = now) first go back to the head of their
-/// queue; what is taken gets the lease ARGV[2].
+/// queue; what is taken gets the lease ARGV[2]. Returns id, record JSON, id, JSON... read
+/// from the message hashes named ARGV[4] .. id ('' for a missing record), so a take is one
+/// round trip whatever its size.
 pub const TAKE_MTS: &str = r#"
 local expired = redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', ARGV[1])
 for i = #expired, 1, -1 do
@@ -72,54 +123,117 @@ end
 local max = tonumber(ARGV[3])
 local ids = {}
 for rank = 0, 3 do
-  while #ids < max do
+  while #ids < 2 * max do
     local id = redis.call('LPOP', KEYS[rank + 1])
     if not id then break end
     redis.call('ZADD', KEYS[5], ARGV[2], rank .. id)
     ids[#ids + 1] = id
+    ids[#ids + 1] = redis.call('HGET', ARGV[4] .. id, 'json') or ''
   end
 end
 return ids
 "#;
 
-/// Takes up to ARGV[3] due outbox entries. KEYS: entries, due, taken. Taken entries whose
-/// lease expired (ARGV[1] = now) are due again first; what is taken gets the lease ARGV[2].
-/// Returns seq, JSON, seq, JSON...
-pub const TAKE_OUTBOX: &str = r#"
-local expired = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', ARGV[1])
-for _, seq in ipairs(expired) do
-  redis.call('ZADD', KEYS[2], 0, seq)
-  redis.call('ZREM', KEYS[3], seq)
-end
-local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
-local out = {}
-for _, seq in ipairs(due) do
-  redis.call('ZREM', KEYS[2], seq)
-  local entry = redis.call('HGET', KEYS[1], seq)
-  if entry then
-    redis.call('ZADD', KEYS[3], ARGV[2], seq)
-    out[#out + 1] = seq
-    out[#out + 1] = entry
+/// Finds what a carrier's receipt is for. KEYS: the carrier-id keys of every alias of its id
+/// (exact first); ARGV[1]: what message keys start with. Returns nothing when no alias maps,
+/// else the mapping's JSON and that message's record JSON and version ('' when missing): a
+/// receipt's reads are one round trip.
+pub const FIND_RECEIPT_TARGET: &str = r#"
+for _, key in ipairs(KEYS) do
+  local mapping = redis.call('GET', key)
+  if mapping then
+    local id = cjson.decode(mapping).message_id
+    local record = redis.call('HMGET', ARGV[1] .. id, 'json', 'v')
+    return {mapping, record[1] or '', record[2] or ''}
   end
+end
+return {}
+"#;
+
+/// Takes up to ARGV[3] outbox entries for consumer ARGV[5] of group ARGV[4]. KEYS: the
+/// account's stream, its delayed retries (ids by due time), their entries. Retries due by ARGV[1] (now) go back to the stream
+/// first; with ARGV[2] > 0, entries another consumer has held for ARGV[2] ms or more (its
+/// lease ran out) are claimed before new ones are read. Returns id, JSON, id, JSON...
+pub const TAKE_OUTBOX: &str = r#"
+local stream, delayed, group, consumer = KEYS[1], KEYS[2], ARGV[4], ARGV[5]
+local max = tonumber(ARGV[3])
+pcall(redis.call, 'XGROUP', 'CREATE', stream, group, '0', 'MKSTREAM')
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', delayed, '-inf', ARGV[1], 'LIMIT', 0, max)) do
+  local entry = redis.call('HGET', KEYS[3], id)
+  if entry then redis.call('XADD', stream, '*', 'e', entry) end
+  redis.call('ZREM', delayed, id)
+  redis.call('HDEL', KEYS[3], id)
+end
+local out = {}
+local function add(entries)
+  for _, entry in ipairs(entries) do
+    -- A deleted entry still pending comes back without fields.
+    if type(entry[2]) == 'table' then
+      out[#out + 1] = entry[1]
+      out[#out + 1] = entry[2][2]
+    end
+  end
+end
+if tonumber(ARGV[2]) > 0 then
+  add(redis.call('XAUTOCLAIM', stream, group, consumer, ARGV[2], '0-0', 'COUNT', max)[2])
+end
+if #out < 2 * max then
+  local fresh = redis.call('XREADGROUP', 'GROUP', group, consumer,
+    'COUNT', max - #out / 2, 'STREAMS', stream, '>')
+  if fresh then add(fresh[1][2]) end
 end
 return out
 "#;
 
-/// Removes outbox entries created at or before ARGV[1]. KEYS: entries, due, taken, created.
-/// Returns seq, JSON, seq, JSON...
-pub const EXPIRE_OUTBOX: &str = r#"
-local old = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', ARGV[1])
-local out = {}
-for _, seq in ipairs(old) do
-  local entry = redis.call('HGET', KEYS[1], seq)
-  if entry then
-    out[#out + 1] = seq
-    out[#out + 1] = entry
+/// Whether an outbox has work: a retry due by ARGV[1], an entry not yet read by group
+/// ARGV[2], or one pending for ARGV[3] ms or more (a lease ran out). KEYS: stream, delayed.
+pub const OUTBOX_HAS_WORK: &str = r#"
+if redis.call('ZCOUNT', KEYS[2], '-inf', ARGV[1]) > 0 then return 1 end
+local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)[1]
+if not last then return 0 end
+local ok, groups = pcall(redis.call, 'XINFO', 'GROUPS', KEYS[1])
+if not ok then return 1 end
+for _, info in ipairs(groups) do
+  local fields = {}
+  for i = 1, #info, 2 do fields[info[i]] = info[i + 1] end
+  if fields['name'] == ARGV[2] then
+    local function parts(id)
+      local ms, n = string.match(id, '^(%d+)-(%d+)$')
+      return tonumber(ms), tonumber(n)
+    end
+    local last_ms, last_n = parts(last[1])
+    local read_ms, read_n = parts(fields['last-delivered-id'])
+    if last_ms > read_ms or (last_ms == read_ms and last_n > read_n) then return 1 end
+    local idle = redis.call('XPENDING', KEYS[1], ARGV[2], 'IDLE', ARGV[3], '-', '+', 1)
+    if #idle > 0 then return 1 end
+    return 0
   end
-  redis.call('HDEL', KEYS[1], seq)
-  redis.call('ZREM', KEYS[2], seq)
-  redis.call('ZREM', KEYS[3], seq)
-  redis.call('ZREM', KEYS[4], seq)
+end
+return 1
+"#;
+
+/// Removes outbox entries created at or before ARGV[1] (ms) from the stream (KEYS[1], group
+/// ARGV[2]) and from the delayed retries (KEYS[2], their entries KEYS[3]). Returns id, JSON,
+/// id, JSON...
+pub const EXPIRE_OUTBOX: &str = r#"
+local out = {}
+for _, entry in ipairs(redis.call('XRANGE', KEYS[1], '-', ARGV[1], 'COUNT', 10000)) do
+  if type(entry[2]) == 'table' then
+    out[#out + 1] = entry[1]
+    out[#out + 1] = entry[2][2]
+  end
+  pcall(redis.call, 'XACK', KEYS[1], ARGV[2], entry[1])
+  redis.call('XDEL', KEYS[1], entry[1])
+end
+local retries = redis.call('HGETALL', KEYS[3])
+for i = 1, #retries, 2 do
+  local id, json = retries[i], retries[i + 1]
+  if cjson.decode(json).created_ms <= tonumber(ARGV[1]) then
+    out[#out + 1] = id
+    out[#out + 1] = json
+    redis.call('ZREM', KEYS[2], id)
+    redis.call('HDEL', KEYS[3], id)
+  end
 end
 return out
 "#;
@@ -141,9 +255,10 @@ return count
 
 /// The scripts, hashed once (EVALSHA, falling back to EVAL after a server restart).
 pub struct Scripts {
-    pub commit: Script,
     pub take_mts: Script,
+    pub find_receipt_target: Script,
     pub take_outbox: Script,
+    pub outbox_has_work: Script,
     pub expire_outbox: Script,
     pub sweep_index: Script,
 }
@@ -151,9 +266,10 @@ pub struct Scripts {
 impl Default for Scripts {
     fn default() -> Self {
         Self {
-            commit: Script::new(COMMIT),
             take_mts: Script::new(TAKE_MTS),
+            find_receipt_target: Script::new(FIND_RECEIPT_TARGET),
             take_outbox: Script::new(TAKE_OUTBOX),
+            outbox_has_work: Script::new(OUTBOX_HAS_WORK),
             expire_outbox: Script::new(EXPIRE_OUTBOX),
             sweep_index: Script::new(SWEEP_INDEX),
         }
@@ -174,167 +290,155 @@ pub enum StepResult {
 #[derive(Debug, Default)]
 pub struct Step {
     keys: Vec<String>,
-    guards: Vec<Value>,
-    writes: Vec<Value>,
+    guard_count: usize,
+    guards: Vec<String>,
+    writes: Vec<String>,
 }
 
 impl Step {
     /// The 1-based `KEYS` index of `key`, added once.
-    fn k(&mut self, key: &str) -> usize {
-        match self.keys.iter().position(|k| k == key) {
+    fn k(&mut self, key: &str) -> String {
+        let index = match self.keys.iter().position(|k| k == key) {
             Some(i) => i + 1,
             None => {
                 self.keys.push(key.to_owned());
                 self.keys.len()
             }
-        }
+        };
+        index.to_string()
+    }
+
+    fn guard(&mut self, op: &str, key: &str, args: &[&str]) -> &mut Self {
+        let k = self.k(key);
+        self.guard_count += 1;
+        self.guards.push(op.to_owned());
+        self.guards.push(k);
+        self.guards.extend(args.iter().map(|a| (*a).to_owned()));
+        self
+    }
+
+    fn write(&mut self, op: &str, key: &str, args: &[&str]) -> &mut Self {
+        let k = self.k(key);
+        self.writes.push(op.to_owned());
+        self.writes.push(k);
+        self.writes.extend(args.iter().map(|a| (*a).to_owned()));
+        self
     }
 
     /// Fails with [`StepResult::Claimed`] if `key` exists.
     pub fn claim(&mut self, key: &str) -> &mut Self {
-        let k = self.k(key);
-        self.guards.push(json!({"op": "claim", "k": k}));
-        self
+        self.guard("claim", key, &[])
     }
 
     pub fn absent(&mut self, key: &str) -> &mut Self {
-        let k = self.k(key);
-        self.guards.push(json!({"op": "absent", "k": k}));
-        self
+        self.guard("absent", key, &[])
     }
 
     /// The hash field must hold `value` ("" = missing).
     pub fn field_is(&mut self, key: &str, field: &str, value: &str) -> &mut Self {
-        let k = self.k(key);
-        self.guards
-            .push(json!({"op": "field", "k": k, "f": field, "v": value}));
-        self
-    }
-
-    pub fn field_exists(&mut self, key: &str, field: &str) -> &mut Self {
-        let k = self.k(key);
-        self.guards
-            .push(json!({"op": "hexists", "k": k, "f": field}));
-        self
+        self.guard("field", key, &[field, value])
     }
 
     pub fn list_len_is(&mut self, key: &str, len: usize) -> &mut Self {
-        let k = self.k(key);
-        self.guards.push(json!({"op": "llen", "k": k, "n": len}));
-        self
+        self.guard("llen", key, &[&len.to_string()])
     }
 
     pub fn member_of(&mut self, key: &str, member: &str) -> &mut Self {
-        let k = self.k(key);
-        self.guards
-            .push(json!({"op": "zmember", "k": k, "m": member}));
-        self
-    }
-
-    fn write(&mut self, op: &str, key: &str, mut fields: Value) -> &mut Self {
-        let k = self.k(key);
-        fields["op"] = json!(op);
-        fields["k"] = json!(k);
-        self.writes.push(fields);
-        self
+        self.guard("zmember", key, &[member])
     }
 
     pub fn set(&mut self, key: &str, value: &str, ttl_ms: Option<u64>) -> &mut Self {
         match ttl_ms {
-            Some(px) => self.write("set", key, json!({"v": value, "px": px.max(1).to_string()})),
-            None => self.write("set", key, json!({"v": value})),
+            Some(px) => self.write("setpx", key, &[value, &px.max(1).to_string()]),
+            None => self.write("set", key, &[value]),
         }
     }
 
     pub fn hset(&mut self, key: &str, fields: &[(&str, &str)]) -> &mut Self {
-        let flat: Vec<&str> = fields.iter().flat_map(|(f, v)| [*f, *v]).collect();
-        self.write("hset", key, json!({"fv": flat}))
+        let count = (fields.len() * 2).to_string();
+        let mut args = vec![count.as_str()];
+        args.extend(fields.iter().flat_map(|(f, v)| [*f, *v]));
+        self.write("hset", key, &args)
     }
 
     pub fn hdel(&mut self, key: &str, field: &str) -> &mut Self {
-        self.write("hdel", key, json!({"f": field}))
+        self.write("hdel", key, &[field])
     }
 
     pub fn del(&mut self, key: &str) -> &mut Self {
-        self.write("del", key, json!({}))
+        self.write("del", key, &[])
     }
 
     pub fn rpush(&mut self, key: &str, value: &str) -> &mut Self {
-        self.write("rpush", key, json!({"v": value}))
+        self.write("rpush", key, &[value])
     }
 
     pub fn lpush(&mut self, key: &str, value: &str) -> &mut Self {
-        self.write("lpush", key, json!({"v": value}))
-    }
-
-    pub fn lrem(&mut self, key: &str, value: &str) -> &mut Self {
-        self.write("lrem", key, json!({"v": value}))
+        self.write("lpush", key, &[value])
     }
 
     pub fn zadd(&mut self, key: &str, score: u64, member: &str) -> &mut Self {
-        self.write("zadd", key, json!({"s": score.to_string(), "m": member}))
+        self.write("zadd", key, &[&score.to_string(), member])
     }
 
     /// Adds, or raises the score only if `score` is greater.
     pub fn zadd_greater(&mut self, key: &str, score: u64, member: &str) -> &mut Self {
-        self.write("zaddgt", key, json!({"s": score.to_string(), "m": member}))
+        self.write("zaddgt", key, &[&score.to_string(), member])
+    }
+
+    /// Ends the lease `member` holds in the sorted set `leases`; if it had expired and the
+    /// MT was put back on `queue` meanwhile, withdraws `id` from there.
+    pub fn unlease(&mut self, leases: &str, member: &str, queue: &str, id: &str) -> &mut Self {
+        let queue = self.k(queue);
+        self.write("unlease", leases, &[member, &queue, id])
     }
 
     pub fn zrem(&mut self, key: &str, member: &str) -> &mut Self {
-        self.write("zrem", key, json!({"m": member}))
+        self.write("zrem", key, &[member])
     }
 
     pub fn sadd(&mut self, key: &str, member: &str) -> &mut Self {
-        self.write("sadd", key, json!({"m": member}))
+        self.write("sadd", key, &[member])
     }
 
-    /// Appends `entry_json` to an account's outbox under the next seq, due now.
-    pub fn outbox_append(&mut self, keys: &OutboxKeys, entry_json: &str, created_ms: u64) {
-        let (seq, entries, due, created, accounts) = (
-            self.k(&keys.seq),
-            self.k(&keys.entries),
-            self.k(&keys.due),
-            self.k(&keys.created),
-            self.k(&keys.accounts),
-        );
-        self.writes.push(json!({
-            "op": "outbox", "seq": seq, "entries": entries, "due": due,
-            "created_key": created, "created_at": created_ms.to_string(),
-            "accounts": accounts, "account": keys.account, "v": entry_json,
-        }));
+    /// Appends `entry_json` to `account`'s outbox stream (and the account to `accounts`).
+    pub fn outbox_append(
+        &mut self,
+        stream: &str,
+        accounts: &str,
+        account: &str,
+        entry_json: &str,
+    ) -> &mut Self {
+        let accounts = self.k(accounts);
+        self.write("outbox", stream, &[&accounts, account, entry_json])
     }
 
-    /// Runs the step atomically.
-    pub async fn run(
-        &self,
-        scripts: &Scripts,
-        conn: &mut ConnectionManager,
-    ) -> Result<StepResult, StoreError> {
-        let body = json!({"guards": self.guards, "writes": self.writes}).to_string();
-        let mut invocation = scripts.commit.prepare_invoke();
-        for key in &self.keys {
-            invocation.key(key);
-        }
-        let (outcome, _guard): (String, i64) = invocation
-            .arg(body)
-            .invoke_async(conn)
-            .await
-            .map_err(StoreError::backend)?;
-        match outcome.as_str() {
-            "ok" => Ok(StepResult::Committed),
-            "claimed" => Ok(StepResult::Claimed),
-            "conflict" => Ok(StepResult::Conflict),
-            other => Err(StoreError::Backend(format!("commit script said {other}"))),
-        }
+    /// The stream entry `id` must exist.
+    pub fn stream_entry_exists(&mut self, stream: &str, id: &str) -> &mut Self {
+        self.guard("xentry", stream, &[id])
+    }
+
+    /// Acknowledges and deletes the stream entry `id` (read through `group`).
+    pub fn stream_done(&mut self, stream: &str, group: &str, id: &str) -> &mut Self {
+        self.write("xdone", stream, &[group, id])
+    }
+
+    /// Appends this step to a batch: its keys to `keys`, its tokens to `args`.
+    pub fn append_to(self, keys: &mut Vec<String>, args: &mut Vec<String>) {
+        args.push(keys.len().to_string());
+        args.push(self.guard_count.to_string());
+        args.push((self.guards.len() + self.writes.len()).to_string());
+        keys.extend(self.keys);
+        args.extend(self.guards.into_iter().chain(self.writes));
     }
 }
 
-/// The keys an outbox append touches.
-pub struct OutboxKeys {
-    pub account: String,
-    pub seq: String,
-    pub entries: String,
-    pub due: String,
-    pub created: String,
-    pub accounts: String,
+/// Reads the outcome [`COMMIT`] gave one step.
+pub fn step_result(outcome: &str) -> Result<StepResult, StoreError> {
+    match outcome {
+        "ok" => Ok(StepResult::Committed),
+        "claimed" => Ok(StepResult::Claimed),
+        "conflict" => Ok(StepResult::Conflict),
+        other => Err(StoreError::Backend(format!("commit script said {other}"))),
+    }
 }
