@@ -128,6 +128,19 @@ pub enum PoolError {
     },
 }
 
+impl PoolError {
+    /// The SMSC refused the message itself (an error status other than throttling): sending
+    /// it again cannot help. Every other error is worth another attempt: no bind was up, the
+    /// SMSC asked to slow down, or the bind was lost or silent with the submit in flight (it
+    /// may have been taken, so that retry can duplicate it; see [`retry_is_safe`]).
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            PoolError::Submit { error: error @ SubmitError::Rejected(_), .. } if !error.is_throttled()
+        )
+    }
+}
+
 struct Slot {
     endpoint: usize,
     index: usize,

@@ -102,11 +102,15 @@ async fn submits_spread_over_binds_and_skip_none() {
     assert_eq!(one.submits.lock().unwrap().len(), 20);
     assert_eq!(two.submits.lock().unwrap().len(), 20);
     assert!(pool.status().iter().all(|s| s.up));
+    let refused = pool.submit(submit_to("99930001", "x")).await.unwrap_err();
+    assert!(refused.is_refusal(), "{refused:?}");
     pool.shutdown().await;
     assert!(pool.active().is_empty());
-    assert_eq!(
-        pool.submit(submit_to("1", "x")).await.unwrap_err(),
-        PoolError::NoActiveBind
+    let none_bound = pool.submit(submit_to("1", "x")).await.unwrap_err();
+    assert_eq!(none_bound, PoolError::NoActiveBind);
+    assert!(
+        !none_bound.is_refusal(),
+        "no bind up is worth another attempt"
     );
 }
 
