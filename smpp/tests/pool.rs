@@ -8,6 +8,7 @@ use common::*;
 use smsgw_smpp::{
     client::AcceptAll,
     pool::{rebind_delay, BindPool, Endpoint, PoolConfig, PoolError, Strategy},
+    rusmpp::CommandStatus,
     BindKind,
 };
 use tokio::time::Instant;
@@ -37,6 +38,7 @@ async fn a_refused_bind_is_not_retried_before_30_s() {
     assert_eq!(attempts(&smsc).len(), 1, "retried before the 30 s floor");
     let status = &pool.status()[0];
     assert!(!status.up);
+    assert_eq!(status.last_refusal, Some(CommandStatus::EsmeRbindfail));
     assert!(status.next_attempt.unwrap() >= start + Duration::from_secs(30));
 
     smsc.refuse_binds.store(false, Ordering::SeqCst);
