@@ -1,9 +1,16 @@
-//! `smsgw send` end to end: the real binary against a gateway (and carrier simulator) started
-//! in this process, over SMPP and over HTTP.
+//! `smsgw send` end to end: the real binary against gateways (and carrier simulators) started
+//! in this process, over SMPP and over HTTP, and failing over from a stopped gateway to a
+//! running one (`--smpp A --smpp B`, `--url A --url B`, `--host` resolved by a local DNS
+//! responder).
 
 mod gateway;
 
-use std::process::Output;
+// The UDP DNS responder of the FailoverClient tests.
+#[allow(dead_code)]
+#[path = "../http/tests/failover_support/dns.rs"]
+mod dns;
+
+use std::{net::Ipv4Addr, process::Output};
 
 use gateway::*;
 
@@ -272,4 +279,147 @@ async fn smpp_send_with_wait_and_no_receipt_exits_2_with_a_timeout_line() {
         "{out}"
     );
     assert!(lines_starting_with(&out, "receipt ").is_empty(), "{out}");
+}
+
+/// Two gateways, each with its own carrier simulator.
+async fn two_gateways() -> (TestGateway, TestGateway) {
+    (TestGateway::start().await, TestGateway::start().await)
+}
+
+/// Shuts `test`'s gateway down (its addresses refuse connections from now on); returns its
+/// SMPP address, HTTP base URL and simulator (kept to show it received nothing).
+async fn stop(test: TestGateway) -> (String, String, smsgw::carrier_sim::CarrierSim) {
+    let smpp = test.gateway.smpp_addr().to_string();
+    let http = test.url("");
+    test.gateway.shutdown().await;
+    (smpp, http, test.sim)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smpp_send_to_two_gateways_goes_through_the_running_one_and_names_it() {
+    let (first, second) = two_gateways().await;
+    let (stopped_addr, _, stopped_sim) = stop(first).await;
+    let running_addr = second.gateway.smpp_addr().to_string();
+    let output = send(&[
+        "--smpp",
+        &stopped_addr,
+        "--smpp",
+        &running_addr,
+        "--to",
+        "447700900001",
+        "--text",
+        "one site is down",
+        "--wait",
+    ])
+    .await;
+    let out = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let accepted = lines_starting_with(&out, "accepted ");
+    assert_eq!(accepted.len(), 1, "{out}");
+    assert!(
+        accepted[0].ends_with(&format!("via smpp://{running_addr} (part 1/1)")),
+        "{out}"
+    );
+    let id = accepted_id(accepted[0]);
+    assert_eq!(
+        lines_starting_with(&out, "receipt "),
+        [format!("receipt {id} DELIVRD err:000")],
+        "{out}"
+    );
+    assert_eq!(second.sim.stats().submits_accepted, 1);
+    assert_eq!(stopped_sim.stats().submits_accepted, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smpp_send_with_every_gateway_down_exits_2_naming_each_address() {
+    let (first, second) = two_gateways().await;
+    let (one, _, _sim_one) = stop(first).await;
+    let (two, _, _sim_two) = stop(second).await;
+    let output = send(&[
+        "--smpp",
+        &one,
+        "--smpp",
+        &two,
+        "--to",
+        "447700900001",
+        "--text",
+        "hi",
+    ])
+    .await;
+    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(&format!("smpp://{one}: ")), "{stderr}");
+    assert!(stderr.contains(&format!("smpp://{two}: ")), "{stderr}");
+    assert!(output.stdout.is_empty(), "{}", describe(&output));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_send_to_two_urls_fails_over_to_the_running_gateway_and_follows_the_receipt() {
+    let (first, second) = two_gateways().await;
+    let (_, stopped_url, stopped_sim) = stop(first).await;
+    let running_url = second.url("");
+    let output = send(&[
+        "--url",
+        &stopped_url,
+        "--url",
+        &running_url,
+        "--retry-window-s",
+        "1",
+        "--to",
+        "447700900001",
+        "--text",
+        "over the other site",
+        "--message-id",
+        "cli-failover-1",
+        "--wait",
+    ])
+    .await;
+    let out = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let accepted = lines_starting_with(&out, "accepted ");
+    assert_eq!(accepted.len(), 1, "{out}");
+    assert!(
+        accepted[0].contains(&format!(
+            "via {running_url}/v1/messages (1 part(s), Idempotency-Key cli-failover-1)"
+        )),
+        "{out}"
+    );
+    let id = accepted_id(accepted[0]);
+    assert_eq!(
+        lines_starting_with(&out, "receipt "),
+        [format!("receipt {id} DELIVERED err:000")],
+        "{out}"
+    );
+    assert_eq!(second.sim.stats().submits_accepted, 1);
+    assert_eq!(stopped_sim.stats().submits_accepted, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_send_to_a_host_tries_each_address_and_names_the_one_that_took_it() {
+    let test = TestGateway::start().await;
+    let port = test.gateway.http_addr().port();
+    // 127.0.0.2 first: nothing listens there on the gateway's port.
+    let dns =
+        dns::DnsResponder::start(vec![Ipv4Addr::new(127, 0, 0, 2), Ipv4Addr::LOCALHOST], 60).await;
+    let output = send(&[
+        "--host",
+        &format!("smsgw.test:{port}"),
+        "--dns",
+        &dns.addr.to_string(),
+        "--retry-window-s",
+        "1",
+        "--to",
+        "447700900001",
+        "--text",
+        "found by name",
+        "--message-id",
+        "cli-host-1",
+    ])
+    .await;
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    assert_eq!(
+        stdout(&output),
+        format!("accepted cli-host-1 via http://smsgw.test:{port}/httpapi/receiver (127.0.0.1)\n")
+    );
+    assert!(dns.a_questions() >= 1);
 }

@@ -151,21 +151,15 @@ async fn a_429_is_retried_on_the_same_site_after_its_retry_after() {
     assert_eq!(b.ledger.requests(), 0);
 }
 
-#[tokio::test(start_paused = true)]
-async fn json_retries_a_503_with_the_same_idempotency_key() {
-    let a = Site::start(SITE_A, 0).await;
-    a.ledger
-        .api_script
-        .lock()
-        .unwrap()
-        .push_back(ApiError::internal());
-    let client = client_for(&[&a], Duration::from_secs(30), None);
-    let credentials = Credentials {
+fn demo_credentials() -> Credentials {
+    Credentials {
         login: "demo".into(),
         password: "demo1234".into(),
-    };
-    let key = IdempotencyKey::parse("key-1").unwrap();
-    let body = SubmitBody {
+    }
+}
+
+fn json_body() -> SubmitBody {
+    SubmitBody {
         to: "447700900123".into(),
         from: "ACME".into(),
         text: "hello".into(),
@@ -175,16 +169,55 @@ async fn json_retries_a_503_with_the_same_idempotency_key() {
         app_id: None,
         conversation_id: None,
         client_message_id: None,
-    };
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn json_retries_a_503_with_the_same_idempotency_key() {
+    let a = Site::start(SITE_A, 0).await;
+    a.ledger
+        .api_script
+        .lock()
+        .unwrap()
+        .push_back(ApiError::internal());
+    let client = client_for(&[&a], Duration::from_secs(30), None);
+    let key = IdempotencyKey::parse("key-1").unwrap();
 
     let delivery = client
-        .submit_json(&credentials, &key, &body)
+        .submit_json(&demo_credentials(), &key, &json_body())
         .await
         .expect("sent");
     assert_eq!(delivery.attempts, 2);
     assert_eq!(delivery.answer.id, "S-1");
     assert_eq!(*a.ledger.keys_seen.lock().unwrap(), ["key-1", "key-1"]);
     assert_eq!(a.ledger.json.lock().unwrap().len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn status_is_read_through_the_surviving_site_and_an_unknown_id_is_refused() {
+    let mut a = Site::start(SITE_A, 0).await;
+    let b = Site::start(SITE_A, 0).await;
+    a.kill().await;
+    let client = client_for(&[&a, &b], Duration::from_secs(2), None);
+    let key = IdempotencyKey::parse("key-s").unwrap();
+    let taken = client
+        .submit_json(&demo_credentials(), &key, &json_body())
+        .await
+        .expect("sent");
+    assert_eq!(taken.endpoint.base(), &b.url());
+
+    let status = client
+        .status(&demo_credentials(), &taken.answer.id)
+        .await
+        .expect("status");
+    assert_eq!(status.endpoint.base(), &b.url());
+    assert_eq!(status.answer.id, taken.answer.id);
+    assert_eq!(status.attempts, 1, "sticks to the site that answered");
+
+    match client.status(&demo_credentials(), "S-404").await {
+        Err(FailoverError::Refused(refusal)) => assert_eq!(refusal.status, 404),
+        other => panic!("expected a 404 refusal, got {other:?}"),
+    }
 }
 
 #[tokio::test(start_paused = true)]

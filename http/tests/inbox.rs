@@ -115,3 +115,40 @@ async fn form_pushes_without_a_secret_and_failing_callbacks_are_retried() {
         .unwrap();
     assert_eq!(garbage.status(), 400);
 }
+
+/// A push signed with `SECRET` at `timestamp` (Unix seconds).
+async fn post_signed_at(url: &str, message: &PushMessage, timestamp: i64) -> reqwest::StatusCode {
+    let body = message.to_json();
+    let id = message.event_id();
+    let signature = standardwebhooks::Webhook::new(SECRET)
+        .unwrap()
+        .sign(&id, timestamp, body.as_bytes())
+        .unwrap();
+    common::client()
+        .post(url)
+        .header("content-type", "application/json")
+        .header("webhook-id", id)
+        .header("webhook-timestamp", timestamp.to_string())
+        .header("webhook-signature", signature)
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+#[tokio::test]
+async fn a_correctly_signed_push_outside_the_5_minute_tolerance_is_refused() {
+    let (url, app) = start(Some(SECRET)).await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let message = receipt("m-old", MessageState::Delivered);
+    for stale in [now - 6 * 60, now + 6 * 60] {
+        assert_eq!(post_signed_at(&url, &message, stale).await, 401);
+    }
+    assert!(app.got.lock().unwrap().is_empty());
+    assert_eq!(post_signed_at(&url, &message, now - 60).await, 200);
+    assert_eq!(*app.got.lock().unwrap(), vec![message]);
+}

@@ -14,7 +14,7 @@ use std::{
     time::Duration,
 };
 
-use rusmpp::{pdus::SubmitSm, Command, Pdu};
+use rusmpp::{pdus::SubmitSm, Command, CommandStatus, Pdu};
 use tokio::{sync::watch, time::Instant};
 use tokio_rustls::{rustls::pki_types::ServerName, TlsConnector};
 use tracing::{info, warn};
@@ -105,6 +105,9 @@ pub struct BindStatus {
     /// When a slot that is down binds again.
     pub next_attempt: Option<Instant>,
     pub last_error: Option<String>,
+    /// The bind_resp status of the last attempt, when the SMSC refused the bind itself
+    /// (e.g. wrong password), as opposed to a connection that failed.
+    pub last_refusal: Option<CommandStatus>,
 }
 
 /// A submit accepted by an SMSC.
@@ -128,6 +131,19 @@ pub enum PoolError {
     },
 }
 
+impl PoolError {
+    /// The SMSC refused the message itself (an error status other than throttling): sending
+    /// it again cannot help. Every other error is worth another attempt: no bind was up, the
+    /// SMSC asked to slow down, or the bind was lost or silent with the submit in flight (it
+    /// may have been taken, so that retry can duplicate it; see [`retry_is_safe`]).
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            PoolError::Submit { error: error @ SubmitError::Rejected(_), .. } if !error.is_throttled()
+        )
+    }
+}
+
 struct Slot {
     endpoint: usize,
     index: usize,
@@ -140,6 +156,7 @@ struct SlotState {
     failures: u32,
     next_attempt: Option<Instant>,
     last_error: Option<String>,
+    last_refusal: Option<CommandStatus>,
 }
 
 struct Inner {
@@ -223,6 +240,7 @@ impl BindPool {
                     failures: state.failures,
                     next_attempt: state.next_attempt,
                     last_error: state.last_error.clone(),
+                    last_refusal: state.last_refusal,
                 }
             })
             .collect()
@@ -349,6 +367,10 @@ async fn supervise<H: DeliverHandler>(
             outcome = attempt => outcome,
             _ = stop.changed() => return,
         };
+        let refusal = match &outcome {
+            Err(ConnectError::Rejected(status)) => Some(*status),
+            _ => None,
+        };
         let failure = match outcome {
             Ok(client) => {
                 let session = client.session().clone();
@@ -385,6 +407,7 @@ async fn supervise<H: DeliverHandler>(
             let delay = rebind_delay(&inner.config, state.failures);
             state.next_attempt = Some(Instant::now() + delay);
             state.last_error = Some(failure.clone());
+            state.last_refusal = refusal;
             delay
         };
         warn!(endpoint = %endpoint.address, slot = slot.index, error = %failure, ?delay, "bind down; rebinding later");

@@ -8,6 +8,7 @@ use common::*;
 use smsgw_smpp::{
     client::AcceptAll,
     pool::{rebind_delay, BindPool, Endpoint, PoolConfig, PoolError, Strategy},
+    rusmpp::CommandStatus,
     BindKind,
 };
 use tokio::time::Instant;
@@ -37,6 +38,7 @@ async fn a_refused_bind_is_not_retried_before_30_s() {
     assert_eq!(attempts(&smsc).len(), 1, "retried before the 30 s floor");
     let status = &pool.status()[0];
     assert!(!status.up);
+    assert_eq!(status.last_refusal, Some(CommandStatus::EsmeRbindfail));
     assert!(status.next_attempt.unwrap() >= start + Duration::from_secs(30));
 
     smsc.refuse_binds.store(false, Ordering::SeqCst);
@@ -102,11 +104,15 @@ async fn submits_spread_over_binds_and_skip_none() {
     assert_eq!(one.submits.lock().unwrap().len(), 20);
     assert_eq!(two.submits.lock().unwrap().len(), 20);
     assert!(pool.status().iter().all(|s| s.up));
+    let refused = pool.submit(submit_to("99930001", "x")).await.unwrap_err();
+    assert!(refused.is_refusal(), "{refused:?}");
     pool.shutdown().await;
     assert!(pool.active().is_empty());
-    assert_eq!(
-        pool.submit(submit_to("1", "x")).await.unwrap_err(),
-        PoolError::NoActiveBind
+    let none_bound = pool.submit(submit_to("1", "x")).await.unwrap_err();
+    assert_eq!(none_bound, PoolError::NoActiveBind);
+    assert!(
+        !none_bound.is_refusal(),
+        "no bind up is worth another attempt"
     );
 }
 

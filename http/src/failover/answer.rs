@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 use reqwest::StatusCode;
 
 use super::outbound::Api;
-use crate::api::{ErrorBody, SubmitAccepted};
+use crate::api::{ErrorBody, MessageStatus, SubmitAccepted};
 use crate::result_code;
 
 /// What `/httpapi/receiver` answers when it takes a message: `result_code=0&message_id=..`.
@@ -97,6 +97,11 @@ pub(crate) fn genesys_accepted(body: &str) -> Option<GenesysAccepted> {
 
 /// Reads a [`SubmitAccepted`] body.
 pub(crate) fn json_accepted(body: &str) -> Option<SubmitAccepted> {
+    serde_json::from_str(body).ok()
+}
+
+/// Reads a [`MessageStatus`] body.
+pub(crate) fn status_answer(body: &str) -> Option<MessageStatus> {
     serde_json::from_str(body).ok()
 }
 

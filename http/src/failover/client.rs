@@ -8,18 +8,18 @@ use std::sync::{Arc, Mutex};
 use reqwest::Url;
 use tokio::time::Instant;
 
-use super::answer::{genesys_accepted, json_accepted, GenesysAccepted};
+use super::answer::{genesys_accepted, json_accepted, status_answer, GenesysAccepted};
 use super::dns::TtlResolver;
 use super::outbound::Outbound;
 use super::{Endpoint, EndpointSource, FailoverConfig, FailoverError};
-use crate::api::{IdempotencyKey, SubmitAccepted, SubmitBody};
+use crate::api::{IdempotencyKey, MessageStatus, SubmitAccepted, SubmitBody};
 use crate::credentials::Credentials;
 use crate::receiver::ReceiverRequest;
 
-/// A message taken by the gateway.
+/// A message taken by the gateway (or the answer to a status query).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivery<T> {
-    /// The endpoint that took it.
+    /// The endpoint that took it (answered).
     pub endpoint: Endpoint,
     /// The gateway's answer.
     pub answer: T,
@@ -121,6 +121,17 @@ impl FailoverClient {
     ) -> Result<Delivery<SubmitAccepted>, FailoverError> {
         let outbound = Outbound::json(credentials, idempotency_key, body)?;
         self.inner.deliver(&outbound, json_accepted).await
+    }
+
+    /// `GET /v1/messages/{id}`: the message's state and history, from whichever endpoint
+    /// answers (every site reads the same store), with the same retries and switching.
+    pub async fn status(
+        &self,
+        credentials: &Credentials,
+        id: &str,
+    ) -> Result<Delivery<MessageStatus>, FailoverError> {
+        let outbound = Outbound::status(credentials, id);
+        self.inner.deliver(&outbound, status_answer).await
     }
 
     /// The endpoint the next request tries first, if one has taken a message yet.

@@ -30,7 +30,7 @@ impl Endpoint {
     }
 
     /// `path` (absolute, e.g. `/v1/messages`) on this endpoint, keeping a base path prefix.
-    pub(crate) fn url(&self, path: &str) -> Url {
+    pub fn url(&self, path: &str) -> Url {
         let mut url = self.base.clone();
         let prefix = url.path().trim_end_matches('/').to_owned();
         url.set_path(&format!("{prefix}{path}"));

@@ -7,7 +7,8 @@
 //! - Sending: [`FailoverClient::send_genesys`] posts the Genesys form to `/httpapi/receiver`,
 //!   [`FailoverClient::submit_json`] posts JSON to `/v1/messages`. Every attempt carries the
 //!   same body, so the same message_id / Idempotency-Key: the gateway answers a repeat with
-//!   the first answer and never sends a second SMS.
+//!   the first answer and never sends a second SMS. [`FailoverClient::status`] reads
+//!   `GET /v1/messages/{id}` the same way.
 //! - On a connect error, time-out, 5xx, 429 or 409 "still in flight" the same endpoint is
 //!   retried with [`crate::push::backoff`] (a `Retry-After` is waited in full) for
 //!   [`FailoverConfig::retry_window`]; then the next endpoint gets its own window. The

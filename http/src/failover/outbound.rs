@@ -1,5 +1,5 @@
-//! `Outbound`: a message as one of the two smsgw APIs expects it, built once and sent
-//! unchanged on every attempt (same message_id / Idempotency-Key, same body).
+//! `Outbound`: a message as one of the two smsgw APIs expects it (or a status query), built
+//! once and sent unchanged on every attempt (same message_id / Idempotency-Key, same body).
 
 use reqwest::header::{HeaderValue, CONTENT_TYPE};
 
@@ -20,9 +20,11 @@ pub(crate) enum Api {
 #[derive(Debug, Clone)]
 pub(crate) struct Outbound {
     pub(crate) api: Api,
-    /// What logs call the message: its message_id or Idempotency-Key.
+    /// What logs call the message: its message_id, Idempotency-Key or our id.
     pub(crate) key: String,
-    body: String,
+    path: String,
+    /// `None` for a GET.
+    body: Option<String>,
     basic_auth: Option<Credentials>,
     idempotency_key: Option<HeaderValue>,
 }
@@ -54,7 +56,8 @@ impl Outbound {
         Outbound {
             api: Api::Genesys,
             key: request.message_id.clone(),
-            body: crate::form::encode(&pairs),
+            path: RECEIVER_PATH.to_owned(),
+            body: Some(crate::form::encode(&pairs)),
             basic_auth: None,
             idempotency_key: None,
         }
@@ -69,18 +72,29 @@ impl Outbound {
         Ok(Outbound {
             api: Api::Json,
             key: idempotency_key.as_str().to_owned(),
-            body: serde_json::to_string(body)?,
+            path: MESSAGES_PATH.to_owned(),
+            body: Some(serde_json::to_string(body)?),
             basic_auth: Some(credentials.clone()),
             // Validated keys are printable ASCII, always a valid header value.
             idempotency_key: HeaderValue::from_str(idempotency_key.as_str()).ok(),
         })
     }
 
-    pub(crate) fn path(&self) -> &'static str {
-        match self.api {
-            Api::Genesys => RECEIVER_PATH,
-            Api::Json => MESSAGES_PATH,
+    /// `GET /v1/messages/{id}` with Basic credentials.
+    pub(crate) fn status(credentials: &Credentials, id: &str) -> Outbound {
+        Outbound {
+            api: Api::Json,
+            key: id.to_owned(),
+            // Our ids are path-safe; `Endpoint::url` percent-encodes anything else.
+            path: format!("{MESSAGES_PATH}/{id}"),
+            body: None,
+            basic_auth: Some(credentials.clone()),
+            idempotency_key: None,
         }
+    }
+
+    pub(crate) fn path(&self) -> &str {
+        &self.path
     }
 
     /// The request for one attempt on `url`.
@@ -93,10 +107,13 @@ impl Outbound {
             Api::Genesys => "application/x-www-form-urlencoded",
             Api::Json => "application/json",
         };
-        let mut request = http
-            .post(url)
-            .header(CONTENT_TYPE, content_type)
-            .body(self.body.clone());
+        let mut request = match &self.body {
+            Some(body) => http
+                .post(url)
+                .header(CONTENT_TYPE, content_type)
+                .body(body.clone()),
+            None => http.get(url),
+        };
         if let Some(credentials) = &self.basic_auth {
             request = request.basic_auth(&credentials.login, Some(&credentials.password));
         }
@@ -131,7 +148,7 @@ mod tests {
         };
         let outbound = Outbound::genesys(&request);
         assert_eq!(outbound.key, "m-1");
-        let pairs = crate::form::parse(outbound.body.as_bytes()).unwrap();
+        let pairs = crate::form::parse(outbound.body.unwrap().as_bytes()).unwrap();
         assert_eq!(ReceiverRequest::from_pairs(pairs).unwrap(), request);
     }
 }

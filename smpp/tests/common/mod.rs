@@ -103,13 +103,57 @@ impl BindHandler for TestSmsc {
 
 /// A server on 127.0.0.1:0 serving in the background.
 pub async fn start_server(config: ServerConfig) -> (Server<TestSmsc>, Arc<TestSmsc>, SocketAddr) {
-    let handler = Arc::new(TestSmsc::default());
-    let server = Server::new(config, handler.clone());
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let serving = server.clone();
-    tokio::spawn(async move { serving.serve(listener).await });
-    (server, handler, addr)
+    let site = Site::start(config).await;
+    (site.server, site.smsc, site.addr)
+}
+
+/// A server that can die like a site does (listener gone, every connection dropped without
+/// unbind) and come back on the same address.
+pub struct Site {
+    pub server: Server<TestSmsc>,
+    pub smsc: Arc<TestSmsc>,
+    pub addr: SocketAddr,
+    accepting: tokio::task::JoinHandle<()>,
+}
+
+impl Site {
+    /// A server on 127.0.0.1:0 serving in the background.
+    pub async fn start(config: ServerConfig) -> Site {
+        let smsc = Arc::new(TestSmsc::default());
+        let server = Server::new(config, smsc.clone());
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let accepting = Self::accept(&server, listener);
+        Site {
+            server,
+            smsc,
+            addr,
+            accepting,
+        }
+    }
+
+    fn accept(server: &Server<TestSmsc>, listener: TcpListener) -> tokio::task::JoinHandle<()> {
+        let serving = server.clone();
+        tokio::spawn(async move {
+            let _ = serving.serve(listener).await;
+        })
+    }
+
+    /// Stops accepting (connects are refused) and drops every bind at once.
+    pub fn kill(&self) {
+        self.accepting.abort();
+        for session in self.server.registry().sessions("demo") {
+            session.close();
+        }
+    }
+
+    /// Accepts again on the same address (after [`Site::kill`]).
+    pub async fn restart(&mut self) {
+        // The aborted task drops its listener when it ends; the address is free after that.
+        let _ = (&mut self.accepting).await;
+        let listener = TcpListener::bind(self.addr).await.unwrap();
+        self.accepting = Self::accept(&self.server, listener);
+    }
 }
 
 pub fn demo_client(kind: BindKind) -> ClientConfig {
