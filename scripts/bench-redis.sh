@@ -25,7 +25,7 @@ pids=()
 cleanup() {
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
     wait 2>/dev/null || true
-    rm -rf "$run"
+    cp "$run"/*.log /tmp/ 2>/dev/null; rm -rf "$run"
 }
 trap cleanup EXIT
 

@@ -118,18 +118,29 @@ impl AccountDelivery {
                     () = self.store.wait_for_outbox(&self.account, Duration::from_secs(1)) => {}
                     _ = stop.changed() => {}
                 }
-            } else if in_flight.len() >= limit {
-                // Full: only a finished delivery makes room (due entries must not spin us).
-                tokio::select! {
-                    _ = in_flight.next() => {}
-                    _ = stop.changed() => {}
+            } else if in_flight.len() > limit - limit / 4 {
+                // (Nearly) full: only finished deliveries make room (due entries must not spin
+                // us), and the outbox is read again once a quarter of it is free, in one batch
+                // rather than an entry per finished delivery.
+                while in_flight.len() > limit - limit / 4 {
+                    tokio::select! {
+                        Some(()) = in_flight.next() => {}
+                        _ = stop.changed() => break,
+                    }
                 }
             } else if !took {
-                // Nothing due: wait for a delivery to finish or new work.
-                tokio::select! {
-                    _ = in_flight.next() => {}
-                    () = self.store.wait_for_outbox(&self.account, Duration::from_millis(200)) => {}
-                    _ = stop.changed() => {}
+                // Nothing due: wait for new work, reaping finished deliveries meanwhile (a
+                // finished delivery alone is no reason to look at the outbox again).
+                let new_work = self
+                    .store
+                    .wait_for_outbox(&self.account, Duration::from_millis(200));
+                tokio::pin!(new_work);
+                loop {
+                    tokio::select! {
+                        () = &mut new_work => break,
+                        Some(()) = in_flight.next() => {}
+                        _ = stop.changed() => break,
+                    }
                 }
             } else {
                 // Reap what already finished without waiting.

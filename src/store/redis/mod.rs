@@ -42,6 +42,7 @@ pub mod keys;
 mod maintenance;
 mod mts;
 mod outbox;
+mod pacing;
 pub mod scripts;
 
 use std::{sync::Arc, time::Duration};
@@ -106,6 +107,8 @@ pub struct RedisStore {
     lease: Duration,
     /// This store's name as a consumer of the outbox streams' group.
     consumer: String,
+    /// Takes from a queue that is drained to the last item wait a little (see [`pacing`]).
+    pacer: pacing::TakePacer,
     /// When this node last looked for outbox entries whose lease ran out, per account.
     last_reclaim: std::sync::Mutex<std::collections::HashMap<String, tokio::time::Instant>>,
 }
@@ -180,6 +183,7 @@ impl RedisStore {
             wait_replicas,
             lease,
             consumer: consumer_name(),
+            pacer: Default::default(),
             last_reclaim: Default::default(),
         }))
     }

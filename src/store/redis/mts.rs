@@ -110,6 +110,8 @@ impl RedisStore {
         if max == 0 {
             return Ok(Vec::new());
         }
+        let queue = format!("mts\u{1f}{connector}");
+        self.pacer.before_take(&queue).await;
         let mut invocation = self.scripts.take_mts.prepare_invoke();
         for rank in 0..Priority::HIGHEST_FIRST.len() {
             invocation.key(self.keys.queue(connector, rank));
@@ -123,6 +125,7 @@ impl RedisStore {
             .invoke_async(&mut self.conn())
             .await
             .map_err(StoreError::backend)?;
+        self.pacer.after_take(&queue, max, flat.len() / 2);
         let mut mts = Vec::with_capacity(flat.len() / 2);
         for pair in flat.chunks_exact(2) {
             let key = self.keys.message(&pair[0]);

@@ -63,6 +63,8 @@ impl RedisStore {
         if max == 0 {
             return Ok(Vec::new());
         }
+        let queue = format!("outbox\u{1f}{account}");
+        self.pacer.before_take(&queue).await;
         // Claiming scans the group's pending entries, so it runs at most once a second per
         // account on this node; new entries are read on every take.
         let reclaim_ms = if self.reclaim_due(account) {
@@ -84,6 +86,8 @@ impl RedisStore {
             .invoke_async(&mut self.conn())
             .await
             .map_err(StoreError::backend)?;
+        self.pacer.after_take(&queue, max, flat.len() / 2);
+
         self.outbox_entries(account, flat)
     }
 
