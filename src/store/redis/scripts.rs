@@ -7,10 +7,11 @@
 //! [`StepResult::Conflict`] when another node changed it in between, and the caller reads
 //! again and retries. A claim guard (dedupe, idempotency) fails with [`StepResult::Claimed`].
 
-use redis::{aio::ConnectionManager, Script};
+use redis::Script;
 use serde_json::{json, Value};
 
 use super::super::StoreError;
+use super::connect::Connection;
 
 /// Runs a step: `KEYS` every key it touches, `ARGV[1]` JSON `{guards, writes}` whose `k`
 /// fields index into `KEYS` (1-based).
@@ -308,7 +309,7 @@ impl Step {
     pub async fn run(
         &self,
         scripts: &Scripts,
-        conn: &mut ConnectionManager,
+        conn: &mut Connection,
     ) -> Result<StepResult, StoreError> {
         let body = json!({"guards": self.guards, "writes": self.writes}).to_string();
         let mut invocation = scripts.commit.prepare_invoke();
