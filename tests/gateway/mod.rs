@@ -90,6 +90,32 @@ connectors = ["sim"]
     )
 }
 
+/// The config of node `node` in `site` (see [`config_text`]) with `store` TOML appended,
+/// written to `dir`/smsgw.toml; returns its path.
+pub fn node_config_file(
+    sim: SocketAddr,
+    dir: &std::path::Path,
+    node: &str,
+    site: &str,
+    store: &str,
+) -> std::path::PathBuf {
+    let text = config_text(sim, dir, "")
+        .replace("node_id = \"n1\"", &format!("node_id = \"{node}\""))
+        .replace("site = \"test\"", &format!("site = \"{site}\""))
+        + store;
+    let path = dir.join("smsgw.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// A `[store]` table for one Redis at `url` under `key_prefix`, with a 2 s lease so that a
+/// dead node's work moves on quickly.
+pub fn redis_store_toml(url: &str, key_prefix: &str) -> String {
+    format!(
+        "\n[store]\nkind = \"redis\"\n\n[store.redis]\nurl = \"{url}\"\nkey_prefix = \"{key_prefix}\"\nlease = \"2s\"\n"
+    )
+}
+
 impl TestGateway {
     pub async fn start() -> Self {
         Self::start_with(CarrierSimConfig::default(), "").await
@@ -213,35 +239,59 @@ pub async fn spawn_gateway(config: &std::path::Path) -> (tokio::process::Child, 
     (child, addr)
 }
 
+/// Ids the gateway acknowledged, filled in by a running load.
+pub type Acked = Arc<std::sync::Mutex<std::collections::HashSet<String>>>;
+
 /// SMPP load for crash tests: `count` MTs asking for receipts, `window` at a time, until the
 /// first failure (the node died). Returns the task and the ids the gateway acknowledged.
 pub fn submit_load(
     client: Client,
     count: usize,
     window: usize,
-) -> (
-    tokio::task::JoinHandle<()>,
-    Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
-) {
+) -> (tokio::task::JoinHandle<()>, Acked) {
+    load(client, count, window, None)
+}
+
+/// [`submit_load`] that goes on after a refused or failed submit (the store is failing over,
+/// the node lives), pausing `pause` in that slot first: every MT is tried once.
+pub fn submit_load_past_errors(
+    client: Client,
+    count: usize,
+    window: usize,
+    pause: Duration,
+) -> (tokio::task::JoinHandle<()>, Acked) {
+    load(client, count, window, Some(pause))
+}
+
+fn load(
+    client: Client,
+    count: usize,
+    window: usize,
+    pause_on_error: Option<Duration>,
+) -> (tokio::task::JoinHandle<()>, Acked) {
     use futures_util::{stream::FuturesUnordered, StreamExt};
-    let acked: Arc<std::sync::Mutex<std::collections::HashSet<String>>> = Arc::default();
+    let acked: Acked = Arc::default();
     let record = acked.clone();
     let load = tokio::spawn(async move {
         let mut in_flight = FuturesUnordered::new();
         for n in 0..count {
             let client = client.clone();
             in_flight.push(async move {
-                client
+                let result = client
                     .submit(submit("447700900001", &format!("load {n}"), true))
-                    .await
+                    .await;
+                if let (Err(_), Some(pause)) = (&result, pause_on_error) {
+                    tokio::time::sleep(pause).await;
+                }
+                result
             });
             if in_flight.len() >= window {
                 match in_flight.next().await {
                     Some(Ok(id)) => {
                         record.lock().unwrap().insert(id);
                     }
-                    Some(Err(_)) => break,
-                    None => {}
+                    Some(Err(_)) if pause_on_error.is_none() => break,
+                    _ => {}
                 }
             }
         }
