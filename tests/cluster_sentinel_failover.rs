@@ -84,6 +84,17 @@ async fn failover_under_load(wait_replicas: u32) -> Outcome {
         duplicated_receipts: receipts.values().filter(|n| **n > 1).count(),
         carrier_submits: sim.stats().submits_accepted,
     };
+    // Duplicates are possible (a receipt delivered while its removal from the outbox failed),
+    // but never more than one extra per message; every acknowledged MT reached the carrier
+    // unless its record was lost.
+    assert!(
+        outcome.duplicated_receipts <= outcome.acknowledged,
+        "{outcome:?}"
+    );
+    assert!(
+        outcome.carrier_submits as usize >= outcome.acknowledged - outcome.missing_records,
+        "{outcome:?}"
+    );
     eprintln!(
         "wait_replicas = {wait_replicas}: failover took {took:?}, {at_kill} acknowledged before \
          the kill; {outcome:?}"
