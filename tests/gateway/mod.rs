@@ -209,8 +209,21 @@ pub async fn post_receiver(test: &TestGateway, body: &[(String, String)]) -> (u1
     (response.status().as_u16(), response.text().await.unwrap())
 }
 
+/// A running `smsgw serve` child process (killed on drop) and the addresses it logged.
+pub struct GatewayProcess {
+    pub child: tokio::process::Child,
+    pub smpp: SocketAddr,
+    pub http: SocketAddr,
+}
+
 /// Starts `smsgw serve` and returns it with the SMPP address it logged.
 pub async fn spawn_gateway(config: &std::path::Path) -> (tokio::process::Child, SocketAddr) {
+    let process = spawn_gateway_process(config).await;
+    (process.child, process.smpp)
+}
+
+/// Starts `smsgw serve` and waits until it logs that it is running.
+pub async fn spawn_gateway_process(config: &std::path::Path) -> GatewayProcess {
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_smsgw"))
         .args(["--log-format", "json", "serve", "--config"])
         .arg(config)
@@ -221,13 +234,14 @@ pub async fn spawn_gateway(config: &std::path::Path) -> (tokio::process::Child, 
         .spawn()
         .expect("start smsgw");
     let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    let addr = tokio::time::timeout(Duration::from_secs(30), async {
+    let (smpp, http) = tokio::time::timeout(Duration::from_secs(30), async {
         while let Some(line) = lines.next_line().await.unwrap() {
             let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else {
                 continue;
             };
             if event["fields"]["message"] == "smsgw is running" {
-                return event["fields"]["smpp"].as_str().unwrap().parse().unwrap();
+                let addr = |field: &str| event["fields"][field].as_str().unwrap().parse().unwrap();
+                return (addr("smpp"), addr("http"));
             }
         }
         panic!("smsgw exited before it was running");
@@ -236,7 +250,65 @@ pub async fn spawn_gateway(config: &std::path::Path) -> (tokio::process::Child, 
     .expect("smsgw did not start");
     // Keep draining its output so it never blocks on a full pipe.
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, addr)
+    GatewayProcess { child, smpp, http }
+}
+
+/// HTTP load for crash tests: `count` MTs asking for receipts posted to the JSON API of the
+/// gateway at `http`, `concurrency` at a time; failed requests are not retried. Returns the
+/// task and the ids the gateway acknowledged.
+pub fn http_load(
+    http: SocketAddr,
+    count: usize,
+    concurrency: usize,
+) -> (tokio::task::JoinHandle<()>, Acked) {
+    use futures_util::StreamExt;
+    let acked: Acked = Arc::default();
+    let record = acked.clone();
+    let client = self::http();
+    let load = tokio::spawn(async move {
+        let posts = futures_util::stream::iter(0..count).map(|n| {
+            let request = client
+                .post(format!("http://{http}/v1/messages"))
+                .basic_auth("acme", Some(PASSWORD))
+                .header("Idempotency-Key", format!("http-load-{n}"))
+                .json(&serde_json::json!({
+                    "to": "447700900001", "from": "ACME", "text": format!("http {n}"), "receipt": true
+                }))
+                .timeout(Duration::from_secs(10));
+            async move {
+                let response = request.send().await.ok()?;
+                if !response.status().is_success() {
+                    return None;
+                }
+                let body: serde_json::Value = response.json().await.ok()?;
+                body["id"].as_str().map(str::to_owned)
+            }
+        });
+        let mut posts = posts.buffer_unordered(concurrency);
+        while let Some(id) = posts.next().await {
+            if let Some(id) = id {
+                record.lock().unwrap().insert(id);
+            }
+        }
+    });
+    (load, acked)
+}
+
+/// One stream of the deliver_sm PDUs arriving on any of `binds` (a client bound to several
+/// nodes or sites).
+pub fn merge_incoming(binds: Vec<Receiver<IncomingDeliver>>) -> Receiver<IncomingDeliver> {
+    let (sender, merged) = tokio::sync::mpsc::channel(1024);
+    for mut bind in binds {
+        let sender = sender.clone();
+        tokio::spawn(async move {
+            while let Some(deliver) = bind.recv().await {
+                if sender.send(deliver).await.is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    merged
 }
 
 /// Ids the gateway acknowledged, filled in by a running load.
