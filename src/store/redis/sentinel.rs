@@ -1,6 +1,10 @@
 //! A connection that follows a Sentinel failover: it reaches whatever Redis the Sentinels name
 //! as primary, and asks them again when its connection breaks (I/O error, response timeout)
-//! or when the server answers `READONLY` / `MASTERDOWN` (it was demoted to a replica).
+//! or when the server answers `READONLY` / `MASTERDOWN` (it was demoted to a replica). Every
+//! [`CHECK_INTERVAL`] it also asks them in the background and leaves a primary they no longer
+//! name: after a manual failover the old primary may take seconds to be demoted, and writes
+//! it still took in between would be lost when it is (with `wait_replicas` they are refused,
+//! as no replica follows it any more).
 //!
 //! A command that failed with `READONLY` did not run, so it is sent once more on the new
 //! primary. A command whose connection broke may or may not have run, so its error goes back
@@ -11,7 +15,7 @@
 
 use std::{
     future::Future,
-    sync::{Arc, Mutex},
+    sync::{Arc, Mutex, Weak},
     time::{Duration, Instant},
 };
 
@@ -24,6 +28,9 @@ use redis::{
 
 /// Least time between two lookups of the primary while none answers.
 const RETRY_FLOOR: Duration = Duration::from_millis(100);
+
+/// How often the Sentinels are asked whether the primary in use is still theirs.
+const CHECK_INTERVAL: Duration = Duration::from_secs(1);
 
 /// How long connecting to a Sentinel or the primary may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
@@ -52,6 +59,8 @@ struct Resolver {
 #[derive(Clone)]
 struct Current {
     generation: u64,
+    /// The primary's address, as the Sentinels gave it.
+    addr: String,
     conn: MultiplexedConnection,
 }
 
@@ -91,6 +100,7 @@ impl PrimaryConnection {
             db,
         }));
         connection.current().await?;
+        tokio::spawn(check_primary(Arc::downgrade(&connection.0)));
         Ok(connection)
     }
 
@@ -127,12 +137,8 @@ impl PrimaryConnection {
         self.0.current.lock().unwrap().clone()
     }
 
-    /// Stops using connection `generation` (if it is still the one in use).
     fn forget(&self, generation: u64) {
-        let mut current = self.0.current.lock().unwrap();
-        if current.as_ref().is_some_and(|c| c.generation == generation) {
-            *current = None;
-        }
+        self.0.forget(generation)
     }
 
     /// Sends with `send` on the connection in use; see the module documentation.
@@ -164,6 +170,47 @@ impl PrimaryConnection {
     }
 }
 
+impl Shared {
+    /// Stops using connection `generation` (if it is still the one in use).
+    fn forget(&self, generation: u64) {
+        let mut current = self.current.lock().unwrap();
+        if current.as_ref().is_some_and(|c| c.generation == generation) {
+            *current = None;
+        }
+    }
+}
+
+/// Every [`CHECK_INTERVAL`] while the connection lives: leaves the primary in use if the
+/// Sentinels name (and can reach) another one.
+async fn check_primary(shared: Weak<Shared>) {
+    loop {
+        tokio::time::sleep(CHECK_INTERVAL).await;
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        let Some(current) = shared.current.lock().unwrap().clone() else {
+            continue;
+        };
+        let named = shared
+            .resolver
+            .lock()
+            .await
+            .sentinel
+            .async_get_client()
+            .await;
+        if let Ok(client) = named {
+            let addr = client.get_connection_info().addr().to_string();
+            if addr != current.addr {
+                tracing::warn!(
+                    old = %current.addr, new = %addr,
+                    "redis: the Sentinels name another primary"
+                );
+                shared.forget(current.generation);
+            }
+        }
+    }
+}
+
 impl Resolver {
     async fn connect(&mut self) -> RedisResult<Current> {
         let client = self.sentinel.async_get_client().await?;
@@ -171,12 +218,11 @@ impl Resolver {
             .get_multiplexed_async_connection_with_config(&self.config)
             .await?;
         self.generations += 1;
-        tracing::info!(
-            primary = %client.get_connection_info().addr(),
-            "redis: connected to the primary named by the Sentinels"
-        );
+        let addr = client.get_connection_info().addr().to_string();
+        tracing::info!(primary = %addr, "redis: connected to the primary named by the Sentinels");
         Ok(Current {
             generation: self.generations,
+            addr,
             conn,
         })
     }
