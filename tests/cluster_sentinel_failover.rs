@@ -84,8 +84,8 @@ async fn failover_under_load(wait_replicas: u32) -> Outcome {
         duplicated_receipts: receipts.values().filter(|n| **n > 1).count(),
         carrier_submits: sim.stats().submits_accepted,
     };
-    // Duplicates are possible (a receipt delivered while its removal from the outbox failed),
-    // but never more than one extra per message; every acknowledged MT reached the carrier
+    // Duplicated receipts are possible (delivered while their removal from the outbox
+    // failed), at most one count per message; every acknowledged MT reached the carrier
     // unless its record was lost.
     assert!(
         outcome.duplicated_receipts <= outcome.acknowledged,

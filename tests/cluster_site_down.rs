@@ -23,15 +23,8 @@ async fn site_b_carries_on_and_delivers_receipts_for_mts_that_left_through_site_
     })
     .await;
     let store = redis_store_toml(&redis.url, "site-down:");
-    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    let mut nodes = Vec::new();
-    for ((node, site), dir) in [("a1", "siteA"), ("a2", "siteA"), ("b1", "siteB")]
-        .into_iter()
-        .zip(&dirs)
-    {
-        let config = node_config_file(sim.local_addr(), dir.path(), node, site, &store);
-        nodes.push(spawn_gateway_process(&config).await);
-    }
+    let names = [("a1", "siteA"), ("a2", "siteA"), ("b1", "siteB")];
+    let (_dirs, mut nodes) = spawn_nodes(sim.local_addr(), &store, &names).await;
     let (_on_a1, incoming_a1) = bind_to(nodes[0].smpp, BindKind::Receiver).await;
     let (_on_b1, incoming_b1) = bind_to(nodes[2].smpp, BindKind::Receiver).await;
     let mut incoming = merge_incoming(vec![incoming_a1, incoming_b1]);

@@ -23,15 +23,8 @@ async fn killing_one_of_three_nodes_mid_load_loses_no_acknowledged_mt() {
     })
     .await;
     let store = redis_store_toml(&redis.url, "three-nodes:");
-    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    let mut nodes = Vec::new();
-    for ((node, site), dir) in [("a1", "siteA"), ("a2", "siteA"), ("b1", "siteB")]
-        .into_iter()
-        .zip(&dirs)
-    {
-        let config = node_config_file(sim.local_addr(), dir.path(), node, site, &store);
-        nodes.push(spawn_gateway_process(&config).await);
-    }
+    let names = [("a1", "siteA"), ("a2", "siteA"), ("b1", "siteB")];
+    let (_dirs, mut nodes) = spawn_nodes(sim.local_addr(), &store, &names).await;
     let (_on_a2, incoming_a2) = bind_to(nodes[1].smpp, BindKind::Receiver).await;
     let (_on_b1, incoming_b1) = bind_to(nodes[2].smpp, BindKind::Receiver).await;
     let mut incoming = merge_incoming(vec![incoming_a2, incoming_b1]);

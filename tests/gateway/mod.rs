@@ -253,6 +253,24 @@ pub async fn spawn_gateway_process(config: &std::path::Path) -> GatewayProcess {
     GatewayProcess { child, smpp, http }
 }
 
+/// Gateway processes named `(node, site)`, each in its own temp dir (returned too, to keep),
+/// on the carrier simulator at `sim` and the `store` TOML.
+pub async fn spawn_nodes(
+    sim: SocketAddr,
+    store: &str,
+    names: &[(&str, &str)],
+) -> (Vec<tempfile::TempDir>, Vec<GatewayProcess>) {
+    let mut dirs = Vec::new();
+    let mut nodes = Vec::new();
+    for (node, site) in names {
+        let dir = tempfile::tempdir().unwrap();
+        let config = node_config_file(sim, dir.path(), node, site, store);
+        nodes.push(spawn_gateway_process(&config).await);
+        dirs.push(dir);
+    }
+    (dirs, nodes)
+}
+
 /// HTTP load for crash tests: `count` MTs asking for receipts posted to the JSON API of the
 /// gateway at `http`, `concurrency` at a time; failed requests are not retried. Returns the
 /// task and the ids the gateway acknowledged.
