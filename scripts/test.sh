@@ -28,6 +28,14 @@ if ! command -v redis-server >/dev/null 2>&1; then
     apt_install redis-server
 fi
 
+# haproxy and curl: deploy/two-sites.sh (tests/deploy_files.rs starts and stops it). Sentinel
+# is `redis-server --sentinel`, no other package.
+for tool in haproxy curl; do
+    if ! command -v "$tool" >/dev/null 2>&1; then
+        apt_install "$tool"
+    fi
+done
+
 # Python venv with a pinned smpplib.
 if ! command -v python3 >/dev/null 2>&1; then
     apt_install python3 python3-venv

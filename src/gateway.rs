@@ -22,11 +22,11 @@ use tracing::info;
 
 use crate::{
     carrier_sim::{CarrierSim, CarrierSimConfig, CarrierSimError},
-    config::{Config, StoreConfig, TlsListener},
+    config::{Config, RedisSentinel, Secret, StoreConfig, TlsListener},
     delivery::{AccountDelivery, DeliveryRoute},
     ingest::Ingest,
     smsc::GatewaySmsc,
-    store::{EmbeddedStore, RedisStore, Store, StoreError},
+    store::{EmbeddedStore, RedisStore, RedisTarget, Store, StoreError},
     tls::TlsError,
     upstream::{CarrierInbound, Connector, ConnectorSettings, MoRouter},
     web::GatewayHttp,
@@ -161,6 +161,23 @@ async fn listen(address: SocketAddr) -> Result<TcpListener, StartError> {
         .map_err(|error| StartError::Listen { address, error })
 }
 
+/// Where the Redis store connects: the configured URL, or the Sentinels (the URL then only
+/// carries the primary's credentials and database).
+fn redis_target(url: &Secret, sentinel: Option<&RedisSentinel>) -> RedisTarget {
+    match sentinel {
+        None => RedisTarget::Url(url.expose().to_owned()),
+        Some(sentinel) => RedisTarget::Sentinel {
+            sentinels: sentinel
+                .addresses
+                .iter()
+                .map(|address| address.expose().to_owned())
+                .collect(),
+            master_name: sentinel.master_name.clone(),
+            primary_url: Some(url.expose().to_owned()).filter(|url| !url.is_empty()),
+        },
+    }
+}
+
 /// A TLS listener's acceptor, from its certificate and key files.
 fn acceptor(listener: &TlsListener, name: &str) -> Result<TlsAcceptor, StartError> {
     crate::tls::server_config(&listener.cert, &listener.key)
@@ -217,12 +234,13 @@ impl Gateway {
             StoreConfig::Embedded { path } => EmbeddedStore::open(path)?,
             StoreConfig::Redis {
                 url,
+                sentinel,
                 wait_replicas,
                 key_prefix,
                 lease,
             } => {
-                RedisStore::connect_with_lease(url.expose(), key_prefix, *wait_replicas, *lease)
-                    .await?
+                let target = redis_target(url, sentinel.as_ref());
+                RedisStore::connect_with_lease(target, key_prefix, *wait_replicas, *lease).await?
             }
         };
         let ingest = Arc::new(Ingest::new(config.clone(), store.clone()));

@@ -19,15 +19,7 @@ fn node_config(
     site: &str,
     dir: &std::path::Path,
 ) -> std::path::PathBuf {
-    let text = config_text(sim, dir, "")
-        .replace("node_id = \"n1\"", &format!("node_id = \"{node}\""))
-        .replace("site = \"test\"", &format!("site = \"{site}\""))
-        + &format!(
-            "\n[store]\nkind = \"redis\"\n\n[store.redis]\nurl = \"{redis}\"\nkey_prefix = \"kill9:\"\nlease = \"2s\"\n"
-        );
-    let path = dir.join("smsgw.toml");
-    std::fs::write(&path, text).unwrap();
-    path
+    node_config_file(sim, dir, node, site, &redis_store_toml(redis, "kill9:"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,7 +5,9 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 
-use smsgw::config::{Config, ConfigErrors, Numbering, PushFormat, Secret, StoreConfig};
+use smsgw::config::{
+    Config, ConfigErrors, Numbering, PushFormat, RedisSentinel, Secret, StoreConfig,
+};
 use smsgw::credentials::verify_password;
 
 const ENV: &[(&str, &str)] = &[
@@ -344,6 +346,7 @@ fn redis_store_and_simulator_settings() {
         config.store,
         StoreConfig::Redis {
             url: Secret::new("redis://10.0.0.5:6379"),
+            sentinel: None,
             wait_replicas: 1,
             key_prefix: "smsgw:".into(),
             lease: Duration::from_secs(20),
@@ -352,6 +355,53 @@ fn redis_store_and_simulator_settings() {
     assert_eq!(
         config.builtin_simulator.unwrap().dr_delay,
         Duration::from_secs(1)
+    );
+}
+
+#[test]
+fn redis_store_behind_sentinels() {
+    let config = load(
+        "[store]\nkind = \"redis\"\n[store.redis]\nsentinels = [\"10.0.0.7:26379\", \"redis://:spw@10.0.1.7:26379\"]\n\
+         master_name = \"smsgw\"\nurl = \"redis://:pw@primary/2\"\n",
+    )
+    .unwrap();
+    let StoreConfig::Redis { url, sentinel, .. } = config.store else {
+        panic!("{:?}", config.store)
+    };
+    assert_eq!(url, Secret::new("redis://:pw@primary/2"));
+    assert_eq!(
+        sentinel,
+        Some(RedisSentinel {
+            addresses: vec![
+                Secret::new("10.0.0.7:26379"),
+                Secret::new("redis://:spw@10.0.1.7:26379")
+            ],
+            master_name: "smsgw".into(),
+        })
+    );
+    // Without url the primary needs no password.
+    load("[store]\nkind = \"redis\"\n[store.redis]\nsentinels = [\"s1:26379\"]\nmaster_name = \"m\"\n")
+        .unwrap();
+    let redis = "[store]\nkind = \"redis\"\n[store.redis]\n";
+    assert_problem(
+        &format!("{redis}sentinels = [\"s1:26379\"]\n"),
+        "3:1",
+        "master_name is missing",
+    );
+    assert_problem(
+        &format!("{redis}sentinels = [\"s1\"]\nmaster_name = \"m\"\n"),
+        "4:14",
+        "sentinel \"s1\" must be host:port",
+    );
+    assert_problem(
+        &format!("{redis}master_name = \"m\"\nurl = \"redis://r\"\n"),
+        "4:15",
+        "master_name needs sentinels",
+    );
+    assert_problem(
+        &format!("{redis}sentinels = [\"s1:26379\"]\nmaster_name = \"m\"\nurl = \"rediss://r\"\n"),
+        "6:7",
+        "TLS to the primary is not supported",
     );
 }
 

@@ -38,3 +38,79 @@ fn the_kubernetes_configmap_is_a_valid_config_for_a_redis_cluster() {
         ["primary"]
     );
 }
+
+/// Runs deploy/two-sites.sh with `args` in `run` on ports from `base`.
+fn two_sites(run: &std::path::Path, base: u16, args: &[&str]) -> std::process::Output {
+    std::process::Command::new("bash")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/two-sites.sh"))
+        .args(args)
+        .env("SMSGW_BIN", env!("CARGO_BIN_EXE_smsgw"))
+        .env("SMSGW_DEMO_DIR", run)
+        .env("SMSGW_DEMO_PORT", base.to_string())
+        .output()
+        .expect("bash")
+}
+
+#[test]
+fn the_two_site_demo_starts_sends_through_each_site_and_stops_what_it_started() {
+    let syntax = std::process::Command::new("bash")
+        .args([
+            "-n",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/two-sites.sh"),
+        ])
+        .status()
+        .unwrap();
+    assert!(syntax.success());
+
+    let run = tempfile::tempdir().unwrap();
+    // ~400 ports from a free one (the script uses base .. base + 383).
+    let base = loop {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if port < 60_000 {
+            break port;
+        }
+    };
+    let started = two_sites(run.path(), base, &[]);
+    let stdout = String::from_utf8_lossy(&started.stdout).into_owned();
+    let pids = std::fs::read_to_string(run.path().join("pids")).unwrap_or_default();
+    let sent = started.status.success().then(|| {
+        [base + 80, base + 90].map(|site| {
+            let form = "login=demo&password=demo1234&phone_number=447700900001&sender=DEMO\
+                        &message=hello&message_id=m1&receipt=TRUE";
+            let out = std::process::Command::new("curl")
+                .args(["-s", "-d", form])
+                .arg(format!("http://127.0.0.1:{site}/httpapi/receiver"))
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        })
+    });
+    let stopped = two_sites(run.path(), base, &["--stop"]);
+    assert!(
+        started.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&started.stderr)
+    );
+    assert!(stdout.contains("site A: haproxy HTTP"), "{stdout}");
+    assert_eq!(
+        sent.unwrap(),
+        ["result_code=0&message_id=m1", "result_code=0&message_id=m1"].map(String::from)
+    );
+    assert!(stopped.status.success());
+    // 5 Redis processes, the simulator, 4 nodes, 2 haproxy: all gone.
+    assert_eq!(pids.lines().count(), 12, "{pids}");
+    for line in pids.lines() {
+        let pid = line.split_whitespace().next().unwrap();
+        // Gone, or a zombie its new parent has not reaped yet.
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let state = stat.rsplit(") ").next().unwrap_or("").chars().next();
+        assert!(
+            matches!(state, None | Some('Z') | Some('X')),
+            "{line} still running after --stop: {stat}"
+        );
+    }
+}

@@ -27,7 +27,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let gateway = Gateway::start(config)
         .await
         .context("starting the gateway")?;
-    info!(smpp = %gateway.smpp_addr(), "smsgw is running");
+    info!(smpp = %gateway.smpp_addr(), http = %gateway.http_addr(), "smsgw is running");
     shutdown_signal().await?;
     info!("signal received; stopping");
     gateway.shutdown().await;

@@ -23,7 +23,7 @@ pub use duration::parse_duration;
 pub use error::{ConfigError, ConfigErrors, Position};
 pub use types::{
     Account, Connector, ConnectorTls, Listeners, NumberPattern, Numbering, PushConfig, PushFormat,
-    Route, Secret, SimulatorSettings, StoreConfig, TlsListener,
+    RedisSentinel, Route, Secret, SimulatorSettings, StoreConfig, TlsListener,
 };
 
 use error::Problems;

@@ -61,6 +61,8 @@ pub(crate) struct RawRedisStore {
     pub wait_replicas: Option<u32>,
     pub key_prefix: Option<S<String>>,
     pub lease: Option<S<String>>,
+    pub sentinels: Option<S<Vec<S<String>>>>,
+    pub master_name: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]

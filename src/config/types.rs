@@ -52,8 +52,11 @@ pub enum StoreConfig {
     Embedded { path: PathBuf },
     /// Redis 6.2+ shared by all nodes and sites.
     Redis {
-        /// May hold a password (`redis://:pw@host`), hence secret.
+        /// May hold a password (`redis://:pw@host`), hence secret. With `sentinel`, only its
+        /// user, password and database are used (empty: none).
         url: Secret,
+        /// Sentinels that name the primary; `None` for one fixed Redis at `url`.
+        sentinel: Option<RedisSentinel>,
         /// Replicas that must acknowledge a write (`WAIT`) before it counts as durable.
         wait_replicas: u32,
         key_prefix: String,
@@ -61,6 +64,16 @@ pub enum StoreConfig {
         /// leaves it to others after this. Keep it well above the carriers' response timeout.
         lease: Duration,
     },
+}
+
+/// Redis Sentinels watching the store's primary: the store asks them where the primary is,
+/// and again after a failover.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisSentinel {
+    /// `host:port`, or `redis://[:password@]host:port` for Sentinels that ask for a password.
+    pub addresses: Vec<Secret>,
+    /// The name the Sentinels monitor the primary under.
+    pub master_name: String,
 }
 
 /// The carrier simulator the gateway must start itself (the no-config default, or

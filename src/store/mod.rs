@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::message::{CarrierReceipt, MessageId, MessageState, Mo, Mt, OutboxItem};
 
-pub use self::redis::RedisStore;
+pub use self::redis::{connect::Target as RedisTarget, RedisStore};
 pub use embedded::EmbeddedStore;
 
 /// Why a store operation failed.

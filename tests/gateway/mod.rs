@@ -90,6 +90,32 @@ connectors = ["sim"]
     )
 }
 
+/// The config of node `node` in `site` (see [`config_text`]) with `store` TOML appended,
+/// written to `dir`/smsgw.toml; returns its path.
+pub fn node_config_file(
+    sim: SocketAddr,
+    dir: &std::path::Path,
+    node: &str,
+    site: &str,
+    store: &str,
+) -> std::path::PathBuf {
+    let text = config_text(sim, dir, "")
+        .replace("node_id = \"n1\"", &format!("node_id = \"{node}\""))
+        .replace("site = \"test\"", &format!("site = \"{site}\""))
+        + store;
+    let path = dir.join("smsgw.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// A `[store]` table for one Redis at `url` under `key_prefix`, with a 2 s lease so that a
+/// dead node's work moves on quickly.
+pub fn redis_store_toml(url: &str, key_prefix: &str) -> String {
+    format!(
+        "\n[store]\nkind = \"redis\"\n\n[store.redis]\nurl = \"{url}\"\nkey_prefix = \"{key_prefix}\"\nlease = \"2s\"\n"
+    )
+}
+
 impl TestGateway {
     pub async fn start() -> Self {
         Self::start_with(CarrierSimConfig::default(), "").await
@@ -183,8 +209,21 @@ pub async fn post_receiver(test: &TestGateway, body: &[(String, String)]) -> (u1
     (response.status().as_u16(), response.text().await.unwrap())
 }
 
+/// A running `smsgw serve` child process (killed on drop) and the addresses it logged.
+pub struct GatewayProcess {
+    pub child: tokio::process::Child,
+    pub smpp: SocketAddr,
+    pub http: SocketAddr,
+}
+
 /// Starts `smsgw serve` and returns it with the SMPP address it logged.
 pub async fn spawn_gateway(config: &std::path::Path) -> (tokio::process::Child, SocketAddr) {
+    let process = spawn_gateway_process(config).await;
+    (process.child, process.smpp)
+}
+
+/// Starts `smsgw serve` and waits until it logs that it is running.
+pub async fn spawn_gateway_process(config: &std::path::Path) -> GatewayProcess {
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_smsgw"))
         .args(["--log-format", "json", "serve", "--config"])
         .arg(config)
@@ -195,13 +234,14 @@ pub async fn spawn_gateway(config: &std::path::Path) -> (tokio::process::Child, 
         .spawn()
         .expect("start smsgw");
     let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    let addr = tokio::time::timeout(Duration::from_secs(30), async {
+    let (smpp, http) = tokio::time::timeout(Duration::from_secs(30), async {
         while let Some(line) = lines.next_line().await.unwrap() {
             let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else {
                 continue;
             };
             if event["fields"]["message"] == "smsgw is running" {
-                return event["fields"]["smpp"].as_str().unwrap().parse().unwrap();
+                let addr = |field: &str| event["fields"][field].as_str().unwrap().parse().unwrap();
+                return (addr("smpp"), addr("http"));
             }
         }
         panic!("smsgw exited before it was running");
@@ -210,8 +250,87 @@ pub async fn spawn_gateway(config: &std::path::Path) -> (tokio::process::Child, 
     .expect("smsgw did not start");
     // Keep draining its output so it never blocks on a full pipe.
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, addr)
+    GatewayProcess { child, smpp, http }
 }
+
+/// Gateway processes named `(node, site)`, each in its own temp dir (returned too, to keep),
+/// on the carrier simulator at `sim` and the `store` TOML.
+pub async fn spawn_nodes(
+    sim: SocketAddr,
+    store: &str,
+    names: &[(&str, &str)],
+) -> (Vec<tempfile::TempDir>, Vec<GatewayProcess>) {
+    let mut dirs = Vec::new();
+    let mut nodes = Vec::new();
+    for (node, site) in names {
+        let dir = tempfile::tempdir().unwrap();
+        let config = node_config_file(sim, dir.path(), node, site, store);
+        nodes.push(spawn_gateway_process(&config).await);
+        dirs.push(dir);
+    }
+    (dirs, nodes)
+}
+
+/// HTTP load for crash tests: `count` MTs asking for receipts posted to the JSON API of the
+/// gateway at `http`, `concurrency` at a time; failed requests are not retried. Returns the
+/// task and the ids the gateway acknowledged.
+pub fn http_load(
+    http: SocketAddr,
+    count: usize,
+    concurrency: usize,
+) -> (tokio::task::JoinHandle<()>, Acked) {
+    use futures_util::StreamExt;
+    let acked: Acked = Arc::default();
+    let record = acked.clone();
+    let client = self::http();
+    let load = tokio::spawn(async move {
+        let posts = futures_util::stream::iter(0..count).map(|n| {
+            let request = client
+                .post(format!("http://{http}/v1/messages"))
+                .basic_auth("acme", Some(PASSWORD))
+                .header("Idempotency-Key", format!("http-load-{n}"))
+                .json(&serde_json::json!({
+                    "to": "447700900001", "from": "ACME", "text": format!("http {n}"), "receipt": true
+                }))
+                .timeout(Duration::from_secs(10));
+            async move {
+                let response = request.send().await.ok()?;
+                if !response.status().is_success() {
+                    return None;
+                }
+                let body: serde_json::Value = response.json().await.ok()?;
+                body["id"].as_str().map(str::to_owned)
+            }
+        });
+        let mut posts = posts.buffer_unordered(concurrency);
+        while let Some(id) = posts.next().await {
+            if let Some(id) = id {
+                record.lock().unwrap().insert(id);
+            }
+        }
+    });
+    (load, acked)
+}
+
+/// One stream of the deliver_sm PDUs arriving on any of `binds` (a client bound to several
+/// nodes or sites).
+pub fn merge_incoming(binds: Vec<Receiver<IncomingDeliver>>) -> Receiver<IncomingDeliver> {
+    let (sender, merged) = tokio::sync::mpsc::channel(1024);
+    for mut bind in binds {
+        let sender = sender.clone();
+        tokio::spawn(async move {
+            while let Some(deliver) = bind.recv().await {
+                if sender.send(deliver).await.is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    merged
+}
+
+/// Ids the gateway acknowledged, filled in by a running load.
+pub type Acked = Arc<std::sync::Mutex<std::collections::HashSet<String>>>;
 
 /// SMPP load for crash tests: `count` MTs asking for receipts, `window` at a time, until the
 /// first failure (the node died). Returns the task and the ids the gateway acknowledged.
@@ -219,29 +338,50 @@ pub fn submit_load(
     client: Client,
     count: usize,
     window: usize,
-) -> (
-    tokio::task::JoinHandle<()>,
-    Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
-) {
+) -> (tokio::task::JoinHandle<()>, Acked) {
+    load(client, count, window, None)
+}
+
+/// [`submit_load`] that goes on after a refused or failed submit (the store is failing over,
+/// the node lives), pausing `pause` in that slot first: every MT is tried once.
+pub fn submit_load_past_errors(
+    client: Client,
+    count: usize,
+    window: usize,
+    pause: Duration,
+) -> (tokio::task::JoinHandle<()>, Acked) {
+    load(client, count, window, Some(pause))
+}
+
+fn load(
+    client: Client,
+    count: usize,
+    window: usize,
+    pause_on_error: Option<Duration>,
+) -> (tokio::task::JoinHandle<()>, Acked) {
     use futures_util::{stream::FuturesUnordered, StreamExt};
-    let acked: Arc<std::sync::Mutex<std::collections::HashSet<String>>> = Arc::default();
+    let acked: Acked = Arc::default();
     let record = acked.clone();
     let load = tokio::spawn(async move {
         let mut in_flight = FuturesUnordered::new();
         for n in 0..count {
             let client = client.clone();
             in_flight.push(async move {
-                client
+                let result = client
                     .submit(submit("447700900001", &format!("load {n}"), true))
-                    .await
+                    .await;
+                if let (Err(_), Some(pause)) = (&result, pause_on_error) {
+                    tokio::time::sleep(pause).await;
+                }
+                result
             });
             if in_flight.len() >= window {
                 match in_flight.next().await {
                     Some(Ok(id)) => {
                         record.lock().unwrap().insert(id);
                     }
-                    Some(Err(_)) => break,
-                    None => {}
+                    Some(Err(_)) if pause_on_error.is_none() => break,
+                    _ => {}
                 }
             }
         }

@@ -129,7 +129,7 @@ fn endpoints(raw: &Spanned<Vec<Spanned<String>>>, resolver: &mut Resolver) -> Ve
         .collect()
 }
 
-fn is_host_port(text: &str) -> bool {
+pub(super) fn is_host_port(text: &str) -> bool {
     let Some((host, port)) = text.rsplit_once(':') else {
         return false;
     };

@@ -3,6 +3,7 @@
 
 mod accounts;
 mod connectors;
+mod redis;
 mod routes;
 
 use std::net::SocketAddr;
@@ -17,7 +18,7 @@ use super::duration::parse_duration;
 use super::error::Problems;
 use super::parse::RawDocument;
 use super::raw::{RawListeners, RawSimulator, RawStore, RawStoreKind, RawTlsListener};
-use super::types::{Listeners, Secret, SimulatorSettings, StoreConfig, TlsListener};
+use super::types::{Listeners, SimulatorSettings, StoreConfig, TlsListener};
 use super::Config;
 
 /// Reads an environment variable; injected so tests need not touch the process environment.
@@ -264,60 +265,6 @@ impl Resolver<'_, '_, '_> {
                 }
             }
             RawStoreKind::Redis => self.redis_store(raw),
-        }
-    }
-
-    fn redis_store(&mut self, raw: &RawStore) -> StoreConfig {
-        let Some(redis) = &raw.redis else {
-            let span = raw.kind.as_ref().map_or(0..0, Spanned::span);
-            self.problems.at(
-                span,
-                "kind = \"redis\" needs a [store.redis] table with url (or url_env)",
-            );
-            return StoreConfig::Redis {
-                url: Secret::default(),
-                wait_replicas: 0,
-                key_prefix: defaults::REDIS_KEY_PREFIX.to_owned(),
-                lease: defaults::REDIS_LEASE,
-            };
-        };
-        let table_span = redis.span();
-        let redis = redis.get_ref();
-        let url = self
-            .secret(
-                redis.url.as_ref(),
-                redis.url_env.as_ref(),
-                "url",
-                table_span,
-            )
-            .unwrap_or_default();
-        const SCHEMES: [&str; 4] = ["redis://", "rediss://", "redis+unix://", "unix://"];
-        if !url.is_empty() && !SCHEMES.iter().any(|scheme| url.starts_with(scheme)) {
-            let span = redis
-                .url
-                .as_ref()
-                .or(redis.url_env.as_ref())
-                .map_or(0..0, Spanned::span);
-            self.problems.at(
-                span,
-                "redis url must start with redis://, rediss://, redis+unix:// or unix://",
-            );
-        }
-        let key_prefix = redis.key_prefix.as_ref().map_or_else(
-            || defaults::REDIS_KEY_PREFIX.to_owned(),
-            |prefix| prefix.get_ref().clone(),
-        );
-        let lease = self.duration(
-            redis.lease.as_ref(),
-            "lease",
-            defaults::REDIS_LEASE,
-            Duration::from_secs(1),
-        );
-        StoreConfig::Redis {
-            url: Secret::new(url),
-            wait_replicas: redis.wait_replicas.unwrap_or(0),
-            key_prefix,
-            lease,
         }
     }
 

@@ -8,10 +8,13 @@
 //! guards, then writes), and steps of one batch apply in order.
 
 use futures_util::{stream::FuturesUnordered, StreamExt};
-use redis::{aio::ConnectionManager, Script};
+use redis::Script;
 use tokio::sync::{mpsc, oneshot};
 
-use super::scripts::{step_result, Step, StepResult, COMMIT};
+use super::{
+    connect::Connection,
+    scripts::{step_result, Step, StepResult, COMMIT},
+};
 use crate::store::StoreError;
 
 /// Most steps in one script run: bounds how long Redis is busy with one call.
@@ -27,7 +30,7 @@ pub struct StepBatcher {
 impl StepBatcher {
     /// Starts the committing task; it ends when the batcher is dropped and every batch sent
     /// has been answered. At most one batch is in flight per connection.
-    pub fn start(connections: Vec<ConnectionManager>) -> Self {
+    pub fn start(connections: Vec<Connection>) -> Self {
         let (queue, incoming) = mpsc::unbounded_channel();
         tokio::spawn(commit_loop(incoming, connections));
         Self { queue }
@@ -45,7 +48,7 @@ impl StepBatcher {
 
 async fn commit_loop(
     mut incoming: mpsc::UnboundedReceiver<(Step, Reply)>,
-    connections: Vec<ConnectionManager>,
+    connections: Vec<Connection>,
 ) {
     let script = Script::new(COMMIT);
     let mut idle = connections;
@@ -70,11 +73,7 @@ async fn commit_loop(
 }
 
 /// Runs one batch and answers each step's caller; gives the connection back.
-async fn commit(
-    script: &Script,
-    mut conn: ConnectionManager,
-    batch: Vec<(Step, Reply)>,
-) -> ConnectionManager {
+async fn commit(script: &Script, mut conn: Connection, batch: Vec<(Step, Reply)>) -> Connection {
     let mut keys = Vec::new();
     let mut args = Vec::new();
     let mut replies = Vec::with_capacity(batch.len());

@@ -38,25 +38,25 @@
 
 mod batch;
 mod carrier;
+pub mod connect;
 pub mod keys;
 mod maintenance;
 mod mts;
 mod outbox;
 mod pacing;
 pub mod scripts;
+mod sentinel;
 
 use std::{sync::Arc, time::Duration};
 
 use crate::store::NodeInfo;
 
 use async_trait::async_trait;
-use redis::{
-    aio::{ConnectionManager, ConnectionManagerConfig},
-    AsyncCommands,
-};
+use redis::AsyncCommands;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
 use self::{
+    connect::{Connection, Target},
     keys::Keys,
     scripts::{Scripts, Step},
 };
@@ -97,7 +97,7 @@ struct OutboxRecord {
 pub struct RedisStore {
     /// A few multiplexed connections used in turn: one alone stalled (requests never reached
     /// the socket) under ~500 concurrent receipt calls; four carried the same load.
-    connections: Vec<ConnectionManager>,
+    connections: Vec<Connection>,
     next_connection: std::sync::atomic::AtomicUsize,
     /// Group commit of steps over the same connections.
     batcher: batch::StepBatcher,
@@ -140,32 +140,28 @@ fn too_much_contention(what: &str) -> StoreError {
 }
 
 impl RedisStore {
-    /// Connects with the default lease. `url` as the `redis` crate takes it
-    /// (`redis://[:password@]host[:port][/db]`, `rediss://` for TLS).
+    /// Connects with the default lease to `target`: a URL as the `redis` crate takes it
+    /// (`redis://[:password@]host[:port][/db]`, `rediss://` for TLS) or Sentinels.
     pub async fn connect(
-        url: &str,
+        target: impl Into<Target>,
         key_prefix: &str,
         wait_replicas: u32,
     ) -> Result<Arc<Self>, StoreError> {
-        Self::connect_with_lease(url, key_prefix, wait_replicas, DEFAULT_LEASE).await
+        Self::connect_with_lease(target, key_prefix, wait_replicas, DEFAULT_LEASE).await
     }
 
     /// Connects; taken work not finished within `lease` goes back to the queues.
     pub async fn connect_with_lease(
-        url: &str,
+        target: impl Into<Target>,
         key_prefix: &str,
         wait_replicas: u32,
         lease: Duration,
     ) -> Result<Arc<Self>, StoreError> {
-        let client = redis::Client::open(url).map_err(StoreError::backend)?;
-        // Above the WAIT timeout, so a slow replica is reported as such, not as a timeout.
+        let target = target.into();
         let mut connections = Vec::with_capacity(CONNECTIONS);
         for _ in 0..CONNECTIONS {
             // Above the WAIT timeout, so a slow replica is reported as such, not as a timeout.
-            let config = ConnectionManagerConfig::new()
-                .set_response_timeout(Some(REPLICA_WAIT_TIMEOUT + RESPONSE_TIMEOUT));
-            let mut conn = client
-                .get_connection_manager_with_config(config)
+            let mut conn = connect::open(&target, REPLICA_WAIT_TIMEOUT + RESPONSE_TIMEOUT)
                 .await
                 .map_err(StoreError::backend)?;
             let _: String = redis::cmd("PING")
@@ -188,7 +184,7 @@ impl RedisStore {
         }))
     }
 
-    fn conn(&self) -> ConnectionManager {
+    fn conn(&self) -> Connection {
         let turn = self
             .next_connection
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
