@@ -6,7 +6,7 @@
 //! memory, so a restart hands it out again: nothing acknowledged waits on a dead process.
 
 use std::{
-    collections::{HashMap, HashSet, VecDeque},
+    collections::{HashMap, HashSet},
     path::Path,
     sync::{Arc, Mutex, MutexGuard},
     time::Duration,
@@ -20,6 +20,7 @@ use tokio::sync::Notify;
 use super::{
     kv::{durable, Batch, Kv, Table},
     outbox_index::OutboxIndex,
+    rank_queue::RankQueue,
     receipts::{self, CarrierIdRecord, Finished},
     Acceptance, HistoryEntry, Idempotency, MessageRecord, NodeInfo, OutboxEntry, PartRecord,
     ReceiptOutcome, Store, StoreError, SweepStats,
@@ -46,7 +47,7 @@ struct OutboxRecord {
     created_ms: u64,
 }
 
-type Queues = [VecDeque<MessageId>; 4];
+type Queues = [RankQueue; 4];
 
 #[derive(Default)]
 struct Index {
@@ -82,12 +83,12 @@ impl Index {
         self.signals.entry(name.to_owned()).or_default().clone()
     }
 
-    fn enqueue(&mut self, connector: &str, priority: Priority, id: MessageId, front: bool) {
+    fn enqueue(&mut self, connector: &str, priority: Priority, id: MessageId, released: bool) {
         let queue = &mut self.queues.entry(connector.to_owned()).or_default()[priority.rank()];
-        if front {
-            queue.push_front(id);
+        if released {
+            queue.push_released(id);
         } else {
-            queue.push_back(id);
+            queue.push(id);
         }
         self.signal(connector).notify_one();
     }
@@ -366,7 +367,7 @@ impl Store for EmbeddedStore {
         if let Some(queues) = index.queues.get_mut(connector) {
             for queue in queues.iter_mut() {
                 while ids.len() < max {
-                    match queue.pop_front() {
+                    match queue.pop() {
                         Some(id) => ids.push(id),
                         None => break,
                     }
@@ -677,7 +678,7 @@ impl Store for EmbeddedStore {
         let mut depths: Vec<_> = index
             .queues
             .iter()
-            .map(|(connector, queues)| (connector.clone(), queues.iter().map(VecDeque::len).sum()))
+            .map(|(connector, queues)| (connector.clone(), queues.iter().map(RankQueue::len).sum()))
             .collect();
         depths.sort();
         Ok(depths)

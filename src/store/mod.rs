@@ -9,6 +9,7 @@
 pub mod embedded;
 pub mod kv;
 pub mod outbox_index;
+pub mod rank_queue;
 pub mod receipts;
 pub mod redis;
 
@@ -188,8 +189,9 @@ pub trait Store: Send + Sync + 'static {
     /// receipts, one with result_code 1.
     async fn mt_rejected(&self, id: &MessageId, error: String) -> Result<(), StoreError>;
 
-    /// Gives a taken MT back to its queue at the head of its priority (throttled, no
-    /// response...), or moves it to another connector's queue.
+    /// Gives a taken MT back to its queue (no bind to send it on...), or moves it to another
+    /// connector's queue: it is taken again before the MTs queued at its priority, after
+    /// those released before it.
     async fn release_mt(&self, id: &MessageId, connector: &str) -> Result<(), StoreError>;
 
     /// A carrier's receipt: deduped, correlated to our message (or parked until the submit is

@@ -247,8 +247,8 @@ impl Connector {
             }
         };
         let mut moved = 0;
-        // Released in reverse so those that stay keep their order at the head of the queue.
-        for mt in mts.iter().rev() {
+        // Released MTs are taken again in the order released, so those that stay keep theirs.
+        for mt in &mts {
             let next = mt
                 .connectors
                 .iter()

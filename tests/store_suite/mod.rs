@@ -250,10 +250,11 @@ pub async fn higher_priorities_are_taken_first_in_order(store: Arc<dyn Store>) {
             low.id.clone()
         ]
     );
-    // A released MT goes back to the head of its priority, before later ones.
-    store.release_mt(&bulk[1].id, "sim").await.unwrap();
+    // Released MTs go back ahead of their priority's queue, in the order released.
     let later = mt(&ids, Priority::Bulk, 1);
     store.accept_mt(later.clone(), None).await.unwrap();
+    store.release_mt(&bulk[1].id, "sim").await.unwrap();
+    store.release_mt(&bulk[0].id, "sim").await.unwrap();
     let order: Vec<MessageId> = store
         .take_mts("sim", 10)
         .await
@@ -261,7 +262,7 @@ pub async fn higher_priorities_are_taken_first_in_order(store: Arc<dyn Store>) {
         .into_iter()
         .map(|m| m.id)
         .collect();
-    assert_eq!(order, [bulk[1].id.clone(), later.id]);
+    assert_eq!(order, [bulk[1].id.clone(), bulk[0].id.clone(), later.id]);
 }
 
 pub async fn a_receipt_before_the_submit_resp_is_kept_and_applied(store: Arc<dyn Store>) {

@@ -44,14 +44,29 @@ impl Keys {
         self.key(&["m:", id])
     }
 
-    /// Queued MT ids of a connector at one priority rank (0 = highest): a list.
+    /// Queued MTs of a connector at one priority rank (0 = highest): a stream of entries
+    /// with one field, `id`, read through the nodes' consumer group.
     pub fn queue(&self, connector: &str, rank: usize) -> String {
         self.key(&["q:", connector, &rank.to_string()])
     }
 
-    /// Taken MTs of a connector: sorted set of `<rank><id>` by lease expiry (ms).
-    pub fn taken(&self, connector: &str) -> String {
-        self.key(&["taken:", connector])
+    /// MTs given back to a connector at one priority rank (see `release_mt`): a stream like
+    /// [`Self::queue`], read before it.
+    pub fn released(&self, connector: &str, rank: usize) -> String {
+        self.key(&["qr:", connector, &rank.to_string()])
+    }
+
+    /// A connector's streams in the order they are taken from: highest priority first, each
+    /// priority's released MTs before its queue.
+    pub fn queue_streams(&self, connector: &str) -> Vec<String> {
+        (0..crate::message::Priority::HIGHEST_FIRST.len())
+            .flat_map(|rank| [self.released(connector, rank), self.queue(connector, rank)])
+            .collect()
+    }
+
+    /// Never written: stands in for an absent sorted set where a script wants one.
+    pub fn nothing(&self) -> String {
+        self.key(&["nothing"])
     }
 
     /// Every connector that ever had a queue (for depths).
@@ -139,11 +154,6 @@ impl Keys {
     pub fn health(&self) -> String {
         self.key(&["health"])
     }
-}
-
-/// The member naming a taken MT: its priority rank (one digit) then its id.
-pub fn taken_member(rank: usize, id: &str) -> String {
-    format!("{rank}{id}")
 }
 
 /// The outbox seq of a stream entry id `<ms>-<n>`: `ms * 1_000_000 + n`, so seqs order like

@@ -4,9 +4,9 @@ use std::time::Duration;
 
 use redis::AsyncCommands;
 
-use super::RedisStore;
+use super::{RedisStore, GROUP};
 use crate::{
-    message::{now_ms, Priority},
+    message::now_ms,
     store::{StoreError, SweepStats},
 };
 
@@ -25,15 +25,16 @@ impl RedisStore {
     pub(super) async fn queue_sizes(&self) -> Result<Vec<(String, usize)>, StoreError> {
         let mut depths = Vec::new();
         for connector in self.members(&self.keys.connectors()).await? {
-            let mut pipe = redis::pipe();
-            for rank in 0..Priority::HIGHEST_FIRST.len() {
-                pipe.llen(self.keys.queue(&connector, rank));
+            let mut invocation = self.scripts.streams_queued.prepare_invoke();
+            for stream in self.keys.queue_streams(&connector) {
+                invocation.key(stream);
             }
-            let lengths: Vec<usize> = pipe
-                .query_async(&mut self.conn())
+            let queued: usize = invocation
+                .arg(GROUP)
+                .invoke_async(&mut self.conn())
                 .await
                 .map_err(StoreError::backend)?;
-            depths.push((connector, lengths.iter().sum()));
+            depths.push((connector, queued));
         }
         Ok(depths)
     }

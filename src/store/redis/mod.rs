@@ -75,6 +75,10 @@ const REPLICA_WAIT_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a command may take to answer (beyond a `WAIT`).
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// The consumer group every node reads the queue and outbox streams through (each store
+/// instance a consumer).
+const GROUP: &str = "smsgw";
+
 /// Multiplexed connections per store (see [`RedisStore`]).
 const CONNECTIONS: usize = 4;
 
@@ -109,7 +113,9 @@ pub struct RedisStore {
     consumer: String,
     /// Takes from a queue that is drained to the last item wait a little (see [`pacing`]).
     pacer: pacing::TakePacer,
-    /// When this node last looked for outbox entries whose lease ran out, per account.
+    /// MTs this node took and has not yet submitted, rejected or released.
+    held_mts: std::sync::Mutex<std::collections::HashMap<MessageId, mts::Held>>,
+    /// When this node last looked for queue or outbox entries whose lease ran out, per queue.
     last_reclaim: std::sync::Mutex<std::collections::HashMap<String, tokio::time::Instant>>,
 }
 
@@ -180,6 +186,7 @@ impl RedisStore {
             lease,
             consumer: consumer_name(),
             pacer: Default::default(),
+            held_mts: Default::default(),
             last_reclaim: Default::default(),
         }))
     }
@@ -189,10 +196,6 @@ impl RedisStore {
             .next_connection
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.connections[turn % self.connections.len()].clone()
-    }
-
-    fn lease_until(&self) -> u64 {
-        now_ms() + self.lease.as_millis() as u64
     }
 
     /// Runs a step atomically (batched with concurrent ones).

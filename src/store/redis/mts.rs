@@ -1,16 +1,18 @@
 //! MTs in the Redis store: accepting (with the idempotency claim), taking under a lease,
 //! and the ends of a lease (submitted, rejected, released).
 
+use std::collections::HashMap;
+
 use redis::AsyncCommands;
+
 use serde::{Deserialize, Serialize};
 use smsgw_smpp::encoding::{correlation_keys, normalize_message_id};
 
 use super::{
-    decode, encode, keys::taken_member, scripts::StepResult, too_much_contention, RedisStore, Step,
-    MAX_ATTEMPTS,
+    decode, encode, scripts::StepResult, too_much_contention, RedisStore, Step, GROUP, MAX_ATTEMPTS,
 };
 use crate::{
-    message::{now_ms, CarrierReceipt, MessageId, MessageState, Mt, OutboxItem, Priority},
+    message::{now_ms, CarrierReceipt, MessageId, MessageState, Mt, OutboxItem},
     store::{
         receipts, Acceptance, HistoryEntry, Idempotency, MessageRecord, PartRecord, StoreError,
     },
@@ -86,7 +88,7 @@ impl RedisStore {
                     &record_key,
                     &[("json", &encode(&new_record(&mt))), ("v", "1")],
                 )
-                .rpush(
+                .stream_add(
                     &self.keys.queue(&connector, mt.priority.rank()),
                     mt.id.as_str(),
                 )
@@ -112,60 +114,69 @@ impl RedisStore {
         }
         let queue = format!("mts\u{1f}{connector}");
         self.pacer.before_take(&queue).await;
+        let streams = self.keys.queue_streams(connector);
         let mut invocation = self.scripts.take_mts.prepare_invoke();
-        for rank in 0..Priority::HIGHEST_FIRST.len() {
-            invocation.key(self.keys.queue(connector, rank));
+        for stream in &streams {
+            invocation.key(stream);
         }
         let flat: Vec<String> = invocation
-            .key(self.keys.taken(connector))
-            .arg(now_ms())
-            .arg(self.lease_until())
+            .arg(self.reclaim_after_ms(&queue))
             .arg(max)
+            .arg(GROUP)
+            .arg(&self.consumer)
             .arg(self.keys.message_prefix())
             .invoke_async(&mut self.conn())
             .await
             .map_err(StoreError::backend)?;
-        self.pacer.after_take(&queue, max, flat.len() / 2);
-        let mut mts = Vec::with_capacity(flat.len() / 2);
-        for pair in flat.chunks_exact(2) {
-            let key = self.keys.message(&pair[0]);
-            if pair[1].is_empty() {
+        self.pacer.after_take(&queue, max, flat.len() / 4);
+        let mut mts = Vec::with_capacity(flat.len() / 4);
+        for taken in flat.chunks_exact(4) {
+            let [stream_index, entry, id, json] = taken else {
+                continue;
+            };
+            let key = self.keys.message(id);
+            if json.is_empty() {
                 return Err(StoreError::Corrupt {
                     key,
                     error: "message record missing".into(),
                 });
             }
-            mts.push(decode::<MessageRecord>(&key, &pair[1])?.mt);
+            let stream = stream_index
+                .parse::<usize>()
+                .ok()
+                .and_then(|k| streams.get(k.wrapping_sub(1)))
+                .ok_or_else(|| {
+                    StoreError::Backend(format!("take script named stream {stream_index}"))
+                })?;
+            self.hold(MessageId(id.clone()), stream.clone(), entry.clone());
+            mts.push(decode::<MessageRecord>(&key, json)?.mt);
         }
         Ok(mts)
     }
 
     /// Whether something is queued, or a lease expired, on the connector.
     pub(super) async fn has_mts(&self, connector: &str) -> Result<bool, StoreError> {
-        let mut pipe = redis::pipe();
-        for rank in 0..Priority::HIGHEST_FIRST.len() {
-            pipe.llen(self.keys.queue(connector, rank));
+        let mut invocation = self.scripts.has_work.prepare_invoke();
+        invocation.key(self.keys.nothing());
+        for stream in self.keys.queue_streams(connector) {
+            invocation.key(stream);
         }
-        pipe.zcount(self.keys.taken(connector), "-inf", now_ms());
-        let counts: Vec<usize> = pipe
-            .query_async(&mut self.conn())
+        let found: u8 = invocation
+            .arg(GROUP)
+            .arg(self.lease.as_millis().max(1) as u64)
+            .arg(now_ms())
+            .invoke_async(&mut self.conn())
             .await
             .map_err(StoreError::backend)?;
-        Ok(counts.iter().any(|n| *n > 0))
+        Ok(found == 1)
     }
 
-    /// Adds to `step`: the lease on `record` ends, and a copy re-queued after an expired
-    /// lease is withdrawn.
-    fn end_lease(&self, step: &mut Step, record: &MessageRecord) {
-        let connector = record.connector.clone().unwrap_or_default();
-        let rank = record.mt.priority.rank();
-        let id = record.mt.id.as_str();
-        step.unlease(
-            &self.keys.taken(&connector),
-            &taken_member(rank, id),
-            &self.keys.queue(&connector, rank),
-            id,
-        );
+    /// Adds to `step`: this node's lease on the MT ends (its queue entry is acknowledged and
+    /// deleted). Nothing when this node does not hold it.
+    fn end_lease(&self, step: &mut Step, id: &MessageId) {
+        if let Some(held) = self.held(id) {
+            step.stream_done(&held.stream, GROUP, &held.entry);
+        }
     }
 
     pub(super) async fn submitted(
@@ -188,7 +199,7 @@ impl RedisStore {
         for _ in 0..MAX_ATTEMPTS {
             let (mut record, version, parked) = self.record_and_lists(id, &parked_keys).await?;
             let mut step = Step::default();
-            self.end_lease(&mut step, &record);
+            self.end_lease(&mut step, id);
             let mappings = receipts::mark_submitted(&mut record, connector, carrier_ids);
             for (part, (carrier_id, mapping)) in carrier_ids.iter().zip(mappings).enumerate() {
                 let key = self
@@ -222,6 +233,7 @@ impl RedisStore {
             }
             self.put_record(&mut step, &record, &version);
             if self.run(step).await? == StepResult::Committed {
+                self.release_hold(id);
                 return Ok(());
             }
         }
@@ -267,7 +279,7 @@ impl RedisStore {
         for _ in 0..MAX_ATTEMPTS {
             let (mut record, version) = self.existing_record(id).await?;
             let mut step = Step::default();
-            self.end_lease(&mut step, &record);
+            self.end_lease(&mut step, id);
             let now = now_ms();
             record.history.push(HistoryEntry {
                 state: MessageState::Rejected,
@@ -286,41 +298,79 @@ impl RedisStore {
             }
             self.put_record(&mut step, &record, &version);
             if self.run(step).await? == StepResult::Committed {
+                self.release_hold(id);
                 return Ok(());
             }
         }
         Err(too_much_contention("mt_rejected"))
     }
 
-    /// Back to the head of its priority on `connector`. A no-op when this node's lease
-    /// already expired: the MT is then queued again or another node's.
+    /// Back to `connector`, ahead of what is queued at its priority (the released stream).
+    /// A no-op when this node does not hold the MT (any more): another node that claimed it
+    /// after the lease ran out has it now.
     pub(super) async fn release(&self, id: &MessageId, connector: &str) -> Result<(), StoreError> {
+        let Some(held) = self.held(id) else {
+            return Ok(());
+        };
         for _ in 0..MAX_ATTEMPTS {
             let (mut record, version) = self.existing_record(id).await?;
-            let old_connector = record.connector.clone().unwrap_or_default();
-            let rank = record.mt.priority.rank();
-            let taken_key = self.keys.taken(&old_connector);
-            let member = taken_member(rank, id.as_str());
-            if self
-                .conn()
-                .zscore::<_, _, Option<f64>>(&taken_key, &member)
-                .await
-                .map_err(StoreError::backend)?
-                .is_none()
-            {
-                return Ok(());
-            }
             let mut step = Step::default();
-            step.member_of(&taken_key, &member)
-                .zrem(&taken_key, &member);
+            step.stream_entry_held(&held.stream, GROUP, &held.entry, &self.consumer)
+                .stream_done(&held.stream, GROUP, &held.entry);
             record.connector = Some(connector.to_owned());
             self.put_record(&mut step, &record, &version);
-            step.lpush(&self.keys.queue(connector, rank), id.as_str())
-                .sadd(&self.keys.connectors(), connector);
-            if self.run(step).await? == StepResult::Committed {
+            step.stream_add(
+                &self.keys.released(connector, record.mt.priority.rank()),
+                id.as_str(),
+            )
+            .sadd(&self.keys.connectors(), connector);
+            if self.run(step).await? == StepResult::Committed || !self.still_holds(&held).await? {
+                self.release_hold(id);
                 return Ok(());
             }
         }
         Err(too_much_contention("release_mt"))
     }
+
+    /// Whether the stream entry is still pending with this node.
+    async fn still_holds(&self, held: &Held) -> Result<bool, StoreError> {
+        let pending: Vec<redis::Value> = redis::cmd("XPENDING")
+            .arg(&held.stream)
+            .arg(GROUP)
+            .arg(&held.entry)
+            .arg(&held.entry)
+            .arg(1)
+            .arg(&self.consumer)
+            .query_async(&mut self.conn())
+            .await
+            .map_err(StoreError::backend)?;
+        Ok(!pending.is_empty())
+    }
+
+    fn holds(&self) -> std::sync::MutexGuard<'_, HashMap<MessageId, Held>> {
+        self.held_mts
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Remembers that this node took `id` from `stream` as `entry`.
+    fn hold(&self, id: MessageId, stream: String, entry: String) {
+        self.holds().insert(id, Held { stream, entry });
+    }
+
+    fn held(&self, id: &MessageId) -> Option<Held> {
+        self.holds().get(id).cloned()
+    }
+
+    fn release_hold(&self, id: &MessageId) {
+        self.holds().remove(id);
+    }
+}
+
+/// Where an MT this node took sits in its queue: the stream and the entry id, pending with
+/// this node's consumer until acknowledged.
+#[derive(Debug, Clone)]
+pub(super) struct Held {
+    stream: String,
+    entry: String,
 }

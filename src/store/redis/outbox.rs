@@ -10,15 +10,12 @@ use super::{
     decode, encode,
     keys::{outbox_seq, outbox_stream_id},
     scripts::StepResult,
-    OutboxRecord, RedisStore, Step,
+    OutboxRecord, RedisStore, Step, GROUP,
 };
 use crate::{
     message::now_ms,
     store::{OutboxEntry, StoreError},
 };
-
-/// The consumer group every node reads outboxes through.
-pub(super) const OUTBOX_GROUP: &str = "smsgw";
 
 impl RedisStore {
     /// Decodes `id, JSON, id, JSON...` as the scripts return them.
@@ -65,13 +62,6 @@ impl RedisStore {
         }
         let queue = format!("outbox\u{1f}{account}");
         self.pacer.before_take(&queue).await;
-        // Claiming scans the group's pending entries, so it runs at most once a second per
-        // account on this node; new entries are read on every take.
-        let reclaim_ms = if self.reclaim_due(account) {
-            self.lease.as_millis().max(1) as u64
-        } else {
-            0
-        };
         let flat: Vec<String> = self
             .scripts
             .take_outbox
@@ -79,9 +69,9 @@ impl RedisStore {
             .key(self.keys.outbox_delayed(account))
             .key(self.keys.outbox_retries(account))
             .arg(now_ms())
-            .arg(reclaim_ms)
+            .arg(self.reclaim_after_ms(&queue))
             .arg(max)
-            .arg(OUTBOX_GROUP)
+            .arg(GROUP)
             .arg(&self.consumer)
             .invoke_async(&mut self.conn())
             .await
@@ -91,18 +81,20 @@ impl RedisStore {
         self.outbox_entries(account, flat)
     }
 
-    /// Whether this node should look for entries whose lease ran out on this take.
-    fn reclaim_due(&self, account: &str) -> bool {
+    /// How long an entry must have been pending with another node for this take of `queue`
+    /// to claim it: the lease; or 0, claiming nothing, when this node looked less than a
+    /// second (or a quarter lease) ago, since claiming scans the group's pending entries.
+    pub(super) fn reclaim_after_ms(&self, queue: &str) -> u64 {
         let now = tokio::time::Instant::now();
         let mut last = self
             .last_reclaim
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        match last.get(account) {
-            Some(at) if now.duration_since(*at) < RECLAIM_INTERVAL.min(self.lease / 4) => false,
+        match last.get(queue) {
+            Some(at) if now.duration_since(*at) < RECLAIM_INTERVAL.min(self.lease / 4) => 0,
             _ => {
-                last.insert(account.to_owned(), now);
-                true
+                last.insert(queue.to_owned(), now);
+                self.lease.as_millis().max(1) as u64
             }
         }
     }
@@ -111,12 +103,12 @@ impl RedisStore {
     pub(super) async fn has_due(&self, account: &str) -> Result<bool, StoreError> {
         let found: u8 = self
             .scripts
-            .outbox_has_work
-            .key(self.keys.outbox_stream(account))
+            .has_work
             .key(self.keys.outbox_delayed(account))
-            .arg(now_ms())
-            .arg(OUTBOX_GROUP)
+            .key(self.keys.outbox_stream(account))
+            .arg(GROUP)
             .arg(self.lease.as_millis().max(1) as u64)
+            .arg(now_ms())
             .invoke_async(&mut self.conn())
             .await
             .map_err(StoreError::backend)?;
@@ -127,7 +119,7 @@ impl RedisStore {
         let mut step = Step::default();
         step.stream_done(
             &self.keys.outbox_stream(account),
-            OUTBOX_GROUP,
+            GROUP,
             &outbox_stream_id(seq),
         );
         self.run(step).await.map(|_| ())
@@ -167,7 +159,7 @@ impl RedisStore {
         let json = match (in_stream, waiting) {
             (Some(json), _) => {
                 step.stream_entry_exists(&stream, &id)
-                    .stream_done(&stream, OUTBOX_GROUP, &id);
+                    .stream_done(&stream, GROUP, &id);
                 json
             }
             (None, Some(json)) => {
@@ -201,7 +193,7 @@ impl RedisStore {
             .key(self.keys.outbox_delayed(account))
             .key(self.keys.outbox_retries(account))
             .arg(cutoff)
-            .arg(OUTBOX_GROUP)
+            .arg(GROUP)
             .invoke_async(&mut self.conn())
             .await
             .map_err(StoreError::backend)?;

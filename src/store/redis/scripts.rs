@@ -37,6 +37,11 @@ local function step(off, guards, i)
     elseif op == 'zmember' then
       if not redis.call('ZSCORE', k, ARGV[i]) then return 'conflict' end
       i = i + 1
+    elseif op == 'xmine' then
+      -- Entry ARGV[i + 1] of stream k is pending with consumer ARGV[i + 2] of group ARGV[i].
+      local mine = redis.call('XPENDING', k, ARGV[i], ARGV[i + 1], ARGV[i + 1], 1, ARGV[i + 2])
+      if #mine == 0 then return 'conflict' end
+      i = i + 3
     elseif op == 'xentry' then
       if #redis.call('XRANGE', k, ARGV[i], ARGV[i]) == 0 then return 'conflict' end
       i = i + 1
@@ -61,14 +66,6 @@ local function writes(off, i, last)
     elseif op == 'hdel' then redis.call('HDEL', k, ARGV[i]); i = i + 1
     elseif op == 'del' then redis.call('DEL', k)
     elseif op == 'rpush' then redis.call('RPUSH', k, ARGV[i]); i = i + 1
-    elseif op == 'lpush' then redis.call('LPUSH', k, ARGV[i]); i = i + 1
-    elseif op == 'unlease' then
-      -- Ends a lease (sorted set k, member ARGV[i]); only when it had expired and the MT
-      -- went back to its queue (ARGV[i + 1]) is that copy withdrawn (LREM scans the list).
-      if redis.call('ZREM', k, ARGV[i]) == 0 then
-        redis.call('LREM', key(i + 1), 0, ARGV[i + 2])
-      end
-      i = i + 3
     elseif op == 'zadd' then redis.call('ZADD', k, ARGV[i], ARGV[i + 1]); i = i + 2
     elseif op == 'zaddgt' then redis.call('ZADD', k, 'GT', ARGV[i], ARGV[i + 1]); i = i + 2
     elseif op == 'zrem' then redis.call('ZREM', k, ARGV[i]); i = i + 1
@@ -79,6 +76,7 @@ local function writes(off, i, last)
       redis.call('XADD', k, '*', 'e', ARGV[i + 2])
       redis.call('SADD', key(i), ARGV[i + 1])
       i = i + 3
+    elseif op == 'xadd' then redis.call('XADD', k, '*', 'id', ARGV[i]); i = i + 1
     elseif op == 'xdone' then
       -- k: an outbox stream; its group ARGV[i], the entry's id ARGV[i + 1].
       redis.call('XACK', k, ARGV[i], ARGV[i + 1])
@@ -107,31 +105,53 @@ end
 return outcomes
 "#;
 
-/// Takes up to ARGV[3] MTs of one connector. KEYS: the four rank queues, then the taken
-/// set. Taken MTs whose lease expired (ARGV[1] = now) first go back to the head of their
-/// queue; what is taken gets the lease ARGV[2]. Returns id, record JSON, id, JSON... read
-/// from the message hashes named ARGV[4] .. id ('' for a missing record), so a take is one
-/// round trip whatever its size.
-pub const TAKE_MTS: &str = r#"
-local expired = redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', ARGV[1])
-for i = #expired, 1, -1 do
-  local member = expired[i]
-  local rank = tonumber(string.sub(member, 1, 1))
-  redis.call('LPUSH', KEYS[rank + 1], string.sub(member, 2))
-  redis.call('ZREM', KEYS[5], member)
+/// Reads up to `count` new entries of `stream` for consumer `consumer` of `group`, creating
+/// the group (from the stream's start) on first use. Shared by the take scripts.
+const READ_GROUP: &str = r#"
+local function read_group(stream, group, consumer, count)
+  local ok, read = pcall(redis.call, 'XREADGROUP', 'GROUP', group, consumer,
+    'COUNT', count, 'STREAMS', stream, '>')
+  if not ok then
+    redis.call('XGROUP', 'CREATE', stream, group, '0', 'MKSTREAM')
+    read = redis.call('XREADGROUP', 'GROUP', group, consumer,
+      'COUNT', count, 'STREAMS', stream, '>')
+  end
+  if read then return read[1][2] end
+  return {}
 end
-local max = tonumber(ARGV[3])
-local ids = {}
-for rank = 0, 3 do
-  while #ids < 2 * max do
-    local id = redis.call('LPOP', KEYS[rank + 1])
-    if not id then break end
-    redis.call('ZADD', KEYS[5], ARGV[2], rank .. id)
-    ids[#ids + 1] = id
-    ids[#ids + 1] = redis.call('HGET', ARGV[4] .. id, 'json') or ''
+"#;
+
+/// Takes up to ARGV[2] MTs of one connector for consumer ARGV[4] of group ARGV[3]. KEYS: the
+/// connector's streams, highest priority first, each priority's released MTs before its
+/// queue. With ARGV[1] > 0, entries another consumer has held for ARGV[1] ms or more (its
+/// lease ran out) are claimed before new ones, stream by stream. Returns key index, entry
+/// id, MT id, record JSON ('' when missing, from the hash named ARGV[5] .. MT id), ...
+pub const TAKE_MTS: &str = r#"
+local reclaim, max, group, consumer = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], ARGV[4]
+local out, taken = {}, 0
+local function add(k, entries)
+  for _, entry in ipairs(entries) do
+    -- A deleted entry still pending comes back without fields.
+    if type(entry[2]) == 'table' then
+      local id = entry[2][2]
+      out[#out + 1] = k
+      out[#out + 1] = entry[1]
+      out[#out + 1] = id
+      out[#out + 1] = redis.call('HGET', ARGV[5] .. id, 'json') or ''
+      taken = taken + 1
+    end
   end
 end
-return ids
+for k, stream in ipairs(KEYS) do
+  if taken >= max then break end
+  if reclaim > 0 and redis.call('EXISTS', stream) == 1 then
+    local ok, claimed = pcall(redis.call, 'XAUTOCLAIM', stream, group, consumer, reclaim,
+      '0-0', 'COUNT', max - taken)
+    if ok then add(k, claimed[2]) end
+  end
+  if taken < max then add(k, read_group(stream, group, consumer, max - taken)) end
+end
+return out
 "#;
 
 /// Finds what a carrier's receipt is for. KEYS: the carrier-id keys of every alias of its id
@@ -157,7 +177,6 @@ return {}
 pub const TAKE_OUTBOX: &str = r#"
 local stream, delayed, group, consumer = KEYS[1], KEYS[2], ARGV[4], ARGV[5]
 local max = tonumber(ARGV[3])
-pcall(redis.call, 'XGROUP', 'CREATE', stream, group, '0', 'MKSTREAM')
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', delayed, '-inf', ARGV[1], 'LIMIT', 0, max)) do
   local entry = redis.call('HGET', KEYS[3], id)
   if entry then redis.call('XADD', stream, '*', 'e', entry) end
@@ -175,41 +194,59 @@ local function add(entries)
   end
 end
 if tonumber(ARGV[2]) > 0 then
-  add(redis.call('XAUTOCLAIM', stream, group, consumer, ARGV[2], '0-0', 'COUNT', max)[2])
+  local ok, claimed = pcall(redis.call, 'XAUTOCLAIM', stream, group, consumer, ARGV[2],
+    '0-0', 'COUNT', max)
+  if ok then add(claimed[2]) end
 end
-if #out < 2 * max then
-  local fresh = redis.call('XREADGROUP', 'GROUP', group, consumer,
-    'COUNT', max - #out / 2, 'STREAMS', stream, '>')
-  if fresh then add(fresh[1][2]) end
-end
+if #out < 2 * max then add(read_group(stream, group, consumer, max - #out / 2)) end
 return out
 "#;
 
-/// Whether an outbox has work: a retry due by ARGV[1], an entry not yet read by group
-/// ARGV[2], or one pending for ARGV[3] ms or more (a lease ran out). KEYS: stream, delayed.
-pub const OUTBOX_HAS_WORK: &str = r#"
-if redis.call('ZCOUNT', KEYS[2], '-inf', ARGV[1]) > 0 then return 1 end
-local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)[1]
-if not last then return 0 end
-local ok, groups = pcall(redis.call, 'XINFO', 'GROUPS', KEYS[1])
-if not ok then return 1 end
-for _, info in ipairs(groups) do
-  local fields = {}
-  for i = 1, #info, 2 do fields[info[i]] = info[i + 1] end
-  if fields['name'] == ARGV[2] then
-    local function parts(id)
-      local ms, n = string.match(id, '^(%d+)-(%d+)$')
-      return tonumber(ms), tonumber(n)
+/// Whether any of the streams KEYS[2..] has work for group ARGV[1]: an entry the group has
+/// not read, or one pending for ARGV[2] ms or more (a lease ran out); or, when KEYS[1] is a
+/// sorted set of delayed retries, one due by ARGV[3].
+pub const HAS_WORK: &str = r#"
+if redis.call('ZCOUNT', KEYS[1], '-inf', ARGV[3]) > 0 then return 1 end
+local function parts(id)
+  local ms, n = string.match(id, '^(%d+)-(%d+)$')
+  return tonumber(ms), tonumber(n)
+end
+for k = 2, #KEYS do
+  local last = redis.call('XREVRANGE', KEYS[k], '+', '-', 'COUNT', 1)[1]
+  if last then
+    local ok, groups = pcall(redis.call, 'XINFO', 'GROUPS', KEYS[k])
+    local read = nil
+    if ok then
+      for _, info in ipairs(groups) do
+        local fields = {}
+        for i = 1, #info, 2 do fields[info[i]] = info[i + 1] end
+        if fields['name'] == ARGV[1] then read = fields['last-delivered-id'] end
+      end
     end
+    if not read then return 1 end
     local last_ms, last_n = parts(last[1])
-    local read_ms, read_n = parts(fields['last-delivered-id'])
+    local read_ms, read_n = parts(read)
     if last_ms > read_ms or (last_ms == read_ms and last_n > read_n) then return 1 end
-    local idle = redis.call('XPENDING', KEYS[1], ARGV[2], 'IDLE', ARGV[3], '-', '+', 1)
-    if #idle > 0 then return 1 end
-    return 0
+    if #redis.call('XPENDING', KEYS[k], ARGV[1], 'IDLE', ARGV[2], '-', '+', 1) > 0 then
+      return 1
+    end
   end
 end
-return 1
+return 0
+"#;
+
+/// Queued, not taken, entries of the streams KEYS for group ARGV[1]: length minus pending.
+pub const STREAMS_QUEUED: &str = r#"
+local total = 0
+for _, stream in ipairs(KEYS) do
+  local len = redis.call('XLEN', stream)
+  if len > 0 then
+    local ok, pending = pcall(redis.call, 'XPENDING', stream, ARGV[1])
+    if ok then len = len - pending[1] end
+    total = total + len
+  end
+end
+return total
 "#;
 
 /// Removes outbox entries created at or before ARGV[1] (ms) from the stream (KEYS[1], group
@@ -258,7 +295,8 @@ pub struct Scripts {
     pub take_mts: Script,
     pub find_receipt_target: Script,
     pub take_outbox: Script,
-    pub outbox_has_work: Script,
+    pub has_work: Script,
+    pub streams_queued: Script,
     pub expire_outbox: Script,
     pub sweep_index: Script,
 }
@@ -266,10 +304,11 @@ pub struct Scripts {
 impl Default for Scripts {
     fn default() -> Self {
         Self {
-            take_mts: Script::new(TAKE_MTS),
+            take_mts: Script::new(&format!("{READ_GROUP}{TAKE_MTS}")),
             find_receipt_target: Script::new(FIND_RECEIPT_TARGET),
-            take_outbox: Script::new(TAKE_OUTBOX),
-            outbox_has_work: Script::new(OUTBOX_HAS_WORK),
+            take_outbox: Script::new(&format!("{READ_GROUP}{TAKE_OUTBOX}")),
+            has_work: Script::new(HAS_WORK),
+            streams_queued: Script::new(STREAMS_QUEUED),
             expire_outbox: Script::new(EXPIRE_OUTBOX),
             sweep_index: Script::new(SWEEP_INDEX),
         }
@@ -373,10 +412,6 @@ impl Step {
         self.write("rpush", key, &[value])
     }
 
-    pub fn lpush(&mut self, key: &str, value: &str) -> &mut Self {
-        self.write("lpush", key, &[value])
-    }
-
     pub fn zadd(&mut self, key: &str, score: u64, member: &str) -> &mut Self {
         self.write("zadd", key, &[&score.to_string(), member])
     }
@@ -384,13 +419,6 @@ impl Step {
     /// Adds, or raises the score only if `score` is greater.
     pub fn zadd_greater(&mut self, key: &str, score: u64, member: &str) -> &mut Self {
         self.write("zaddgt", key, &[&score.to_string(), member])
-    }
-
-    /// Ends the lease `member` holds in the sorted set `leases`; if it had expired and the
-    /// MT was put back on `queue` meanwhile, withdraws `id` from there.
-    pub fn unlease(&mut self, leases: &str, member: &str, queue: &str, id: &str) -> &mut Self {
-        let queue = self.k(queue);
-        self.write("unlease", leases, &[member, &queue, id])
     }
 
     pub fn zrem(&mut self, key: &str, member: &str) -> &mut Self {
@@ -416,6 +444,22 @@ impl Step {
     /// The stream entry `id` must exist.
     pub fn stream_entry_exists(&mut self, stream: &str, id: &str) -> &mut Self {
         self.guard("xentry", stream, &[id])
+    }
+
+    /// Entry `id` of `stream` must be pending with `consumer` of `group`.
+    pub fn stream_entry_held(
+        &mut self,
+        stream: &str,
+        group: &str,
+        id: &str,
+        consumer: &str,
+    ) -> &mut Self {
+        self.guard("xmine", stream, &[group, id, consumer])
+    }
+
+    /// Appends an entry with the one field `id` = `value` to `stream`.
+    pub fn stream_add(&mut self, stream: &str, value: &str) -> &mut Self {
+        self.write("xadd", stream, &[value])
     }
 
     /// Acknowledges and deletes the stream entry `id` (read through `group`).
