@@ -34,6 +34,9 @@ const GONE_PAUSE: Duration = Duration::from_secs(3600);
 const SMPP_IN_FLIGHT: usize = 512;
 /// Concurrent pushes per account: an application's web server is not an SMSC.
 const PUSH_IN_FLIGHT: usize = 16;
+
+/// How long recording a delivery's outcome is retried when the store fails.
+const OUTCOME_RETRY_FOR: Duration = Duration::from_secs(10);
 /// When no bind is up, look again this soon (a new bind is the usual cure).
 const NO_RECEIVER_RETRY: Duration = Duration::from_millis(500);
 /// How often expired entries are looked for: every minute, or more often for short TTLs.
@@ -166,19 +169,33 @@ impl AccountDelivery {
             OutboxItem::Receipt(_) => "receipt",
             OutboxItem::Mo(_) => "mo",
         };
-        let result = match attempt {
-            Attempt::Delivered => {
-                metrics::counter!("delivery_delivered_total", "account" => self.account.clone(), "kind" => kind).increment(1);
-                self.store.outbox_done(&self.account, entry.seq).await
+        if let Attempt::Delivered = &attempt {
+            metrics::counter!("delivery_delivered_total", "account" => self.account.clone(), "kind" => kind).increment(1);
+        }
+        // The store may be failing over (a Redis primary dying takes seconds): keep trying
+        // for a while, as an outcome not recorded means the entry is delivered again once
+        // its lease ends.
+        let mut pause = Duration::from_millis(100);
+        let give_up = tokio::time::Instant::now() + OUTCOME_RETRY_FOR;
+        loop {
+            let result = match &attempt {
+                Attempt::Delivered => self.store.outbox_done(&self.account, entry.seq).await,
+                Attempt::Retry(at_ms) => {
+                    self.store
+                        .outbox_retry(&self.account, entry.seq, *at_ms)
+                        .await
+                }
+            };
+            let Err(err) = result else {
+                return;
+            };
+            if tokio::time::Instant::now() + pause > give_up {
+                error!(account = %self.account, seq = entry.seq, %err, "updating the outbox failed");
+                return;
             }
-            Attempt::Retry(at_ms) => {
-                self.store
-                    .outbox_retry(&self.account, entry.seq, at_ms)
-                    .await
-            }
-        };
-        if let Err(err) = result {
-            error!(account = %self.account, seq = entry.seq, %err, "updating the outbox failed");
+            warn!(account = %self.account, seq = entry.seq, %err, "updating the outbox failed; trying again");
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(1));
         }
     }
 

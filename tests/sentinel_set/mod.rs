@@ -22,9 +22,15 @@ pub struct SentinelSet {
 
 impl SentinelSet {
     pub async fn start() -> Self {
-        let primary = RedisServer::start().await;
+        // With an append-only file, as in production: a server restarted after a kill comes
+        // back with its data, never as an empty primary that replicas would copy.
+        let primary = RedisServer::start_with("", &["--appendonly", "yes"]).await;
         let port = primary.port.to_string();
-        let replica = RedisServer::start_with("", &["--replicaof", "127.0.0.1", &port]).await;
+        let replica = RedisServer::start_with(
+            "",
+            &["--appendonly", "yes", "--replicaof", "127.0.0.1", &port],
+        )
+        .await;
         let config = format!(
             "sentinel monitor {MASTER_NAME} 127.0.0.1 {port} 2\n\
              sentinel down-after-milliseconds {MASTER_NAME} 1000\n\
@@ -85,22 +91,34 @@ impl SentinelSet {
     /// The port of the primary the first Sentinel that answers names.
     pub async fn primary_port(&self) -> Option<u16> {
         for sentinel in &self.sentinels {
-            let Ok(client) = redis::Client::open(sentinel.url.as_str()) else {
-                continue;
-            };
-            let Ok(mut conn) = client.get_multiplexed_async_connection().await else {
-                continue;
-            };
-            let addr: Result<(String, u16), _> = redis::cmd("SENTINEL")
-                .arg("GET-MASTER-ADDR-BY-NAME")
-                .arg(MASTER_NAME)
-                .query_async(&mut conn)
-                .await;
-            if let Ok((_, port)) = addr {
+            if let Some(port) = Self::named_primary(sentinel).await {
                 return Some(port);
             }
         }
         None
+    }
+
+    /// The port of the primary `sentinel` names, if it answers.
+    async fn named_primary(sentinel: &RedisServer) -> Option<u16> {
+        let client = redis::Client::open(sentinel.url.as_str()).ok()?;
+        let mut conn = client.get_multiplexed_async_connection().await.ok()?;
+        let addr: (String, u16) = redis::cmd("SENTINEL")
+            .arg("GET-MASTER-ADDR-BY-NAME")
+            .arg(MASTER_NAME)
+            .query_async(&mut conn)
+            .await
+            .ok()?;
+        Some(addr.1)
+    }
+
+    /// Whether every Sentinel names `port` as the primary.
+    async fn all_sentinels_name(&self, port: u16) -> bool {
+        for sentinel in &self.sentinels {
+            if Self::named_primary(sentinel).await != Some(port) {
+                return false;
+            }
+        }
+        true
     }
 
     /// Waits until every Sentinel names a primary other than `old` that says it is one;
@@ -109,7 +127,10 @@ impl SentinelSet {
         let start = Instant::now();
         while start.elapsed() < limit {
             if let Some(port) = self.primary_port().await {
-                if port != old && self.role(port).await.as_deref() == Some("master") {
+                if port != old
+                    && self.all_sentinels_name(port).await
+                    && self.role(port).await.as_deref() == Some("master")
+                {
                     return start.elapsed();
                 }
             }
