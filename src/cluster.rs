@@ -1,5 +1,5 @@
 //! Nodes and sites: each node heartbeats into the store with a lease (default 10 s), telling
-//! what it serves; `GET /cluster` lists the live nodes, their sites, client binds per account,
+//! what it serves; `GET /cluster` lists the live nodes, their sites and roles, client binds per account,
 //! carrier binds per connector, and the shared queue and outbox depths.
 
 use std::{sync::Arc, time::Duration};
@@ -27,11 +27,18 @@ pub struct ThisNode {
     pub started_ms: u64,
     pub registry: Arc<Registry>,
     pub connectors: Vec<Arc<Connector>>,
+    /// The roles that do not change while it runs (listeners, simulator).
+    pub fixed_roles: Vec<String>,
 }
 
 impl ThisNode {
     fn info(&self) -> NodeInfo {
+        let mut roles = self.fixed_roles.clone();
+        if self.connectors.iter().any(|c| c.binds_up() > 0) {
+            roles.push("carrier".into());
+        }
         NodeInfo {
+            roles,
             node_id: self.node_id.clone(),
             site: self.site.clone(),
             started_ms: self.started_ms,

@@ -332,6 +332,7 @@ impl Gateway {
                 started_ms: crate::message::now_ms(),
                 registry: smpp.registry().clone(),
                 connectors: connectors.clone(),
+                fixed_roles: fixed_roles(&config),
             },
             stop.subscribe(),
         ));
@@ -435,4 +436,24 @@ impl Gateway {
             simulator.shutdown().await;
         }
     }
+}
+
+/// The roles a node reports in its heartbeat that do not change while it runs.
+fn fixed_roles(config: &Config) -> Vec<String> {
+    let listeners = &config.listeners;
+    let optional = [
+        ("https", listeners.https.is_some()),
+        ("smpp_tls", listeners.smpp_tls.is_some()),
+        ("simulator", config.builtin_simulator.is_some()),
+    ];
+    ["http", "smpp"]
+        .into_iter()
+        .chain(
+            optional
+                .into_iter()
+                .filter(|(_, on)| *on)
+                .map(|(role, _)| role),
+        )
+        .map(str::to_owned)
+        .collect()
 }

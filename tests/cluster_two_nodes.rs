@@ -123,6 +123,41 @@ async fn receipts_reach_a_bind_on_the_other_node_and_idempotency_holds_across_no
         [("a1".into(), "siteA".into()), ("b1".into(), "siteB".into())],
         "{cluster}"
     );
+    // Both listen for HTTP and SMPP, and report their carrier binds up once a heartbeat
+    // after binding has gone out (they beat every ~3 s).
+    let roles_of = |cluster: &serde_json::Value| -> Vec<Vec<String>> {
+        cluster["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|node| {
+                node["roles"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter_map(|r| r.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .collect()
+    };
+    let serving = vec!["http".to_owned(), "smpp".into(), "carrier".into()];
+    let mut roles = roles_of(&cluster);
+    for _ in 0..100 {
+        if roles.iter().all(|r| *r == serving) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let cluster: serde_json::Value = http()
+            .get(format!("http://{}/cluster", a.http_addr()))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        roles = roles_of(&cluster);
+    }
+    assert_eq!(roles, [serving.clone(), serving], "roles");
 }
 
 /// A carrier that accepts every bind and lets the test send deliver_sm on each of them.

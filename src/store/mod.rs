@@ -132,6 +132,10 @@ pub struct NodeInfo {
     pub site: String,
     pub started_ms: u64,
     pub last_seen_ms: u64,
+    /// What the node serves: its listeners (`http`, `https`, `smpp`, `smpp_tls`), `carrier`
+    /// while it has a carrier bind up, `simulator` when it runs the built-in one.
+    #[serde(default)]
+    pub roles: Vec<String>,
     /// Bound client sessions per account on this node.
     pub client_binds: Vec<(String, usize)>,
     /// Carrier binds up per connector on this node.

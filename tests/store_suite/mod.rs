@@ -551,6 +551,7 @@ pub async fn heartbeats_list_live_nodes_until_their_lease_ends(store: Arc<dyn St
         site: site.into(),
         started_ms: now_ms(),
         last_seen_ms: now_ms(),
+        roles: vec!["http".into(), "smpp".into(), "carrier".into()],
         client_binds: vec![("acme".into(), 2)],
         carrier_binds: vec![("sim".into(), 1)],
     };
