@@ -99,14 +99,8 @@ async fn receipts_reach_a_bind_on_the_other_node_and_idempotency_holds_across_no
     assert_eq!(sim.stats().submits_accepted, before + 1);
 
     // Either node lists both, with their sites and what each serves.
-    let cluster: serde_json::Value = http()
-        .get(format!("http://{}/cluster", b.http_addr()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let cluster: serde_json::Value =
+        json_of(http().get(format!("http://{}/cluster", b.http_addr()))).await;
     let nodes: Vec<(String, String)> = cluster["nodes"]
         .as_array()
         .unwrap()
@@ -147,14 +141,8 @@ async fn receipts_reach_a_bind_on_the_other_node_and_idempotency_holds_across_no
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
-        let cluster: serde_json::Value = http()
-            .get(format!("http://{}/cluster", a.http_addr()))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let cluster: serde_json::Value =
+            json_of(http().get(format!("http://{}/cluster", a.http_addr()))).await;
         roles = roles_of(&cluster);
     }
     assert_eq!(roles, [serving.clone(), serving], "roles");

@@ -136,15 +136,12 @@ async fn json_api_with_idempotency_key_and_status_history() {
     let id = first["id"].as_str().unwrap();
     let mut state = serde_json::Value::Null;
     for _ in 0..100 {
-        let status: serde_json::Value = http()
-            .get(test.url(&format!("/v1/messages/{id}")))
-            .basic_auth("acme", Some(PASSWORD))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let status: serde_json::Value = json_of(
+            http()
+                .get(test.url(&format!("/v1/messages/{id}")))
+                .basic_auth("acme", Some(PASSWORD)),
+        )
+        .await;
         state = status.clone();
         if status["state"] == "DELIVERED" {
             break;

@@ -57,6 +57,25 @@ fn accepted_id(line: &str) -> &str {
         .expect("an id after 'accepted'")
 }
 
+/// Asserts that `smsgw send` exited 0 with one `accepted` line that contains `via` and, with
+/// `receipt`, one `receipt <id> <receipt>` line for it; returns the id.
+fn assert_sent(output: &Output, via: &str, receipt: Option<&str>) -> String {
+    let out = stdout(output);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(output));
+    let accepted = lines_starting_with(&out, "accepted ");
+    assert_eq!(accepted.len(), 1, "{out}");
+    assert!(accepted[0].contains(via), "{out}");
+    let id = accepted_id(accepted[0]).to_owned();
+    if let Some(receipt) = receipt {
+        assert_eq!(
+            lines_starting_with(&out, "receipt "),
+            [format!("receipt {id} {receipt}")],
+            "{out}"
+        );
+    }
+    id
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn smpp_send_with_wait_prints_the_delivered_receipt_and_exits_0() {
     let test = TestGateway::start().await;
@@ -71,16 +90,10 @@ async fn smpp_send_with_wait_prints_the_delivered_receipt_and_exits_0() {
         "--wait",
     ])
     .await;
-    let out = stdout(&output);
-    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
-    let accepted = lines_starting_with(&out, "accepted ");
-    assert_eq!(accepted.len(), 1, "{out}");
-    assert!(accepted[0].contains(&format!("via smpp://{addr}")), "{out}");
-    let id = accepted_id(accepted[0]);
-    assert_eq!(
-        lines_starting_with(&out, "receipt "),
-        [format!("receipt {id} DELIVRD err:000")],
-        "{out}"
+    assert_sent(
+        &output,
+        &format!("via smpp://{addr}"),
+        Some("DELIVRD err:000"),
     );
     assert_eq!(test.sim.stats().submits_accepted, 1);
 }
@@ -198,20 +211,10 @@ async fn http_send_with_wait_polls_the_json_api_until_delivered() {
         "INTERACTIVE",
     ])
     .await;
-    let out = stdout(&output);
-    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
-    let accepted = lines_starting_with(&out, "accepted ");
-    assert_eq!(accepted.len(), 1, "{out}");
-    assert!(
-        accepted[0].contains(&format!("via {base}/v1/messages")),
-        "{out}"
-    );
-    let id = accepted_id(accepted[0]);
-    let receipts = lines_starting_with(&out, "receipt ");
-    assert_eq!(receipts.len(), 1, "{out}");
-    assert!(
-        receipts[0].starts_with(&format!("receipt {id} DELIVERED ")),
-        "{out}"
+    assert_sent(
+        &output,
+        &format!("via {base}/v1/messages"),
+        Some("DELIVERED err:000"),
     );
 }
 
@@ -312,19 +315,10 @@ async fn smpp_send_to_two_gateways_goes_through_the_running_one_and_names_it() {
         "--wait",
     ])
     .await;
-    let out = stdout(&output);
-    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
-    let accepted = lines_starting_with(&out, "accepted ");
-    assert_eq!(accepted.len(), 1, "{out}");
-    assert!(
-        accepted[0].ends_with(&format!("via smpp://{running_addr} (part 1/1)")),
-        "{out}"
-    );
-    let id = accepted_id(accepted[0]);
-    assert_eq!(
-        lines_starting_with(&out, "receipt "),
-        [format!("receipt {id} DELIVRD err:000")],
-        "{out}"
+    assert_sent(
+        &output,
+        &format!("via smpp://{running_addr} (part 1/1)"),
+        Some("DELIVRD err:000"),
     );
     assert_eq!(second.sim.stats().submits_accepted, 1);
     assert_eq!(stopped_sim.stats().submits_accepted, 0);
@@ -374,21 +368,10 @@ async fn http_send_to_two_urls_fails_over_to_the_running_gateway_and_follows_the
         "--wait",
     ])
     .await;
-    let out = stdout(&output);
-    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
-    let accepted = lines_starting_with(&out, "accepted ");
-    assert_eq!(accepted.len(), 1, "{out}");
-    assert!(
-        accepted[0].contains(&format!(
-            "via {running_url}/v1/messages (1 part(s), Idempotency-Key cli-failover-1)"
-        )),
-        "{out}"
-    );
-    let id = accepted_id(accepted[0]);
-    assert_eq!(
-        lines_starting_with(&out, "receipt "),
-        [format!("receipt {id} DELIVERED err:000")],
-        "{out}"
+    assert_sent(
+        &output,
+        &format!("via {running_url}/v1/messages (1 part(s), Idempotency-Key cli-failover-1)"),
+        Some("DELIVERED err:000"),
     );
     assert_eq!(second.sim.stats().submits_accepted, 1);
     assert_eq!(stopped_sim.stats().submits_accepted, 0);

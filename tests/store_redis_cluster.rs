@@ -130,20 +130,5 @@ async fn the_contract_suite_runs_on_the_primary_owning_the_deployments_slot() {
             }
         )*};
     }
-    on_owner!(
-        full_cycle_accept_submit_receipt_outbox,
-        idempotency_replays_the_first_answer_and_flags_a_different_body,
-        concurrent_identical_requests_store_one_message,
-        higher_priorities_are_taken_first_in_order,
-        a_receipt_before_the_submit_resp_is_kept_and_applied,
-        carrier_ids_match_across_hex_decimal_case_and_zeros,
-        multipart_gives_one_final_receipt_with_the_worst_state,
-        duplicate_receipts_are_applied_once,
-        a_rejected_mt_gets_a_rejectd_receipt_with_result_code_1,
-        mos_are_deduped_and_queued,
-        outbox_retry_waits_and_expiry_removes,
-        waiting_wakes_on_new_work,
-        sweep_removes_expired_keys_and_old_final_messages,
-        heartbeats_list_live_nodes_until_their_lease_ends,
-    );
+    store_contract!(on_owner!());
 }

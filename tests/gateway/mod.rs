@@ -198,6 +198,11 @@ pub fn http() -> reqwest::Client {
     reqwest::Client::new()
 }
 
+/// Sends `request` and parses the answer's JSON body.
+pub async fn json_of(request: reqwest::RequestBuilder) -> serde_json::Value {
+    request.send().await.unwrap().json().await.unwrap()
+}
+
 /// POSTs a form to the Genesys receiver; returns the status and the body.
 pub async fn post_receiver(test: &TestGateway, body: &[(String, String)]) -> (u16, String) {
     let response = http()

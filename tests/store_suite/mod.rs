@@ -8,7 +8,23 @@
 #[macro_export]
 macro_rules! store_contract_tests {
     ($fresh:ident) => {
-        $crate::store_contract_tests!(@each $fresh;
+        $crate::store_contract!(store_contract_tests!(@each $fresh;));
+    };
+    (@each $fresh:ident; $($name:ident),* $(,)?) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            let (_guard, store) = $fresh().await;
+            store_suite::$name(store).await;
+        }
+    )*};
+}
+
+/// Calls `$callback!($($args)* name, name, ...)` with every contract function's name: the one
+/// list of them.
+#[macro_export]
+macro_rules! store_contract {
+    ($callback:ident ! ($($args:tt)*)) => {
+        $callback!($($args)*
             full_cycle_accept_submit_receipt_outbox,
             idempotency_replays_the_first_answer_and_flags_a_different_body,
             concurrent_identical_requests_store_one_message,
@@ -25,13 +41,6 @@ macro_rules! store_contract_tests {
             heartbeats_list_live_nodes_until_their_lease_ends
         );
     };
-    (@each $fresh:ident; $($name:ident),* $(,)?) => {$(
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $name() {
-            let (_guard, store) = $fresh().await;
-            store_suite::$name(store).await;
-        }
-    )*};
 }
 
 use std::{sync::Arc, time::Duration};
