@@ -211,3 +211,37 @@ async fn receipts_for_every_part_at_once_on_two_nodes_give_one_final_receipt() {
     );
     assert_eq!(nodes[1].take_outbox("acme", 100).await.unwrap().len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sweep_removes_consumers_of_nodes_gone_for_ten_leases() {
+    let server = RedisServer::start().await;
+    let lease = Duration::from_millis(100);
+    let gone = server.store_with_prefix("consumers:", lease).await;
+    let ids = IdGenerator::new("a", "n1");
+    let first = mt(&ids, Priority::Bulk, 1);
+    gone.accept_mt(first.clone(), None).await.unwrap();
+    assert_eq!(gone.take_mts("sim", 1).await.unwrap().len(), 1);
+    gone.mt_submitted(&first.id, "sim", vec!["c1".into()])
+        .await
+        .unwrap();
+
+    let sweeper = server.store_with_prefix("consumers:", lease).await;
+    let stats = sweeper.sweep(Duration::from_secs(3600)).await.unwrap();
+    assert_eq!(
+        stats.idle_consumers, 0,
+        "removed while still within ten leases"
+    );
+    tokio::time::sleep(lease * 11).await;
+    // One per stream the node read from (each priority's queues, up to the one it took from).
+    let stats = sweeper.sweep(Duration::from_secs(3600)).await.unwrap();
+    assert!(stats.idle_consumers > 0);
+    let stats = sweeper.sweep(Duration::from_secs(3600)).await.unwrap();
+    assert_eq!(stats.idle_consumers, 0, "removed twice");
+
+    // A node that was merely quiet reads again as a new consumer.
+    let second = mt(&ids, Priority::Bulk, 1);
+    gone.accept_mt(second.clone(), None).await.unwrap();
+    let taken = gone.take_mts("sim", 1).await.unwrap();
+    assert_eq!(taken.len(), 1);
+    assert_eq!(taken[0].id, second.id);
+}

@@ -150,6 +150,9 @@ pub struct SweepStats {
     pub carrier_ids: usize,
     pub parked_receipts: usize,
     pub messages: usize,
+    /// Redis: consumers of the queue and outbox groups with nothing pending, idle for ten
+    /// leases (nodes that restarted or went away); a live one is recreated on its next read.
+    pub idle_consumers: usize,
 }
 
 /// The gateway's shared state. See the module documentation.

@@ -76,6 +76,27 @@ impl RedisStore {
             .map_err(StoreError::backend)
     }
 
+    /// Removes the group consumers of nodes gone for ten leases (see
+    /// [`SweepStats::idle_consumers`]).
+    async fn remove_idle_consumers(&self) -> Result<usize, StoreError> {
+        let mut invocation = self.scripts.remove_idle_consumers.prepare_invoke();
+        for connector in self.members(&self.keys.connectors()).await? {
+            for stream in self.keys.queue_streams(&connector) {
+                invocation.key(stream);
+            }
+        }
+        for account in self.members(&self.keys.accounts()).await? {
+            invocation.key(self.keys.outbox_stream(&account));
+        }
+        invocation
+            .arg(GROUP)
+            .arg((self.lease * 10).as_millis() as u64)
+            .arg(&self.consumer)
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(StoreError::backend)
+    }
+
     /// Expired claims (Redis already dropped their keys; this clears and counts the
     /// indexes), and final messages, carrier-id mappings and parked receipts older than
     /// `retention`.
@@ -104,6 +125,7 @@ impl RedisStore {
                     false,
                 )
                 .await?,
+            idle_consumers: self.remove_idle_consumers().await?,
         })
     }
 }

@@ -275,6 +275,27 @@ end
 return out
 "#;
 
+/// Deletes the consumers of group ARGV[1] on the streams KEYS that have nothing pending and
+/// were idle for ARGV[2] ms or more, except ARGV[3] (the caller). Returns how many.
+pub const REMOVE_IDLE_CONSUMERS: &str = r#"
+local removed = 0
+for _, stream in ipairs(KEYS) do
+  local ok, consumers = pcall(redis.call, 'XINFO', 'CONSUMERS', stream, ARGV[1])
+  if ok then
+    for _, info in ipairs(consumers) do
+      local fields = {}
+      for i = 1, #info, 2 do fields[info[i]] = info[i + 1] end
+      if fields['name'] ~= ARGV[3] and tonumber(fields['pending']) == 0
+          and tonumber(fields['idle']) >= tonumber(ARGV[2]) then
+        redis.call('XGROUP', 'DELCONSUMER', stream, ARGV[1], fields['name'])
+        removed = removed + 1
+      end
+    end
+  end
+end
+return removed
+"#;
+
 /// Deletes the keys an index (KEYS[1], sorted set) scores at or before ARGV[1], and their
 /// index entries. A member names the key ARGV[2] .. member. With ARGV[3] = 'lists', counts
 /// list elements instead of keys. Returns the count.
@@ -299,6 +320,7 @@ pub struct Scripts {
     pub streams_queued: Script,
     pub expire_outbox: Script,
     pub sweep_index: Script,
+    pub remove_idle_consumers: Script,
 }
 
 impl Default for Scripts {
@@ -311,6 +333,7 @@ impl Default for Scripts {
             streams_queued: Script::new(STREAMS_QUEUED),
             expire_outbox: Script::new(EXPIRE_OUTBOX),
             sweep_index: Script::new(SWEEP_INDEX),
+            remove_idle_consumers: Script::new(REMOVE_IDLE_CONSUMERS),
         }
     }
 }
