@@ -63,17 +63,7 @@ fn the_two_site_demo_starts_sends_through_each_site_and_stops_what_it_started() 
     assert!(syntax.success());
 
     let run = tempfile::tempdir().unwrap();
-    // ~400 ports from a free one (the script uses base .. base + 383).
-    let base = loop {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        if port < 60_000 {
-            break port;
-        }
-    };
+    let base = free_demo_base();
     let started = two_sites(run.path(), base, &[]);
     let stdout = String::from_utf8_lossy(&started.stdout).into_owned();
     let pids = std::fs::read_to_string(run.path().join("pids")).unwrap_or_default();
@@ -113,4 +103,28 @@ fn the_two_site_demo_starts_sends_through_each_site_and_stops_what_it_started() 
             "{line} still running after --stop: {stat}"
         );
     }
+}
+
+/// A base port for `two-sites.sh` (it listens on base + these offsets) below the kernel's
+/// ephemeral range, so the ports other tests get from the kernel never collide with it, and
+/// each of them free now.
+fn free_demo_base() -> u16 {
+    const OFFSETS: [u16; 18] = [
+        10, 75, 80, 85, 90, 101, 102, 181, 182, 201, 202, 281, 282, 379, 380, 381, 382, 383,
+    ];
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let top = ephemeral_low.saturating_sub(400).max(10_400);
+    // Start somewhere different each run, so parallel runs on one machine rarely meet.
+    let start = 10_000 + (std::process::id() % 50) as u16 * 400;
+    (0..100u16)
+        .map(|step| 10_000 + (start - 10_000 + step * 400) % (top - 10_000))
+        .find(|base| {
+            OFFSETS
+                .iter()
+                .all(|offset| std::net::TcpListener::bind(("127.0.0.1", base + offset)).is_ok())
+        })
+        .expect("a free range of ports for the two-site demo")
 }
