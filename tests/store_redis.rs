@@ -245,3 +245,80 @@ async fn the_sweep_removes_consumers_of_nodes_gone_for_ten_leases() {
     assert_eq!(taken.len(), 1);
     assert_eq!(taken[0].id, second.id);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_work_is_announced_once_per_batch_and_wakes_local_waiters() {
+    use futures_util::StreamExt;
+    use smsgw::store::redis::{keys::Keys, wakeups};
+
+    let server = RedisServer::start().await;
+    let channel = Keys::new("wake:").wake_channel();
+    let mut subscriber = redis::Client::open(server.url.as_str())
+        .unwrap()
+        .get_async_pubsub()
+        .await
+        .unwrap();
+    subscriber.subscribe(&channel).await.unwrap();
+    let mut messages = subscriber.into_on_message();
+
+    // An accepted MT announces its connector's queue, an MO the account's outbox.
+    let store = server
+        .store_with_prefix("wake:", Duration::from_secs(60))
+        .await;
+    let ids = IdGenerator::new("a", "n1");
+    store
+        .accept_mt(mt(&ids, Priority::Bulk, 1), None)
+        .await
+        .unwrap();
+    let mo = smsgw::message::Mo {
+        id: "mo1".into(),
+        account: "acme".into(),
+        source: "1".into(),
+        destination: "2".into(),
+        text: "x".into(),
+        connector: "sim".into(),
+        received_at_ms: smsgw::message::now_ms(),
+    };
+    store
+        .carrier_mo("mo1", mo, Duration::from_secs(60))
+        .await
+        .unwrap();
+    let mut topics = Vec::new();
+    for _ in 0..2 {
+        let message = tokio::time::timeout(Duration::from_secs(10), messages.next())
+            .await
+            .expect("a wake-up")
+            .unwrap();
+        topics.push(message.get_payload::<String>().unwrap());
+    }
+    assert_eq!(
+        topics,
+        [wakeups::mts_topic("sim"), wakeups::outbox_topic("acme")]
+    );
+
+    // A waiter of another store is woken by a message on the channel.
+    let waiting = wakeups::Wakeups::start(server.url.as_str().into(), channel.clone());
+    let notify = waiting.notify_for(&wakeups::mts_topic("sim"));
+    let woken = notify.notified();
+    tokio::pin!(woken);
+    woken.as_mut().enable();
+    let mut publisher = server.connection().await;
+    let mut tries = 0;
+    loop {
+        // Until the subscription is up, a message can go unheard: publish again.
+        let _: u32 = redis::cmd("PUBLISH")
+            .arg(&channel)
+            .arg(wakeups::mts_topic("sim"))
+            .query_async(&mut publisher)
+            .await
+            .unwrap();
+        if tokio::time::timeout(Duration::from_millis(100), woken.as_mut())
+            .await
+            .is_ok()
+        {
+            break;
+        }
+        tries += 1;
+        assert!(tries < 100, "the waiter was never woken");
+    }
+}

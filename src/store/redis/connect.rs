@@ -94,6 +94,39 @@ pub async fn open(target: &Target, response_timeout: Duration) -> RedisResult<Co
     }
 }
 
+/// A client for the server `target` names now (the primary, for Sentinels): for connections
+/// of another kind than the store's multiplexed ones (the wake-up subscription).
+pub async fn client(target: &Target) -> RedisResult<redis::Client> {
+    match target {
+        Target::Url(url) => redis::Client::open(url.as_str()),
+        Target::Sentinel {
+            sentinels,
+            master_name,
+            primary_url,
+        } => {
+            let node = match primary_url {
+                Some(url) => Some(
+                    redis::sentinel::SentinelNodeConnectionInfo::default()
+                        .set_redis_connection_info(
+                            url.as_str()
+                                .into_connection_info()?
+                                .redis_settings()
+                                .clone(),
+                        ),
+                ),
+                None => None,
+            };
+            let mut sentinel = redis::sentinel::SentinelClient::build(
+                sentinels.iter().map(|a| Target::sentinel_url(a)).collect(),
+                master_name.clone(),
+                node,
+                redis::sentinel::SentinelServerType::Master,
+            )?;
+            sentinel.async_get_client().await
+        }
+    }
+}
+
 impl ConnectionLike for Connection {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         match self {

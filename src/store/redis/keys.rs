@@ -64,6 +64,12 @@ impl Keys {
             .collect()
     }
 
+    /// The pub/sub channel of wake-ups (see `wakeups`); not a key, but named like one so that
+    /// deployments sharing a Redis do not wake each other.
+    pub fn wake_channel(&self) -> String {
+        self.key(&["wake"])
+    }
+
     /// Never written: stands in for an absent sorted set where a script wants one.
     pub fn nothing(&self) -> String {
         self.key(&["nothing"])

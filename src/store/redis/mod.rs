@@ -33,8 +33,9 @@
 //! something (accept_mt, carrier_receipt, carrier_mo) also `WAIT` for that many replicas and
 //! fail if fewer confirm, so the caller does not acknowledge.
 //!
-//! **Waiting.** `wait_for_mts` / `wait_for_outbox` poll every 50 ms (one script run over the
-//! streams) until work may be there. A take that drained a queue makes the next take of that
+//! **Waiting.** A step that adds to a queue or an outbox publishes its topic once the batch
+//! is done ([`wakeups`]); `wait_for_mts` / `wait_for_outbox` wake on it at once, and poll
+//! every 500 ms (one script run over the streams) for what no wake-up announces. A take that drained a queue makes the next take of that
 //! queue wait 2 ms ([`pacing`]), so a busy queue is read in batches, not an entry per call.
 //!
 //! **Cost.** About 31 Redis commands per MT through the whole cycle (accept, take, submit,
@@ -51,6 +52,7 @@ mod outbox;
 mod pacing;
 pub mod scripts;
 mod sentinel;
+pub mod wakeups;
 
 use std::{sync::Arc, time::Duration};
 
@@ -87,8 +89,9 @@ const GROUP: &str = "smsgw";
 /// Multiplexed connections per store (see [`RedisStore`]).
 const CONNECTIONS: usize = 4;
 
-/// How often the waits poll.
-const POLL_INTERVAL: Duration = Duration::from_millis(50);
+/// How often the waits poll when no wake-up comes (they come at once for new work; polling
+/// finds due retries, leases that ran out, and work while the subscription is down).
+const POLL_INTERVAL: Duration = Duration::from_millis(500);
 
 /// Attempts of an optimistic step before giving up under contention.
 const MAX_ATTEMPTS: usize = 64;
@@ -116,6 +119,8 @@ pub struct RedisStore {
     lease: Duration,
     /// This store's name as a consumer of the outbox streams' group.
     consumer: String,
+    /// Local waiters, woken by other nodes' (and our own) new work.
+    wakeups: Arc<wakeups::Wakeups>,
     /// Takes from a queue that is drained to the last item wait a little (see [`pacing`]).
     pacer: pacing::TakePacer,
     /// MTs this node took and has not yet submitted, rejected or released.
@@ -181,11 +186,13 @@ impl RedisStore {
                 .map_err(StoreError::backend)?;
             connections.push(conn);
         }
+        let keys = Keys::new(key_prefix);
         Ok(Arc::new(Self {
+            wakeups: wakeups::Wakeups::start(target, keys.wake_channel()),
             batcher: batch::StepBatcher::start(connections.clone()),
             connections,
             next_connection: Default::default(),
-            keys: Keys::new(key_prefix),
+            keys,
             scripts: Scripts::default(),
             wait_replicas,
             lease,
@@ -299,14 +306,20 @@ impl RedisStore {
         Ok(())
     }
 
-    /// Polls `has_work` until it says yes, fails, or `timeout` passes.
-    async fn poll_until<F, Fut>(&self, timeout: Duration, has_work: F)
+    /// Returns once `has_work` says yes (or fails), or `timeout` passes: checked again on
+    /// each wake-up for `topic` and every [`POLL_INTERVAL`].
+    async fn wait_for_work<F, Fut>(&self, topic: &str, timeout: Duration, has_work: F)
     where
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = Result<bool, StoreError>>,
     {
+        let notify = self.wakeups.notify_for(topic);
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
+            // Armed before looking, so a wake-up in between is not lost.
+            let woken = notify.notified();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
             if !matches!(has_work().await, Ok(false)) {
                 return;
             }
@@ -314,7 +327,10 @@ impl RedisStore {
             if now >= deadline {
                 return;
             }
-            tokio::time::sleep(POLL_INTERVAL.min(deadline - now)).await;
+            tokio::select! {
+                () = woken => {}
+                () = tokio::time::sleep(POLL_INTERVAL.min(deadline - now)) => {}
+            }
         }
     }
 }
@@ -351,7 +367,9 @@ impl Store for RedisStore {
     }
 
     async fn wait_for_mts(&self, connector: &str, timeout: Duration) {
-        self.poll_until(timeout, || self.has_mts(connector)).await
+        let topic = wakeups::mts_topic(connector);
+        self.wait_for_work(&topic, timeout, || self.has_mts(connector))
+            .await
     }
 
     async fn mt_submitted(
@@ -397,7 +415,9 @@ impl Store for RedisStore {
     }
 
     async fn wait_for_outbox(&self, account: &str, timeout: Duration) {
-        self.poll_until(timeout, || self.has_due(account)).await
+        let topic = wakeups::outbox_topic(account);
+        self.wait_for_work(&topic, timeout, || self.has_due(account))
+            .await
     }
 
     async fn outbox_done(&self, account: &str, seq: u64) -> Result<(), StoreError> {

@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 use smsgw_smpp::encoding::{correlation_keys, normalize_message_id};
 
 use super::{
-    decode, encode, scripts::StepResult, too_much_contention, RedisStore, Step, GROUP, MAX_ATTEMPTS,
+    decode, encode, scripts::StepResult, too_much_contention, wakeups::mts_topic, RedisStore, Step,
+    GROUP, MAX_ATTEMPTS,
 };
 use crate::{
     message::{now_ms, CarrierReceipt, MessageId, MessageState, Mt, OutboxItem},
@@ -92,6 +93,11 @@ impl RedisStore {
                     &self.keys.queue(&connector, mt.priority.rank()),
                     mt.id.as_str(),
                 )
+                .wake(
+                    &self.keys.queue(&connector, mt.priority.rank()),
+                    &self.keys.wake_channel(),
+                    &mts_topic(&connector),
+                )
                 .sadd(&self.keys.connectors(), &connector);
             match self.run(step).await? {
                 StepResult::Committed => return Ok(Acceptance::Accepted),
@@ -112,7 +118,7 @@ impl RedisStore {
         if max == 0 {
             return Ok(Vec::new());
         }
-        let queue = format!("mts\u{1f}{connector}");
+        let queue = mts_topic(connector);
         self.pacer.before_take(&queue).await;
         let streams = self.keys.queue_streams(connector);
         let mut invocation = self.scripts.take_mts.prepare_invoke();
@@ -319,11 +325,10 @@ impl RedisStore {
                 .stream_done(&held.stream, GROUP, &held.entry);
             record.connector = Some(connector.to_owned());
             self.put_record(&mut step, &record, &version);
-            step.stream_add(
-                &self.keys.released(connector, record.mt.priority.rank()),
-                id.as_str(),
-            )
-            .sadd(&self.keys.connectors(), connector);
+            let released = self.keys.released(connector, record.mt.priority.rank());
+            step.stream_add(&released, id.as_str())
+                .wake(&released, &self.keys.wake_channel(), &mts_topic(connector))
+                .sadd(&self.keys.connectors(), connector);
             if self.run(step).await? == StepResult::Committed || !self.still_holds(&held).await? {
                 self.release_hold(id);
                 return Ok(());

@@ -10,6 +10,7 @@ use super::{
     decode, encode,
     keys::{outbox_seq, outbox_stream_id},
     scripts::StepResult,
+    wakeups::outbox_topic,
     OutboxRecord, RedisStore, Step, GROUP,
 };
 use crate::{
@@ -44,12 +45,9 @@ impl RedisStore {
 
     /// Adds to `step`: append a new entry to its account's outbox.
     pub(super) fn append_outbox_record(&self, step: &mut Step, account: &str, json: &str) {
-        step.outbox_append(
-            &self.keys.outbox_stream(account),
-            &self.keys.accounts(),
-            account,
-            json,
-        );
+        let stream = self.keys.outbox_stream(account);
+        step.outbox_append(&stream, &self.keys.accounts(), account, json)
+            .wake(&stream, &self.keys.wake_channel(), &outbox_topic(account));
     }
 
     pub(super) async fn take_due(
@@ -60,7 +58,7 @@ impl RedisStore {
         if max == 0 {
             return Ok(Vec::new());
         }
-        let queue = format!("outbox\u{1f}{account}");
+        let queue = outbox_topic(account);
         self.pacer.before_take(&queue).await;
         let flat: Vec<String> = self
             .scripts

@@ -11,13 +11,16 @@ use redis::Script;
 
 use super::super::StoreError;
 
-/// Runs a batch of steps, each all-or-nothing, in order. `KEYS` holds every key of every
+/// Runs a batch of steps, each all-or-nothing, in order, then publishes the wake-ups the
+/// committed ones asked for. `KEYS` holds every key of every
 /// step; `ARGV` is, per step: its offset into `KEYS`, its guard count, its token count, then
 /// the guards and writes as flat tokens (`op`, 1-based key index within the step, then the
 /// op's arguments; `hset` gives its field/value count first). Returns one outcome per step.
 /// Flat arguments, not JSON: a record's JSON goes in as one bulk string that Lua never
 /// decodes (cjson made every step cost ~40 us of Redis time).
 pub const COMMIT: &str = r#"
+local woken = {}
+
 local function step(off, guards, i)
   local function key(t) return KEYS[off + tonumber(ARGV[t])] end
   for g = 1, guards do
@@ -77,6 +80,10 @@ local function writes(off, i, last)
       redis.call('SADD', key(i), ARGV[i + 1])
       i = i + 3
     elseif op == 'xadd' then redis.call('XADD', k, '*', 'id', ARGV[i]); i = i + 1
+    elseif op == 'wake' then
+      -- Publish topic ARGV[i + 1] on channel ARGV[i] once the batch is done (k unused).
+      woken[ARGV[i] .. '\n' .. ARGV[i + 1]] = {ARGV[i], ARGV[i + 1]}
+      i = i + 2
     elseif op == 'xdone' then
       -- k: an outbox stream; its group ARGV[i], the entry's id ARGV[i + 1].
       redis.call('XACK', k, ARGV[i], ARGV[i + 1])
@@ -101,6 +108,9 @@ while i <= #ARGV do
     outcomes[#outcomes + 1] = 'ok'
   end
   i = last + 1
+end
+for _, wake in pairs(woken) do
+  redis.call('PUBLISH', wake[1], wake[2])
 end
 return outcomes
 "#;
@@ -483,6 +493,12 @@ impl Step {
     /// Appends an entry with the one field `id` = `value` to `stream`.
     pub fn stream_add(&mut self, stream: &str, value: &str) -> &mut Self {
         self.write("xadd", stream, &[value])
+    }
+
+    /// Once the batch is done, publishes `topic` on `channel` (once per batch and topic), to
+    /// wake whoever waits for `stream` (see `wakeups`).
+    pub fn wake(&mut self, stream: &str, channel: &str, topic: &str) -> &mut Self {
+        self.write("wake", stream, &[channel, topic])
     }
 
     /// Acknowledges and deletes the stream entry `id` (read through `group`).
