@@ -3,7 +3,7 @@
 # a private redis-server, node A (with the built-in carrier simulator) and node B, then
 # `smsgw bench` bound to node A. Prints the bench's figures and the Redis commands per MT.
 #
-#   bash scripts/bench-redis.sh [COUNT] [BINDS] [WINDOW]
+#   bash scripts/bench-redis.sh [COUNT] [BINDS] [WINDOW] [RATE]
 #
 # Uses target/release/smsgw (built with `cargo build --release` if missing or SMSGW_BUILD=1).
 # Ports: Redis 16379, node A 12775/18080, simulator 12776, node B 22775/28080.
@@ -12,6 +12,7 @@ set -euo pipefail
 count=${1:-50000}
 binds=${2:-4}
 window=${3:-64}
+rate=${4:-}
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 target=${CARGO_TARGET_DIR:-$PWD/target}
@@ -104,7 +105,7 @@ if [ -n "${SMSGW_PERF:-}" ]; then # profile node A, node B and Redis into $SMSGW
     sleep 1
 fi
 "$smsgw" bench --smpp 127.0.0.1:12775 --count "$count" --binds "$binds" --window "$window" \
-    --gateway-pid "$node_a"
+    --gateway-pid "$node_a" ${rate:+--rate "$rate"}
 commands=$(redis-cli -p 16379 info commandstats |
     awk -F'[=,:]' '/^cmdstat_/ { total += $3 } END { print total }')
 echo "redis commands: $commands ($(awk "BEGIN { printf \"%.1f\", $commands / $count }") per MT)"
