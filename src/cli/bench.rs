@@ -3,7 +3,7 @@
 //! and the gateway's memory.
 
 use std::{
-    collections::HashSet,
+    collections::{HashMap, HashSet},
     net::SocketAddr,
     sync::{Arc, Mutex},
     time::{Duration, Instant},
@@ -56,10 +56,10 @@ pub struct BenchArgs {
     pub gateway_pid: Option<u32>,
 }
 
-/// Counts receipts for the ids this run submitted.
+/// Notes when the receipt for each id first came, and counts repeats.
 #[derive(Default)]
 struct ReceiptCounter {
-    seen: Mutex<(HashSet<String>, u64)>,
+    seen: Mutex<(HashMap<String, Instant>, u64)>,
 }
 
 impl DeliverHandler for ReceiptCounter {
@@ -67,8 +67,10 @@ impl DeliverHandler for ReceiptCounter {
         if is_delivery_receipt(u8::from(deliver.esm_class)) {
             if let Ok(receipt) = receipt_from_deliver_sm(&deliver) {
                 let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-                if !seen.0.insert(receipt.id) {
+                if seen.0.contains_key(&receipt.id) {
                     seen.1 += 1;
+                } else {
+                    seen.0.insert(receipt.id, Instant::now());
                 }
             }
         }
@@ -158,7 +160,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             let submit = template.clone();
             in_flight.push(async move {
                 let t = Instant::now();
-                (client.submit(submit).await, t.elapsed())
+                (client.submit(submit).await, t)
             });
             sent += 1;
         }
@@ -169,10 +171,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                 .flatten(),
             _ => in_flight.next().await,
         };
-        if let Some((result, latency)) = next {
-            latencies.push(latency.as_micros() as u32);
+        if let Some((result, submitted_at)) = next {
+            latencies.push(submitted_at.elapsed().as_micros() as u32);
             match result {
-                Ok(id) => ids.push(id),
+                Ok(id) => ids.push((id, submitted_at)),
                 Err(_) => failures += 1,
             }
             progress.inc(1);
@@ -181,12 +183,12 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let submit_elapsed = started.elapsed();
     progress.finish_and_clear();
 
-    let wanted: HashSet<String> = ids.iter().cloned().collect();
+    let wanted: HashSet<String> = ids.iter().map(|(id, _)| id.clone()).collect();
     let deadline = Instant::now() + Duration::from_secs(args.receipt_timeout_s);
     let received = loop {
         let got = {
             let seen = counter.seen.lock().unwrap_or_else(|e| e.into_inner());
-            wanted.iter().filter(|id| seen.0.contains(*id)).count()
+            wanted.iter().filter(|id| seen.0.contains_key(*id)).count()
         };
         if got == wanted.len() || Instant::now() > deadline {
             break got;
@@ -194,8 +196,23 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     let cycle_elapsed = started.elapsed();
-    let duplicates = counter.seen.lock().unwrap_or_else(|e| e.into_inner()).1;
+    let (mut receipt_latencies, duplicates) = {
+        let seen = counter.seen.lock().unwrap_or_else(|e| e.into_inner());
+        let latencies: Vec<u32> = ids
+            .iter()
+            .filter_map(|(id, submitted_at)| {
+                let received_at = seen.0.get(id)?;
+                Some(
+                    received_at
+                        .saturating_duration_since(*submitted_at)
+                        .as_micros() as u32,
+                )
+            })
+            .collect();
+        (latencies, seen.1)
+    };
     latencies.sort_unstable();
+    receipt_latencies.sort_unstable();
 
     println!(
         "smsgw bench: {} MTs over {} binds (window {}) to {}",
@@ -223,6 +240,12 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         100.0 * received as f64 / wanted.len().max(1) as f64,
         cycle_elapsed.as_secs_f64(),
         received as f64 / cycle_elapsed.as_secs_f64()
+    );
+    println!(
+        "  receipt latency (submit to deliver_sm) p50 {:.1} ms  p99 {:.1} ms  p99.9 {:.1} ms",
+        percentile(&receipt_latencies, 0.5),
+        percentile(&receipt_latencies, 0.99),
+        percentile(&receipt_latencies, 0.999)
     );
     if let Some((rss, peak)) = args.gateway_pid.and_then(rss_mib) {
         println!("  gateway RSS {rss} MiB (peak {peak} MiB)");
