@@ -67,10 +67,11 @@ impl DeliverHandler for ReceiptCounter {
         if is_delivery_receipt(u8::from(deliver.esm_class)) {
             if let Ok(receipt) = receipt_from_deliver_sm(&deliver) {
                 let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-                if seen.0.contains_key(&receipt.id) {
-                    seen.1 += 1;
-                } else {
-                    seen.0.insert(receipt.id, Instant::now());
+                match seen.0.entry(receipt.id) {
+                    std::collections::hash_map::Entry::Occupied(_) => seen.1 += 1,
+                    std::collections::hash_map::Entry::Vacant(first) => {
+                        first.insert(Instant::now());
+                    }
                 }
             }
         }
