@@ -22,8 +22,8 @@ use super::{
     outbox_index::OutboxIndex,
     rank_queue::RankQueue,
     receipts::{self, CarrierIdRecord, Finished},
-    Acceptance, HistoryEntry, Idempotency, MessageRecord, NodeInfo, OutboxEntry, PartRecord,
-    ReceiptOutcome, Store, StoreError, SweepStats,
+    Acceptance, HistoryEntry, Idempotency, MessageRecord, NodeInfo, OutboxEntry, ReceiptOutcome,
+    Store, StoreError, SweepStats,
 };
 use crate::message::{
     now_ms, CarrierReceipt, MessageId, MessageState, Mo, Mt, OutboxItem, Priority,
@@ -319,20 +319,7 @@ impl Store for EmbeddedStore {
                 }
             }
             if outcome == Acceptance::Accepted {
-                let record = MessageRecord {
-                    state: MessageState::Accepted,
-                    connector: mt.connectors.first().cloned(),
-                    parts: vec![PartRecord::default(); usize::from(mt.parts.max(1))],
-                    history: vec![HistoryEntry {
-                        state: MessageState::Accepted,
-                        error: String::new(),
-                        at_ms: mt.accepted_at_ms,
-                        part: None,
-                    }],
-                    receipt_queued: false,
-                    mt: mt.clone(),
-                };
-                self.put_record(&mut index, record, &mut batch);
+                self.put_record(&mut index, MessageRecord::accepted(&mt), &mut batch);
             }
             (outcome, self.kv.write(batch))
         };

@@ -101,6 +101,25 @@ pub struct MessageRecord {
     pub receipt_queued: bool,
 }
 
+impl MessageRecord {
+    /// The record of an MT just accepted: queued on its route's first connector.
+    pub fn accepted(mt: &Mt) -> Self {
+        Self {
+            state: MessageState::Accepted,
+            connector: mt.connectors.first().cloned(),
+            parts: vec![PartRecord::default(); usize::from(mt.parts.max(1))],
+            history: vec![HistoryEntry {
+                state: MessageState::Accepted,
+                error: String::new(),
+                at_ms: mt.accepted_at_ms,
+                part: None,
+            }],
+            receipt_queued: false,
+            mt: mt.clone(),
+        }
+    }
+}
+
 /// What became of a carrier's receipt.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReceiptOutcome {

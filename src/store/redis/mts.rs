@@ -14,9 +14,7 @@ use super::{
 };
 use crate::{
     message::{now_ms, CarrierReceipt, MessageId, MessageState, Mt, OutboxItem},
-    store::{
-        receipts, Acceptance, HistoryEntry, Idempotency, MessageRecord, PartRecord, StoreError,
-    },
+    store::{receipts, Acceptance, HistoryEntry, Idempotency, MessageRecord, StoreError},
 };
 
 /// What an idempotency key holds.
@@ -24,22 +22,6 @@ use crate::{
 pub(super) struct IdempotencyClaim {
     pub message_id: MessageId,
     pub fingerprint: String,
-}
-
-fn new_record(mt: &Mt) -> MessageRecord {
-    MessageRecord {
-        state: MessageState::Accepted,
-        connector: mt.connectors.first().cloned(),
-        parts: vec![PartRecord::default(); usize::from(mt.parts.max(1))],
-        history: vec![HistoryEntry {
-            state: MessageState::Accepted,
-            error: String::new(),
-            at_ms: mt.accepted_at_ms,
-            part: None,
-        }],
-        receipt_queued: false,
-        mt: mt.clone(),
-    }
 }
 
 impl RedisStore {
@@ -87,7 +69,7 @@ impl RedisStore {
             step.absent(&record_key)
                 .hset(
                     &record_key,
-                    &[("json", &encode(&new_record(&mt))), ("v", "1")],
+                    &[("json", &encode(&MessageRecord::accepted(&mt))), ("v", "1")],
                 )
                 .stream_add(
                     &self.keys.queue(&connector, mt.priority.rank()),
