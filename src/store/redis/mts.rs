@@ -66,21 +66,12 @@ impl RedisStore {
                     &key,
                 );
             }
-            step.absent(&record_key)
-                .hset(
-                    &record_key,
-                    &[("json", &encode(&MessageRecord::accepted(&mt))), ("v", "1")],
-                )
-                .stream_add(
-                    &self.keys.queue(&connector, mt.priority.rank()),
-                    mt.id.as_str(),
-                )
-                .wake(
-                    &self.keys.queue(&connector, mt.priority.rank()),
-                    &self.keys.wake_channel(),
-                    &mts_topic(&connector),
-                )
-                .sadd(&self.keys.connectors(), &connector);
+            step.absent(&record_key).hset(
+                &record_key,
+                &[("json", &encode(&MessageRecord::accepted(&mt))), ("v", "1")],
+            );
+            let queue = self.keys.queue(&connector, mt.priority.rank());
+            self.enqueue(&mut step, &queue, &connector, &mt.id);
             match self.run(step).await? {
                 StepResult::Committed => return Ok(Acceptance::Accepted),
                 // Someone claimed the key first: read their answer.
@@ -140,6 +131,14 @@ impl RedisStore {
             mts.push(decode::<MessageRecord>(&key, json)?.mt);
         }
         Ok(mts)
+    }
+
+    /// Adds to `step`: `id` at the end of `stream`, one of `connector`'s queues, and a
+    /// wake-up for whoever waits for that connector's MTs.
+    fn enqueue(&self, step: &mut Step, stream: &str, connector: &str, id: &MessageId) {
+        step.stream_add(stream, id.as_str())
+            .wake(stream, &self.keys.wake_channel(), &mts_topic(connector))
+            .sadd(&self.keys.connectors(), connector);
     }
 
     /// Whether something is queued, or a lease expired, on the connector.
@@ -308,9 +307,7 @@ impl RedisStore {
             record.connector = Some(connector.to_owned());
             self.put_record(&mut step, &record, &version);
             let released = self.keys.released(connector, record.mt.priority.rank());
-            step.stream_add(&released, id.as_str())
-                .wake(&released, &self.keys.wake_channel(), &mts_topic(connector))
-                .sadd(&self.keys.connectors(), connector);
+            self.enqueue(&mut step, &released, connector, id);
             if self.run(step).await? == StepResult::Committed || !self.still_holds(&held).await? {
                 self.release_hold(id);
                 return Ok(());
