@@ -56,15 +56,7 @@ async fn queued_and_taken_work_survives_a_restart() {
     );
     // The carrier-id map survived: a receipt after the restart is correlated.
     store
-        .carrier_receipt(
-            "sim",
-            smsgw::message::CarrierReceipt {
-                carrier_id: "c77".into(),
-                state: MessageState::Delivered,
-                error: "000".into(),
-                at_ms: 1,
-            },
-        )
+        .carrier_receipt("sim", receipt("c77", MessageState::Delivered))
         .await
         .unwrap();
     let entries = store.take_outbox("acme", 10).await.unwrap();

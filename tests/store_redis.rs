@@ -90,15 +90,7 @@ async fn work_of_a_dead_node_is_taken_again_after_the_lease() {
     );
     // The carrier-id map is shared: a receipt at the other node is correlated.
     other
-        .carrier_receipt(
-            "sim",
-            smsgw::message::CarrierReceipt {
-                carrier_id: "c77".into(),
-                state: MessageState::Delivered,
-                error: "000".into(),
-                at_ms: 1,
-            },
-        )
+        .carrier_receipt("sim", receipt("c77", MessageState::Delivered))
         .await
         .unwrap();
     assert_eq!(other.take_outbox("acme", 10).await.unwrap().len(), 1);
@@ -184,13 +176,9 @@ async fn receipts_for_every_part_at_once_on_two_nodes_give_one_final_receipt() {
     let racing = carrier_ids.into_iter().enumerate().map(|(i, carrier_id)| {
         let node = nodes[i % 2].clone();
         tokio::spawn(async move {
-            let receipt = smsgw::message::CarrierReceipt {
-                carrier_id,
-                state: MessageState::Delivered,
-                error: "000".into(),
-                at_ms: smsgw::message::now_ms(),
-            };
-            node.carrier_receipt("sim", receipt).await.unwrap()
+            node.carrier_receipt("sim", receipt(&carrier_id, MessageState::Delivered))
+                .await
+                .unwrap()
         })
     });
     for outcome in futures_util::future::join_all(racing).await {

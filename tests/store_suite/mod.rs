@@ -73,7 +73,8 @@ pub fn mt(ids: &IdGenerator, priority: Priority, parts: u8) -> Mt {
     }
 }
 
-fn receipt(carrier_id: &str, state: MessageState) -> CarrierReceipt {
+/// A carrier's receipt for `carrier_id` in `state` (error 000 when delivered, else 001).
+pub fn receipt(carrier_id: &str, state: MessageState) -> CarrierReceipt {
     CarrierReceipt {
         carrier_id: carrier_id.into(),
         state,
