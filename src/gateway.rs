@@ -146,6 +146,7 @@ fn connector_settings(
         system_id: connector.system_id.clone(),
         password: connector.password.expose().to_owned(),
         system_type: connector.system_type.clone(),
+        receipt_id_format: connector.receipt_id_format,
         window: connector.window.max(1) as usize,
         throughput: connector.throughput.and_then(std::num::NonZeroU32::new),
         response_timeout: connector.response_timeout,
@@ -272,7 +273,12 @@ impl Gateway {
         });
         let mut connectors = Vec::new();
         for settings in connector_settings {
-            let inbound = CarrierInbound::new(&settings.name, store.clone(), mo_router.clone());
+            let inbound = CarrierInbound::new(
+                &settings.name,
+                settings.receipt_id_format,
+                store.clone(),
+                mo_router.clone(),
+            );
             connectors.push(Connector::start(settings, store.clone(), inbound));
         }
 

@@ -9,7 +9,7 @@ use smsgw::carrier_sim::{CarrierSim, CarrierSimConfig, CarrierSimStats, IdStyle}
 use smsgw_smpp::{
     client::{ConnectError, DeliverStream, IncomingDeliver, SubmitError},
     encoding::{
-        carrier_ids_match, concat_udh, is_delivery_receipt, parse_receipt_text,
+        concat_udh, is_delivery_receipt, normalize_message_id, parse_receipt_text,
         receipt_from_deliver_sm,
     },
     rusmpp::{
@@ -270,7 +270,10 @@ async fn hex_style_answers_hex_and_reports_decimal() {
         u64::from_str_radix(&resp_id, 16).unwrap(),
         dr_id.parse::<u64>().unwrap()
     );
-    assert!(carrier_ids_match(&resp_id, &dr_id));
+    assert_eq!(
+        IdStyle::Hex.receipt_id_format().response_form(&dr_id),
+        Ok(normalize_message_id(&resp_id))
+    );
     sim.shutdown().await;
 }
 

@@ -9,6 +9,7 @@ use smsgw::config::{
     Config, ConfigErrors, Numbering, PushFormat, RedisSentinel, Secret, StoreConfig,
 };
 use smsgw::credentials::verify_password;
+use smsgw_smpp::encoding::ReceiptIdFormat;
 
 const ENV: &[(&str, &str)] = &[
     ("SMSGW_BULKCO_PASSWORD", "bulk-pass"),
@@ -220,6 +221,27 @@ fn duplicate_account_points_at_the_second() {
         &text,
         "5:13",
         "duplicate account system_id \"a\" (first defined at line 2)",
+    );
+}
+
+#[test]
+fn unknown_receipt_id_format_lists_the_choices() {
+    let text = format!("{CONNECTOR}receipt_id_format = \"hex\"\n{ROUTE}");
+    assert_problem(
+        &text,
+        "6:21",
+        "expected one of \"same\", \"hex_resp_decimal_receipt\"",
+    );
+    let text = format!("{CONNECTOR}receipt_id_format = \"decimal_resp_hex_receipt\"\n{ROUTE}");
+    let config = load(&text).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        config.connector("c1").unwrap().receipt_id_format,
+        ReceiptIdFormat::DecimalRespHexReceipt
+    );
+    let config = load(&format!("{CONNECTOR}{ROUTE}")).unwrap();
+    assert_eq!(
+        config.connector("c1").unwrap().receipt_id_format,
+        ReceiptIdFormat::Same
     );
 }
 

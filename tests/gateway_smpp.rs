@@ -87,17 +87,31 @@ async fn receipts_wait_for_a_receiver_bind_instead_of_being_dropped() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn receipts_correlate_when_they_beat_the_resp_or_use_other_id_formats() {
-    for sim in [
-        CarrierSimConfig {
-            dr_before_resp: true,
-            ..Default::default()
-        },
-        CarrierSimConfig {
-            id_style: IdStyle::Hex,
-            ..Default::default()
-        },
-    ] {
-        let test = TestGateway::start_with(sim, "").await;
+    let early = CarrierSimConfig {
+        dr_before_resp: true,
+        ..Default::default()
+    };
+    let styles = [IdStyle::Hex, IdStyle::HexReceipts].map(|id_style| CarrierSimConfig {
+        id_style,
+        dr_before_resp: id_style == IdStyle::HexReceipts,
+        ..Default::default()
+    });
+    for sim in std::iter::once(early).chain(styles) {
+        // The connector is told how this carrier writes its ids; nothing is guessed.
+        let setting = format!(
+            "receipt_id_format = \"{}\"",
+            sim.id_style.receipt_id_format()
+        );
+        let extra = ConfigExtra {
+            connector: &setting,
+            ..ConfigExtra::default()
+        };
+        let sim = start_sim(CarrierSimConfig {
+            dr_delay: Duration::from_millis(10),
+            ..sim
+        })
+        .await;
+        let test = TestGateway::start_in(sim, tempfile::tempdir().unwrap(), extra).await;
         let (client, mut incoming) = test.bind(BindKind::Transceiver).await;
         let id = client
             .submit(submit("447700900001", "x", true))

@@ -6,6 +6,8 @@ use std::{
     time::{SystemTime, UNIX_EPOCH},
 };
 
+use smsgw_smpp::encoding::ReceiptIdFormat;
+
 /// How the simulator writes its message ids.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum IdStyle {
@@ -14,20 +16,34 @@ pub enum IdStyle {
     Decimal,
     /// Upper-case hex in submit_sm_resp, decimal in the receipt: the "ids differ" pitfall.
     Hex,
+    /// Decimal in submit_sm_resp, upper-case hex in the receipt: the same pitfall reversed.
+    HexReceipts,
 }
 
 impl IdStyle {
     /// The id as submit_sm_resp carries it.
     pub fn response_id(self, id: u64) -> String {
         match self {
-            IdStyle::Decimal => id.to_string(),
+            IdStyle::Decimal | IdStyle::HexReceipts => id.to_string(),
             IdStyle::Hex => format!("{id:X}"),
         }
     }
 
-    /// The id as the receipt (text and receipted_message_id) carries it: always decimal.
+    /// The id as the receipt (text and receipted_message_id) carries it.
     pub fn receipt_id(self, id: u64) -> String {
-        id.to_string()
+        match self {
+            IdStyle::Decimal | IdStyle::Hex => id.to_string(),
+            IdStyle::HexReceipts => format!("{id:X}"),
+        }
+    }
+
+    /// The connector setting that correlates this style's receipts.
+    pub fn receipt_id_format(self) -> ReceiptIdFormat {
+        match self {
+            IdStyle::Decimal => ReceiptIdFormat::Same,
+            IdStyle::Hex => ReceiptIdFormat::HexRespDecimalReceipt,
+            IdStyle::HexReceipts => ReceiptIdFormat::DecimalRespHexReceipt,
+        }
     }
 }
 
@@ -59,7 +75,7 @@ impl MessageIds {
 
 #[cfg(test)]
 mod tests {
-    use smsgw_smpp::encoding::carrier_ids_match;
+    use smsgw_smpp::encoding::normalize_message_id;
 
     use super::*;
 
@@ -72,18 +88,19 @@ mod tests {
     }
 
     #[test]
-    fn hex_response_matches_decimal_receipt() {
+    fn each_style_is_correlated_by_its_receipt_id_format() {
         let id = 1_764_000_000_123_456;
         assert_eq!(IdStyle::Hex.response_id(id), format!("{id:X}"));
         assert_eq!(IdStyle::Hex.receipt_id(id), id.to_string());
-        assert_ne!(IdStyle::Hex.response_id(id), IdStyle::Hex.receipt_id(id));
-        assert!(carrier_ids_match(
-            &IdStyle::Hex.response_id(id),
-            &IdStyle::Hex.receipt_id(id)
-        ));
-        assert_eq!(
-            IdStyle::Decimal.response_id(id),
-            IdStyle::Decimal.receipt_id(id)
-        );
+        assert_eq!(IdStyle::HexReceipts.response_id(id), id.to_string());
+        assert_eq!(IdStyle::HexReceipts.receipt_id(id), format!("{id:X}"));
+        for style in [IdStyle::Decimal, IdStyle::Hex, IdStyle::HexReceipts] {
+            let receipt = style.receipt_id(id);
+            assert_eq!(
+                style.receipt_id_format().response_form(&receipt).unwrap(),
+                normalize_message_id(&style.response_id(id)),
+                "{style:?}"
+            );
+        }
     }
 }

@@ -33,7 +33,9 @@ pub struct CarrierSimArgs {
     /// Destination address of spontaneous MOs.
     #[arg(long, default_value = "12345")]
     mo_destination: String,
-    /// How message ids look: hex answers submit_sm_resp in hex and receipts in decimal.
+    /// How message ids look: hex answers submit_sm_resp in hex and receipts in decimal
+    /// (connector receipt_id_format "hex_resp_decimal_receipt"); hex-receipts the reverse
+    /// ("decimal_resp_hex_receipt").
     #[arg(long, value_enum, default_value_t = IdStyleArg::Decimal)]
     id_style: IdStyleArg,
     /// Send each receipt before the submit_sm_resp it belongs to.
@@ -51,6 +53,7 @@ pub struct CarrierSimArgs {
 enum IdStyleArg {
     Decimal,
     Hex,
+    HexReceipts,
 }
 
 fn parse_account(value: &str) -> Result<(String, String), String> {
@@ -72,6 +75,7 @@ impl CarrierSimArgs {
             id_style: match self.id_style {
                 IdStyleArg::Decimal => IdStyle::Decimal,
                 IdStyleArg::Hex => IdStyle::Hex,
+                IdStyleArg::HexReceipts => IdStyle::HexReceipts,
             },
             dr_before_resp: self.dr_before_resp,
             throttle: self.throttle,

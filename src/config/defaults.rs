@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use smsgw_smpp::encoding::ReceiptIdFormat;
+
 use super::types::{
     Account, Connector, Listeners, NumberPattern, Numbering, Route, Secret, SimulatorSettings,
     StoreConfig,
@@ -118,6 +120,8 @@ impl Default for Config {
             system_id: SIM_SYSTEM_ID.to_owned(),
             password: Secret::new(SIM_PASSWORD),
             system_type: String::new(),
+            // The built-in simulator writes the same decimal id in both places.
+            receipt_id_format: ReceiptIdFormat::Same,
             window: SIM_CONNECTOR_WINDOW,
             throughput: None,
             tls: None,

@@ -119,6 +119,7 @@ pub(crate) struct RawConnector {
     pub password: Option<S<String>>,
     pub password_env: Option<S<String>>,
     pub system_type: Option<S<String>>,
+    pub receipt_id_format: Option<S<String>>,
     pub window: Option<S<u32>>,
     pub throughput: Option<S<u32>>,
     pub tls: Option<RawConnectorTls>,

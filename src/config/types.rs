@@ -6,6 +6,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use smsgw_smpp::encoding::ReceiptIdFormat;
+
 /// A secret read from the file or the environment. `{:?}` prints `Secret(***)` so that
 /// logging a config never leaks it; [`Secret::expose`] gives the value to the code that
 /// needs it.
@@ -172,6 +174,8 @@ pub struct Connector {
     /// Plain password, as SMPP sends it.
     pub password: Secret,
     pub system_type: String,
+    /// How this carrier writes its message ids in receipts compared with `submit_sm_resp`.
+    pub receipt_id_format: ReceiptIdFormat,
     /// Outstanding submit_sm per bind.
     pub window: u32,
     /// MT per second for the whole connector; `None` = unlimited.

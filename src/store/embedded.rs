@@ -14,7 +14,7 @@ use std::{
 
 use async_trait::async_trait;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
-use smsgw_smpp::encoding::{correlation_keys, normalize_message_id};
+use smsgw_smpp::encoding::normalize_message_id;
 use tokio::sync::Notify;
 
 use super::{
@@ -398,17 +398,12 @@ impl Store for EmbeddedStore {
             let mappings = receipts::mark_submitted(&mut record, connector, &carrier_ids);
             for ((part, carrier_id), mapping) in carrier_ids.iter().enumerate().zip(mappings) {
                 let key = key2(connector, &normalize_message_id(carrier_id));
-                batch.put(Table::CarrierIds, key, encode(&mapping));
-                // Receipts that beat the submit_sm_resp wait here.
-                if index.parked == 0 {
-                    continue;
-                }
-                for alias in correlation_keys(carrier_id) {
-                    let parked_key = key2(connector, &alias);
+                // Receipts that beat the submit_sm_resp wait under the same key.
+                if index.parked > 0 {
                     let parked: Option<Vec<CarrierReceipt>> =
-                        self.get(Table::ParkedReceipts, &parked_key)?;
+                        self.get(Table::ParkedReceipts, &key)?;
                     if let Some(parked) = parked {
-                        batch.delete(Table::ParkedReceipts, parked_key);
+                        batch.delete(Table::ParkedReceipts, key.clone());
                         index.parked = index.parked.saturating_sub(parked.len());
                         for receipt in parked {
                             self.apply_receipt(
@@ -421,6 +416,7 @@ impl Store for EmbeddedStore {
                         }
                     }
                 }
+                batch.put(Table::CarrierIds, key, encode(&mapping));
             }
             self.put_record(&mut index, record, &mut batch);
             index.taken.remove(id);
@@ -483,16 +479,8 @@ impl Store for EmbeddedStore {
             if !self.claim_dedupe(&dedupe, RECEIPT_DEDUPE_TTL, &mut batch)? {
                 return Ok(ReceiptOutcome::Duplicate);
             }
-            let mut mapping = None;
-            for alias in correlation_keys(&receipt.carrier_id) {
-                if let Some(found) =
-                    self.get::<CarrierIdRecord>(Table::CarrierIds, &key2(connector, &alias))?
-                {
-                    mapping = Some(found);
-                    break;
-                }
-            }
-            let outcome = match mapping {
+            let key = key2(connector, &normalized);
+            let outcome = match self.get::<CarrierIdRecord>(Table::CarrierIds, &key)? {
                 Some(found) => {
                     let mut record = self.record(&index, &found.message_id)?;
                     let final_state = self.apply_receipt(
@@ -509,7 +497,6 @@ impl Store for EmbeddedStore {
                     }
                 }
                 None => {
-                    let key = key2(connector, &normalized);
                     let mut parked: Vec<CarrierReceipt> =
                         self.get(Table::ParkedReceipts, &key)?.unwrap_or_default();
                     parked.push(receipt);

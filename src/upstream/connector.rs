@@ -22,6 +22,7 @@ use std::{
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use smsgw_smpp::{
     client::SubmitError,
+    encoding::ReceiptIdFormat,
     pool::{BindPool, Endpoint, PoolConfig, PoolError},
     rusmpp::CommandStatus,
     BindKind, BindRequest, ClientConfig, SessionConfig,
@@ -44,6 +45,8 @@ pub struct ConnectorSettings {
     pub system_id: String,
     pub password: String,
     pub system_type: String,
+    /// How the carrier's receipts write the ids its submit_sm_resp gave.
+    pub receipt_id_format: ReceiptIdFormat,
     /// Outstanding submits per bind.
     pub window: usize,
     /// Submits per second over all binds.
@@ -65,6 +68,7 @@ impl ConnectorSettings {
             system_id: system_id.to_owned(),
             password: password.to_owned(),
             system_type: String::new(),
+            receipt_id_format: ReceiptIdFormat::Same,
             window: 64,
             throughput: None,
             response_timeout: Duration::from_secs(10),

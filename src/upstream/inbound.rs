@@ -12,7 +12,9 @@ use std::{
 
 use smsgw_smpp::{
     client::DeliverHandler,
-    encoding::{decode_text, is_delivery_receipt, parse_udh, receipt_from_deliver_sm},
+    encoding::{
+        decode_text, is_delivery_receipt, parse_udh, receipt_from_deliver_sm, ReceiptIdFormat,
+    },
     rusmpp::{pdus::DeliverSm, CommandStatus},
     SessionHandle,
 };
@@ -34,17 +36,37 @@ const MO_DEDUPE_TTL: Duration = Duration::from_secs(24 * 3600);
 #[derive(Clone)]
 pub struct CarrierInbound {
     connector: String,
+    receipt_id_format: ReceiptIdFormat,
     store: Arc<dyn Store>,
     mo_router: MoRouter,
 }
 
 impl CarrierInbound {
-    pub fn new(connector: &str, store: Arc<dyn Store>, mo_router: MoRouter) -> Self {
+    pub fn new(
+        connector: &str,
+        receipt_id_format: ReceiptIdFormat,
+        store: Arc<dyn Store>,
+        mo_router: MoRouter,
+    ) -> Self {
         Self {
             connector: connector.to_owned(),
+            receipt_id_format,
             store,
             mo_router,
         }
+    }
+
+    /// The receipt's id as the carrier's submit_sm_resp wrote it. One the connector's format
+    /// cannot read is kept as it came (parked under it, where no submission will find it)
+    /// rather than read in another base, which could match another message.
+    fn response_form_of(&self, receipt_id: &str) -> String {
+        self.receipt_id_format
+            .response_form(receipt_id)
+            .unwrap_or_else(|mismatch| {
+                warn!(connector = %self.connector, format = %self.receipt_id_format, %mismatch, "receipt id does not fit the connector's receipt_id_format; kept uncorrelated");
+                metrics::counter!("upstream_receipt_id_format_mismatch_total", "connector" => self.connector.clone()).increment(1);
+                receipt_id.to_owned()
+            })
     }
 
     async fn on_receipt(&self, deliver: &DeliverSm) -> CommandStatus {
@@ -67,7 +89,7 @@ impl CarrierInbound {
             None => MessageState::Unknown,
         };
         let receipt = CarrierReceipt {
-            carrier_id: parsed.id,
+            carrier_id: self.response_form_of(&parsed.id),
             state,
             error: parsed.err.unwrap_or_default(),
             at_ms: now_ms(),

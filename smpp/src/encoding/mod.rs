@@ -22,7 +22,7 @@ pub mod text;
 pub mod udh;
 
 pub use gsm::{decode_gsm, gsm_char, is_gsm_text, GsmChar, GsmDecodeError};
-pub use message_id::{carrier_ids_match, correlation_keys, normalize_message_id};
+pub use message_id::{normalize_message_id, ReceiptIdFormat, ReceiptIdMismatch};
 pub use reassembly::{
     CompleteMessage, InboundPart, Incomplete, Pushed, Reassembler, ReassemblyConfig,
     ReassemblyError,

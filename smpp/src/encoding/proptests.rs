@@ -84,8 +84,9 @@ proptest! {
         let lossy = String::from_utf8_lossy(&bytes);
         let _ = parse_receipt_text(&lossy);
         let _ = ReceiptDate::parse(&lossy);
-        let _ = correlation_keys(&lossy);
-        let _ = carrier_ids_match(&lossy, "1a");
+        for format in ReceiptIdFormat::ALL {
+            let _ = format.response_form(&lossy);
+        }
         if let Ok(short_message) = OctetString::from_vec(bytes.clone()) {
             let sm = DeliverSm::builder()
                 .data_coding(DataCoding::from(dc))
@@ -100,7 +101,9 @@ proptest! {
     fn receipt_parser_never_panics(text in "\\PC{0,300}") {
         let _ = parse_receipt_text(&text);
         let _ = normalize_message_id(&text);
-        let _ = correlation_keys(&text);
+        for format in ReceiptIdFormat::ALL {
+            let _ = format.response_form(&text);
+        }
     }
 
     #[test]
@@ -117,12 +120,21 @@ proptest! {
     }
 
     #[test]
-    fn matching_ids_share_a_key(n: u64, zeros in 0usize..3, upper: bool) {
+    fn each_format_maps_a_receipt_id_to_the_resp_id(n: u64, zeros in 0usize..3, upper: bool) {
         let hex = format!("{}{n:x}", "0".repeat(zeros));
         let hex = if upper { hex.to_uppercase() } else { hex };
         let decimal = n.to_string();
-        prop_assert!(carrier_ids_match(&hex, &decimal));
-        prop_assert!(correlation_keys(&hex).contains(&normalize_message_id(&decimal)));
-        prop_assert!(correlation_keys(&decimal).contains(&normalize_message_id(&hex)));
+        prop_assert_eq!(
+            ReceiptIdFormat::HexRespDecimalReceipt.response_form(&decimal).unwrap(),
+            normalize_message_id(&hex)
+        );
+        prop_assert_eq!(
+            ReceiptIdFormat::DecimalRespHexReceipt.response_form(&hex).unwrap(),
+            normalize_message_id(&decimal)
+        );
+        prop_assert_eq!(
+            ReceiptIdFormat::Same.response_form(&hex).unwrap(),
+            normalize_message_id(&hex)
+        );
     }
 }

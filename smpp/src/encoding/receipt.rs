@@ -471,7 +471,10 @@ mod tests {
         assert_eq!(r.stat.unwrap().state, MessageState::Undeliverable);
         assert_eq!(r.err.as_deref(), Some("000"));
         assert_eq!(r.network_error.map(|n| n.error_code), Some(34));
-        assert!(crate::encoding::carrier_ids_match(&r.id, "999"));
+        assert_eq!(
+            crate::encoding::ReceiptIdFormat::DecimalRespHexReceipt.response_form(&r.id),
+            Ok("999".to_owned())
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::ops::Range;
 use std::time::Duration;
 
+use smsgw_smpp::encoding::ReceiptIdFormat;
 use toml::Spanned;
 
 use super::accounts::{system_id, unique};
@@ -52,6 +53,7 @@ pub(super) fn resolve(raw: &[Spanned<RawConnector>], resolver: &mut Resolver) ->
             system_id: system_id(&raw.system_id, resolver),
             password,
             system_type,
+            receipt_id_format: receipt_id_format(raw.receipt_id_format.as_ref(), resolver),
             window: resolver
                 .positive(raw.window.as_ref(), "window")
                 .unwrap_or(defaults::CONNECTOR_WINDOW),
@@ -89,6 +91,18 @@ pub(super) fn resolve(raw: &[Spanned<RawConnector>], resolver: &mut Resolver) ->
         });
     }
     connectors
+}
+
+fn receipt_id_format(raw: Option<&Spanned<String>>, resolver: &mut Resolver) -> ReceiptIdFormat {
+    let Some(raw) = raw else {
+        return ReceiptIdFormat::default();
+    };
+    raw.get_ref().parse().unwrap_or_else(|problem: String| {
+        resolver
+            .problems
+            .at(raw.span(), format!("receipt_id_format: {problem}"));
+        ReceiptIdFormat::default()
+    })
 }
 
 fn check_name(name: &Spanned<String>, resolver: &mut Resolver) {

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use smsgw_smpp::encoding::{correlation_keys, normalize_message_id};
+use smsgw_smpp::encoding::normalize_message_id;
 
 use super::{
     decode, encode, scripts::StepResult, too_much_contention, RedisStore, Step, MAX_ATTEMPTS,
@@ -20,18 +20,18 @@ use crate::{
 const RECEIPT_DEDUPE_TTL: Duration = Duration::from_secs(24 * 3600);
 
 impl RedisStore {
-    /// The mapping of the first correlation key that has one (the exact key first), with
-    /// the message record it names and that record's version.
+    /// The mapping of a (normalised) carrier id, with the message record it names and that
+    /// record's version.
     async fn receipt_target(
         &self,
         connector: &str,
-        carrier_id: &str,
+        normalized: &str,
     ) -> Result<Option<(CarrierIdRecord, MessageRecord, String)>, StoreError> {
-        let mut invocation = self.scripts.find_receipt_target.prepare_invoke();
-        for alias in correlation_keys(carrier_id) {
-            invocation.key(self.keys.carrier_id(connector, &alias));
-        }
-        let found: Vec<String> = invocation
+        let found: Vec<String> = self
+            .scripts
+            .find_receipt_target
+            .prepare_invoke()
+            .key(self.keys.carrier_id(connector, normalized))
             .arg(self.keys.message_prefix())
             .invoke_async(&mut self.conn())
             .await
@@ -73,7 +73,7 @@ impl RedisStore {
                 &self.keys.dedupe_expiry(),
                 RECEIPT_DEDUPE_TTL,
             );
-            let outcome = match self.receipt_target(connector, &receipt.carrier_id).await? {
+            let outcome = match self.receipt_target(connector, &normalized).await? {
                 Some((found, mut record, version)) => {
                     let finished = receipts::apply_receipt(&mut record, found.part, &receipt);
                     let final_state = finished.as_ref().map(|f| f.state);
@@ -89,9 +89,7 @@ impl RedisStore {
                 None => {
                     // Parked only while no mapping exists: a submit recorded meanwhile makes
                     // this a conflict, and the next attempt applies the receipt.
-                    for alias in correlation_keys(&receipt.carrier_id) {
-                        step.absent(&self.keys.carrier_id(connector, &alias));
-                    }
+                    step.absent(&self.keys.carrier_id(connector, &normalized));
                     let parked_key = self.keys.parked(connector, &normalized);
                     step.rpush(&parked_key, &encode(&receipt)).zadd_greater(
                         &self.keys.parked_newest(),

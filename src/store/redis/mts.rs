@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use redis::AsyncCommands;
 
 use serde::{Deserialize, Serialize};
-use smsgw_smpp::encoding::{correlation_keys, normalize_message_id};
+use smsgw_smpp::encoding::normalize_message_id;
 
 use super::{
     decode, encode, scripts::StepResult, too_much_contention, wakeups::mts_topic, RedisStore, Step,
@@ -172,15 +172,13 @@ impl RedisStore {
         connector: &str,
         carrier_ids: &[String],
     ) -> Result<(), StoreError> {
-        // Receipts that beat the submit_sm_resp wait in these lists, one per alias of each
-        // part's carrier id.
+        // Receipts that beat the submit_sm_resp wait in a list under each part's carrier id.
         let parked_keys: Vec<Vec<String>> = carrier_ids
             .iter()
             .map(|carrier_id| {
-                correlation_keys(carrier_id)
-                    .iter()
-                    .map(|alias| self.keys.parked(connector, alias))
-                    .collect()
+                vec![self
+                    .keys
+                    .parked(connector, &normalize_message_id(carrier_id))]
             })
             .collect();
         for _ in 0..MAX_ATTEMPTS {

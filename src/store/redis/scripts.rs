@@ -164,18 +164,16 @@ end
 return out
 "#;
 
-/// Finds what a carrier's receipt is for. KEYS: the carrier-id keys of every alias of its id
-/// (exact first); ARGV[1]: what message keys start with. Returns nothing when no alias maps,
+/// Finds what a carrier's receipt is for. KEYS[1]: the carrier-id key of its (normalised)
+/// id; ARGV[1]: what message keys start with. Returns nothing when the id maps to nothing,
 /// else the mapping's JSON and that message's record JSON and version ('' when missing): a
 /// receipt's reads are one round trip.
 pub const FIND_RECEIPT_TARGET: &str = r#"
-for _, key in ipairs(KEYS) do
-  local mapping = redis.call('GET', key)
-  if mapping then
-    local id = cjson.decode(mapping).message_id
-    local record = redis.call('HMGET', ARGV[1] .. id, 'json', 'v')
-    return {mapping, record[1] or '', record[2] or ''}
-  end
+local mapping = redis.call('GET', KEYS[1])
+if mapping then
+  local id = cjson.decode(mapping).message_id
+  local record = redis.call('HMGET', ARGV[1] .. id, 'json', 'v')
+  return {mapping, record[1] or '', record[2] or ''}
 end
 return {}
 "#;
