@@ -1,0 +1,221 @@
+//! The gateway's SMPP listener behind a balancer and against greedy clients, over real
+//! sockets: 127.0.0.1 is the trusted balancer sending PROXY v2 headers, 127.0.0.2 and
+//! 127.0.0.3 clients connecting directly (Linux routes all of 127/8 to loopback).
+
+mod gateway;
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use gateway::{submit, ConfigExtra, TestGateway, PASSWORD};
+use ppp::v2;
+use smsgw_smpp::{
+    client::{ConnectError, DeliverStream},
+    BindKind, BindRequest, Client, ClientConfig,
+};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::{TcpSocket, TcpStream},
+};
+
+const BALANCER: &str = "127.0.0.1";
+const CLIENT: &str = "127.0.0.2";
+const OTHER_CLIENT: &str = "127.0.0.3";
+
+const LISTENERS: &str = r#"
+trusted_proxies = ["127.0.0.1/32"]
+proxy_protocol = ["smpp"]
+max_unauthenticated_per_address = 2
+"#;
+
+async fn start() -> TestGateway {
+    let sim = gateway::start_sim(Default::default()).await;
+    let extra = ConfigExtra {
+        listeners: LISTENERS,
+        ..ConfigExtra::default()
+    };
+    TestGateway::start_in(sim, tempfile::tempdir().unwrap(), extra).await
+}
+
+async fn connect_from(source: &str, server: SocketAddr) -> TcpStream {
+    let socket = TcpSocket::new_v4().unwrap();
+    socket
+        .bind(SocketAddr::new(source.parse().unwrap(), 0))
+        .unwrap();
+    socket.connect(server).await.unwrap()
+}
+
+fn proxy_v2(client: &str) -> Vec<u8> {
+    let client: SocketAddr = client.parse().unwrap();
+    let server: SocketAddr = "192.0.2.1:2775".parse().unwrap();
+    v2::Builder::with_addresses(
+        v2::Version::Two | v2::Command::Proxy,
+        v2::Protocol::Stream,
+        (client, server),
+    )
+    .build()
+    .unwrap()
+}
+
+/// Binds `acme` with `password` over `stream` after writing `preface` on it.
+async fn bind_over(
+    mut stream: TcpStream,
+    preface: &[u8],
+    password: &str,
+) -> Result<Client, ConnectError> {
+    stream.write_all(preface).await.unwrap();
+    let (handler, _incoming) = DeliverStream::new(16);
+    let config = ClientConfig::new(BindRequest::new(BindKind::Transceiver, "acme", password));
+    let peer = stream.peer_addr().ok();
+    tokio::time::timeout(
+        Duration::from_secs(20),
+        Client::bind_over(stream, peer, config, Arc::new(handler)),
+    )
+    .await
+    .expect("no answer to the bind")
+}
+
+/// A bind through the balancer for `client` (a PROXY v2 header naming it).
+async fn bind_via_balancer(
+    test: &TestGateway,
+    client: &str,
+    password: &str,
+) -> Result<Client, ConnectError> {
+    let stream = connect_from(BALANCER, test.gateway.smpp_addr()).await;
+    bind_over(stream, &proxy_v2(client), password).await
+}
+
+fn bind_failed(result: Result<Client, ConnectError>) -> bool {
+    match result {
+        Err(ConnectError::Rejected(_)) => true,
+        Err(other) => panic!("not a bind refusal: {other}"),
+        Ok(_) => false,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_balancers_proxy_header_decides_whose_failed_binds_are_locked_out() {
+    let test = start().await;
+    // A failed bind locks out (client address, system_id) for 30 s ...
+    assert!(bind_failed(
+        bind_via_balancer(&test, "203.0.113.7:4000", "wrongpw").await
+    ));
+    assert!(bind_failed(
+        bind_via_balancer(&test, "203.0.113.7:4001", PASSWORD).await
+    ));
+    // ... and that address is the header's: another customer behind the same balancer binds.
+    let other = bind_via_balancer(&test, "203.0.113.8:4000", PASSWORD)
+        .await
+        .expect("a different client behind the balancer was locked out");
+    other
+        .submit(submit("447700900001", "via the balancer", false))
+        .await
+        .unwrap();
+    // So does a client connecting directly.
+    let direct = connect_from(CLIENT, test.gateway.smpp_addr()).await;
+    bind_over(direct, b"", PASSWORD).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proxy_header_from_a_client_is_not_honoured() {
+    let test = start().await;
+    // The header is the start of an SMPP stream here: a malformed PDU, no bind.
+    let stream = connect_from(CLIENT, test.gateway.smpp_addr()).await;
+    let result = bind_over(stream, &proxy_v2("203.0.113.9:4000"), PASSWORD).await;
+    assert!(
+        result.is_err(),
+        "a bind after a forged PROXY header went through"
+    );
+    // The failed attempt did not lock out the address it named, nor the client.
+    bind_via_balancer(&test, "203.0.113.9:4000", PASSWORD)
+        .await
+        .unwrap();
+}
+
+/// Whether the gateway closed `stream` (within 10 s) without sending anything.
+async fn closed_by_server(stream: &mut TcpStream) -> bool {
+    let mut byte = [0u8; 1];
+    matches!(
+        tokio::time::timeout(Duration::from_secs(10), stream.read(&mut byte)).await,
+        Ok(Ok(0) | Err(_))
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_balancer_without_a_valid_header_is_closed() {
+    let test = start().await;
+    let mut none = connect_from(BALANCER, test.gateway.smpp_addr()).await;
+    // An enquire_link with no header first: the balancer must always send one.
+    let mut enquire_link = Vec::new();
+    for word in [16u32, 0x15, 0, 1] {
+        enquire_link.extend_from_slice(&word.to_be_bytes());
+    }
+    none.write_all(&enquire_link).await.unwrap();
+    assert!(closed_by_server(&mut none).await);
+    let mut oversized = proxy_v2("203.0.113.7:1");
+    oversized[14..16].copy_from_slice(&u16::MAX.to_be_bytes());
+    let mut stream = connect_from(BALANCER, test.gateway.smpp_addr()).await;
+    stream.write_all(&oversized).await.unwrap();
+    assert!(closed_by_server(&mut stream).await);
+    // The listener goes on.
+    bind_via_balancer(&test, "203.0.113.7:2", PASSWORD)
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_holds_a_bounded_number_of_unbound_connections_and_bound_ones_go_on() {
+    let test = start().await;
+    let smpp = test.gateway.smpp_addr();
+    let bound = bind_over(connect_from(CLIENT, smpp).await, b"", PASSWORD)
+        .await
+        .unwrap();
+    // Two unbound connections from the client's address (max_unauthenticated_per_address).
+    let first = connect_from(CLIENT, smpp).await;
+    let mut second = connect_from(CLIENT, smpp).await;
+    let mut third = connect_from(CLIENT, smpp).await;
+    assert!(closed_by_server(&mut third).await);
+    // The cap is per client address as the balancer names it, too.
+    let mut via_balancer = Vec::new();
+    for port in 1..=2 {
+        let mut stream = connect_from(BALANCER, smpp).await;
+        stream
+            .write_all(&proxy_v2(&format!("203.0.113.5:{port}")))
+            .await
+            .unwrap();
+        via_balancer.push(stream);
+    }
+    let mut third_behind_balancer = connect_from(BALANCER, smpp).await;
+    third_behind_balancer
+        .write_all(&proxy_v2("203.0.113.5:3"))
+        .await
+        .unwrap();
+    assert!(closed_by_server(&mut third_behind_balancer).await);
+    // Other addresses connect and bind; the bound client goes on submitting.
+    bind_over(connect_from(OTHER_CLIENT, smpp).await, b"", PASSWORD)
+        .await
+        .unwrap();
+    bound
+        .submit(submit("447700900001", "still bound", false))
+        .await
+        .unwrap();
+    // An unbound connection that goes away frees its place.
+    drop(first);
+    let freed = async {
+        loop {
+            let stream = connect_from(CLIENT, smpp).await;
+            if bind_over(stream, b"", PASSWORD).await.is_ok() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), freed)
+        .await
+        .expect("the closed connection's place never came back");
+    let mut byte = [0u8; 1];
+    let second_open = tokio::time::timeout(Duration::from_millis(300), second.read(&mut byte));
+    assert!(
+        second_open.await.is_err(),
+        "an admitted unbound connection was closed"
+    );
+}
