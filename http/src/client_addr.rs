@@ -14,12 +14,17 @@
 //! A request without it (a server that does not set it) is refused with 500 rather than
 //! handled under a made-up address: per-client decisions such as login lockouts must never
 //! silently lump every client together. Take `Option<ClientAddr>` to handle that case.
+//!
+//! A router served with plain `axum::serve` (tests, embedders without a balancer) gets it
+//! from the socket peer with the [`peer_as_client`] middleware.
 
 use std::net::SocketAddr;
 
-use axum::extract::{FromRequestParts, OptionalFromRequestParts};
+use axum::extract::{ConnectInfo, FromRequestParts, OptionalFromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::Response;
 
 /// The client's address (IP and port; the port is 0 when it came from `X-Forwarded-For`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -47,17 +52,59 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for ClientAddr {
     }
 }
 
+/// Middleware recording the socket peer as the client, for a router served with
+/// `axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())`
+/// (add it with `axum::middleware::from_fn(peer_as_client)`). A [`ClientAddr`] already
+/// recorded is kept.
+pub async fn peer_as_client(
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    if request.extensions().get::<ClientAddr>().is_none() {
+        request.extensions_mut().insert(ClientAddr(peer));
+    }
+    next.run(request).await
+}
+
 #[cfg(test)]
 mod tests {
     use axum::body::Body;
-    use axum::http::Request;
+    use axum::routing::get;
+    use axum::Router;
 
     use super::*;
 
     #[tokio::test]
+    async fn plain_axum_serve_gets_the_socket_peer_through_the_middleware() {
+        let router = Router::new()
+            .route(
+                "/",
+                get(|ClientAddr(client): ClientAddr| async move { client.to_string() }),
+            )
+            .layer(axum::middleware::from_fn(peer_as_client));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let service = router.into_make_service_with_connect_info::<SocketAddr>();
+            axum::serve(listener, service).await
+        });
+        let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+        let local = stream.local_addr().unwrap();
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        stream
+            .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await.unwrap();
+        assert!(answer.ends_with(&local.to_string()), "{answer}");
+    }
+
+    #[tokio::test]
     async fn the_extractor_reads_the_address_the_server_recorded_and_refuses_without_one() {
         let client: SocketAddr = "198.51.100.7:4242".parse().unwrap();
-        let (mut parts, _) = Request::new(Body::empty()).into_parts();
+        let (mut parts, _) = axum::http::Request::new(Body::empty()).into_parts();
         let missing = <ClientAddr as FromRequestParts<()>>::from_request_parts(&mut parts, &())
             .await
             .unwrap_err();
