@@ -250,6 +250,25 @@ async fn a_slowloris_client_is_closed_after_the_header_timeout_while_others_are_
 }
 
 #[tokio::test]
+async fn an_idle_keep_alive_connection_is_closed_after_the_header_timeout() {
+    let limits = HttpLimits {
+        header_read_timeout: Duration::from_secs(1),
+        ..limits()
+    };
+    let server = start(limits, Trust::default(), None).await;
+    let mut idle = connect_from(CLIENT, server.address).await;
+    idle.write_all(b"GET /whoami HTTP/1.1\r\nHost: gw\r\n\r\n")
+        .await
+        .unwrap();
+    // The answer, then the server closes the connection the client keeps silent.
+    let answer = read_until_closed(&mut idle).await;
+    assert!(
+        answer.starts_with("HTTP/1.1 200") && answer.ends_with(CLIENT),
+        "{answer}"
+    );
+}
+
+#[tokio::test]
 async fn a_body_sent_too_slowly_is_cut_off() {
     let limits = HttpLimits {
         body_read_timeout: Duration::from_secs(1),
@@ -261,21 +280,22 @@ async fn a_body_sent_too_slowly_is_cut_off() {
     let mut slow = connect_from(CLIENT, server.address).await;
     slow.write_all(head.as_bytes()).await.unwrap();
     let mut answer = Vec::new();
+    // 99 of the 100 bytes, one every 200 ms: the body is never complete.
     let trickle = async {
-        for _ in 0..100 {
+        for _ in 0..99 {
             tokio::time::sleep(Duration::from_millis(200)).await;
             let _ = slow.write_all(b"x").await;
             let mut chunk = [0u8; 256];
             match tokio::time::timeout(Duration::from_millis(1), slow.read(&mut chunk)).await {
-                Ok(Ok(0) | Err(_)) => return,
+                Ok(Ok(0) | Err(_)) => return true,
                 Ok(Ok(n)) => answer.extend_from_slice(&chunk[..n]),
                 Err(_) => {}
             }
         }
+        false
     };
-    tokio::time::timeout(Duration::from_secs(30), trickle)
-        .await
-        .expect("a 100-byte body at 5 bytes/s was still being read after 20 s");
+    let closed = tokio::time::timeout(Duration::from_secs(30), trickle).await;
+    assert_eq!(closed, Ok(true), "the slow body was still being read");
     let answer = String::from_utf8_lossy(&answer);
     assert!(!answer.contains("100 bytes"), "{answer}");
 

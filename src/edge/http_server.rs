@@ -84,7 +84,7 @@ impl Shared {
 }
 
 /// Serves `router` on `tcp` as `listener` says until `stop` turns true; connections then
-/// finish their request in flight and close.
+/// finish their request in flight and close, and this returns once they have.
 pub async fn serve(
     tcp: TcpListener,
     listener: HttpListener,
@@ -111,7 +111,7 @@ pub async fn serve(
                     continue;
                 }
             },
-            () = stopped(&mut stopping) => return,
+            () = stopped(&mut stopping) => break,
         };
         let Ok(slot) = slots.clone().try_acquire_owned() else {
             debug!(listener = shared.name(), %peer, "connection limit reached, closing");
@@ -121,6 +121,11 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         tokio::spawn(connection(stream, peer, slot, shared.clone(), stop.clone()));
     }
+    // Stop accepting, then wait for the connections to finish their requests in flight
+    // (each holds a slot until it closes), as the gateway's shutdown expects.
+    drop(tcp);
+    let all = u32::try_from(shared.listener.limits.max_connections).unwrap_or(u32::MAX);
+    let _ = slots.acquire_many(all).await;
 }
 
 /// Steps 2 to 5 of the module doc for one connection.
