@@ -4,19 +4,17 @@
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
+mod loopback;
+
 use axum::{routing::get, Router};
-use ppp::v2;
+use loopback::{connect_from, proxy_v2, BALANCER, CLIENT, OTHER_CLIENT};
 use smsgw::edge::{http_server, ClientAddressing, HttpLimits, HttpListener, TrustedProxies};
 use smsgw_http::ClientAddr;
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
-    net::{TcpListener, TcpSocket, TcpStream},
+    net::{TcpListener, TcpStream},
     sync::watch,
 };
-
-const BALANCER: &str = "127.0.0.1";
-const CLIENT: &str = "127.0.0.2";
-const OTHER_CLIENT: &str = "127.0.0.3";
 
 fn limits() -> HttpLimits {
     HttpLimits {
@@ -65,27 +63,6 @@ async fn start(limits: HttpLimits, trust: Trust, tls: Option<tokio_rustls::TlsAc
         address,
         _stop: stop,
     }
-}
-
-/// A TCP connection to `server` from the loopback address `source`.
-async fn connect_from(source: &str, server: SocketAddr) -> TcpStream {
-    let socket = TcpSocket::new_v4().unwrap();
-    socket
-        .bind(SocketAddr::new(source.parse().unwrap(), 0))
-        .unwrap();
-    socket.connect(server).await.unwrap()
-}
-
-fn proxy_v2(client: &str) -> Vec<u8> {
-    let client: SocketAddr = client.parse().unwrap();
-    let server: SocketAddr = "192.0.2.1:80".parse().unwrap();
-    v2::Builder::with_addresses(
-        v2::Version::Two | v2::Command::Proxy,
-        v2::Protocol::Stream,
-        (client, server),
-    )
-    .build()
-    .unwrap()
 }
 
 fn whoami(extra_headers: &str) -> Vec<u8> {

@@ -3,23 +3,20 @@
 //! 127.0.0.3 clients connecting directly (Linux routes all of 127/8 to loopback).
 
 mod gateway;
+mod loopback;
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use gateway::{submit, ConfigExtra, TestGateway, PASSWORD};
-use ppp::v2;
+use loopback::{connect_from, proxy_v2, BALANCER, CLIENT, OTHER_CLIENT};
 use smsgw_smpp::{
     client::{ConnectError, DeliverStream},
     BindKind, BindRequest, Client, ClientConfig,
 };
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
-    net::{TcpSocket, TcpStream},
+    net::TcpStream,
 };
-
-const BALANCER: &str = "127.0.0.1";
-const CLIENT: &str = "127.0.0.2";
-const OTHER_CLIENT: &str = "127.0.0.3";
 
 const LISTENERS: &str = r#"
 trusted_proxies = ["127.0.0.1/32"]
@@ -34,26 +31,6 @@ async fn start() -> TestGateway {
         ..ConfigExtra::default()
     };
     TestGateway::start_in(sim, tempfile::tempdir().unwrap(), extra).await
-}
-
-async fn connect_from(source: &str, server: SocketAddr) -> TcpStream {
-    let socket = TcpSocket::new_v4().unwrap();
-    socket
-        .bind(SocketAddr::new(source.parse().unwrap(), 0))
-        .unwrap();
-    socket.connect(server).await.unwrap()
-}
-
-fn proxy_v2(client: &str) -> Vec<u8> {
-    let client: SocketAddr = client.parse().unwrap();
-    let server: SocketAddr = "192.0.2.1:2775".parse().unwrap();
-    v2::Builder::with_addresses(
-        v2::Version::Two | v2::Command::Proxy,
-        v2::Protocol::Stream,
-        (client, server),
-    )
-    .build()
-    .unwrap()
 }
 
 /// Binds `acme` with `password` over `stream` after writing `preface` on it.

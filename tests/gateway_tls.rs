@@ -5,6 +5,7 @@
 //! behind a balancer, the TLS listeners read its PROXY header before the handshake.
 
 mod gateway;
+mod loopback;
 
 use std::{path::PathBuf, sync::Arc};
 
@@ -361,24 +362,11 @@ async fn unusable_certificate_key_or_ca_files_stop_the_start_with_a_clear_error(
     sim.shutdown().await;
 }
 
-/// A PROXY v2 header naming `client`, as haproxy's `send-proxy-v2` writes it.
-fn proxy_v2(client: &str) -> Vec<u8> {
-    let client: std::net::SocketAddr = client.parse().unwrap();
-    let server: std::net::SocketAddr = "192.0.2.1:443".parse().unwrap();
-    ppp::v2::Builder::with_addresses(
-        ppp::v2::Version::Two | ppp::v2::Command::Proxy,
-        ppp::v2::Protocol::Stream,
-        (client, server),
-    )
-    .build()
-    .unwrap()
-}
-
 /// A TCP connection to `address` that has sent a PROXY header naming `client`.
 async fn via_balancer(address: std::net::SocketAddr, client: &str) -> tokio::net::TcpStream {
     use tokio::io::AsyncWriteExt;
-    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
-    stream.write_all(&proxy_v2(client)).await.unwrap();
+    let mut stream = loopback::connect_from(loopback::BALANCER, address).await;
+    stream.write_all(&loopback::proxy_v2(client)).await.unwrap();
     stream
 }
 

@@ -48,7 +48,7 @@ pub struct EdgeSettings {
     pub proxy_protocol: ProxyProtocolOn,
     /// HTTP(S): from a trusted proxy, the client is the right-most untrusted X-Forwarded-For.
     pub x_forwarded_for: bool,
-    /// Open connections per listener.
+    /// Open connections per HTTP listener, and for the SMPP listeners together.
     pub max_connections: u32,
     /// Connections per client address not yet bound (SMPP) or past a first request (HTTP).
     pub max_unauthenticated_per_address: u32,
