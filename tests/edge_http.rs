@@ -175,6 +175,26 @@ async fn the_balancer_without_a_valid_header_is_closed_and_others_are_still_serv
 }
 
 #[tokio::test]
+async fn a_silent_balancer_connection_is_closed_after_the_header_timeout() {
+    let trust = Trust {
+        proxy_protocol: true,
+        ..Trust::default()
+    };
+    let limits = HttpLimits {
+        header_read_timeout: Duration::from_secs(1),
+        ..limits()
+    };
+    let server = start(limits, trust, None).await;
+    let mut silent = connect_from(BALANCER, server.address).await;
+    // Half a header, then nothing.
+    silent
+        .write_all(&proxy_v2("203.0.113.7:1")[..10])
+        .await
+        .unwrap();
+    assert_eq!(read_until_closed(&mut silent).await, "");
+}
+
+#[tokio::test]
 async fn x_forwarded_for_is_believed_only_from_the_trusted_balancer() {
     let trust = Trust {
         x_forwarded_for: true,

@@ -137,6 +137,42 @@ async fn the_balancer_without_a_valid_header_is_closed() {
     bind_via_balancer(&test, "203.0.113.7:2", PASSWORD)
         .await
         .unwrap();
+    let refusals = r#"edge_proxy_header_refused_total{listener="smpp",reason="malformed"}"#;
+    let metrics = metrics_text(&test).await;
+    assert!(metrics.contains(refusals), "{metrics}");
+}
+
+/// An enquire_link (sequence 1) as raw bytes.
+fn enquire_link() -> Vec<u8> {
+    [16u32, 0x15, 0, 1]
+        .iter()
+        .flat_map(|word| word.to_be_bytes())
+        .collect()
+}
+
+/// A connection from `source` (after `preface`, e.g. a PROXY header) that the gateway has
+/// admitted: it answered an enquire_link on it.
+async fn admitted(source: &str, smpp: std::net::SocketAddr, preface: &[u8]) -> TcpStream {
+    let mut stream = connect_from(source, smpp).await;
+    stream
+        .write_all(&[preface, &enquire_link()].concat())
+        .await
+        .unwrap();
+    let mut response = [0u8; 16];
+    tokio::time::timeout(Duration::from_secs(10), stream.read_exact(&mut response))
+        .await
+        .expect("no enquire_link_resp")
+        .expect("the connection was not admitted");
+    assert_eq!(response[4..8], 0x8000_0015u32.to_be_bytes());
+    stream
+}
+
+/// Whether `stream` is still open (no close within 300 ms).
+async fn still_open(stream: &mut TcpStream) -> bool {
+    let mut byte = [0u8; 1];
+    tokio::time::timeout(Duration::from_millis(300), stream.read(&mut byte))
+        .await
+        .is_err()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -147,19 +183,16 @@ async fn one_address_holds_a_bounded_number_of_unbound_connections_and_bound_one
         .await
         .unwrap();
     // Two unbound connections from the client's address (max_unauthenticated_per_address).
-    let first = connect_from(CLIENT, smpp).await;
-    let mut second = connect_from(CLIENT, smpp).await;
+    let first = admitted(CLIENT, smpp, b"").await;
+    let mut second = admitted(CLIENT, smpp, b"").await;
     let mut third = connect_from(CLIENT, smpp).await;
     assert!(closed_by_server(&mut third).await);
+    assert!(still_open(&mut second).await);
     // The cap is per client address as the balancer names it, too.
-    let mut via_balancer = Vec::new();
+    let mut behind_balancer = Vec::new();
     for port in 1..=2 {
-        let mut stream = connect_from(BALANCER, smpp).await;
-        stream
-            .write_all(&proxy_v2(&format!("203.0.113.5:{port}")))
-            .await
-            .unwrap();
-        via_balancer.push(stream);
+        let header = proxy_v2(&format!("203.0.113.5:{port}"));
+        behind_balancer.push(admitted(BALANCER, smpp, &header).await);
     }
     let mut third_behind_balancer = connect_from(BALANCER, smpp).await;
     third_behind_balancer
@@ -189,10 +222,14 @@ async fn one_address_holds_a_bounded_number_of_unbound_connections_and_bound_one
     tokio::time::timeout(Duration::from_secs(10), freed)
         .await
         .expect("the closed connection's place never came back");
-    let mut byte = [0u8; 1];
-    let second_open = tokio::time::timeout(Duration::from_millis(300), second.read(&mut byte));
+    let metrics = metrics_text(&test).await;
     assert!(
-        second_open.await.is_err(),
-        "an admitted unbound connection was closed"
+        metrics.contains("smpp_unbound_per_address_refused_total"),
+        "{metrics}"
     );
+}
+
+async fn metrics_text(test: &TestGateway) -> String {
+    let response = gateway::http().get(test.url("/metrics")).send().await;
+    response.unwrap().text().await.unwrap()
 }

@@ -4,7 +4,11 @@
 //! A PROXY header from anyone else is not read here: it reaches SMPP or HTTP as the garbage
 //! it is there (generic_nack and close, or 400).
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{
+    net::{IpAddr, SocketAddr},
+    sync::Arc,
+    time::Duration,
+};
 
 use smsgw_smpp::server::ClientAddressFn;
 use tokio::net::TcpStream;
@@ -25,11 +29,16 @@ pub struct ClientAddressing {
 }
 
 impl ClientAddressing {
+    /// Whether a connection from `ip` must start with a PROXY header (else `ip` is the client).
+    pub fn reads_header_from(&self, ip: IpAddr) -> bool {
+        self.proxy_protocol && self.trusted.contains(ip)
+    }
+
     /// The client of a connection from `peer`, or `None` when the connection must be closed
     /// (a trusted proxy that sent no valid header in time; counted in
     /// `edge_proxy_header_refused_total`).
     pub async fn resolve(&self, stream: &mut TcpStream, peer: SocketAddr) -> Option<SocketAddr> {
-        if !self.proxy_protocol || !self.trusted.contains(peer.ip()) {
+        if !self.reads_header_from(peer.ip()) {
             return Some(peer);
         }
         let read = proxy_header::read_client_address(stream, peer);

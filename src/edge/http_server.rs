@@ -73,6 +73,16 @@ impl Shared {
         self.listener.addressing.listener
     }
 
+    /// A slot among `client`'s fresh connections, or `None` (counted) when it holds them all.
+    fn admit(&self, client: SocketAddr) -> Option<AddressSlot> {
+        let slot = self.unauthenticated.try_acquire(client.ip());
+        if slot.is_none() {
+            debug!(listener = self.name(), %client, "too many fresh connections from this address");
+            self.refused("unauthenticated_per_address");
+        }
+        slot
+    }
+
     fn refused(&self, reason: &'static str) {
         metrics::counter!(
             "http_connections_refused_total",
@@ -118,8 +128,27 @@ pub async fn serve(
             shared.refused("max_connections");
             continue;
         };
+        // A client that connects directly is its own address: its place among the address's
+        // fresh connections is taken here, in accept order. Behind a balancer the address is
+        // known only once the connection's task has read the PROXY header.
+        let admitted = if shared.listener.addressing.reads_header_from(peer.ip()) {
+            None
+        } else {
+            let Some(fresh) = shared.admit(peer) else {
+                continue;
+            };
+            Some((peer, fresh))
+        };
         let _ = stream.set_nodelay(true);
-        tokio::spawn(connection(stream, peer, slot, shared.clone(), stop.clone()));
+        let shared = shared.clone();
+        tokio::spawn(connection(
+            stream,
+            peer,
+            admitted,
+            slot,
+            shared,
+            stop.clone(),
+        ));
     }
     // Stop accepting, then wait for the connections to finish their requests in flight
     // (each holds a slot until it closes), as the gateway's shutdown expects.
@@ -128,21 +157,26 @@ pub async fn serve(
     let _ = slots.acquire_many(all).await;
 }
 
-/// Steps 2 to 5 of the module doc for one connection.
+/// Steps 2 to 5 of the module doc for one connection (2 and 3 done already for `admitted`).
 async fn connection(
     mut stream: TcpStream,
     peer: SocketAddr,
+    admitted: Option<(SocketAddr, AddressSlot)>,
     _slot: OwnedSemaphorePermit,
     shared: Arc<Shared>,
     stop: watch::Receiver<bool>,
 ) {
-    let Some(client) = shared.listener.addressing.resolve(&mut stream, peer).await else {
-        return;
-    };
-    let Some(unauthenticated) = shared.unauthenticated.try_acquire(client.ip()) else {
-        debug!(listener = shared.name(), %client, "too many fresh connections from this address");
-        shared.refused("unauthenticated_per_address");
-        return;
+    let (client, unauthenticated) = match admitted {
+        Some(admitted) => admitted,
+        None => {
+            let Some(client) = shared.listener.addressing.resolve(&mut stream, peer).await else {
+                return;
+            };
+            let Some(fresh) = shared.admit(client) else {
+                return;
+            };
+            (client, fresh)
+        }
     };
     let Some(acceptor) = &shared.listener.tls else {
         return serve_http(stream, client, unauthenticated, shared, stop).await;
