@@ -288,16 +288,29 @@ impl<H: BindHandler> Server<H> {
             unbound: Some(unbound),
         };
         match &listening.tls {
-            None => self.run_session(stream, client, admission),
+            None => self.run_admitted(stream, client, admission),
             Some(tls) => {
                 let limit = self.inner.config.session.session_init_timer;
                 match tokio::time::timeout(limit, tls.accept(stream)).await {
-                    Ok(Ok(stream)) => self.run_session(stream, client, admission),
+                    Ok(Ok(stream)) => self.run_admitted(stream, client, admission),
                     Ok(Err(err)) => debug!(%client, %err, "TLS handshake failed"),
                     Err(_) => debug!(%client, "TLS handshake timed out"),
                 }
             }
         }
+    }
+
+    /// Starts the session of a connection admitted while the server was accepting, unless it
+    /// has begun shutting down since (its sessions are already being unbound).
+    fn run_admitted<S>(&self, stream: S, client: SocketAddr, admission: Admission)
+    where
+        S: AsyncRead + AsyncWrite + Send + 'static,
+    {
+        if *self.inner.stop.borrow() {
+            debug!(%client, "server shutting down; connection not started");
+            return;
+        }
+        self.run_session(stream, client, admission);
     }
 
     /// Runs an SMPP session over an accepted connection (any stream, e.g. TLS); `peer` is the
