@@ -49,16 +49,20 @@ async fn start_haproxy(listen: SocketAddr, server: SocketAddr) -> Haproxy {
     );
     let path = dir.path().join("haproxy.cfg");
     std::fs::write(&path, config).unwrap();
-    let child = std::process::Command::new("haproxy")
-        .args(["-db", "-f"])
-        .arg(&path)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("haproxy on PATH");
+    // Owned by the guard at once: killed and reaped on every path, panics included.
+    let haproxy = Haproxy {
+        child: std::process::Command::new("haproxy")
+            .args(["-db", "-f"])
+            .arg(&path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("haproxy on PATH"),
+        _dir: dir,
+    };
     for _ in 0..100 {
         if tokio::net::TcpStream::connect(listen).await.is_ok() {
-            return Haproxy { child, _dir: dir };
+            return haproxy;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
