@@ -124,6 +124,10 @@ done
 start carrier-sim "$run/carrier-sim.log" "$SMSGW_BIN" carrier-sim --listen "127.0.0.1:$carrier"
 
 sentinel_list=$(printf '"127.0.0.1:%s", ' "${sentinels[@]}")
+# The balancers connect to the nodes from this loopback address, which the nodes trust to name
+# the client (PROXY protocol); anything else on 127.0.0.1 (curl, smsgw send) reaches a node
+# directly as itself.
+balancer="127.0.0.5"
 node() {
     local site="$1" node="$2" smpp="$3" http="$4"
     mkdir -p "$run/$node"
@@ -135,6 +139,8 @@ data_dir = "$run/$node"
 [listeners]
 smpp = "127.0.0.1:$smpp"
 http = "127.0.0.1:$http"
+trusted_proxies = ["$balancer"]
+proxy_protocol = ["smpp", "http"]
 
 [store]
 kind = "redis"
@@ -169,10 +175,13 @@ haproxy_site() {
     local site="$1" http="$2" smpp="$3"
     shift 3
     local http_servers="" smpp_servers="" n=0 pair
+    # As deploy/haproxy.cfg: a PROXY v2 header first (checks too), from the balancer address
+    # the nodes trust.
+    local to_node="send-proxy-v2 check-send-proxy source $balancer"
     for pair in "$@"; do
         n=$((n + 1))
-        http_servers+="    server node$n 127.0.0.1:${pair%:*} check inter 1s fall 2 rise 1\n"
-        smpp_servers+="    server node$n 127.0.0.1:${pair#*:} check port ${pair%:*} inter 1s fall 2 rise 1\n"
+        http_servers+="    server node$n 127.0.0.1:${pair%:*} $to_node check inter 1s fall 2 rise 1\n"
+        smpp_servers+="    server node$n 127.0.0.1:${pair#*:} $to_node check port ${pair%:*} inter 1s fall 2 rise 1\n"
     done
     awk -v http="$http" -v smpp="$smpp" -v hs="$http_servers" -v ss="$smpp_servers" '
         /^ *maxconn / { print "    maxconn 1000"; next }

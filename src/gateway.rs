@@ -14,7 +14,7 @@ use smsgw_http::{PushClient, PushConfig, PushFormat, PushTarget};
 
 use smsgw_smpp::{
     pool::{Endpoint, MIN_REBIND_DELAY},
-    server::{Server, ServerConfig},
+    server::{Listening, Server, ServerConfig},
 };
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 use tokio_rustls::{TlsAcceptor, TlsConnector};
@@ -22,8 +22,9 @@ use tracing::info;
 
 use crate::{
     carrier_sim::{CarrierSim, CarrierSimConfig, CarrierSimError},
-    config::{Config, RedisSentinel, Secret, StoreConfig, TlsListener},
+    config::{Config, EdgeSettings, RedisSentinel, Secret, StoreConfig, TlsListener},
     delivery::{AccountDelivery, DeliveryRoute},
+    edge::{ClientAddressing, HttpLimits, HttpListener, TrustedProxies},
     ingest::Ingest,
     smsc::GatewaySmsc,
     store::{EmbeddedStore, RedisStore, RedisTarget, Store, StoreError},
@@ -198,18 +199,38 @@ async fn listen_at(address: SocketAddr) -> Result<(TcpListener, SocketAddr), Sta
     Ok((listener, local))
 }
 
-/// Serves `router` on `listener` (plain or TLS) until `stop` turns true.
-async fn serve_http<L>(listener: L, router: axum::Router, mut stop: watch::Receiver<bool>)
-where
-    L: axum::serve::Listener,
-    L::Addr: std::fmt::Debug,
-{
-    let stopped = async move {
-        let _ = stop.wait_for(|stopped| *stopped).await;
-    };
-    let _ = axum::serve(listener, router)
-        .with_graceful_shutdown(stopped)
-        .await;
+/// How the listener called `name` finds client addresses.
+fn addressing(
+    edge: &EdgeSettings,
+    trusted: &Arc<TrustedProxies>,
+    name: &'static str,
+    proxy_protocol: bool,
+) -> ClientAddressing {
+    ClientAddressing {
+        listener: name,
+        trusted: trusted.clone(),
+        proxy_protocol,
+        header_timeout: edge.header_read_timeout,
+    }
+}
+
+/// An HTTP listener's settings from the config.
+fn http_listener(
+    edge: &EdgeSettings,
+    addressing: ClientAddressing,
+    tls: Option<TlsAcceptor>,
+) -> HttpListener {
+    HttpListener {
+        addressing,
+        x_forwarded_for: edge.x_forwarded_for,
+        tls,
+        limits: HttpLimits {
+            max_connections: edge.max_connections as usize,
+            max_unauthenticated_per_address: edge.max_unauthenticated_per_address as usize,
+            header_read_timeout: edge.header_read_timeout,
+            body_read_timeout: edge.body_read_timeout,
+        },
+    }
 }
 
 impl Gateway {
@@ -282,21 +303,38 @@ impl Gateway {
             connectors.push(Connector::start(settings, store.clone(), inbound));
         }
 
+        let edge = &config.listeners.edge;
+        let trusted = Arc::new(TrustedProxies::new(edge.trusted_proxies.clone()));
+        let proxy_protocol = edge.proxy_protocol;
         let handler = Arc::new(GatewaySmsc::new(ingest.clone()));
-        let smpp = Server::new(ServerConfig::default(), handler.clone());
+        let smpp_config = ServerConfig {
+            max_connections: edge.max_connections as usize,
+            max_unbound_per_address: edge.max_unauthenticated_per_address as usize,
+            ..ServerConfig::default()
+        };
+        let smpp = Server::new(smpp_config, handler.clone());
         handler.set_registry(smpp.registry().clone());
         let (listener, smpp_addr) = listen_at(config.listeners.smpp).await?;
         let serving = smpp.clone();
+        let listening = Listening {
+            tls: None,
+            client_address: addressing(edge, &trusted, "smpp", proxy_protocol.smpp).smpp_hook(),
+        };
         tasks.push(tokio::spawn(async move {
-            let _ = serving.serve(listener).await;
+            let _ = serving.serve_listening(listener, listening).await;
         }));
         info!(%smpp_addr, "SMPP server listening");
         let smpp_tls_addr = match smpp_tls {
             Some((settings, acceptor)) => {
                 let (listener, address) = listen_at(settings.address).await?;
                 let serving = smpp.clone();
+                let addressing = addressing(edge, &trusted, "smpp_tls", proxy_protocol.smpp_tls);
+                let listening = Listening {
+                    tls: Some(acceptor),
+                    client_address: addressing.smpp_hook(),
+                };
                 tasks.push(tokio::spawn(async move {
-                    let _ = serving.serve_tls(listener, acceptor).await;
+                    let _ = serving.serve_listening(listener, listening).await;
                 }));
                 info!(%address, "SMPP over TLS listening");
                 Some(address)
@@ -351,17 +389,10 @@ impl Gateway {
         let https_addr = match https {
             Some((settings, acceptor)) => {
                 let (listener, address) = listen_at(settings.address).await?;
-                let listener = crate::https::TlsListener::new(
+                let addressing = addressing(edge, &trusted, "https", proxy_protocol.https);
+                tasks.push(tokio::spawn(crate::edge::http_server::serve(
                     listener,
-                    acceptor,
-                    crate::https::HANDSHAKE_TIMEOUT,
-                )
-                .map_err(|error| StartError::Listen {
-                    address: settings.address,
-                    error,
-                })?;
-                tasks.push(tokio::spawn(serve_http(
-                    listener,
+                    http_listener(edge, addressing, Some(acceptor)),
                     router.clone(),
                     stop.subscribe(),
                 )));
@@ -371,7 +402,13 @@ impl Gateway {
             None => None,
         };
         let (listener, http_addr) = listen_at(config.listeners.http).await?;
-        tasks.push(tokio::spawn(serve_http(listener, router, stop.subscribe())));
+        let addressing = addressing(edge, &trusted, "http", proxy_protocol.http);
+        tasks.push(tokio::spawn(crate::edge::http_server::serve(
+            listener,
+            http_listener(edge, addressing, None),
+            router,
+            stop.subscribe(),
+        )));
         info!(%http_addr, "HTTP listening");
 
         Ok(Self {

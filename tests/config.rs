@@ -6,7 +6,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use smsgw::config::{
-    Config, ConfigErrors, Numbering, PushFormat, RedisSentinel, Secret, StoreConfig,
+    Config, ConfigErrors, Numbering, ProxyProtocolOn, PushFormat, RedisSentinel, Secret,
+    StoreConfig,
 };
 use smsgw::credentials::verify_password;
 use smsgw_smpp::encoding::ReceiptIdFormat;
@@ -67,6 +68,15 @@ fn defaults_match_architecture() {
     assert_eq!(config.listeners.smpp.to_string(), "127.0.0.1:2775");
     assert_eq!(config.listeners.http.to_string(), "127.0.0.1:8080");
     assert!(config.listeners.smpp_tls.is_none() && config.listeners.https.is_none());
+    let edge = &config.listeners.edge;
+    assert!(edge.trusted_proxies.is_empty() && !edge.x_forwarded_for);
+    assert_eq!(edge.proxy_protocol, ProxyProtocolOn::default());
+    assert_eq!(
+        (edge.max_connections, edge.max_unauthenticated_per_address),
+        (10_000, 64)
+    );
+    assert_eq!(edge.header_read_timeout, Duration::from_secs(10));
+    assert_eq!(edge.body_read_timeout, Duration::from_secs(30));
     assert_eq!(
         config.store,
         StoreConfig::Embedded {
@@ -122,6 +132,22 @@ fn shipped_example_parses_with_every_setting() {
         }
     );
     assert!(config.builtin_simulator.is_none());
+    let edge = &config.listeners.edge;
+    assert_eq!(
+        edge.trusted_proxies,
+        [
+            "10.0.1.5/32".parse().unwrap(),
+            "10.0.1.6/32".parse().unwrap()
+        ]
+    );
+    assert_eq!(
+        edge.proxy_protocol,
+        ProxyProtocolOn {
+            smpp: true,
+            http: true,
+            ..ProxyProtocolOn::default()
+        }
+    );
     let acme = config.account_by_http_login("acme").unwrap();
     assert!(verify_password(&acme.password_hash, "acme-secret"));
     assert_eq!(acme.throughput, Some(50));
@@ -200,6 +226,48 @@ fn bad_address_points_at_the_value() {
         "2:8",
         "not a socket address",
     );
+}
+
+#[test]
+fn listener_defences_are_checked_where_they_are_written() {
+    let trusted = "[listeners]\ntrusted_proxies = [\"10.0.0.0/8\"]\n";
+    assert_problem(
+        "[listeners]\ntrusted_proxies = [\"10.0.0.1\", \"balancer\"]\n",
+        "2:32",
+        "\"balancer\" is not an IP address or network",
+    );
+    assert_problem(
+        &format!("{trusted}proxy_protocol = [\"smpp\", \"ftp\"]\n"),
+        "3:27",
+        "unknown listener \"ftp\" (known: smpp, smpp_tls, http, https)",
+    );
+    assert_problem(
+        &format!("{trusted}proxy_protocol = [\"https\"]\n"),
+        "3:19",
+        "listener https is not configured",
+    );
+    assert_problem(
+        "[listeners]\nproxy_protocol = [\"smpp\"]\n",
+        "2:19",
+        "no effect without trusted_proxies",
+    );
+    assert_problem(
+        "[listeners]\nx_forwarded_for = true\n",
+        "2:19",
+        "no effect without trusted_proxies",
+    );
+    assert_problem(
+        "[listeners]\nmax_unauthenticated_per_address = 0\n",
+        "2:35",
+        "must be at least 1",
+    );
+    assert_problem(
+        "[listeners]\nheader_read_timeout = \"100ms\"\n",
+        "2:23",
+        "header_read_timeout must be at least 1s",
+    );
+    let ipv6 = load("[listeners]\ntrusted_proxies = [\"2001:db8::/32\", \"::1\"]\n").unwrap();
+    assert_eq!(ipv6.listeners.edge.trusted_proxies.len(), 2);
 }
 
 #[test]

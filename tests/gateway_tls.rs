@@ -1,9 +1,11 @@
 //! End to end over TLS with a self-signed certificate for `localhost` and 127.0.0.1: an SMPP
 //! client on the SMPP-over-TLS listener, an HTTPS POST to the Genesys receiver, the gateway's
 //! connector binding to a carrier simulator behind TLS; clients that do not trust the
-//! certificate fail; unusable certificate or key files stop the gateway with a clear error.
+//! certificate fail; unusable certificate or key files stop the gateway with a clear error;
+//! behind a balancer, the TLS listeners read its PROXY header before the handshake.
 
 mod gateway;
+mod loopback;
 
 use std::{path::PathBuf, sync::Arc};
 
@@ -358,4 +360,68 @@ async fn unusable_certificate_key_or_ca_files_stop_the_start_with_a_clear_error(
     );
     assert!(err.to_string().contains("gone.pem"), "{err}");
     sim.shutdown().await;
+}
+
+/// A TCP connection to `address` that has sent a PROXY header naming `client`.
+async fn via_balancer(address: std::net::SocketAddr, client: &str) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let mut stream = loopback::connect_from(loopback::BALANCER, address).await;
+    stream.write_all(&loopback::proxy_v2(client)).await.unwrap();
+    stream
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_listeners_read_the_balancers_proxy_header_before_the_handshake() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let pki = TestPki::new();
+    let connector = pki.connector(true);
+    let listeners = format!(
+        "smpp_tls = {table}\nhttps = {table}\ntrusted_proxies = [\"127.0.0.1\"]\n\
+         proxy_protocol = [\"smpp_tls\", \"https\"]\n",
+        table = pki.listener_table()
+    );
+    let sim = start_sim(CarrierSimConfig::default()).await;
+    let extra = ConfigExtra {
+        listeners: &listeners,
+        ..ConfigExtra::default()
+    };
+    let test = start_gateway(pki, sim, extra).await;
+    let name = ServerName::try_from("localhost").unwrap();
+
+    // SMPP over TLS: a failed bind locks out the address the header names, not the balancer.
+    let smpp_tls = test.gateway.smpp_tls_addr().unwrap();
+    let bind = |password: &str| {
+        ClientConfig::new(BindRequest::new(BindKind::Transceiver, "acme", password))
+    };
+    let bind_as = |client: &'static str, password: &'static str| {
+        let connector = connector.clone();
+        let name = name.clone();
+        async move {
+            let stream = via_balancer(smpp_tls, client).await;
+            let tls = connector.connect(name, stream).await.unwrap();
+            let (handler, _incoming) = DeliverStream::new(16);
+            Client::bind_over(tls, Some(smpp_tls), bind(password), Arc::new(handler)).await
+        }
+    };
+    assert!(matches!(
+        bind_as("203.0.113.7:1", "wrongpw").await,
+        Err(ConnectError::Rejected(_))
+    ));
+    assert!(matches!(
+        bind_as("203.0.113.7:2", PASSWORD).await,
+        Err(ConnectError::Rejected(_))
+    ));
+    let other = bind_as("203.0.113.8:1", PASSWORD).await.unwrap();
+    other.unbind().await.unwrap();
+
+    // HTTPS: the handshake follows the header.
+    let https = test.gateway.https_addr().unwrap();
+    let stream = via_balancer(https, "203.0.113.9:1").await;
+    let mut tls = connector.connect(name, stream).await.unwrap();
+    tls.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    let _ = tls.read_to_string(&mut answer).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 }

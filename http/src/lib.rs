@@ -9,6 +9,7 @@
 //!   [`SubmitRequest`], [`SubmitAccepted`], [`MessageStatus`], [`ApiError`]).
 //! - [`ops`]: `/healthz`, `/readyz` ([`Readiness`]), `/metrics` ([`MetricsSource`]).
 //! - [`app`]: every router above merged into one.
+//! - [`client_addr`]: [`ClientAddr`], the client's address as the accepting server found it.
 //!
 //! Client side:
 //! - [`push`]: MO and receipt pushes to application URLs ([`PushClient`], [`PushTarget`],
@@ -29,6 +30,7 @@
 
 pub mod api;
 pub mod app;
+pub mod client_addr;
 pub mod credentials;
 pub mod failover;
 pub mod form;
@@ -47,6 +49,7 @@ pub mod validate;
 pub use api::{
     ApiError, IdempotencyKey, MessageApi, MessageStatus, StatusEvent, SubmitAccepted, SubmitRequest,
 };
+pub use client_addr::ClientAddr;
 pub use credentials::Credentials;
 pub use failover::{FailoverClient, FailoverConfig, FailoverError};
 pub use ops::{MetricsSource, Readiness};

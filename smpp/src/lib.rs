@@ -58,6 +58,7 @@ pub mod bind;
 pub mod client;
 pub mod encoding;
 pub mod frame;
+pub mod per_address;
 pub mod pool;
 pub mod registry;
 pub mod server;

@@ -1,6 +1,12 @@
 //! The SMSC side: accept connections (TCP or TLS), authenticate binds through a handler,
 //! hand submits to it, keep a registry of bound sessions, lock out failing clients, and shut
 //! down gracefully.
+//!
+//! Admission, in order: at most `max_connections` connections (TLS handshakes included); the
+//! client's address found by the listener's [`ClientAddressFn`] when it has one (e.g. from a
+//! PROXY protocol header sent by a balancer), else the socket peer; at most
+//! `max_unbound_per_address` connections per client address that have not bound yet (TLS
+//! handshakes included), so one host cannot hold every slot with idle connections.
 
 use std::{
     collections::HashMap,
@@ -17,8 +23,8 @@ use rusmpp::{
 };
 use tokio::{
     io::{AsyncRead, AsyncWrite},
-    net::TcpListener,
-    sync::watch,
+    net::{TcpListener, TcpStream},
+    sync::{watch, OwnedSemaphorePermit, Semaphore},
     time::Instant,
 };
 use tokio_rustls::TlsAcceptor;
@@ -26,6 +32,7 @@ use tracing::{debug, info, warn};
 
 use crate::{
     bind::{c_string, BindRequest},
+    per_address::{AddressSlot, PerAddressLimit},
     registry::Registry,
     session::{self, BoxFuture, Response, SessionConfig, SessionHandle, SessionHandler, Side},
 };
@@ -80,6 +87,23 @@ pub struct ServerConfig {
     pub bind_lockout: Duration,
     /// Connections beyond this are closed on accept.
     pub max_connections: usize,
+    /// Connections from one client address that have not bound yet (TLS handshakes
+    /// included); more are closed on accept. Bound sessions do not count.
+    pub max_unbound_per_address: usize,
+}
+
+/// Finds a just-accepted connection's client address before anything else reads from it:
+/// given the stream and the socket peer, the stream to go on with and the client's address,
+/// or `None` to close the connection (e.g. a malformed PROXY protocol header).
+pub type ClientAddressFn =
+    Arc<dyn Fn(TcpStream, SocketAddr) -> BoxFuture<Option<(TcpStream, SocketAddr)>> + Send + Sync>;
+
+/// How a listener's connections start: TLS or not, and how the client's address is found
+/// (the socket peer when `client_address` is `None`).
+#[derive(Clone, Default)]
+pub struct Listening {
+    pub tls: Option<TlsAcceptor>,
+    pub client_address: Option<ClientAddressFn>,
 }
 
 impl Default for ServerConfig {
@@ -88,6 +112,7 @@ impl Default for ServerConfig {
             session: SessionConfig::default(),
             bind_lockout: MIN_BIND_LOCKOUT,
             max_connections: 10_000,
+            max_unbound_per_address: 64,
         }
     }
 }
@@ -127,7 +152,19 @@ struct Inner<H: BindHandler> {
     registry: Arc<Registry>,
     lockouts: Lockouts,
     connections: Mutex<HashMap<session::SessionId, SessionHandle>>,
+    /// One permit per open connection, handshakes included.
+    connection_slots: Arc<Semaphore>,
+    unbound: PerAddressLimit,
     stop: watch::Sender<bool>,
+}
+
+/// What an admitted connection holds until it closes (the connection slot) or binds (its
+/// address's unbound slot).
+#[derive(Default)]
+struct Admission {
+    /// Held, never read: dropping it frees the slot.
+    _connection: Option<OwnedSemaphorePermit>,
+    unbound: Option<AddressSlot>,
 }
 
 /// An SMPP server. Clone it freely: clones share sessions and registry.
@@ -151,12 +188,14 @@ impl<H: BindHandler> Server<H> {
         };
         Self {
             inner: Arc::new(Inner {
-                config,
                 handler,
                 registry: Arc::new(Registry::new()),
                 lockouts,
                 connections: Mutex::new(HashMap::new()),
+                connection_slots: Arc::new(Semaphore::new(config.max_connections)),
+                unbound: PerAddressLimit::new(config.max_unbound_per_address),
                 stop: watch::channel(false).0,
+                config,
             }),
         }
     }
@@ -180,18 +219,23 @@ impl<H: BindHandler> Server<H> {
 
     /// Accepts plain TCP connections until [`Server::shutdown`].
     pub async fn serve(&self, listener: TcpListener) -> std::io::Result<()> {
-        self.accept_loop(listener, None).await
+        self.serve_listening(listener, Listening::default()).await
     }
 
     /// Accepts TLS connections (handshake bounded by session_init_timer) until shutdown.
     pub async fn serve_tls(&self, listener: TcpListener, tls: TlsAcceptor) -> std::io::Result<()> {
-        self.accept_loop(listener, Some(tls)).await
+        let listening = Listening {
+            tls: Some(tls),
+            client_address: None,
+        };
+        self.serve_listening(listener, listening).await
     }
 
-    async fn accept_loop(
+    /// Accepts connections started as `listening` says until [`Server::shutdown`].
+    pub async fn serve_listening(
         &self,
         listener: TcpListener,
-        tls: Option<TlsAcceptor>,
+        listening: Listening,
     ) -> std::io::Result<()> {
         let mut stop = self.inner.stop.subscribe();
         loop {
@@ -207,32 +251,79 @@ impl<H: BindHandler> Server<H> {
                 },
                 _ = stop.wait_for(|stopped| *stopped).map(|_| ()) => return Ok(()),
             };
-            if self.connection_count() >= self.inner.config.max_connections {
+            let Ok(connection) = self.inner.connection_slots.clone().try_acquire_owned() else {
                 warn!(%peer, "connection limit reached, refusing");
                 metrics::counter!("smpp_connections_refused_total").increment(1);
                 continue;
-            }
+            };
             let _ = stream.set_nodelay(true);
-            match &tls {
-                None => self.start_session(stream, peer),
-                Some(tls) => {
-                    let tls = tls.clone();
-                    let server = self.clone();
-                    let limit = self.inner.config.session.session_init_timer;
-                    tokio::spawn(async move {
-                        match tokio::time::timeout(limit, tls.accept(stream)).await {
-                            Ok(Ok(stream)) => server.start_session(stream, peer),
-                            Ok(Err(err)) => debug!(%peer, %err, "TLS handshake failed"),
-                            Err(_) => debug!(%peer, "TLS handshake timed out"),
-                        }
-                    });
+            let server = self.clone();
+            let listening = listening.clone();
+            tokio::spawn(async move { server.admit(stream, peer, connection, listening).await });
+        }
+    }
+
+    /// The admission steps after accept (see the module doc), then the session.
+    async fn admit(
+        &self,
+        stream: TcpStream,
+        peer: SocketAddr,
+        connection: OwnedSemaphorePermit,
+        listening: Listening,
+    ) {
+        let (stream, client) = match &listening.client_address {
+            Some(client_address) => match client_address(stream, peer).await {
+                Some(found) => found,
+                None => return,
+            },
+            None => (stream, peer),
+        };
+        let Some(unbound) = self.inner.unbound.try_acquire(client.ip()) else {
+            warn!(%client, "too many unbound connections from this address, refusing");
+            metrics::counter!("smpp_unbound_per_address_refused_total").increment(1);
+            return;
+        };
+        let admission = Admission {
+            _connection: Some(connection),
+            unbound: Some(unbound),
+        };
+        match &listening.tls {
+            None => self.run_admitted(stream, client, admission),
+            Some(tls) => {
+                let limit = self.inner.config.session.session_init_timer;
+                match tokio::time::timeout(limit, tls.accept(stream)).await {
+                    Ok(Ok(stream)) => self.run_admitted(stream, client, admission),
+                    Ok(Err(err)) => debug!(%client, %err, "TLS handshake failed"),
+                    Err(_) => debug!(%client, "TLS handshake timed out"),
                 }
             }
         }
     }
 
-    /// Runs an SMPP session over an accepted connection (any stream, e.g. TLS).
+    /// Starts the session of a connection admitted while the server was accepting, unless it
+    /// has begun shutting down since (its sessions are already being unbound).
+    fn run_admitted<S>(&self, stream: S, client: SocketAddr, admission: Admission)
+    where
+        S: AsyncRead + AsyncWrite + Send + 'static,
+    {
+        if *self.inner.stop.borrow() {
+            debug!(%client, "server shutting down; connection not started");
+            return;
+        }
+        self.run_session(stream, client, admission);
+    }
+
+    /// Runs an SMPP session over an accepted connection (any stream, e.g. TLS); `peer` is the
+    /// client's address (failed binds are locked out per address). Not counted against the
+    /// server's connection limits: those apply to what its own listeners accept.
     pub fn start_session<S>(&self, stream: S, peer: SocketAddr)
+    where
+        S: AsyncRead + AsyncWrite + Send + 'static,
+    {
+        self.run_session(stream, peer, Admission::default());
+    }
+
+    fn run_session<S>(&self, stream: S, peer: SocketAddr, admission: Admission)
     where
         S: AsyncRead + AsyncWrite + Send + 'static,
     {
@@ -240,6 +331,7 @@ impl<H: BindHandler> Server<H> {
             inner: self.inner.clone(),
             peer,
             account: Arc::new(OnceLock::new()),
+            admission: Mutex::new(admission),
         });
         let handle = session::spawn(
             stream,
@@ -285,6 +377,13 @@ struct ServerSession<H: BindHandler> {
     peer: SocketAddr,
     /// Set by a successful authentication; a session binds at most once.
     account: Arc<OnceLock<H::Account>>,
+    admission: Mutex<Admission>,
+}
+
+impl<H: BindHandler> ServerSession<H> {
+    fn admission(&self) -> std::sync::MutexGuard<'_, Admission> {
+        self.admission.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 impl<H: BindHandler> SessionHandler for ServerSession<H> {
@@ -323,6 +422,8 @@ impl<H: BindHandler> SessionHandler for ServerSession<H> {
         let Some(account) = self.account.get() else {
             return;
         };
+        // Bound: no longer counted against its address's unbound connections.
+        self.admission().unbound = None;
         if let Some(bind) = session.bound_as() {
             self.inner.registry.add(&bind.system_id, session.clone());
         }
@@ -361,6 +462,7 @@ impl<H: BindHandler> SessionHandler for ServerSession<H> {
     }
 
     fn on_closed(&self, session: &SessionHandle) {
+        *self.admission() = Admission::default();
         let inner = &self.inner;
         inner
             .connections

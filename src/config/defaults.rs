@@ -9,8 +9,8 @@ use std::time::Duration;
 use smsgw_smpp::encoding::ReceiptIdFormat;
 
 use super::types::{
-    Account, Connector, Listeners, NumberPattern, Numbering, Route, Secret, SimulatorSettings,
-    StoreConfig,
+    Account, Connector, EdgeSettings, Listeners, NumberPattern, Numbering, ProxyProtocolOn, Route,
+    Secret, SimulatorSettings, StoreConfig,
 };
 use super::Config;
 use crate::credentials::hash_password;
@@ -51,6 +51,30 @@ pub const DEMO_PASSWORD: &str = "demo1234";
 pub const SIM_CONNECTOR: &str = "sim";
 pub const SIM_SYSTEM_ID: &str = "smsgw";
 pub const SIM_PASSWORD: &str = "sim";
+
+/// Open connections per listener: well under the 65,536 descriptors of the systemd unit for
+/// four listeners, far above what one node serves.
+pub const MAX_CONNECTIONS: u32 = 10_000;
+/// Connections one address may hold before binding / before its first HTTP request: above
+/// any client's parallel binds at start-up, small next to MAX_CONNECTIONS.
+pub const MAX_UNAUTHENTICATED_PER_ADDRESS: u32 = 64;
+/// Time to send the PROXY header, an HTTP request's headers, finish a TLS handshake (HTTPS).
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time to send an HTTP request's whole body (at most 64 KiB).
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Listener defences with no balancer trusted.
+pub(crate) fn edge() -> EdgeSettings {
+    EdgeSettings {
+        trusted_proxies: Vec::new(),
+        proxy_protocol: ProxyProtocolOn::default(),
+        x_forwarded_for: false,
+        max_connections: MAX_CONNECTIONS,
+        max_unauthenticated_per_address: MAX_UNAUTHENTICATED_PER_ADDRESS,
+        header_read_timeout: HEADER_READ_TIMEOUT,
+        body_read_timeout: BODY_READ_TIMEOUT,
+    }
+}
 
 pub(crate) fn smpp_listener() -> SocketAddr {
     SMPP_LISTENER.parse().expect("valid default address")
@@ -150,6 +174,7 @@ impl Default for Config {
                 smpp_tls: None,
                 http: http_listener(),
                 https: None,
+                edge: edge(),
             },
             StoreConfig::Embedded {
                 path: data_dir.join(EMBEDDED_FILE),

@@ -22,8 +22,9 @@ use std::path::{Path, PathBuf};
 pub use duration::parse_duration;
 pub use error::{ConfigError, ConfigErrors, Position};
 pub use types::{
-    Account, Connector, ConnectorTls, Listeners, NumberPattern, Numbering, PushConfig, PushFormat,
-    RedisSentinel, Route, Secret, SimulatorSettings, StoreConfig, TlsListener,
+    Account, Connector, ConnectorTls, EdgeSettings, Listeners, NumberPattern, Numbering,
+    ProxyProtocolOn, PushConfig, PushFormat, RedisSentinel, Route, Secret, SimulatorSettings,
+    StoreConfig, TlsListener,
 };
 
 use error::Problems;

@@ -19,6 +19,13 @@ pub(crate) struct RawListeners {
     pub smpp_tls: Option<RawTlsListener>,
     pub http: Option<S<String>>,
     pub https: Option<RawTlsListener>,
+    pub trusted_proxies: Option<Vec<S<String>>>,
+    pub proxy_protocol: Option<Vec<S<String>>>,
+    pub x_forwarded_for: Option<S<bool>>,
+    pub max_connections: Option<S<u32>>,
+    pub max_unauthenticated_per_address: Option<S<u32>>,
+    pub header_read_timeout: Option<S<String>>,
+    pub body_read_timeout: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -30,13 +30,43 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// Where the gateway listens.
+/// Where the gateway listens, and what it takes from and allows its clients.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Listeners {
     pub smpp: SocketAddr,
     pub smpp_tls: Option<TlsListener>,
     pub http: SocketAddr,
     pub https: Option<TlsListener>,
+    pub edge: EdgeSettings,
+}
+
+/// The listeners' defences and how they learn the client's address (see
+/// `deploy/smsgw.example.toml`, `[listeners]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EdgeSettings {
+    /// Balancers allowed to name the client (PROXY header, X-Forwarded-For).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Listeners whose trusted peers send a PROXY protocol header first.
+    pub proxy_protocol: ProxyProtocolOn,
+    /// HTTP(S): from a trusted proxy, the client is the right-most untrusted X-Forwarded-For.
+    pub x_forwarded_for: bool,
+    /// Open connections per HTTP listener, and for the SMPP listeners together.
+    pub max_connections: u32,
+    /// Connections per client address not yet bound (SMPP) or past a first request (HTTP).
+    pub max_unauthenticated_per_address: u32,
+    /// For the PROXY header, HTTP's TLS handshake and request headers, HTTP keep-alive idle.
+    pub header_read_timeout: Duration,
+    /// For an HTTP request's whole body.
+    pub body_read_timeout: Duration,
+}
+
+/// Which listeners expect the PROXY protocol from trusted proxies.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ProxyProtocolOn {
+    pub smpp: bool,
+    pub smpp_tls: bool,
+    pub http: bool,
+    pub https: bool,
 }
 
 /// A TLS listener; `cert` and `key` are PEM files that existed when the config was loaded.

@@ -3,6 +3,7 @@
 
 mod accounts;
 mod connectors;
+mod edge;
 mod redis;
 mod routes;
 
@@ -221,6 +222,7 @@ impl Resolver<'_, '_, '_> {
             https: raw
                 .and_then(|raw| raw.https.as_ref())
                 .map(|tls| self.tls_listener(tls)),
+            edge: edge::resolve(raw, self),
         }
     }
 

@@ -1,0 +1,19 @@
+//! Where clients' connections enter the gateway, before any protocol: who the client is
+//! (the socket peer, or behind a trusted balancer the PROXY protocol header or
+//! `X-Forwarded-For`), and how much of the listener one client may hold.
+//!
+//! - [`proxy_header`]: reads a PROXY v1/v2 header off a stream, bounded.
+//! - [`trusted`]: [`TrustedProxies`] and the `X-Forwarded-For` rule.
+//! - [`client_address`]: [`ClientAddressing`], one listener's rule, also as the SMPP server's
+//!   hook.
+//! - [`http_server`]: the HTTP/HTTPS listeners with timeouts and connection caps; requests
+//!   carry [`smsgw_http::ClientAddr`].
+
+pub mod client_address;
+pub mod http_server;
+pub mod proxy_header;
+pub mod trusted;
+
+pub use client_address::ClientAddressing;
+pub use http_server::{HttpLimits, HttpListener};
+pub use trusted::TrustedProxies;
