@@ -3,6 +3,7 @@
 
 mod accounts;
 mod connectors;
+mod push;
 mod redis;
 mod routes;
 
@@ -50,7 +51,8 @@ pub(crate) fn resolve(document: RawDocument, resolver: &mut Resolver<'_, '_, '_>
         .simulator
         .as_ref()
         .and_then(|simulator| resolver.simulator(simulator));
-    let accounts = accounts::resolve(&document.accounts, resolver);
+    let allowed_everywhere = push::allowed_everywhere(document.push.as_ref(), resolver);
+    let accounts = accounts::resolve(&document.accounts, &allowed_everywhere, resolver);
     let connectors = connectors::resolve(&document.connectors, resolver);
     let routes = routes::resolve(&document, resolver);
     Config::assemble(
