@@ -81,7 +81,7 @@ ${concurrency:+concurrency = $concurrency}
 $(sim_route_toml "$sim_port")
 EOF
 
-export SMSGW_BENCH_PASSWORD=bench1234
+export SMSGW_BENCH_PASSWORD=bench123
 "$smsgw" serve --config "$run/smsgw.toml" >"$run/smsgw.log" 2>&1 &
 pids+=($!)
 gateway=$!
