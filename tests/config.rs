@@ -732,3 +732,28 @@ fn debug_output_of_the_config_hides_push_url_credentials() {
     let url = &config.accounts()[0].push.as_ref().unwrap().url;
     assert!(url.contains("pa55w0rd") && url.contains("t0k3n"));
 }
+
+#[test]
+fn a_push_timeout_must_end_well_within_the_redis_lease() {
+    let redis = "[store]\nkind = \"redis\"\n[store.redis]\nurl = \"redis://h\"\nlease = \"20s\"\n";
+    assert_problem(
+        &format!("{redis}{ACCOUNT}push = {{ url = \"https://x\", timeout = \"10s\" }}\n"),
+        "9:39",
+        "push timeout (10s) must be under half the Redis store's lease (20s)",
+    );
+    // The default 15 s too, pointing at the push table.
+    assert_problem(
+        &format!("{redis}{ACCOUNT}push = {{ url = \"https://x\" }}\n"),
+        "9:8",
+        "push timeout (15s)",
+    );
+    load(&format!(
+        "{redis}{ACCOUNT}push = {{ url = \"https://x\", timeout = \"9s\" }}\n"
+    ))
+    .unwrap_or_else(|e| panic!("{e}"));
+    // The embedded store has no lease.
+    load(&format!(
+        "{ACCOUNT}push = {{ url = \"https://x\", timeout = \"10m\" }}\n"
+    ))
+    .unwrap_or_else(|e| panic!("{e}"));
+}

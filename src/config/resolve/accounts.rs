@@ -4,7 +4,6 @@ use std::collections::HashMap;
 use std::ops::Range;
 use std::time::Duration;
 
-use ipnet::IpNet;
 use toml::Spanned;
 
 use super::{push, Resolver};
@@ -16,10 +15,9 @@ use crate::credentials::{check_password_hash, hash_password};
 /// SMPP 3.4 system_id is a C-octet string of at most 16 octets, NUL included.
 const MAX_SYSTEM_ID_LEN: usize = 15;
 
-/// `allowed_everywhere`: the global `[push]` allow list, added to each account's.
 pub(super) fn resolve(
     raw: &[Spanned<RawAccount>],
-    allowed_everywhere: &[IpNet],
+    push: &push::PushContext,
     resolver: &mut Resolver,
 ) -> Vec<Account> {
     let mut system_ids: HashMap<String, Range<usize>> = HashMap::new();
@@ -65,7 +63,7 @@ pub(super) fn resolve(
             push: raw
                 .push
                 .as_ref()
-                .and_then(|raw| push::resolve(raw, allowed_everywhere, resolver)),
+                .and_then(|raw| push.resolve(raw, resolver)),
             outbox_ttl: resolver.duration(
                 raw.outbox_ttl.as_ref(),
                 "outbox_ttl",

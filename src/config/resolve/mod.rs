@@ -51,8 +51,8 @@ pub(crate) fn resolve(document: RawDocument, resolver: &mut Resolver<'_, '_, '_>
         .simulator
         .as_ref()
         .and_then(|simulator| resolver.simulator(simulator));
-    let allowed_everywhere = push::allowed_everywhere(document.push.as_ref(), resolver);
-    let accounts = accounts::resolve(&document.accounts, &allowed_everywhere, resolver);
+    let push = push::PushContext::new(document.push.as_ref(), &store, resolver);
+    let accounts = accounts::resolve(&document.accounts, &push, resolver);
     let connectors = connectors::resolve(&document.connectors, resolver);
     let routes = routes::resolve(&document, resolver);
     Config::assemble(

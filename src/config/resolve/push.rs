@@ -13,29 +13,62 @@ use toml::Spanned;
 use super::Resolver;
 use crate::config::defaults;
 use crate::config::raw::{RawPush, RawPushDefaults, RawPushFormat};
-use crate::config::types::{PushConfig, PushFormat, Secret};
+use crate::config::types::{PushConfig, PushFormat, Secret, StoreConfig};
 
-/// The global allow list (`[push] allow_private_targets`); empty without a `[push]` table.
-pub(super) fn allowed_everywhere(
-    raw: Option<&RawPushDefaults>,
-    resolver: &mut Resolver,
-) -> Vec<IpNet> {
-    networks(
-        raw.and_then(|raw| raw.allow_private_targets.as_deref()),
-        resolver,
-    )
+/// What every account's push settings are checked with.
+pub(super) struct PushContext {
+    /// The global allow list (`[push] allow_private_targets`), added to each account's.
+    allowed_everywhere: Vec<IpNet>,
+    /// The Redis store's lease, if the store is Redis: a push must end well within it.
+    lease: Option<Duration>,
 }
 
-/// An account's push settings; `allowed_everywhere` is added to its own allow list.
-pub(super) fn resolve(
-    push: &Spanned<RawPush>,
-    allowed_everywhere: &[IpNet],
-    resolver: &mut Resolver,
-) -> Option<PushConfig> {
+impl PushContext {
+    pub(super) fn new(
+        raw: Option<&RawPushDefaults>,
+        store: &StoreConfig,
+        resolver: &mut Resolver,
+    ) -> PushContext {
+        let allowed = raw.and_then(|raw| raw.allow_private_targets.as_deref());
+        PushContext {
+            allowed_everywhere: networks(allowed, resolver),
+            lease: match store {
+                StoreConfig::Redis { lease, .. } => Some(*lease),
+                StoreConfig::Embedded { .. } => None,
+            },
+        }
+    }
+
+    /// An account's push settings.
+    pub(super) fn resolve(
+        &self,
+        push: &Spanned<RawPush>,
+        resolver: &mut Resolver,
+    ) -> Option<PushConfig> {
+        let raw = push.get_ref();
+        let mut allowed = networks(raw.allow_private_targets.as_deref(), resolver);
+        allowed.extend_from_slice(&self.allowed_everywhere);
+        check_url(&raw.url, &allowed, resolver);
+        let config = settings(push, allowed, resolver);
+        // A taken entry may wait one time-out for a request slot, then send.
+        if let Some(lease) = self.lease.filter(|lease| config.timeout * 2 >= *lease) {
+            let span = raw.timeout.as_ref().map_or(push.span(), Spanned::span);
+            resolver.problems.at(
+                span,
+                format!(
+                    "push timeout ({:?}) must be under half the Redis store's lease ({:?}): a \
+                     push holds its leased outbox entry for up to twice the timeout",
+                    config.timeout, lease
+                ),
+            );
+        }
+        Some(config)
+    }
+}
+
+/// The settings of one account's pushes, `allowed` its allow list.
+fn settings(push: &Spanned<RawPush>, allowed: Vec<IpNet>, resolver: &mut Resolver) -> PushConfig {
     let raw = push.get_ref();
-    let mut allow_private_targets = networks(raw.allow_private_targets.as_deref(), resolver);
-    allow_private_targets.extend_from_slice(allowed_everywhere);
-    check_url(&raw.url, &allow_private_targets, resolver);
     let format = match raw.format.as_ref().map(|format| *format.get_ref()) {
         Some(RawPushFormat::Json) => PushFormat::Json,
         Some(RawPushFormat::Form) | None => PushFormat::Form,
@@ -44,7 +77,7 @@ pub(super) fn resolve(
         .positive(raw.concurrency.as_ref(), "concurrency")
         .unwrap_or(defaults::PUSH_CONCURRENCY);
     let at_least = Duration::from_millis(100);
-    Some(PushConfig {
+    PushConfig {
         url: raw.url.get_ref().clone(),
         format,
         signing_secret: signing_secret(push, format, resolver).map(Secret::new),
@@ -72,8 +105,8 @@ pub(super) fn resolve(
             defaults::PUSH_CONNECT_TIMEOUT,
             at_least,
         ),
-        allow_private_targets,
-    })
+        allow_private_targets: allowed,
+    }
 }
 
 /// An absolute http(s) URL whose host, if an IP address, is allowed.
