@@ -25,7 +25,10 @@ async fn receiver() -> (u16, Arc<AtomicUsize>) {
     let listener = listener.tap_io(move |_| {
         counter.fetch_add(1, Ordering::SeqCst);
     });
-    let app = Router::new().route("/x", post(|| async { "ok" }));
+    let app = Router::new().route("/x", post(|| async { "ok" })).route(
+        "/wordy",
+        post(|| async { "a receiver that says a lot. ".repeat(2_000) }),
+    );
     tokio::spawn(async move { axum::serve(listener, app).await });
     (port, connections)
 }
@@ -141,6 +144,16 @@ async fn idle_connections_are_reused_up_to_the_configured_number() {
         connections.load(Ordering::SeqCst),
         1,
         "one kept-alive connection"
+    );
+    // A body of some length (56 kB here) is read to its end, so the connection is kept too.
+    let wordy = format!("http://127.0.0.1:{port}/wordy");
+    for _ in 0..3 {
+        assert_eq!(push(&reusing, &wordy).await, PushOutcome::Delivered);
+    }
+    assert_eq!(
+        connections.load(Ordering::SeqCst),
+        1,
+        "still one connection"
     );
 
     let (port, connections) = receiver().await;

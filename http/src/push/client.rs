@@ -137,7 +137,10 @@ impl PushClient {
                     .headers()
                     .get(RETRY_AFTER)
                     .and_then(|v| v.to_str().ok());
-                PushOutcome::from_response(response.status(), retry_after, SystemTime::now())
+                let outcome =
+                    PushOutcome::from_response(response.status(), retry_after, SystemTime::now());
+                drain(response).await;
+                outcome
             }
             Err(error) => match refused_host(&error) {
                 Some(refused) => PushOutcome::Refused(refused.refused.clone()),
@@ -152,6 +155,23 @@ impl PushClient {
         };
         record(target, message, &outcome);
         outcome
+    }
+}
+
+/// Most of an answer's body read to keep its connection for the next push; a receiver that
+/// says more gets its connection closed instead (its words are not used).
+const MAX_DRAINED_BODY: usize = 64 * 1024;
+
+/// Reads the answer's body to its end, so the kept-alive connection can carry the next push
+/// (an unread body makes the pool drop it), unless it is longer than [`MAX_DRAINED_BODY`].
+/// Bounded in time by the client's timeout, which covers the body too.
+async fn drain(mut response: reqwest::Response) {
+    let mut read = 0;
+    while let Ok(Some(chunk)) = response.chunk().await {
+        read += chunk.len();
+        if read > MAX_DRAINED_BODY {
+            break;
+        }
     }
 }
 
