@@ -714,6 +714,11 @@ fn push_urls_to_internal_ip_literals_are_refused_at_load_unless_allowed() {
         "4:43",
         "concurrency must be at least 1",
     );
+    assert_problem(
+        &format!("{ACCOUNT}push = {{ url = \"https://x\", concurrency = 5000 }}\n"),
+        "4:43",
+        "concurrency must be at most 4096",
+    );
 }
 
 #[test]

@@ -15,6 +15,10 @@ use crate::config::defaults;
 use crate::config::raw::{RawPush, RawPushDefaults, RawPushFormat};
 use crate::config::types::{PushConfig, PushFormat, Secret, StoreConfig};
 
+/// The most pushes in flight an account may ask for: each holds two outbox entries in memory
+/// and a connection; beyond this, a receiver is better served by a second gateway node.
+const MAX_CONCURRENCY: u32 = 4096;
+
 /// What every account's push settings are checked with.
 pub(super) struct PushContext {
     /// The global allow list (`[push] allow_private_targets`), added to each account's.
@@ -76,6 +80,16 @@ fn settings(push: &Spanned<RawPush>, allowed: Vec<IpNet>, resolver: &mut Resolve
     let concurrency = resolver
         .positive(raw.concurrency.as_ref(), "concurrency")
         .unwrap_or(defaults::PUSH_CONCURRENCY);
+    if let Some(value) = raw
+        .concurrency
+        .as_ref()
+        .filter(|_| concurrency > MAX_CONCURRENCY)
+    {
+        resolver.problems.at(
+            value.span(),
+            format!("concurrency must be at most {MAX_CONCURRENCY} requests in flight"),
+        );
+    }
     let at_least = Duration::from_millis(100);
     PushConfig {
         url: raw.url.get_ref().clone(),
