@@ -10,7 +10,7 @@ use std::{
 };
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use smsgw_http::{PushClient, PushConfig, PushFormat, PushTarget};
+use smsgw_http::{AddressPolicy, PushClient, PushConfig, PushFormat, PushTarget};
 
 use smsgw_smpp::{
     pool::{Endpoint, MIN_REBIND_DELAY},
@@ -23,7 +23,7 @@ use tracing::info;
 use crate::{
     carrier_sim::{CarrierSim, CarrierSimConfig, CarrierSimError},
     config::{Config, EdgeSettings, RedisSentinel, Secret, StoreConfig, TlsListener},
-    delivery::{AccountDelivery, DeliveryRoute},
+    delivery::{AccountDelivery, DeliveryRoute, PushRoute},
     edge::{ClientAddressing, HttpLimits, HttpListener, TrustedProxies},
     ingest::Ingest,
     smsc::GatewaySmsc,
@@ -47,27 +47,37 @@ fn metrics_handle() -> PrometheusHandle {
         .clone()
 }
 
-/// How an account's receipts and MOs leave: its push URL when it has one, else SMPP.
+/// How an account's receipts and MOs leave: its push URL when it has one, else SMPP. Each
+/// pushing account gets its own client, so connection pools and request slots are its own.
 fn delivery_route(
     account: &crate::config::Account,
     registry: &Arc<smsgw_smpp::Registry>,
-    push_client: &PushClient,
 ) -> Result<DeliveryRoute, StartError> {
     let Some(push) = &account.push else {
         return Ok(DeliveryRoute::Smpp(registry.clone()));
+    };
+    let unusable = |e: &dyn std::fmt::Display| {
+        StartError::Unsupported(format!("account {}: push: {e}", account.system_id))
     };
     let format = match push.format {
         crate::config::PushFormat::Form => PushFormat::Form,
         crate::config::PushFormat::Json => PushFormat::Json,
     };
     let secret = push.signing_secret.as_ref().map(|s| s.expose().to_owned());
-    let target = PushTarget::new(&push.url, format, secret.as_deref()).map_err(|e| {
-        StartError::Unsupported(format!("account {}: push: {e}", account.system_id))
-    })?;
-    Ok(DeliveryRoute::Push {
-        client: push_client.clone(),
-        target: Arc::new(target),
+    let target = PushTarget::new(&push.url, format, secret.as_deref()).map_err(|e| unusable(&e))?;
+    let client = PushClient::new(PushConfig {
+        connect_timeout: push.connect_timeout,
+        timeout: push.timeout,
+        max_idle_connections: push.max_idle_connections as usize,
+        idle_timeout: push.idle_timeout,
+        addresses: AddressPolicy::allowing(push.allow_private_targets.iter().copied()),
     })
+    .map_err(|e| unusable(&e))?;
+    Ok(DeliveryRoute::Push(Arc::new(PushRoute::new(
+        client,
+        target,
+        push.concurrency as usize,
+    ))))
 }
 
 /// Why the gateway could not start.
@@ -342,13 +352,11 @@ impl Gateway {
             None => None,
         };
 
-        let push_client = PushClient::new(PushConfig::default())
-            .map_err(|e| StartError::Unsupported(format!("push client: {e}")))?;
         for account in config.accounts() {
             let delivery = AccountDelivery {
                 account: account.system_id.clone(),
                 store: store.clone(),
-                route: delivery_route(account, smpp.registry(), &push_client)?,
+                route: delivery_route(account, smpp.registry())?,
                 outbox_ttl: account.outbox_ttl,
             };
             tasks.push(tokio::spawn(delivery.run(stop.subscribe())));

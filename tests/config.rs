@@ -692,3 +692,141 @@ fn connector_tls_forms_and_numbering() {
     );
     assert_problem(&with("dest_ton = 7"), "6:12", "not an SMPP TON");
 }
+
+#[test]
+fn push_settings_default_and_can_be_set() {
+    let defaults = load(&format!(
+        "{ACCOUNT}push = {{ url = \"https://app.example/cb\" }}\n"
+    ))
+    .unwrap_or_else(|e| panic!("{e}"));
+    let push = defaults.accounts()[0].push.clone().unwrap();
+    assert_eq!(push.concurrency, 64);
+    assert_eq!(
+        push.max_idle_connections, 64,
+        "one idle connection per slot"
+    );
+    assert_eq!(push.idle_timeout, Duration::from_secs(90));
+    assert_eq!(push.timeout, Duration::from_secs(15));
+    assert_eq!(push.connect_timeout, Duration::from_secs(5));
+    assert!(push.allow_private_targets.is_empty());
+
+    let set = load(&format!(
+        "[push]\nallow_private_targets = [\"10.0.0.0/8\"]\n{ACCOUNT}[accounts.push]\n\
+         url = \"http://10.1.2.3:8080/cb\"\nconcurrency = 8\nmax_idle_connections = 2\n\
+         idle_timeout = \"5s\"\ntimeout = \"2s\"\nconnect_timeout = \"500ms\"\n\
+         allow_private_targets = [\"fd00::/8\", \"127.0.0.1\"]\n"
+    ))
+    .unwrap_or_else(|e| panic!("{e}"));
+    let push = set.accounts()[0].push.clone().unwrap();
+    assert_eq!(
+        (push.concurrency, push.max_idle_connections),
+        (8, 2),
+        "{push:?}"
+    );
+    assert_eq!(push.idle_timeout, Duration::from_secs(5));
+    assert_eq!(push.timeout, Duration::from_secs(2));
+    assert_eq!(push.connect_timeout, Duration::from_millis(500));
+    let allowed: Vec<String> = push
+        .allow_private_targets
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(allowed, ["fd00::/8", "127.0.0.1/32", "10.0.0.0/8"]);
+}
+
+#[test]
+fn push_urls_to_internal_ip_literals_are_refused_at_load_unless_allowed() {
+    let with_url =
+        |url: &str, extra: &str| format!("{ACCOUNT}push = {{ url = \"{url}\"{extra} }}\n");
+    for (url, needle) in [
+        (
+            "http://127.0.0.1:9000/cb",
+            "127.0.0.1 is a loopback address",
+        ),
+        ("http://[fd12::1]/cb", "fd12::1 is a unique local address"),
+        ("https://169.254.169.254/latest", "link-local"),
+        ("http://[::ffff:10.0.0.1]/cb", "private"),
+    ] {
+        assert_problem(&with_url(url, ""), "4:16", needle);
+    }
+    // Allowed by the account's list or the global one; names are checked when pushing.
+    for allowed in [
+        with_url(
+            "http://127.0.0.1:9000/cb",
+            ", allow_private_targets = [\"127.0.0.0/8\"]",
+        ),
+        format!(
+            "[push]\nallow_private_targets = [\"fd12::/16\"]\n{}",
+            with_url("http://[fd12::1]/cb", "")
+        ),
+        with_url("http://localhost:9000/cb", ""),
+        with_url("https://93.184.216.34/cb", ""),
+    ] {
+        load(&allowed).unwrap_or_else(|e| panic!("{allowed}: {e}"));
+    }
+    assert_problem(
+        &with_url(
+            "https://app.example/cb",
+            ", allow_private_targets = [\"10.0.0.0/33\"]",
+        ),
+        "4:67",
+        "\"10.0.0.0/33\" is not a network",
+    );
+    assert_problem(
+        &with_url("ftp://user:pw@x/", ""),
+        "4:16",
+        "must be an absolute URL starting with http:// or https://",
+    );
+    assert_problem(
+        &format!("{ACCOUNT}push = {{ url = \"https://x\", concurrency = 0 }}\n"),
+        "4:43",
+        "concurrency must be at least 1",
+    );
+    assert_problem(
+        &format!("{ACCOUNT}push = {{ url = \"https://x\", concurrency = 5000 }}\n"),
+        "4:43",
+        "concurrency must be at most 4096",
+    );
+}
+
+#[test]
+fn debug_output_of_the_config_hides_push_url_credentials() {
+    let config = load(&format!(
+        "{ACCOUNT}push = {{ url = \"https://user:pa55w0rd@app.example/cb?token=t0k3n&x=1\" }}\n"
+    ))
+    .unwrap_or_else(|e| panic!("{e}"));
+    let shown = format!("{config:?}");
+    assert!(
+        !shown.contains("pa55w0rd") && !shown.contains("t0k3n"),
+        "{shown}"
+    );
+    assert!(shown.contains("app.example/cb?token=***&x=***"), "{shown}");
+    // The value itself is intact for the code that pushes.
+    let url = &config.accounts()[0].push.as_ref().unwrap().url;
+    assert!(url.contains("pa55w0rd") && url.contains("t0k3n"));
+}
+
+#[test]
+fn a_push_timeout_must_end_well_within_the_redis_lease() {
+    let redis = "[store]\nkind = \"redis\"\n[store.redis]\nurl = \"redis://h\"\nlease = \"20s\"\n";
+    assert_problem(
+        &format!("{redis}{ACCOUNT}push = {{ url = \"https://x\", timeout = \"10s\" }}\n"),
+        "9:39",
+        "push timeout (10s) must be under half the Redis store's lease (20s)",
+    );
+    // The default 15 s too, pointing at the push table.
+    assert_problem(
+        &format!("{redis}{ACCOUNT}push = {{ url = \"https://x\" }}\n"),
+        "9:8",
+        "push timeout (15s)",
+    );
+    load(&format!(
+        "{redis}{ACCOUNT}push = {{ url = \"https://x\", timeout = \"9s\" }}\n"
+    ))
+    .unwrap_or_else(|e| panic!("{e}"));
+    // The embedded store has no lease.
+    load(&format!(
+        "{ACCOUNT}push = {{ url = \"https://x\", timeout = \"10m\" }}\n"
+    ))
+    .unwrap_or_else(|e| panic!("{e}"));
+}

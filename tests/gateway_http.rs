@@ -193,7 +193,9 @@ async fn receipts_and_mos_are_pushed_to_the_account_url_and_retried_until_2xx() 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let push_url = format!("http://{}/push", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await });
-    let extra = format!("push = {{ url = \"{push_url}\", format = \"form\" }}");
+    let extra = format!(
+        "push = {{ url = \"{push_url}\", format = \"form\", allow_private_targets = [\"127.0.0.1\"] }}"
+    );
     let test = TestGateway::start_with(CarrierSimConfig::default(), &extra).await;
 
     let (status, _) = post_receiver(&test, &genesys("c-9", "hello")).await;
@@ -240,14 +242,7 @@ async fn readyz_and_metrics() {
         200
     );
     post_receiver(&test, &genesys("m-1", "count me")).await;
-    let metrics = http()
-        .get(test.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics_text(&test).await;
     assert!(metrics.contains("ingest_mt_total"), "{metrics}");
     // Carrier gone: not ready.
     test.sim.shutdown().await;

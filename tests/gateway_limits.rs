@@ -162,8 +162,10 @@ async fn signed_json_pushes_carry_one_receipt_for_a_multipart_mt() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/push", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await });
-    let extra =
-        format!("push = {{ url = \"{url}\", format = \"json\", signing_secret = \"{secret}\" }}");
+    let extra = format!(
+        "push = {{ url = \"{url}\", format = \"json\", signing_secret = \"{secret}\", \
+         allow_private_targets = [\"127.0.0.1\"] }}"
+    );
     let test = TestGateway::start_with(CarrierSimConfig::default(), &extra).await;
 
     let long = "a long message that needs three parts. ".repeat(10);
@@ -213,14 +215,7 @@ async fn receipts_nobody_binds_for_expire_after_the_outbox_ttl_and_are_counted()
         store.outbox_depths().await.unwrap().is_empty(),
         "not expired"
     );
-    let metrics = http()
-        .get(test.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics_text(&test).await;
     assert!(
         metrics.contains("delivery_expired_total{account=\"acme\"} 1"),
         "{metrics}"

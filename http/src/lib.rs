@@ -23,7 +23,7 @@
 //!
 //! Shared: [`credentials`], [`priority`], [`state`] ([`MessageState`]), [`validate`] (the field
 //! rules of both APIs), [`form`] (strict UTF-8 form decoding), [`limits`], [`result_code`],
-//! [`retry_after`], [`rfc3339`].
+//! [`retry_after`], [`rfc3339`], [`redact`] (URLs without their secrets, for logs).
 //!
 //! Clients built with reqwest need a rustls crypto provider: [`PushClient::new`] installs ring
 //! if none is installed.
@@ -40,6 +40,7 @@ pub mod ops;
 pub mod priority;
 pub mod push;
 pub mod receiver;
+pub mod redact;
 pub mod result_code;
 pub mod retry_after;
 pub mod rfc3339;
@@ -54,6 +55,10 @@ pub use credentials::Credentials;
 pub use failover::{FailoverClient, FailoverConfig, FailoverError};
 pub use ops::{MetricsSource, Readiness};
 pub use priority::Priority;
-pub use push::{backoff, PushClient, PushConfig, PushFormat, PushMessage, PushOutcome, PushTarget};
+pub use push::{
+    backoff, AddressPolicy, ForbiddenAddress, PushClient, PushConfig, PushFormat, PushMessage,
+    PushOutcome, PushTarget,
+};
 pub use receiver::{ReceiverError, ReceiverHandler, ReceiverRequest};
+pub use redact::{redact_url, RedactedUrl};
 pub use state::MessageState;

@@ -4,6 +4,9 @@
 //! [`PushOutcome::Delivered`], sleeping [`backoff`] between attempts, and stops for
 //! [`PushOutcome::Gone`].
 //!
+//! Pushes connect only to addresses the client's [`AddressPolicy`] allows (public ones unless
+//! allow-listed), checked on every address connected to, see [`AddressPolicy`].
+//!
 //! Bodies ([`PushMessage`]):
 //! - form (Genesys): MO `type=MO&message_id=..&shortcode=..&phone_number=..&carrier=..&message=..`,
 //!   receipt `type=receipt&message_id=..&message_state=..&result_code=..&app_id=..&conversation_id=..`;
@@ -14,16 +17,20 @@
 //! [`PushMessage::event_id`]); with a signing secret also `webhook-timestamp` (Unix seconds)
 //! and `webhook-signature: v1,<base64 HMAC-SHA256 of "id.timestamp.body">`.
 
+mod address_policy;
 mod backoff;
 mod client;
 mod message;
 mod outcome;
 mod parse;
+mod resolver;
 mod target;
 
+pub use address_policy::{forbidden_range, AddressPolicy, ForbiddenAddress};
 pub use backoff::{backoff, backoff_with, FIRST_DELAY, MAX_DELAY};
 pub use client::{PushClient, PushClientError, PushConfig};
 pub use message::PushMessage;
 pub use outcome::PushOutcome;
 pub use parse::PushParseError;
+pub use resolver::RefusedHost;
 pub use target::{PushFormat, PushTarget, PushTargetError};

@@ -5,9 +5,7 @@ mod common;
 use std::sync::{Arc, Mutex};
 
 use smsgw_http::inbox::{self, InboxConfig, PushHandler};
-use smsgw_http::{
-    MessageState, PushClient, PushConfig, PushFormat, PushMessage, PushOutcome, PushTarget,
-};
+use smsgw_http::{MessageState, PushClient, PushFormat, PushMessage, PushOutcome, PushTarget};
 
 use common::serve;
 
@@ -53,7 +51,7 @@ async fn start(secret: Option<&str>) -> (String, App) {
 #[tokio::test]
 async fn signed_pushes_reach_the_callback_once_and_later_states_still_arrive() {
     let (url, app) = start(Some(SECRET)).await;
-    let push = PushClient::new(PushConfig::default()).unwrap();
+    let push = PushClient::new(common::loopback_push_config()).unwrap();
     let target = PushTarget::new(&url, PushFormat::Json, Some(SECRET)).unwrap();
     let enroute = receipt("m-1", MessageState::Enroute);
     let delivered = receipt("m-1", MessageState::Delivered);
@@ -88,7 +86,7 @@ async fn signed_pushes_reach_the_callback_once_and_later_states_still_arrive() {
 #[tokio::test]
 async fn form_pushes_without_a_secret_and_failing_callbacks_are_retried() {
     let (url, app) = start(None).await;
-    let push = PushClient::new(PushConfig::default()).unwrap();
+    let push = PushClient::new(common::loopback_push_config()).unwrap();
     let target = PushTarget::new(&url, PushFormat::Form, None).unwrap();
     let mo = |text: &str| PushMessage::Mo {
         message_id: format!("MO-{text}"),

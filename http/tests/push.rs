@@ -69,6 +69,7 @@ fn client() -> PushClient {
     PushClient::new(PushConfig {
         connect_timeout: Duration::from_secs(2),
         timeout: Duration::from_millis(300),
+        ..common::loopback_push_config()
     })
     .expect("push client")
 }

@@ -68,8 +68,9 @@ impl BindKind {
     }
 }
 
-/// A bind request's fields, whichever of the three bind PDUs carried it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A bind request's fields, whichever of the three bind PDUs carried it. `{:?}` masks the
+/// password.
+#[derive(Clone, PartialEq, Eq)]
 pub struct BindRequest {
     pub kind: BindKind,
     pub system_id: String,
@@ -79,6 +80,21 @@ pub struct BindRequest {
     pub addr_ton: u8,
     pub addr_npi: u8,
     pub address_range: String,
+}
+
+impl std::fmt::Debug for BindRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BindRequest")
+            .field("kind", &self.kind)
+            .field("system_id", &self.system_id)
+            .field("password", &"***")
+            .field("system_type", &self.system_type)
+            .field("interface_version", &self.interface_version)
+            .field("addr_ton", &self.addr_ton)
+            .field("addr_npi", &self.addr_npi)
+            .field("address_range", &self.address_range)
+            .finish()
+    }
 }
 
 /// A bind field that does not fit its SMPP size limit.
@@ -209,6 +225,14 @@ mod tests {
             assert_eq!(BindKind::of_request(pdu.command_id()), Some(kind));
             assert_eq!(BindRequest::from_pdu(&pdu).unwrap(), request);
         }
+    }
+
+    #[test]
+    fn debug_output_masks_the_password() {
+        let bind = BindRequest::new(BindKind::Receiver, "acme", "s3cr3t!");
+        let debug = format!("{bind:?}");
+        assert!(!debug.contains("s3cr3t!"), "{debug}");
+        assert!(debug.contains("acme"), "{debug}");
     }
 
     #[test]

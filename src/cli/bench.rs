@@ -1,6 +1,7 @@
 //! `smsgw bench`: drive a running gateway over SMPP through the full cycle (submit ->
-//! carrier -> receipt -> deliver_sm back) and print throughput, latency, receipt completeness
-//! and the gateway's memory.
+//! carrier -> receipt -> deliver_sm back, or with `--push` the receipt pushed to the
+//! account's URL) and print throughput, latency, receipt completeness and the gateway's
+//! memory.
 
 use std::{
     collections::{HashMap, HashSet},
@@ -10,6 +11,8 @@ use std::{
 };
 
 use anyhow::Context;
+
+use super::bench_pushed::PushedReceipts;
 use clap::Args;
 use futures_util::{stream::FuturesUnordered, StreamExt};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -57,6 +60,11 @@ pub struct BenchArgs {
     /// The gateway's PID, to report its RSS.
     #[arg(long)]
     pub gateway_pid: Option<u32>,
+    /// For an account that pushes: count receipts the gateway pushed (2xx from the receiver),
+    /// read from /metrics at this HTTP address, instead of receipts on the binds, which are
+    /// then transmitters.
+    #[arg(long, value_name = "HTTP_ADDR")]
+    pub push: Option<SocketAddr>,
 }
 
 /// Notes when the receipt for each id first came, and counts repeats.
@@ -106,13 +114,17 @@ fn percentile(sorted: &[u32], p: f64) -> f64 {
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let counter = Arc::new(ReceiptCounter::default());
+    let (bind_kind, pushed) = match args.push {
+        Some(http) => (
+            BindKind::Transmitter,
+            Some(PushedReceipts::start(http, &args.system_id).await?),
+        ),
+        None => (BindKind::Transceiver, None),
+    };
     let mut clients = Vec::new();
     for _ in 0..args.binds.max(1) {
-        let mut config = ClientConfig::new(BindRequest::new(
-            BindKind::Transceiver,
-            &args.system_id,
-            &args.password,
-        ));
+        let mut config =
+            ClientConfig::new(BindRequest::new(bind_kind, &args.system_id, &args.password));
         config.session = SessionConfig {
             window: args.window,
             ..SessionConfig::default()
@@ -186,13 +198,62 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     let submit_elapsed = started.elapsed();
     progress.finish_and_clear();
-
-    let wanted: HashSet<String> = if args.no_receipts {
-        HashSet::new()
-    } else {
-        ids.iter().map(|(id, _)| id.clone()).collect()
-    };
+    latencies.sort_unstable();
+    println!(
+        "smsgw bench: {} MTs over {} binds (window {}) to {}",
+        args.count,
+        clients.len(),
+        args.window,
+        args.smpp
+    );
+    println!(
+        "  submitted   {} ok, {} refused in {:.2} s = {:.0} MT/s",
+        ids.len(),
+        failures,
+        submit_elapsed.as_secs_f64(),
+        ids.len() as f64 / submit_elapsed.as_secs_f64()
+    );
+    println!(
+        "  submit latency p50 {:.2} ms  p99 {:.2} ms  p99.9 {:.2} ms",
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.99),
+        percentile(&latencies, 0.999)
+    );
     let deadline = Instant::now() + Duration::from_secs(args.receipt_timeout_s);
+    let awaited: &[(String, Instant)] = if args.no_receipts { &[] } else { &ids };
+    if let Some(pushed) = pushed {
+        let received = pushed.wait_for(awaited.len(), deadline).await?;
+        print_cycle("pushed", received, awaited.len(), started.elapsed(), "");
+    } else {
+        report_bound_receipts(&counter, awaited, started, deadline).await;
+    }
+    if let Some((rss, peak)) = args.gateway_pid.and_then(rss_mib) {
+        println!("  gateway RSS {rss} MiB (peak {peak} MiB)");
+    }
+    for client in &clients {
+        let _ = client.unbind().await;
+    }
+    Ok(())
+}
+
+/// `receipts ...: received/wanted in T s = N DR/s full cycle`, the line benchmarks quote.
+fn print_cycle(how: &str, received: usize, wanted: usize, elapsed: Duration, more: &str) {
+    println!(
+        "  receipts {how} {received}/{wanted} ({:.2} %) in {:.2} s = {:.0} DR/s full cycle{more}",
+        100.0 * received as f64 / wanted.max(1) as f64,
+        elapsed.as_secs_f64(),
+        received as f64 / elapsed.as_secs_f64()
+    );
+}
+
+/// Waits for the receipts of `ids` on the binds and prints the full cycle and its latency.
+async fn report_bound_receipts(
+    counter: &ReceiptCounter,
+    ids: &[(String, Instant)],
+    started: Instant,
+    deadline: Instant,
+) {
+    let wanted: HashSet<String> = ids.iter().map(|(id, _)| id.clone()).collect();
     let received = loop {
         let got = {
             let seen = counter.seen.lock().unwrap_or_else(|e| e.into_inner());
@@ -219,35 +280,14 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             .collect();
         (latencies, seen.1)
     };
-    latencies.sort_unstable();
     receipt_latencies.sort_unstable();
-
-    println!(
-        "smsgw bench: {} MTs over {} binds (window {}) to {}",
-        args.count,
-        clients.len(),
-        args.window,
-        args.smpp
-    );
-    println!(
-        "  submitted   {} ok, {} refused in {:.2} s = {:.0} MT/s",
-        ids.len(),
-        failures,
-        submit_elapsed.as_secs_f64(),
-        ids.len() as f64 / submit_elapsed.as_secs_f64()
-    );
-    println!(
-        "  submit latency p50 {:.2} ms  p99 {:.2} ms  p99.9 {:.2} ms",
-        percentile(&latencies, 0.5),
-        percentile(&latencies, 0.99),
-        percentile(&latencies, 0.999)
-    );
-    println!(
-        "  receipts    {received}/{} ({:.2} %) in {:.2} s = {:.0} DR/s full cycle; duplicates {duplicates}",
+    let duplicates = format!("; duplicates {duplicates}");
+    print_cycle(
+        "on binds",
+        received,
         wanted.len(),
-        100.0 * received as f64 / wanted.len().max(1) as f64,
-        cycle_elapsed.as_secs_f64(),
-        received as f64 / cycle_elapsed.as_secs_f64()
+        cycle_elapsed,
+        &duplicates,
     );
     println!(
         "  receipt latency (submit to deliver_sm) p50 {:.1} ms  p99 {:.1} ms  p99.9 {:.1} ms",
@@ -255,11 +295,4 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         percentile(&receipt_latencies, 0.99),
         percentile(&receipt_latencies, 0.999)
     );
-    if let Some((rss, peak)) = args.gateway_pid.and_then(rss_mib) {
-        println!("  gateway RSS {rss} MiB (peak {peak} MiB)");
-    }
-    for client in &clients {
-        let _ = client.unbind().await;
-    }
-    Ok(())
 }

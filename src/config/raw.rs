@@ -114,6 +114,19 @@ pub(crate) struct RawPush {
     pub format: Option<S<RawPushFormat>>,
     pub signing_secret: Option<S<String>>,
     pub signing_secret_env: Option<S<String>>,
+    pub concurrency: Option<S<u32>>,
+    pub max_idle_connections: Option<S<u32>>,
+    pub idle_timeout: Option<S<String>>,
+    pub timeout: Option<S<String>>,
+    pub connect_timeout: Option<S<String>>,
+    pub allow_private_targets: Option<Vec<S<String>>>,
+}
+
+/// The top-level `[push]` table: settings for every account's pushes.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a [push] table")]
+pub(crate) struct RawPushDefaults {
+    pub allow_private_targets: Option<Vec<S<String>>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -176,13 +176,43 @@ impl NumberPattern {
     }
 }
 
-/// HTTP push of DR/MO to the account's URL.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// HTTP push of DR/MO to the account's URL. `{:?}` masks the URL's credentials and query
+/// values (a URL may carry `user:password@` or `?token=`).
+#[derive(Clone, PartialEq, Eq)]
 pub struct PushConfig {
     pub url: String,
     pub format: PushFormat,
     /// Standard Webhooks secret (`whsec_...` base64) for signing JSON pushes.
     pub signing_secret: Option<Secret>,
+    /// Requests in flight to the URL at most.
+    pub concurrency: u32,
+    /// Idle connections kept alive for the next pushes.
+    pub max_idle_connections: u32,
+    /// How long an idle connection is kept.
+    pub idle_timeout: Duration,
+    /// Longest wait for a whole push, until the status line.
+    pub timeout: Duration,
+    /// Longest wait for the TCP (and TLS) connection.
+    pub connect_timeout: Duration,
+    /// Networks pushes may reach although they are loopback, private, link-local...: the
+    /// account's `allow_private_targets` and the global `[push]` ones.
+    pub allow_private_targets: Vec<ipnet::IpNet>,
+}
+
+impl fmt::Debug for PushConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PushConfig")
+            .field("url", &smsgw_http::redact_url(&self.url))
+            .field("format", &self.format)
+            .field("signing_secret", &self.signing_secret)
+            .field("concurrency", &self.concurrency)
+            .field("max_idle_connections", &self.max_idle_connections)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("timeout", &self.timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("allow_private_targets", &self.allow_private_targets)
+            .finish()
+    }
 }
 
 /// Body of a push: Genesys form fields, or JSON (optionally signed).

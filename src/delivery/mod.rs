@@ -3,6 +3,9 @@
 //! them (deliver_sm_resp OK, HTTP 2xx). Until then they wait, bounded by the account's TTL.
 
 pub mod deliver_pdu;
+pub mod push;
+mod refusal_log;
 pub mod worker;
 
+pub use push::PushRoute;
 pub use worker::{AccountDelivery, DeliveryRoute};

@@ -4,12 +4,11 @@
 use std::{sync::Arc, time::Duration};
 
 use futures_util::{stream::FuturesUnordered, FutureExt, StreamExt};
-use smsgw_http::{PushClient, PushMessage, PushOutcome, PushTarget};
 use smsgw_smpp::{rusmpp::CommandStatus, DeliverError, Registry};
 use tokio::sync::watch;
 use tracing::{debug, error, warn};
 
-use super::deliver_pdu::deliver_sm_for;
+use super::{deliver_pdu::deliver_sm_for, push::PushRoute};
 use crate::{
     message::{now_ms, OutboxItem},
     store::{OutboxEntry, Store},
@@ -20,20 +19,13 @@ use crate::{
 pub enum DeliveryRoute {
     /// deliver_sm on any receiver or transceiver bind of the account (its system_id).
     Smpp(Arc<Registry>),
-    /// HTTP POST to the account's URL (Genesys form or signed JSON).
-    Push {
-        client: PushClient,
-        target: Arc<PushTarget>,
-    },
+    /// HTTP POST to the account's URL (Genesys form or signed JSON), with the account's own
+    /// client and request slots.
+    Push(Arc<PushRoute>),
 }
-
-/// After a 410 Gone the URL is left alone this long (the entries wait, bounded by the TTL).
-const GONE_PAUSE: Duration = Duration::from_secs(3600);
 
 /// Entries in delivery at once per account over SMPP (spread over its binds' windows).
 const SMPP_IN_FLIGHT: usize = 512;
-/// Concurrent pushes per account: an application's web server is not an SMSC.
-const PUSH_IN_FLIGHT: usize = 16;
 
 /// How long recording a delivery's outcome is retried when the store fails.
 const OUTCOME_RETRY_FOR: Duration = Duration::from_secs(10);
@@ -50,8 +42,8 @@ pub struct AccountDelivery {
     pub outbox_ttl: Duration,
 }
 
-/// Why one delivery attempt did not complete.
-enum Attempt {
+/// How one delivery attempt ended.
+pub(super) enum Attempt {
     Delivered,
     /// Try again at this time.
     Retry(u64),
@@ -66,12 +58,13 @@ pub fn retry_delay(attempts: u32) -> Duration {
 
 impl AccountDelivery {
     /// Runs until `stop` turns true. Deliveries are pipelined (up to [`SMPP_IN_FLIGHT`] or
-    /// [`PUSH_IN_FLIGHT`] at once), refilled as they complete, so one slow answer does not
-    /// hold up the rest.
+    /// [`PushRoute::entries_held`] at once), refilled as they complete, so one slow answer
+    /// does not hold up the rest. Each account has its own deliverer task, so a slow receiver
+    /// holds up only its own account.
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
-        let limit = match self.route {
+        let limit = match &self.route {
             DeliveryRoute::Smpp(_) => SMPP_IN_FLIGHT,
-            DeliveryRoute::Push { .. } => PUSH_IN_FLIGHT,
+            DeliveryRoute::Push(route) => route.entries_held(),
         };
         let mut next_expiry = tokio::time::Instant::now();
         let mut in_flight = FuturesUnordered::new();
@@ -156,14 +149,14 @@ impl AccountDelivery {
     fn can_deliver_here(&self) -> bool {
         match &self.route {
             DeliveryRoute::Smpp(registry) => !registry.receivers(&self.account).is_empty(),
-            DeliveryRoute::Push { .. } => true,
+            DeliveryRoute::Push(_) => true,
         }
     }
 
     async fn deliver(&self, entry: OutboxEntry) {
         let attempt = match &self.route {
             DeliveryRoute::Smpp(registry) => self.deliver_smpp(registry, &entry).await,
-            DeliveryRoute::Push { client, target } => self.push(client, target, &entry).await,
+            DeliveryRoute::Push(route) => route.attempt(&self.account, &entry).await,
         };
         let kind = match &entry.item {
             OutboxItem::Receipt(_) => "receipt",
@@ -221,27 +214,6 @@ impl AccountDelivery {
         }
     }
 
-    async fn push(&self, client: &PushClient, target: &PushTarget, entry: &OutboxEntry) -> Attempt {
-        let message = push_message(&entry.item);
-        let outcome = client.send(target, &message).await;
-        let retry_in = match outcome {
-            PushOutcome::Delivered => return Attempt::Delivered,
-            PushOutcome::Gone => {
-                warn!(account = %self.account, "push URL answered 410 Gone; pushes paused for an hour");
-                metrics::counter!("delivery_push_gone_total", "account" => self.account.clone())
-                    .increment(1);
-                GONE_PAUSE
-            }
-            PushOutcome::Retry { after } => smsgw_http::backoff(entry.attempts, after),
-            PushOutcome::Rejected(status) => {
-                warn!(account = %self.account, %status, "push refused; retrying with backoff");
-                smsgw_http::backoff(entry.attempts, None)
-            }
-        };
-        metrics::counter!("delivery_retries_total", "account" => self.account.clone(), "reason" => "push").increment(1);
-        Attempt::Retry(now_ms() + retry_in.as_millis() as u64)
-    }
-
     async fn expire(&self) {
         match self
             .store
@@ -258,29 +230,5 @@ impl AccountDelivery {
             Ok(_) => {}
             Err(err) => error!(account = %self.account, %err, "expiring the outbox failed"),
         }
-    }
-}
-
-/// The push body of an outbox item: receipts carry the client's message_id.
-fn push_message(item: &OutboxItem) -> PushMessage {
-    match item {
-        OutboxItem::Receipt(receipt) => PushMessage::Receipt {
-            message_id: receipt
-                .client_message_id
-                .clone()
-                .unwrap_or_else(|| receipt.message_id.to_string()),
-            message_state: smsgw_http::MessageState::from_code(receipt.state.code())
-                .unwrap_or(smsgw_http::MessageState::Unknown),
-            result_code: u32::from(receipt.result_code),
-            app_id: receipt.app_id.clone(),
-            conversation_id: receipt.conversation_id.clone(),
-        },
-        OutboxItem::Mo(mo) => PushMessage::Mo {
-            message_id: mo.id.clone(),
-            shortcode: mo.destination.clone(),
-            phone_number: mo.source.clone(),
-            carrier: Some(mo.connector.clone()),
-            message: mo.text.clone(),
-        },
     }
 }

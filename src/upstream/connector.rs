@@ -36,8 +36,8 @@ use tracing::{debug, error, info, warn};
 use super::{inbound::CarrierInbound, submit_pdu::submit_pdus};
 use crate::{message::Mt, store::Store};
 
-/// How a connector binds and sends.
-#[derive(Debug, Clone)]
+/// How a connector binds and sends. `{:?}` masks the password.
+#[derive(Clone)]
 pub struct ConnectorSettings {
     pub name: String,
     pub endpoints: Vec<Endpoint>,
@@ -56,6 +56,25 @@ pub struct ConnectorSettings {
     pub rebind_delay: Duration,
     /// With no bind up this long, queued MTs move to the next connector of their route.
     pub fallback_after: Duration,
+}
+
+impl std::fmt::Debug for ConnectorSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectorSettings")
+            .field("name", &self.name)
+            .field("endpoints", &self.endpoints)
+            .field("binds_per_endpoint", &self.binds_per_endpoint)
+            .field("system_id", &self.system_id)
+            .field("password", &"***")
+            .field("system_type", &self.system_type)
+            .field("window", &self.window)
+            .field("throughput", &self.throughput)
+            .field("response_timeout", &self.response_timeout)
+            .field("enquire_link_interval", &self.enquire_link_interval)
+            .field("rebind_delay", &self.rebind_delay)
+            .field("fallback_after", &self.fallback_after)
+            .finish()
+    }
 }
 
 impl ConnectorSettings {

@@ -2,6 +2,8 @@
 //! embedded store in a temp dir, and helpers to bind clients and call the HTTP API.
 #![allow(dead_code)]
 
+pub mod push_receiver;
+
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use smsgw::{
@@ -40,6 +42,8 @@ pub struct ConfigExtra<'a> {
     pub account: &'a str,
     /// Lines of the `sim` connector, e.g. `tls = { ca = ... }`.
     pub connector: &'a str,
+    /// Tables after the `acme` account's, e.g. more `[[accounts]]`.
+    pub accounts: &'a str,
 }
 
 /// A config with one account `acme` (plus `account_extra` TOML, e.g. a push table), one
@@ -71,6 +75,7 @@ system_id = "acme"
 password_hash = "{hash}"
 mo_numbers = ["447700900123", "12345"]
 {account_extra}
+{accounts_extra}
 
 [[connectors]]
 name = "sim"
@@ -86,6 +91,7 @@ connectors = ["sim"]
         dir = dir.display(),
         listeners_extra = extra.listeners,
         account_extra = extra.account,
+        accounts_extra = extra.accounts,
         connector_extra = extra.connector,
     )
 }
@@ -198,6 +204,18 @@ pub fn http() -> reqwest::Client {
     reqwest::Client::new()
 }
 
+/// The gateway's `/metrics` (Prometheus text).
+pub async fn metrics_text(test: &TestGateway) -> String {
+    http()
+        .get(test.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
 /// Sends `request` and parses the answer's JSON body.
 pub async fn json_of(request: reqwest::RequestBuilder) -> serde_json::Value {
     request.send().await.unwrap().json().await.unwrap()
@@ -229,18 +247,63 @@ pub async fn spawn_gateway(config: &std::path::Path) -> (tokio::process::Child, 
 
 /// Starts `smsgw serve` and waits until it logs that it is running.
 pub async fn spawn_gateway_process(config: &std::path::Path) -> GatewayProcess {
+    spawn_logging(config, "info", None).await
+}
+
+/// Everything a gateway process wrote (JSON log lines), filled in while it runs.
+pub type Output = Arc<std::sync::Mutex<String>>;
+
+/// [`spawn_gateway_process`] logging at `rust_log` (e.g. `debug`), keeping all its output.
+pub async fn spawn_gateway_process_logging(
+    config: &std::path::Path,
+    rust_log: &str,
+) -> (GatewayProcess, Output) {
+    let output = Output::default();
+    let process = spawn_logging(config, rust_log, Some(output.clone())).await;
+    (process, output)
+}
+
+async fn spawn_logging(
+    config: &std::path::Path,
+    rust_log: &str,
+    keep: Option<Output>,
+) -> GatewayProcess {
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_smsgw"))
         .args(["--log-format", "json", "serve", "--config"])
         .arg(config)
-        .env("RUST_LOG", "info")
+        .env("RUST_LOG", rust_log)
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
+        .stderr(if keep.is_some() {
+            std::process::Stdio::piped()
+        } else {
+            std::process::Stdio::null()
+        })
         .kill_on_drop(true)
         .spawn()
         .expect("start smsgw");
+    let note = {
+        let keep = keep.clone();
+        move |line: &str| {
+            if let Some(output) = &keep {
+                let mut output = output.lock().unwrap();
+                output.push_str(line);
+                output.push('\n');
+            }
+        }
+    };
+    if let Some(stderr) = child.stderr.take() {
+        let note = note.clone();
+        let mut lines = tokio::io::BufReader::new(stderr).lines();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                note(&line);
+            }
+        });
+    }
     let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
     let (smpp, http) = tokio::time::timeout(Duration::from_secs(30), async {
         while let Some(line) = lines.next_line().await.unwrap() {
+            note(&line);
             let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else {
                 continue;
             };
@@ -254,7 +317,11 @@ pub async fn spawn_gateway_process(config: &std::path::Path) -> GatewayProcess {
     .await
     .expect("smsgw did not start");
     // Keep draining its output so it never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            note(&line);
+        }
+    });
     GatewayProcess { child, smpp, http }
 }
 
@@ -284,7 +351,18 @@ pub fn http_load(
     count: usize,
     concurrency: usize,
 ) -> (tokio::task::JoinHandle<()>, Acked) {
+    http_load_as(http, "acme", count, concurrency)
+}
+
+/// [`http_load`] as account `login` (password [`PASSWORD`]).
+pub fn http_load_as(
+    http: SocketAddr,
+    login: &str,
+    count: usize,
+    concurrency: usize,
+) -> (tokio::task::JoinHandle<()>, Acked) {
     use futures_util::StreamExt;
+    let login = login.to_owned();
     let acked: Acked = Arc::default();
     let record = acked.clone();
     let client = self::http();
@@ -292,7 +370,7 @@ pub fn http_load(
         let posts = futures_util::stream::iter(0..count).map(|n| {
             let request = client
                 .post(format!("http://{http}/v1/messages"))
-                .basic_auth("acme", Some(PASSWORD))
+                .basic_auth(&login, Some(PASSWORD))
                 .header("Idempotency-Key", format!("http-load-{n}"))
                 .json(&serde_json::json!({
                     "to": "447700900001", "from": "ACME", "text": format!("http {n}"), "receipt": true

@@ -4,6 +4,8 @@ use std::time::{Duration, SystemTime};
 
 use reqwest::StatusCode;
 
+use super::ForbiddenAddress;
+
 /// The result of one push attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PushOutcome {
@@ -22,6 +24,10 @@ pub enum PushOutcome {
     /// backoff anyway, because a misconfigured receiver gets fixed and the receipt must not be
     /// lost meanwhile; counted separately so operators see it.
     Rejected(StatusCode),
+    /// Not sent: the target's address is in a forbidden range and not allow-listed (an IP
+    /// literal, or every address its name resolves to). Nothing was connected to. The
+    /// gateway keeps the entry (a DNS answer may change, an operator may allow the range).
+    Refused(ForbiddenAddress),
 }
 
 impl PushOutcome {
@@ -44,13 +50,14 @@ impl PushOutcome {
         }
     }
 
-    /// `delivered`, `gone`, `retry` or `rejected`, for logs and metrics.
+    /// `delivered`, `gone`, `retry`, `rejected` or `refused`, for logs and metrics.
     pub fn label(&self) -> &'static str {
         match self {
             PushOutcome::Delivered => "delivered",
             PushOutcome::Gone => "gone",
             PushOutcome::Retry { .. } => "retry",
             PushOutcome::Rejected(_) => "rejected",
+            PushOutcome::Refused(_) => "refused",
         }
     }
 }

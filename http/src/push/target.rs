@@ -19,9 +19,9 @@ pub enum PushFormat {
 #[derive(Debug, thiserror::Error)]
 pub enum PushTargetError {
     /// Not an absolute http(s) URL.
-    #[error("push URL {url:?} is not an absolute http or https URL")]
+    #[error("push URL {url} is not an absolute http or https URL")]
     BadUrl {
-        /// The URL as configured.
+        /// The URL as configured, with credentials and query values masked.
         url: String,
     },
     /// Not a Standard Webhooks secret (`whsec_` followed by base64).
@@ -48,7 +48,9 @@ impl PushTarget {
         let parsed = reqwest::Url::parse(url)
             .ok()
             .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
-            .ok_or_else(|| PushTargetError::BadUrl { url: url.into() })?;
+            .ok_or_else(|| PushTargetError::BadUrl {
+                url: crate::redact::redact_url(url),
+            })?;
         let signer = match signing_secret {
             None => None,
             Some(secret) => {
@@ -85,7 +87,7 @@ impl PushTarget {
 impl fmt::Debug for PushTarget {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PushTarget")
-            .field("url", &self.url.as_str())
+            .field("url", &crate::redact::RedactedUrl(&self.url))
             .field("format", &self.format)
             .field("signed", &self.signer.is_some())
             .finish()
@@ -109,5 +111,32 @@ mod tests {
         assert!(PushTarget::new("/relative", PushFormat::Form, None).is_err());
         assert!(PushTarget::new("https://x/", PushFormat::Form, Some("whsec_!!")).is_err());
         assert!(PushTarget::new("https://x/", PushFormat::Form, Some("plain")).is_err());
+    }
+
+    #[test]
+    fn debug_and_errors_hide_credentials_and_query_values() {
+        let target = PushTarget::new(
+            "https://user:pa55word@app.example/cb?token=t0k3n",
+            PushFormat::Form,
+            Some("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+        )
+        .unwrap();
+        let debug = format!("{target:?}");
+        for secret in [
+            "pa55word",
+            "t0k3n",
+            "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            "user",
+        ] {
+            assert!(!debug.contains(secret), "{debug}");
+        }
+        assert!(debug.contains("app.example/cb?token=***"), "{debug}");
+        let error = PushTarget::new("ftp://u:pa55word@x/?k=t0k3n", PushFormat::Form, None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            !error.contains("pa55word") && !error.contains("t0k3n"),
+            "{error}"
+        );
     }
 }

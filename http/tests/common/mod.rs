@@ -25,6 +25,14 @@ pub fn client() -> reqwest::Client {
     reqwest::Client::builder().build().expect("client")
 }
 
+/// Push settings for receivers on loopback, which the default policy refuses.
+pub fn loopback_push_config() -> smsgw_http::PushConfig {
+    smsgw_http::PushConfig {
+        addresses: smsgw_http::AddressPolicy::allowing(["127.0.0.0/8".parse().unwrap()]),
+        ..smsgw_http::PushConfig::default()
+    }
+}
+
 /// Decodes a form-encoded answer into pairs.
 pub fn form(body: &str) -> Vec<(String, String)> {
     serde_urlencoded::from_str(body).expect("form body")

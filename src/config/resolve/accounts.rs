@@ -4,19 +4,22 @@ use std::collections::HashMap;
 use std::ops::Range;
 use std::time::Duration;
 
-use base64::Engine as _;
 use toml::Spanned;
 
-use super::Resolver;
+use super::{push, Resolver};
 use crate::config::defaults;
-use crate::config::raw::{RawAccount, RawPush, RawPushFormat};
-use crate::config::types::{Account, NumberPattern, PushConfig, PushFormat, Secret};
+use crate::config::raw::RawAccount;
+use crate::config::types::{Account, NumberPattern};
 use crate::credentials::{check_password_hash, hash_password};
 
 /// SMPP 3.4 system_id is a C-octet string of at most 16 octets, NUL included.
 const MAX_SYSTEM_ID_LEN: usize = 15;
 
-pub(super) fn resolve(raw: &[Spanned<RawAccount>], resolver: &mut Resolver) -> Vec<Account> {
+pub(super) fn resolve(
+    raw: &[Spanned<RawAccount>],
+    push: &push::PushContext,
+    resolver: &mut Resolver,
+) -> Vec<Account> {
     let mut system_ids: HashMap<String, Range<usize>> = HashMap::new();
     let mut http_logins: HashMap<String, Range<usize>> = HashMap::new();
     let mut mo_owners: HashMap<NumberPattern, Range<usize>> = HashMap::new();
@@ -60,7 +63,7 @@ pub(super) fn resolve(raw: &[Spanned<RawAccount>], resolver: &mut Resolver) -> V
             push: raw
                 .push
                 .as_ref()
-                .and_then(|push| resolve_push(push, resolver)),
+                .and_then(|raw| push.resolve(raw, resolver)),
             outbox_ttl: resolver.duration(
                 raw.outbox_ttl.as_ref(),
                 "outbox_ttl",
@@ -217,73 +220,4 @@ fn max_segments(value: Option<&Spanned<u32>>, resolver: &mut Resolver) -> u8 {
             defaults::MAX_SEGMENTS
         }
     }
-}
-
-fn resolve_push(push: &Spanned<RawPush>, resolver: &mut Resolver) -> Option<PushConfig> {
-    let raw = push.get_ref();
-    let url = raw.url.get_ref();
-    if !(url.starts_with("http://") || url.starts_with("https://")) {
-        resolver.problems.at(
-            raw.url.span(),
-            format!("push url \"{url}\" must start with http:// or https://"),
-        );
-    }
-    let format = match raw.format.as_ref().map(|format| *format.get_ref()) {
-        Some(RawPushFormat::Json) => PushFormat::Json,
-        Some(RawPushFormat::Form) | None => PushFormat::Form,
-    };
-    let has_secret = raw.signing_secret.is_some() || raw.signing_secret_env.is_some();
-    let signing_secret = if !has_secret {
-        None
-    } else if format == PushFormat::Form {
-        let span = raw
-            .signing_secret
-            .as_ref()
-            .or(raw.signing_secret_env.as_ref())
-            .map_or(push.span(), Spanned::span);
-        resolver.problems.at(
-            span,
-            "signing_secret applies to format = \"json\" only (form pushes are not signed)",
-        );
-        None
-    } else {
-        resolver
-            .secret(
-                raw.signing_secret.as_ref(),
-                raw.signing_secret_env.as_ref(),
-                "signing_secret",
-                push.span(),
-            )
-            .and_then(|secret| checked_webhook_secret(secret, raw, resolver))
-    };
-    Some(PushConfig {
-        url: url.clone(),
-        format,
-        signing_secret: signing_secret.map(Secret::new),
-    })
-}
-
-/// Standard Webhooks secrets are base64, optionally prefixed `whsec_`.
-fn checked_webhook_secret(
-    secret: String,
-    raw: &RawPush,
-    resolver: &mut Resolver,
-) -> Option<String> {
-    let encoded = secret.strip_prefix("whsec_").unwrap_or(&secret);
-    if base64::engine::general_purpose::STANDARD
-        .decode(encoded)
-        .is_ok_and(|key| !key.is_empty())
-    {
-        return Some(secret);
-    }
-    let span = raw
-        .signing_secret
-        .as_ref()
-        .or(raw.signing_secret_env.as_ref())
-        .map_or(0..0, Spanned::span);
-    resolver.problems.at(
-        span,
-        "signing_secret must be base64, optionally prefixed whsec_ (Standard Webhooks)",
-    );
-    None
 }

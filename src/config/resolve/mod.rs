@@ -4,6 +4,7 @@
 mod accounts;
 mod connectors;
 mod edge;
+mod push;
 mod redis;
 mod routes;
 
@@ -51,7 +52,8 @@ pub(crate) fn resolve(document: RawDocument, resolver: &mut Resolver<'_, '_, '_>
         .simulator
         .as_ref()
         .and_then(|simulator| resolver.simulator(simulator));
-    let accounts = accounts::resolve(&document.accounts, resolver);
+    let push = push::PushContext::new(document.push.as_ref(), &store, resolver);
+    let accounts = accounts::resolve(&document.accounts, &push, resolver);
     let connectors = connectors::resolve(&document.connectors, resolver);
     let routes = routes::resolve(&document, resolver);
     Config::assemble(

@@ -13,8 +13,8 @@ use redis::{
 
 use super::sentinel::PrimaryConnection;
 
-/// What the store connects to.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What the store connects to. `{:?}` masks passwords (and any other URL credentials).
+#[derive(Clone, PartialEq, Eq)]
 pub enum Target {
     /// One Redis, as the `redis` crate takes it (`redis://[:password@]host[:port][/db]`).
     Url(String),
@@ -28,6 +28,30 @@ pub enum Target {
         /// not used (the Sentinels say where the primary is); `None` for none.
         primary_url: Option<String>,
     },
+}
+
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use smsgw_http::redact_url;
+        match self {
+            Target::Url(url) => f.debug_tuple("Url").field(&redact_url(url)).finish(),
+            Target::Sentinel {
+                sentinels,
+                master_name,
+                primary_url,
+            } => {
+                let sentinels: Vec<String> = sentinels
+                    .iter()
+                    .map(|address| redact_url(&Target::sentinel_url(address)))
+                    .collect();
+                f.debug_struct("Sentinel")
+                    .field("sentinels", &sentinels)
+                    .field("master_name", master_name)
+                    .field("primary_url", &primary_url.as_deref().map(redact_url))
+                    .finish()
+            }
+        }
+    }
 }
 
 impl From<&str> for Target {
