@@ -185,6 +185,12 @@ impl Kv {
             let _ = done.send(Ok(()));
             return durable;
         }
+        let bytes: usize = batch
+            .writes
+            .iter()
+            .map(|(_, key, value)| key.len() + value.as_ref().map_or(0, Vec::len))
+            .sum();
+        metrics::counter!("store_bytes_written_total").increment(bytes as u64);
         let mut overlay = self.overlay();
         overlay.next_version += 1;
         let version = overlay.next_version;
