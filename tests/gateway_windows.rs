@@ -3,6 +3,7 @@
 //! pipelines submits far past its window. Both must be slowed down by TCP, never refused.
 
 mod gateway;
+mod redis_server;
 
 use std::{
     collections::{HashMap, HashSet},
@@ -67,6 +68,23 @@ fn encoded(sequence: u32, pdu: impl Into<Pdu>) -> Vec<u8> {
     frame::encode_to_vec(&Command::new(CommandStatus::EsmeRok, sequence, pdu))
 }
 
+fn bind_response(sequence: u32) -> Vec<u8> {
+    let resp = BindTransceiverResp::builder()
+        .system_id("raw".parse().unwrap())
+        .build();
+    encoded(sequence, resp)
+}
+
+/// A DELIVRD receipt deliver_sm for the carrier's message `id`.
+fn receipt(sequence: u32, id: &str) -> Vec<u8> {
+    let text = format!("id:{id} sub:001 dlvrd:001 stat:DELIVRD err:000 text:");
+    let receipt = parse_receipt_text(&text).unwrap();
+    encoded(
+        sequence,
+        receipt_deliver_sm(&receipt, "447700900001", "447700900123"),
+    )
+}
+
 /// A carrier SMSC written by hand on one connection: answers the connector's bind and
 /// `count` submits with its own ids, then writes a DELIVRD receipt for each one back to back
 /// in a single write, never reading; only then does another task read the responses.
@@ -80,12 +98,7 @@ async fn flooding_carrier(listener: TcpListener, count: usize) -> Vec<CommandSta
         let command = reader.recv().await.expect("the connector stays bound");
         let sequence = command.sequence_number();
         let answer = match command.id() {
-            CommandId::BindTransceiver => {
-                let resp = BindTransceiverResp::builder()
-                    .system_id("raw".parse().unwrap())
-                    .build();
-                encoded(sequence, resp)
-            }
+            CommandId::BindTransceiver => bind_response(sequence),
             CommandId::SubmitSm => {
                 let id = format!("{}", 7_000_000 + carrier_ids.len());
                 let resp = SubmitSmResp::new(id.parse().unwrap(), Vec::new());
@@ -99,10 +112,7 @@ async fn flooding_carrier(listener: TcpListener, count: usize) -> Vec<CommandSta
     }
     let mut flood = Vec::new();
     for (n, id) in carrier_ids.iter().enumerate() {
-        let text = format!("id:{id} sub:001 dlvrd:001 stat:DELIVRD err:000 text:");
-        let receipt = parse_receipt_text(&text).unwrap();
-        let deliver = receipt_deliver_sm(&receipt, "447700900001", "447700900123");
-        flood.extend(encoded(1_000_000 + n as u32, deliver));
+        flood.extend(receipt(1_000_000 + n as u32, id));
     }
     write.write_all(&flood).await.unwrap();
     let responses = tokio::spawn(async move {
@@ -232,4 +242,86 @@ async fn smpplib_pipelining_past_the_accounts_window_gets_every_submit_accepted(
         "submit_sm_resp statuses (0 = ESME_ROK): {summary}"
     );
     assert_eq!(summary["distinct_ids"], SUBMITS);
+}
+
+/// Writes one receipt and returns the status of its deliver_sm_resp (answering enquire_link
+/// meanwhile).
+async fn deliver_receipt(
+    reader: &mut PduReader,
+    write: &mut tokio::net::tcp::OwnedWriteHalf,
+    sequence: u32,
+    id: &str,
+) -> CommandStatus {
+    write.write_all(&receipt(sequence, id)).await.unwrap();
+    loop {
+        let command = reader.recv().await.expect("the connector stays bound");
+        match command.id() {
+            CommandId::DeliverSmResp => {
+                assert_eq!(command.sequence_number(), sequence);
+                return command.status();
+            }
+            CommandId::EnquireLink => {
+                let resp = encoded(command.sequence_number(), Pdu::EnquireLinkResp);
+                write.write_all(&resp).await.unwrap();
+            }
+            other => panic!("unexpected {other:?} from the connector"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receipt_the_store_refuses_gets_esme_rx_t_appn_and_is_taken_when_delivered_again() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut redis = redis_server::RedisServer::start().await;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let text = config_text_with(
+        listener.local_addr().unwrap(),
+        dir.path(),
+        ConfigExtra::default(),
+    ) + &redis_store_toml(&redis.url, "windows:");
+    let config =
+        smsgw::config::Config::from_str_named(&text, "test.toml").unwrap_or_else(|e| panic!("{e}"));
+    let gateway = smsgw::gateway::Gateway::start(config).await.unwrap();
+    let (stream, _) = listener.accept().await.unwrap();
+    let (read, mut write) = stream.into_split();
+    let mut reader = PduReader::new(read);
+    let bind = reader.recv().await.unwrap();
+    assert_eq!(bind.id(), CommandId::BindTransceiver);
+    write
+        .write_all(&bind_response(bind.sequence_number()))
+        .await
+        .unwrap();
+
+    redis.kill();
+    let status = deliver_receipt(&mut reader, &mut write, 10, "4242").await;
+    assert_eq!(status, CommandStatus::EsmeRxTAppn, "the store is down");
+    redis.restart().await;
+    // Redelivered, as an SMSC does after a temporary error, until the store takes it.
+    let taken = async {
+        for sequence in 11.. {
+            match deliver_receipt(&mut reader, &mut write, sequence, "4242").await {
+                CommandStatus::EsmeRok => return,
+                status => assert_eq!(status, CommandStatus::EsmeRxTAppn),
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    };
+    tokio::time::timeout(PATIENCE, taken)
+        .await
+        .expect("the receipt is taken once the store is back");
+
+    let metrics = http()
+        .get(format!("http://{}/metrics", gateway.http_addr()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .contains("upstream_deliver_store_refused_total{connector=\"sim\",kind=\"receipt\"}"),
+        "{metrics}"
+    );
 }
