@@ -311,14 +311,7 @@ async fn a_receipt_the_store_refuses_gets_esme_rx_t_appn_and_is_taken_when_deliv
         .await
         .expect("the receipt is taken once the store is back");
 
-    let metrics = http()
-        .get(format!("http://{}/metrics", gateway.http_addr()))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics_text(gateway.http_addr()).await;
     assert!(
         metrics
             .contains("upstream_deliver_store_refused_total{connector=\"sim\",kind=\"receipt\"}"),

@@ -203,6 +203,18 @@ pub async fn json_of(request: reqwest::RequestBuilder) -> serde_json::Value {
     request.send().await.unwrap().json().await.unwrap()
 }
 
+/// The Prometheus text a gateway serves on `/metrics` at `http`.
+pub async fn metrics_text(http: SocketAddr) -> String {
+    self::http()
+        .get(format!("http://{http}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
 /// POSTs a form to the Genesys receiver; returns the status and the body.
 pub async fn post_receiver(test: &TestGateway, body: &[(String, String)]) -> (u16, String) {
     let response = http()
