@@ -4,14 +4,18 @@
 
 mod common;
 
-use std::{sync::atomic::Ordering, time::Duration};
+use std::{
+    sync::{atomic::Ordering, Arc},
+    time::Duration,
+};
 
 use common::*;
 use smsgw_smpp::{
     rusmpp::{Command, CommandId, CommandStatus, Pdu},
-    server::ServerConfig,
+    server::{Server, ServerConfig},
     BindKind, BindRequest, DeliverError, RequestError, SessionWindows,
 };
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 fn header(length: u32, id: u32, status: u32, sequence: u32) -> Vec<u8> {
     [length, id, status, sequence]
@@ -196,10 +200,7 @@ async fn a_deliver_without_response_fails_with_timeout_for_the_caller() {
 }
 
 /// Writes `count` submits from sequence 2 on, back to back, never reading.
-fn write_submits(
-    mut writer: RawPeer<tokio::net::tcp::OwnedWriteHalf>,
-    count: u32,
-) -> tokio::task::JoinHandle<()> {
+fn write_submits(mut writer: RawPeer<OwnedWriteHalf>, count: u32) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         for sequence in 2..2 + count {
             writer
@@ -210,10 +211,7 @@ fn write_submits(
 }
 
 /// Reads `count` responses; returns their sequence numbers, each checked ESME_ROK.
-async fn read_ok_responses(
-    reader: &mut RawPeer<tokio::net::tcp::OwnedReadHalf>,
-    count: u32,
-) -> Vec<u32> {
+async fn read_ok_responses(reader: &mut RawPeer<OwnedReadHalf>, count: u32) -> Vec<u32> {
     let mut answered = Vec::new();
     for _ in 0..count {
         let response = reader.recv().await.expect("connection open");
@@ -229,24 +227,44 @@ async fn read_ok_responses(
     answered
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_peer_past_the_inbound_window_is_read_slower_and_every_request_is_answered() {
+/// A transmitter bound to a server whose submits are held, with the server's inbound window
+/// and the windows its bind handler gives, split into reader and writer.
+async fn held_transmitter(
+    inbound_window: usize,
+    handler_windows: Option<SessionWindows>,
+) -> (
+    Server<TestSmsc>,
+    Arc<TestSmsc>,
+    RawPeer<OwnedReadHalf>,
+    RawPeer<OwnedWriteHalf>,
+) {
     let mut config = ServerConfig::default();
-    config.session.inbound_window = 4;
+    config.session.inbound_window = inbound_window;
     let (server, smsc, addr) = start_server(config).await;
+    *smsc.windows.lock().unwrap() = handler_windows;
     smsc.hold_submits.hold();
     let mut peer = RawPeer::connect(addr).await;
     peer.bind(BindKind::Transmitter).await;
-    let (mut reader, writer) = peer.split();
+    let (reader, writer) = peer.split();
+    (server, smsc, reader, writer)
+}
+
+/// Waits until `full` submits are in the held handler, then lets the handler go on.
+async fn release_when_in_handler(smsc: &TestSmsc, full: u64) {
+    while smsc.submits_in_handler.load(Ordering::SeqCst) < full {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    smsc.hold_submits.release();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_past_the_inbound_window_is_read_slower_and_every_request_is_answered() {
+    let (server, smsc, mut reader, writer) = held_transmitter(4, None).await;
     // Far more than the window and than the socket buffers hold: the writer is held up by
     // TCP while the handler is busy, instead of being answered ESME_RTHROTTLED.
     const COUNT: u32 = 5_000;
     let writing = write_submits(writer, COUNT);
-    // Let the window fill (four in the handler) before the handler moves again.
-    while smsc.submits_in_handler.load(Ordering::SeqCst) < 4 {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    smsc.hold_submits.release();
+    release_when_in_handler(&smsc, 4).await;
     let answered = tokio::time::timeout(
         Duration::from_secs(30),
         read_ok_responses(&mut reader, COUNT),
@@ -262,22 +280,13 @@ async fn a_peer_past_the_inbound_window_is_read_slower_and_every_request_is_answ
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_bind_handlers_windows_replace_the_servers() {
-    let mut config = ServerConfig::default();
-    config.session.inbound_window = 64;
-    let (_server, smsc, addr) = start_server(config).await;
-    *smsc.windows.lock().unwrap() = Some(SessionWindows {
+    let windows = SessionWindows {
         window: 8,
         inbound_window: 2,
-    });
-    smsc.hold_submits.hold();
-    let mut peer = RawPeer::connect(addr).await;
-    peer.bind(BindKind::Transmitter).await;
-    let (mut reader, writer) = peer.split();
+    };
+    let (_server, smsc, mut reader, writer) = held_transmitter(64, Some(windows)).await;
     let writing = write_submits(writer, 50);
-    while smsc.submits_in_handler.load(Ordering::SeqCst) < 2 {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    smsc.hold_submits.release();
+    release_when_in_handler(&smsc, 2).await;
     let answered = read_ok_responses(&mut reader, 50).await;
     assert_eq!(answered.len(), 50);
     writing.await.unwrap();
