@@ -76,6 +76,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     });
     let mut config = ClientConfig::new(BindRequest::new(BindKind::Transceiver, "bench", "x"));
     config.session.window = window;
+    config.session.inbound_window = window;
     let client = Client::connect(sim.local_addr(), config, receipts.clone()).await?;
 
     let start = Instant::now();

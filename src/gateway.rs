@@ -159,6 +159,7 @@ fn connector_settings(
         system_type: connector.system_type.clone(),
         receipt_id_format: connector.receipt_id_format,
         window: connector.window.max(1) as usize,
+        inbound_window: connector.inbound_window.max(1) as usize,
         throughput: connector.throughput.and_then(std::num::NonZeroU32::new),
         response_timeout: connector.response_timeout,
         enquire_link_interval: connector.enquire_link_interval,

@@ -10,7 +10,7 @@ use smsgw_smpp::{
     encoding::InboundPart,
     rusmpp::{pdus::SubmitSm, CommandStatus},
     server::BindHandler,
-    BindRequest, Registry, SessionHandle,
+    BindRequest, Registry, SessionHandle, SessionWindows,
 };
 use tracing::info;
 
@@ -26,10 +26,11 @@ pub struct GatewaySmsc {
     registry: OnceLock<Arc<Registry>>,
 }
 
-/// A bound client: its account's system_id.
+/// A bound client: its account's system_id and the windows of its binds.
 #[derive(Debug, Clone)]
 pub struct BoundAccount {
     pub system_id: String,
+    pub windows: SessionWindows,
 }
 
 impl GatewaySmsc {
@@ -120,7 +121,15 @@ impl BindHandler for GatewaySmsc {
         }
         Ok(BoundAccount {
             system_id: account.system_id.clone(),
+            windows: SessionWindows {
+                window: account.window as usize,
+                inbound_window: account.inbound_window as usize,
+            },
         })
+    }
+
+    fn session_windows(&self, bound: &BoundAccount) -> Option<SessionWindows> {
+        Some(bound.windows)
     }
 
     async fn on_submit(

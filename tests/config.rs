@@ -159,8 +159,10 @@ fn shipped_example_parses_with_every_setting() {
     );
     let bulkco = config.account_by_system_id("bulkco").unwrap();
     assert!(verify_password(&bulkco.password_hash, "bulk-pass"));
+    assert_eq!((acme.window, acme.inbound_window), (64, 128));
     let primary = config.connector("primary").unwrap();
     assert_eq!(primary.password.expose(), "prim-pw");
+    assert_eq!((primary.window, primary.inbound_window), (64, 128));
     let shown = format!("{config:?}");
     assert!(
         !shown.contains("prim-pw") && !shown.contains("whsec_"),
@@ -423,6 +425,37 @@ fn other_value_checks() {
         "2:8",
         "needs a [store.redis] table",
     );
+}
+
+#[test]
+fn smpp_windows_default_per_connector_and_account_and_are_checked() {
+    let config = load(&format!("{ACCOUNT}{CONNECTOR}{ROUTE}")).unwrap();
+    let account = config.account_by_system_id("a").unwrap();
+    assert_eq!((account.window, account.inbound_window), (64, 128));
+    let connector = config.connector("c1").unwrap();
+    assert_eq!((connector.window, connector.inbound_window), (64, 128));
+
+    let set = format!(
+        "{ACCOUNT}window = 10\ninbound_window = 100\n{CONNECTOR}window = 20\ninbound_window = 300\n{ROUTE}"
+    );
+    let config = load(&set).unwrap();
+    let account = config.account_by_system_id("a").unwrap();
+    assert_eq!((account.window, account.inbound_window), (10, 100));
+    let connector = config.connector("c1").unwrap();
+    assert_eq!((connector.window, connector.inbound_window), (20, 300));
+
+    let zero = format!("{ACCOUNT}inbound_window = 0\n");
+    assert_problem(
+        &zero,
+        "4:18",
+        "inbound_window must be between 1 and 4096, not 0",
+    );
+    let huge = format!("{CONNECTOR}inbound_window = 100000\n{ROUTE}");
+    assert_problem(&huge, "6:18", "inbound_window must be between 1 and 4096");
+    let zero_window = format!("{CONNECTOR}window = 0\n{ROUTE}");
+    assert_problem(&zero_window, "6:10", "window must be between 1 and 4096");
+    let wrong_type = format!("{ACCOUNT}window = \"wide\"\n");
+    assert_problem(&wrong_type, "4:10", "");
 }
 
 #[test]

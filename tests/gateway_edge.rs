@@ -138,7 +138,7 @@ async fn the_balancer_without_a_valid_header_is_closed() {
         .await
         .unwrap();
     let refusals = r#"edge_proxy_header_refused_total{listener="smpp",reason="malformed"}"#;
-    let metrics = metrics_text(&test).await;
+    let metrics = gateway::metrics_text(test.gateway.http_addr()).await;
     assert!(metrics.contains(refusals), "{metrics}");
 }
 
@@ -222,14 +222,9 @@ async fn one_address_holds_a_bounded_number_of_unbound_connections_and_bound_one
     tokio::time::timeout(Duration::from_secs(10), freed)
         .await
         .expect("the closed connection's place never came back");
-    let metrics = metrics_text(&test).await;
+    let metrics = gateway::metrics_text(test.gateway.http_addr()).await;
     assert!(
         metrics.contains("smpp_unbound_per_address_refused_total"),
         "{metrics}"
     );
-}
-
-async fn metrics_text(test: &TestGateway) -> String {
-    let response = gateway::http().get(test.url("/metrics")).send().await;
-    response.unwrap().text().await.unwrap()
 }

@@ -117,6 +117,7 @@ async fn session_run(
 ) -> Figures {
     let mut server_config = ServerConfig::default();
     server_config.session.window = window;
+    server_config.session.inbound_window = window;
     let handler = InstantSmsc {
         next: AtomicU64::new(0),
         yield_first,

@@ -288,8 +288,9 @@ impl Drop for IncomingDeliver {
 }
 
 /// A [`DeliverHandler`] that hands each deliver_sm to a bounded stream (a tokio mpsc
-/// receiver); the consumer decides the response. When the consumer is gone or full for longer
-/// than the response timeout allows, the SMSC's request simply times out and is redelivered.
+/// receiver); the consumer decides the response. A full stream holds deliver_sm in the
+/// session's inbound window, and past it the session stops reading (backpressure on the SMSC);
+/// a consumer stuck that long leaves the link check unanswered and the session closes.
 #[derive(Debug, Clone)]
 pub struct DeliverStream {
     sender: mpsc::Sender<IncomingDeliver>,

@@ -72,5 +72,5 @@ pub use rusmpp;
 pub use server::{BindHandler, Server, ServerConfig};
 pub use session::{
     RequestError, Response, SessionConfig, SessionHandle, SessionHandler, SessionId, SessionState,
-    Side,
+    SessionWindows, Side,
 };

@@ -34,7 +34,10 @@ use crate::{
     bind::{c_string, BindRequest},
     per_address::{AddressSlot, PerAddressLimit},
     registry::Registry,
-    session::{self, BoxFuture, Response, SessionConfig, SessionHandle, SessionHandler, Side},
+    session::{
+        self, BoxFuture, Response, SessionConfig, SessionHandle, SessionHandler, SessionWindows,
+        Side,
+    },
 };
 
 /// The shortest failed-bind lockout the server accepts.
@@ -51,6 +54,12 @@ pub trait BindHandler: Send + Sync + 'static {
         bind: &BindRequest,
         peer: SocketAddr,
     ) -> impl Future<Output = Result<Self::Account, CommandStatus>> + Send;
+
+    /// The windows for sessions of this account, when they differ from
+    /// [`ServerConfig::session`]'s; asked once per bind, right after authentication.
+    fn session_windows(&self, _account: &Self::Account) -> Option<SessionWindows> {
+        None
+    }
 
     /// A submit_sm from a bound client. Answer `Ok(message_id)` only once the message is
     /// durably accepted; the id goes back in submit_sm_resp.
@@ -391,7 +400,7 @@ impl<H: BindHandler> SessionHandler for ServerSession<H> {
         &self,
         _session: &SessionHandle,
         bind: BindRequest,
-    ) -> BoxFuture<Result<(), CommandStatus>> {
+    ) -> BoxFuture<Result<Option<SessionWindows>, CommandStatus>> {
         let ip = self.peer.ip();
         if self.inner.lockouts.is_locked(ip, &bind.system_id) {
             metrics::counter!("smpp_bind_lockout_refusals_total").increment(1);
@@ -404,9 +413,10 @@ impl<H: BindHandler> SessionHandler for ServerSession<H> {
         Box::pin(async move {
             match inner.handler.authenticate(&bind, peer).await {
                 Ok(found) => {
+                    let windows = inner.handler.session_windows(&found);
                     let _ = slot.set(found);
                     metrics::counter!("smpp_binds_total", "result" => "ok").increment(1);
-                    Ok(())
+                    Ok(windows)
                 }
                 Err(status) => {
                     inner.lockouts.record_failure(peer.ip(), &bind.system_id);

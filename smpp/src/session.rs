@@ -1,11 +1,22 @@
 //! One SMPP bind: the state machine shared by the SMSC (server) and ESME (client) sides.
 //!
 //! A session is one task that owns the connection. It reads and frames PDUs, answers what the
-//! protocol answers by itself (enquire_link, unbind, PDUs not allowed in the current state, a
-//! full window), hands the rest to a [`SessionHandler`], and sends requests for the application
-//! through a cloneable [`SessionHandle`] with a window of outstanding requests and a response
-//! timeout. Everything is bounded: the window caps handler work in each direction, the read
-//! buffer holds at most one PDU, and reading pauses while unsent output piles up.
+//! protocol answers by itself (enquire_link, unbind, PDUs not allowed in the current state),
+//! hands the rest to a [`SessionHandler`], and sends requests for the application through a
+//! cloneable [`SessionHandle`] with a window of outstanding requests and a response timeout.
+//!
+//! Everything is bounded, and a busy session slows its peer down rather than refusing it:
+//! - `window` caps our requests waiting for the peer's responses;
+//! - `inbound_window` caps the peer's requests in the handler. A request that finds it full is
+//!   parked (the one such PDU), decoding stops with whatever follows still in the read buffer,
+//!   and the socket is not read until a handler slot frees: TCP backpressure, so a peer that
+//!   ignores windows (many SMSCs send every receipt as soon as it is due) is answered in turn
+//!   instead of refused. Responses and enquire_link that arrived before the parked request are
+//!   handled as usual; those behind it wait with it. Our requests still time out, and a handler
+//!   stuck for `enquire_link_interval` leaves our enquire_link unanswered, which closes the
+//!   session;
+//! - the read buffer holds at most what one read brought in beyond the parked PDU (and at most
+//!   one partial PDU while nothing is parked), and reading pauses while unsent output piles up.
 
 use std::{
     collections::HashMap,
@@ -47,8 +58,12 @@ const OUTPUT_HIGH_WATER: usize = 1 << 20;
 /// Timing and sizing of a session.
 #[derive(Debug, Clone)]
 pub struct SessionConfig {
-    /// Maximum outstanding requests in each direction.
+    /// Our requests (submit_sm on the ESME side, deliver_sm on the SMSC side) waiting for the
+    /// peer's response at once; more wait in [`SessionHandle::request`].
     pub window: usize,
+    /// The peer's requests in the [`SessionHandler`] at once. A request beyond it is not
+    /// refused: the session stops reading the socket until a slot frees (see the module doc).
+    pub inbound_window: usize,
     /// Send enquire_link after this long without receiving anything.
     pub enquire_link_interval: Duration,
     /// A request without a response after this long fails with [`RequestError::Timeout`];
@@ -66,6 +81,7 @@ impl Default for SessionConfig {
     fn default() -> Self {
         Self {
             window: 64,
+            inbound_window: 64,
             enquire_link_interval: Duration::from_secs(30),
             response_timeout: Duration::from_secs(10),
             session_init_timer: Duration::from_secs(10),
@@ -73,6 +89,16 @@ impl Default for SessionConfig {
             system_id: "smsgw".to_owned(),
         }
     }
+}
+
+/// The windows a bind handler sets for one session once it knows who bound (e.g. per account),
+/// replacing those of its [`SessionConfig`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionWindows {
+    /// See [`SessionConfig::window`].
+    pub window: usize,
+    /// See [`SessionConfig::inbound_window`].
+    pub inbound_window: usize,
 }
 
 /// Which end of the bind this session plays.
@@ -134,13 +160,14 @@ impl RequestError {
 
 /// What the application does with the PDUs a session cannot answer by itself.
 pub trait SessionHandler: Send + Sync + 'static {
-    /// SMSC side: a bind request arrived in OPEN state. `Ok` binds the session; an error
-    /// status is sent in the bind response and the connection is closed.
+    /// SMSC side: a bind request arrived in OPEN state. `Ok` binds the session, with other
+    /// windows when it carries them; an error status is sent in the bind response and the
+    /// connection is closed.
     fn on_bind(
         &self,
         _session: &SessionHandle,
         _bind: BindRequest,
-    ) -> BoxFuture<Result<(), CommandStatus>> {
+    ) -> BoxFuture<Result<Option<SessionWindows>, CommandStatus>> {
         Box::pin(std::future::ready(Err(CommandStatus::EsmeRinvbndsts)))
     }
 
@@ -336,9 +363,12 @@ enum InboundWork {
     Bind {
         bind: Option<BindRequest>,
         sequence_number: u32,
-        work: BoxFuture<Result<(), CommandStatus>>,
+        work: BoxFuture<BindResult>,
     },
 }
+
+/// What [`SessionHandler::on_bind`] decides.
+type BindResult = Result<Option<SessionWindows>, CommandStatus>;
 
 impl Future for InboundWork {
     type Output = Completed;
@@ -380,7 +410,7 @@ enum Completed {
     Bind {
         bind: BindRequest,
         sequence_number: u32,
-        result: Result<(), CommandStatus>,
+        result: BindResult,
     },
 }
 
@@ -412,13 +442,18 @@ struct Driver<H> {
     unbind_requested: Option<u32>,
     /// Our unbind, held until the peer's in-flight requests are answered.
     deferred_unbind: Option<Outbound>,
+    /// A request from the peer that found the inbound window full: it goes to the handler
+    /// when a slot frees, and nothing is decoded or read past it until then.
+    parked: Option<Command>,
     ending: Ending,
     ending_since: Option<Instant>,
 }
 
 impl<H: SessionHandler> Driver<H> {
-    fn new(side: Side, config: SessionConfig, handler: Arc<H>, handle: SessionHandle) -> Self {
+    fn new(side: Side, mut config: SessionConfig, handler: Arc<H>, handle: SessionHandle) -> Self {
         let now = Instant::now();
+        config.window = config.window.max(1);
+        config.inbound_window = config.inbound_window.max(1);
         Self {
             side,
             decoder: FrameDecoder::new(config.max_pdu_len),
@@ -434,6 +469,7 @@ impl<H: SessionHandler> Driver<H> {
             bind_in_progress: false,
             unbind_requested: None,
             deferred_unbind: None,
+            parked: None,
             ending: Ending::No,
             ending_since: None,
         }
@@ -463,7 +499,7 @@ impl<H: SessionHandler> Driver<H> {
                     .pending
                     .values()
                     .any(|(p, _)| matches!(p, Pending::Caller(_)));
-                if inbound.is_empty() && ours_settled {
+                if self.handler_idle(&inbound) && ours_settled {
                     let response =
                         Command::new(CommandStatus::EsmeRok, sequence_number, Pdu::UnbindResp);
                     frame::encode(&response, &mut output);
@@ -471,19 +507,23 @@ impl<H: SessionHandler> Driver<H> {
                     self.end(Ending::Graceful);
                 }
             }
-            if inbound.is_empty() && self.ending == Ending::No {
+            if self.handler_idle(&inbound) && self.ending == Ending::No {
                 if let Some(unbind) = self.deferred_unbind.take() {
                     self.write_request(unbind, Instant::now(), &mut output, timer.as_mut());
                 }
             }
             match self.ending {
                 Ending::Abort => break,
-                Ending::Graceful if inbound.is_empty() && output.is_empty() => break,
+                Ending::Graceful if self.handler_idle(&inbound) && output.is_empty() => break,
                 _ => {}
             }
             let take_requests =
                 self.ending == Ending::No && self.pending.len() < self.config.window;
-            let read = peer_open && self.ending == Ending::No && output.len() < OUTPUT_HIGH_WATER;
+            // Nothing is read past a parked request: that is the backpressure on the peer.
+            let read = peer_open
+                && self.ending == Ending::No
+                && self.parked.is_none()
+                && output.len() < OUTPUT_HIGH_WATER;
             if input.capacity() - input.len() < 4096 {
                 input.reserve(16 * 1024);
             }
@@ -495,6 +535,7 @@ impl<H: SessionHandler> Driver<H> {
                     while let Some(Some(done)) = inbound.next().now_or_never() {
                         self.on_completed(done, &mut output);
                     }
+                    self.resume_input(&mut input, &mut output, &mut inbound);
                 }
                 Some(outbound) = inbox.recv(), if take_requests => {
                     let now = Instant::now();
@@ -527,6 +568,11 @@ impl<H: SessionHandler> Driver<H> {
             }
         }
         self.shutdown(writer, inbox, inbound).await;
+    }
+
+    /// No request of the peer is in the handler or waiting for it.
+    fn handler_idle(&self, inbound: &Inbound) -> bool {
+        inbound.is_empty() && self.parked.is_none()
     }
 
     fn set_state(&mut self, state: SessionState) {
@@ -690,9 +736,29 @@ impl<H: SessionHandler> Driver<H> {
         }
     }
 
+    /// Bytes arrived from the peer.
     fn on_input(&mut self, input: &mut BytesMut, output: &mut BytesMut, inbound: &mut Inbound) {
         self.last_received = Instant::now();
-        loop {
+        self.decode_input(input, output, inbound);
+    }
+
+    /// Handler work finished: a parked request takes the freed slot, then decoding goes on
+    /// from the read buffer (reading resumes once that is used up).
+    fn resume_input(&mut self, input: &mut BytesMut, output: &mut BytesMut, inbound: &mut Inbound) {
+        let window = self.config.inbound_window;
+        let Some(command) = self.parked.take_if(|_| inbound.len() < window) else {
+            return;
+        };
+        // The peer sent all that is buffered; taking it on counts as hearing from the peer, so
+        // a slow but moving handler does not make us probe the link.
+        self.last_received = Instant::now();
+        self.dispatch(command, output, inbound);
+        self.decode_input(input, output, inbound);
+    }
+
+    /// Handles the complete PDUs in the read buffer, up to a parked request or the end.
+    fn decode_input(&mut self, input: &mut BytesMut, output: &mut BytesMut, inbound: &mut Inbound) {
+        while self.parked.is_none() {
             match self.decoder.decode(input) {
                 Ok(None) => return,
                 Ok(Some(Ok(command))) => {
@@ -767,30 +833,35 @@ impl<H: SessionHandler> Driver<H> {
             _ if !self.may_receive(id) => {
                 reject(id, CommandStatus::EsmeRinvbndsts, sequence, output);
             }
-            _ if inbound.len() >= self.config.window => {
-                metrics::counter!("smpp_throttled_total").increment(1);
-                reject(id, CommandStatus::EsmeRthrottled, sequence, output);
+            _ if inbound.len() >= self.config.inbound_window => {
+                metrics::counter!("smpp_inbound_window_full_total").increment(1);
+                self.parked = Some(command);
             }
-            _ => {
-                let mut work = self.handler.on_request(&self.handle, command);
-                // A handler that answers at once (a refusal, an in-memory answer) skips the
-                // queue; one that is pending is polled again, with our waker, once queued.
-                match (&mut work).now_or_never() {
-                    Some(response) => self.on_completed(
-                        Completed::Response {
-                            request: id,
-                            sequence_number: sequence,
-                            response,
-                        },
-                        output,
-                    ),
-                    None => inbound.push(InboundWork::Request {
-                        request: id,
-                        sequence_number: sequence,
-                        work,
-                    }),
-                }
-            }
+            _ => self.dispatch(command, output, inbound),
+        }
+    }
+
+    /// Hands a request to the handler.
+    fn dispatch(&mut self, command: Command, output: &mut BytesMut, inbound: &mut Inbound) {
+        let id = command.id();
+        let sequence = command.sequence_number();
+        let mut work = self.handler.on_request(&self.handle, command);
+        // A handler that answers at once (a refusal, an in-memory answer) skips the queue;
+        // one that is pending is polled again, with our waker, once queued.
+        match (&mut work).now_or_never() {
+            Some(response) => self.on_completed(
+                Completed::Response {
+                    request: id,
+                    sequence_number: sequence,
+                    response,
+                },
+                output,
+            ),
+            None => inbound.push(InboundWork::Request {
+                request: id,
+                sequence_number: sequence,
+                work,
+            }),
         }
     }
 
@@ -892,7 +963,11 @@ impl<H: SessionHandler> Driver<H> {
                 self.bind_in_progress = false;
                 let kind = bind.kind;
                 match result {
-                    Ok(()) if self.state == SessionState::Open => {
+                    Ok(windows) if self.state == SessionState::Open => {
+                        if let Some(windows) = windows {
+                            self.config.window = windows.window.max(1);
+                            self.config.inbound_window = windows.inbound_window.max(1);
+                        }
                         let response = kind.response_pdu(&self.config.system_id);
                         frame::encode(
                             &Command::new(CommandStatus::EsmeRok, sequence_number, response),
@@ -902,7 +977,7 @@ impl<H: SessionHandler> Driver<H> {
                         self.set_state(SessionState::Bound(kind));
                         self.handler.on_bound(&self.handle);
                     }
-                    Ok(()) => {
+                    Ok(_) => {
                         // The peer unbound or vanished while we authenticated it.
                         reject(
                             kind_request_id(kind),

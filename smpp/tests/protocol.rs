@@ -1,17 +1,21 @@
 //! Protocol conformance of the server, driven byte by byte from a raw TCP peer: framing
-//! errors, bind states, the window, enquire_link and timers (paused clock), unbind ordering,
-//! failed-bind lockout.
+//! errors, bind states, the windows (a peer past them is read slower, not refused),
+//! enquire_link and timers (paused clock), unbind ordering, failed-bind lockout.
 
 mod common;
 
-use std::{sync::atomic::Ordering, time::Duration};
+use std::{
+    sync::{atomic::Ordering, Arc},
+    time::Duration,
+};
 
 use common::*;
 use smsgw_smpp::{
     rusmpp::{Command, CommandId, CommandStatus, Pdu},
-    server::ServerConfig,
-    BindKind, BindRequest, DeliverError, RequestError,
+    server::{Server, ServerConfig},
+    BindKind, BindRequest, DeliverError, RequestError, SessionWindows,
 };
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 fn header(length: u32, id: u32, status: u32, sequence: u32) -> Vec<u8> {
     [length, id, status, sequence]
@@ -195,35 +199,134 @@ async fn a_deliver_without_response_fails_with_timeout_for_the_caller() {
     }
 }
 
-#[tokio::test]
-async fn a_saturated_handler_answers_rthrottled_instead_of_buffering() {
+/// Writes `count` submits from sequence 2 on, back to back, never reading.
+fn write_submits(mut writer: RawPeer<OwnedWriteHalf>, count: u32) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        for sequence in 2..2 + count {
+            writer
+                .send_pdu(sequence, submit_to("447700900001", "x"))
+                .await;
+        }
+    })
+}
+
+/// Reads `count` responses; returns their sequence numbers, each checked ESME_ROK.
+async fn read_ok_responses(reader: &mut RawPeer<OwnedReadHalf>, count: u32) -> Vec<u32> {
+    let mut answered = Vec::new();
+    for _ in 0..count {
+        let response = reader.recv().await.expect("connection open");
+        assert_eq!(
+            (response.id(), response.status()),
+            (CommandId::SubmitSmResp, CommandStatus::EsmeRok),
+            "sequence {}",
+            response.sequence_number()
+        );
+        answered.push(response.sequence_number());
+    }
+    answered.sort();
+    answered
+}
+
+/// A transmitter bound to a server whose submits are held, with the server's inbound window
+/// and the windows its bind handler gives, split into reader and writer.
+async fn held_transmitter(
+    inbound_window: usize,
+    handler_windows: Option<SessionWindows>,
+) -> (
+    Server<TestSmsc>,
+    Arc<TestSmsc>,
+    RawPeer<OwnedReadHalf>,
+    RawPeer<OwnedWriteHalf>,
+) {
     let mut config = ServerConfig::default();
-    config.session.window = 4;
-    let (_server, smsc, addr) = start_server(config).await;
+    config.session.inbound_window = inbound_window;
+    let (server, smsc, addr) = start_server(config).await;
+    *smsc.windows.lock().unwrap() = handler_windows;
     smsc.hold_submits.hold();
     let mut peer = RawPeer::connect(addr).await;
     peer.bind(BindKind::Transmitter).await;
-    for sequence in 10..16 {
-        peer.send_pdu(sequence, submit_to("447700900001", "x"))
-            .await;
-    }
-    // Four are with the handler; the fifth and sixth are refused at once.
-    for expected in [14, 15] {
-        let response = peer.recv().await.unwrap();
-        assert_eq!(
-            (response.status(), response.sequence_number()),
-            (CommandStatus::EsmeRthrottled, expected)
-        );
+    let (reader, writer) = peer.split();
+    (server, smsc, reader, writer)
+}
+
+/// Waits until `full` submits are in the held handler, then lets the handler go on.
+async fn release_when_in_handler(smsc: &TestSmsc, full: u64) {
+    while smsc.submits_in_handler.load(Ordering::SeqCst) < full {
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
     smsc.hold_submits.release();
-    let mut accepted = Vec::new();
-    for _ in 0..4 {
-        let response = peer.recv().await.unwrap();
-        assert_eq!(response.status(), CommandStatus::EsmeRok);
-        accepted.push(response.sequence_number());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_past_the_inbound_window_is_read_slower_and_every_request_is_answered() {
+    let (server, smsc, mut reader, writer) = held_transmitter(4, None).await;
+    // Far more than the window and than the socket buffers hold: the writer is held up by
+    // TCP while the handler is busy, instead of being answered ESME_RTHROTTLED.
+    const COUNT: u32 = 5_000;
+    let writing = write_submits(writer, COUNT);
+    release_when_in_handler(&smsc, 4).await;
+    let answered = tokio::time::timeout(
+        Duration::from_secs(30),
+        read_ok_responses(&mut reader, COUNT),
+    )
+    .await
+    .expect("every submit answered");
+    assert_eq!(answered, (2..2 + COUNT).collect::<Vec<_>>());
+    writing.await.unwrap();
+    assert_eq!(smsc.submits.lock().unwrap().len(), COUNT as usize);
+    assert_eq!(smsc.most_submits_in_handler.load(Ordering::SeqCst), 4);
+    assert_eq!(server.registry().sessions("demo").len(), 1, "still bound");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bind_handlers_windows_replace_the_servers() {
+    let windows = SessionWindows {
+        window: 8,
+        inbound_window: 2,
+    };
+    let (_server, smsc, mut reader, writer) = held_transmitter(64, Some(windows)).await;
+    let writing = write_submits(writer, 50);
+    release_when_in_handler(&smsc, 2).await;
+    let answered = read_ok_responses(&mut reader, 50).await;
+    assert_eq!(answered.len(), 50);
+    writing.await.unwrap();
+    assert_eq!(smsc.most_submits_in_handler.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stuck_handler_still_times_out_our_requests_and_closes_on_enquire_link() {
+    let mut config = ServerConfig::default();
+    config.session.inbound_window = 1;
+    let (server, smsc, addr) = start_server(config).await;
+    smsc.hold_submits.hold();
+    let mut peer = RawPeer::connect(addr).await;
+    peer.bind(BindKind::Transceiver).await;
+    // One submit stuck in the handler, the next parked: nothing behind it is read.
+    peer.send_pdu(2, submit_to("447700900001", "x")).await;
+    peer.send_pdu(3, submit_to("447700900001", "y")).await;
+    let registry = server.registry().clone();
+    let delivery =
+        tokio::spawn(async move { registry.deliver("demo", deliver_from("1", "x")).await });
+    let deliver = peer.recv().await.unwrap();
+    assert_eq!(deliver.id(), CommandId::DeliverSm);
+    // Answered, but behind the parked submit: the server cannot see it and gives up.
+    peer.send_pdu(
+        deliver.sequence_number(),
+        Pdu::DeliverSmResp(Default::default()),
+    )
+    .await;
+    match delivery.await.unwrap() {
+        Err(DeliverError::Request { error, .. }) => assert_eq!(error, RequestError::Timeout),
+        other => panic!("expected a timeout, got {other:?}"),
     }
-    accepted.sort();
-    assert_eq!(accepted, vec![10, 11, 12, 13]);
+    let probe = peer.recv().await.unwrap();
+    assert_eq!(probe.id(), CommandId::EnquireLink);
+    peer.send_pdu(probe.sequence_number(), Pdu::EnquireLinkResp)
+        .await;
+    // Neither submit was refused; the session closes because its link check went unanswered.
+    assert!(peer.recv().await.is_none(), "closed without another PDU");
+    tokio::task::yield_now().await;
+    assert!(server.registry().sessions("demo").is_empty());
 }
 
 #[tokio::test]

@@ -90,7 +90,8 @@ pub struct CarrierSimConfig {
     pub max_pending: usize,
     /// Deliveries (deliver_sm waiting for deliver_sm_resp) in flight at most, over all binds.
     pub max_deliveries_in_flight: usize,
-    /// Window of each bind (outstanding requests in each direction).
+    /// Window of each bind in each direction: our deliver_sm awaiting responses, and the
+    /// client's submits in hand (past it the bind reads slower, it does not refuse).
     pub window: usize,
     /// Other session timers (enquire_link, response timeout); `system_id` and `window` above
     /// take precedence over the ones in here.
@@ -227,6 +228,7 @@ impl CarrierSim {
         let mut session = config.session.clone();
         session.system_id = config.system_id.clone();
         session.window = config.window;
+        session.inbound_window = config.window;
         let server_config = ServerConfig {
             session,
             ..ServerConfig::default()

@@ -39,7 +39,22 @@ pub const PUSH_TIMEOUT: Duration = Duration::from_secs(15);
 pub const PUSH_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub const CONNECTOR_BINDS: u32 = 1;
+/// submit_sm in flight per carrier bind: SMSC contracts state windows of 10 to 100; past the
+/// carrier's window it answers ESME_RTHROTTLED and the connector backs off.
 pub const CONNECTOR_WINDOW: u32 = 64;
+/// The carrier's deliver_sm being stored at once per bind: above the windows SMSCs commonly
+/// keep (10 to 100), so one that honours its window never waits on us; one that does not
+/// is slowed down by TCP, not refused.
+pub const CONNECTOR_INBOUND_WINDOW: u32 = 128;
+/// deliver_sm in flight per client bind: as many as Kannel's default `max-pending-submits`
+/// (10) many times over, bounded so a client that stops answering ties up little.
+pub const ACCOUNT_WINDOW: u32 = 64;
+/// A client bind's submit_sm in hand at once: above what ESMEs keep outstanding (Kannel's
+/// `max-pending-submits` is 10 by default, 100 in busy set-ups), so none waits on us.
+pub const ACCOUNT_INBOUND_WINDOW: u32 = 128;
+/// The largest window either way: far above any real peer's, and a bound on the memory one
+/// bind can hold.
+pub const MAX_WINDOW: u32 = 4096;
 /// The built-in simulator's connector: two binds with its own window of 256, so the demo
 /// and `smsgw bench` measure the gateway rather than a narrow window.
 pub const SIM_CONNECTOR_BINDS: u32 = 2;
@@ -146,6 +161,8 @@ impl Default for Config {
             outbox_ttl: OUTBOX_TTL,
             max_segments: MAX_SEGMENTS,
             idempotency_ttl: IDEMPOTENCY_TTL,
+            window: ACCOUNT_WINDOW,
+            inbound_window: ACCOUNT_INBOUND_WINDOW,
         };
         let sim = Connector {
             name: SIM_CONNECTOR.to_owned(),
@@ -157,6 +174,7 @@ impl Default for Config {
             // The built-in simulator writes the same decimal id in both places.
             receipt_id_format: ReceiptIdFormat::Same,
             window: SIM_CONNECTOR_WINDOW,
+            inbound_window: CONNECTOR_INBOUND_WINDOW,
             throughput: None,
             tls: None,
             source_ton: Numbering::Auto,

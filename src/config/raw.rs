@@ -95,6 +95,8 @@ pub(crate) struct RawAccount {
     pub outbox_ttl: Option<S<String>>,
     pub max_segments: Option<S<u32>>,
     pub idempotency_ttl: Option<S<String>>,
+    pub window: Option<S<u32>>,
+    pub inbound_window: Option<S<u32>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -141,6 +143,7 @@ pub(crate) struct RawConnector {
     pub system_type: Option<S<String>>,
     pub receipt_id_format: Option<S<String>>,
     pub window: Option<S<u32>>,
+    pub inbound_window: Option<S<u32>>,
     pub throughput: Option<S<u32>>,
     pub tls: Option<RawConnectorTls>,
     pub source_ton: Option<S<RawNumbering>>,

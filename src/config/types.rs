@@ -138,6 +138,11 @@ pub struct Account {
     pub max_segments: u8,
     /// How long a client message_id / Idempotency-Key is remembered.
     pub idempotency_ttl: Duration,
+    /// deliver_sm (DR/MO) we send on one of its binds and await the response of, at once.
+    pub window: u32,
+    /// submit_sm of one of its binds in hand at once; past it the bind reads slower (TCP
+    /// backpressure), it is not refused.
+    pub inbound_window: u32,
 }
 
 impl Account {
@@ -238,6 +243,9 @@ pub struct Connector {
     pub receipt_id_format: ReceiptIdFormat,
     /// Outstanding submit_sm per bind.
     pub window: u32,
+    /// The carrier's deliver_sm (DR/MO) per bind in hand at once; past it the bind reads
+    /// slower (TCP backpressure), it is not refused.
+    pub inbound_window: u32,
     /// MT per second for the whole connector; `None` = unlimited.
     pub throughput: Option<u32>,
     pub tls: Option<ConnectorTls>,

@@ -49,6 +49,8 @@ pub struct ConnectorSettings {
     pub receipt_id_format: ReceiptIdFormat,
     /// Outstanding submits per bind.
     pub window: usize,
+    /// The carrier's deliver_sm per bind being stored at once; past it the bind reads slower.
+    pub inbound_window: usize,
     /// Submits per second over all binds.
     pub throughput: Option<NonZeroU32>,
     pub response_timeout: Duration,
@@ -78,7 +80,7 @@ impl std::fmt::Debug for ConnectorSettings {
 }
 
 impl ConnectorSettings {
-    /// A connector to one SMSC with defaults (window 64, 1 bind).
+    /// A connector to one SMSC with defaults (window 64, inbound window 128, 1 bind).
     pub fn new(name: &str, address: &str, system_id: &str, password: &str) -> Self {
         Self {
             name: name.to_owned(),
@@ -89,6 +91,7 @@ impl ConnectorSettings {
             system_type: String::new(),
             receipt_id_format: ReceiptIdFormat::Same,
             window: 64,
+            inbound_window: 128,
             throughput: None,
             response_timeout: Duration::from_secs(10),
             enquire_link_interval: Duration::from_secs(30),
@@ -103,6 +106,7 @@ impl ConnectorSettings {
         let mut client = ClientConfig::new(bind);
         client.session = SessionConfig {
             window: self.window,
+            inbound_window: self.inbound_window,
             response_timeout: self.response_timeout,
             enquire_link_interval: self.enquire_link_interval,
             ..SessionConfig::default()

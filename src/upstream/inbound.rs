@@ -1,8 +1,11 @@
 //! What carriers send on a connector's binds: delivery receipts, correlated through the
 //! store, and MOs, routed to the account that owns the destination number.
 //!
-//! deliver_sm_resp OK goes back only after the durable write; if the store fails the carrier
-//! gets a temporary error and redelivers.
+//! deliver_sm_resp OK goes back only after the durable write. The one error a well-formed
+//! receipt or routable MO gets is the store refusing that write: then the carrier gets
+//! ESME_RX_T_APPN (SMPP 3.4's temporary application error, "redeliver later"), counted in
+//! `upstream_deliver_store_refused_total` and logged. A busy bind is never a reason to refuse:
+//! the session reads slower instead (see `smsgw_smpp::session`).
 
 use std::{
     hash::{Hash, Hasher},
@@ -104,10 +107,7 @@ impl CarrierInbound {
                 metrics::counter!("upstream_receipts_total", "connector" => self.connector.clone(), "outcome" => label).increment(1);
                 CommandStatus::EsmeRok
             }
-            Err(err) => {
-                error!(connector = %self.connector, %err, "storing a receipt failed");
-                CommandStatus::EsmeRxTAppn
-            }
+            Err(err) => self.store_refused("receipt", &err),
         }
     }
 
@@ -158,11 +158,18 @@ impl CarrierInbound {
                 metrics::counter!("upstream_mo_total", "connector" => self.connector.clone(), "outcome" => label).increment(1);
                 CommandStatus::EsmeRok
             }
-            Err(err) => {
-                error!(connector = %self.connector, %err, "storing an MO failed");
-                CommandStatus::EsmeRxTAppn
-            }
+            Err(err) => self.store_refused("mo", &err),
         }
+    }
+}
+
+impl CarrierInbound {
+    /// The answer when the store refused to write a receipt or MO: temporary, so the carrier
+    /// delivers it again later.
+    fn store_refused(&self, kind: &'static str, err: &dyn std::fmt::Display) -> CommandStatus {
+        error!(connector = %self.connector, kind, %err, "store refused a deliver_sm; answered ESME_RX_T_APPN");
+        metrics::counter!("upstream_deliver_store_refused_total", "connector" => self.connector.clone(), "kind" => kind).increment(1);
+        CommandStatus::EsmeRxTAppn
     }
 }
 

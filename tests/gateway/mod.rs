@@ -204,21 +204,21 @@ pub fn http() -> reqwest::Client {
     reqwest::Client::new()
 }
 
-/// The gateway's `/metrics` (Prometheus text).
-pub async fn metrics_text(test: &TestGateway) -> String {
-    http()
-        .get(test.url("/metrics"))
+/// Sends `request` and parses the answer's JSON body.
+pub async fn json_of(request: reqwest::RequestBuilder) -> serde_json::Value {
+    request.send().await.unwrap().json().await.unwrap()
+}
+
+/// The Prometheus text a gateway serves on `/metrics` at `http`.
+pub async fn metrics_text(http: SocketAddr) -> String {
+    self::http()
+        .get(format!("http://{http}/metrics"))
         .send()
         .await
         .unwrap()
         .text()
         .await
         .unwrap()
-}
-
-/// Sends `request` and parses the answer's JSON body.
-pub async fn json_of(request: reqwest::RequestBuilder) -> serde_json::Value {
-    request.send().await.unwrap().json().await.unwrap()
 }
 
 /// POSTs a form to the Genesys receiver; returns the status and the body.

@@ -16,7 +16,7 @@ use smsgw_smpp::{
         CommandStatus,
     },
     server::{BindHandler, Server, ServerConfig},
-    BindKind, BindRequest, ClientConfig, SessionConfig, SessionHandle,
+    BindKind, BindRequest, ClientConfig, SessionConfig, SessionHandle, SessionWindows,
 };
 use tokio::{net::TcpListener, time::Instant};
 
@@ -33,6 +33,29 @@ pub struct TestSmsc {
     pub refuse_binds: std::sync::atomic::AtomicBool,
     /// While true, submits wait (to saturate the handler).
     pub hold_submits: HoldGate,
+    /// Windows for the sessions that bind (None: the server's).
+    pub windows: Mutex<Option<SessionWindows>>,
+    /// Submits in the handler now, and the most there ever were at once.
+    pub submits_in_handler: AtomicU64,
+    pub most_submits_in_handler: AtomicU64,
+}
+
+/// Counts a submit in the handler while it lives.
+struct InHandler<'a>(&'a AtomicU64);
+
+impl<'a> InHandler<'a> {
+    fn enter(smsc: &'a TestSmsc) -> Self {
+        let now = smsc.submits_in_handler.fetch_add(1, Ordering::SeqCst) + 1;
+        smsc.most_submits_in_handler
+            .fetch_max(now, Ordering::SeqCst);
+        Self(&smsc.submits_in_handler)
+    }
+}
+
+impl Drop for InHandler<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// A gate submits wait at while it is closed.
@@ -86,12 +109,17 @@ impl BindHandler for TestSmsc {
         _session: &SessionHandle,
         submit: SubmitSm,
     ) -> Result<String, CommandStatus> {
+        let _in_handler = InHandler::enter(self);
         self.hold_submits.pass().await;
         if submit.destination_addr.as_str().starts_with("9993") {
             return Err(CommandStatus::EsmeRsubmitfail);
         }
         self.submits.lock().unwrap().push(submit);
         Ok(format!("m{}", self.next_id.fetch_add(1, Ordering::SeqCst)))
+    }
+
+    fn session_windows(&self, _account: &String) -> Option<SessionWindows> {
+        *self.windows.lock().unwrap()
     }
 
     fn on_bound(&self, _account: &String, session: &SessionHandle) {
@@ -180,9 +208,10 @@ pub fn quick_session() -> SessionConfig {
     SessionConfig::default()
 }
 
-/// A hand-driven SMPP peer over TCP, for protocol conformance tests.
-pub struct RawPeer {
-    pub stream: tokio::net::TcpStream,
+/// A hand-driven SMPP peer over TCP, for protocol conformance tests. [`RawPeer::split`] gives
+/// a reading and a writing half, for a peer that writes without reading.
+pub struct RawPeer<S = tokio::net::TcpStream> {
+    pub stream: S,
     buffer: bytes::BytesMut,
     decoder: smsgw_smpp::frame::FrameDecoder,
 }
@@ -192,14 +221,42 @@ impl RawPeer {
         Self::from_stream(tokio::net::TcpStream::connect(addr).await.unwrap())
     }
 
-    pub fn from_stream(stream: tokio::net::TcpStream) -> Self {
+    /// Binds as transceiver demo/demo1234 and checks the response.
+    pub async fn bind(&mut self, kind: BindKind) {
+        let bind = BindRequest::new(kind, "demo", "demo1234").to_pdu().unwrap();
+        self.send_pdu(1, bind).await;
+        let response = self.recv().await.unwrap();
+        assert_eq!(response.status(), CommandStatus::EsmeRok);
+    }
+
+    /// A reader (keeping what was read already) and a writer of the same connection.
+    pub fn split(
+        self,
+    ) -> (
+        RawPeer<tokio::net::tcp::OwnedReadHalf>,
+        RawPeer<tokio::net::tcp::OwnedWriteHalf>,
+    ) {
+        let (read, write) = self.stream.into_split();
+        let reader = RawPeer {
+            stream: read,
+            buffer: self.buffer,
+            decoder: self.decoder,
+        };
+        (reader, RawPeer::from_stream(write))
+    }
+}
+
+impl<S> RawPeer<S> {
+    pub fn from_stream(stream: S) -> Self {
         Self {
             stream,
             buffer: bytes::BytesMut::new(),
             decoder: Default::default(),
         }
     }
+}
 
+impl<S: tokio::io::AsyncWrite + Unpin> RawPeer<S> {
     pub async fn send_bytes(&mut self, bytes: &[u8]) {
         use tokio::io::AsyncWriteExt;
         self.stream.write_all(bytes).await.unwrap();
@@ -214,7 +271,9 @@ impl RawPeer {
         let command = smsgw_smpp::rusmpp::Command::new(CommandStatus::EsmeRok, sequence, pdu);
         self.send(&command).await;
     }
+}
 
+impl<S: tokio::io::AsyncRead + Unpin> RawPeer<S> {
     /// The next PDU, or None when the peer closed the connection.
     pub async fn recv(&mut self) -> Option<smsgw_smpp::rusmpp::Command> {
         use tokio::io::AsyncReadExt;
@@ -227,13 +286,5 @@ impl RawPeer {
                 return None;
             }
         }
-    }
-
-    /// Binds as transceiver demo/demo1234 and checks the response.
-    pub async fn bind(&mut self, kind: BindKind) {
-        let bind = BindRequest::new(kind, "demo", "demo1234").to_pdu().unwrap();
-        self.send_pdu(1, bind).await;
-        let response = self.recv().await.unwrap();
-        assert_eq!(response.status(), CommandStatus::EsmeRok);
     }
 }

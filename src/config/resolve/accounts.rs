@@ -77,6 +77,12 @@ pub(super) fn resolve(
                 defaults::IDEMPOTENCY_TTL,
                 Duration::from_secs(1),
             ),
+            window: resolver.window(raw.window.as_ref(), "window", defaults::ACCOUNT_WINDOW),
+            inbound_window: resolver.window(
+                raw.inbound_window.as_ref(),
+                "inbound_window",
+                defaults::ACCOUNT_INBOUND_WINDOW,
+            ),
         });
     }
     accounts

@@ -54,9 +54,12 @@ pub(super) fn resolve(raw: &[Spanned<RawConnector>], resolver: &mut Resolver) ->
             password,
             system_type,
             receipt_id_format: receipt_id_format(raw.receipt_id_format.as_ref(), resolver),
-            window: resolver
-                .positive(raw.window.as_ref(), "window")
-                .unwrap_or(defaults::CONNECTOR_WINDOW),
+            window: resolver.window(raw.window.as_ref(), "window", defaults::CONNECTOR_WINDOW),
+            inbound_window: resolver.window(
+                raw.inbound_window.as_ref(),
+                "inbound_window",
+                defaults::CONNECTOR_INBOUND_WINDOW,
+            ),
             throughput: resolver.positive(raw.throughput.as_ref(), "throughput"),
             tls: tls(raw.tls.as_ref(), resolver),
             source_ton: numbering(raw.source_ton.as_ref(), Kind::Ton, resolver),

@@ -151,6 +151,25 @@ impl Resolver<'_, '_, '_> {
         }
     }
 
+    /// An SMPP window: 1 to [`defaults::MAX_WINDOW`], `default` when absent.
+    pub(crate) fn window(&mut self, value: Option<&Spanned<u32>>, what: &str, default: u32) -> u32 {
+        let Some(value) = value else {
+            return default;
+        };
+        let max = defaults::MAX_WINDOW;
+        if !(1..=max).contains(value.get_ref()) {
+            self.problems.at(
+                value.span(),
+                format!(
+                    "{what} must be between 1 and {max}, not {}",
+                    value.get_ref()
+                ),
+            );
+            return default;
+        }
+        *value.get_ref()
+    }
+
     /// A count that must be at least 1.
     pub(crate) fn positive(&mut self, value: Option<&Spanned<u32>>, what: &str) -> Option<u32> {
         let value = value?;
