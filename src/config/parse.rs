@@ -9,10 +9,12 @@ use toml::de::{DeTable, DeValue, ValueDeserializer};
 use toml::Spanned;
 
 use super::error::Problems;
-use super::raw::{RawAccount, RawConnector, RawListeners, RawRoute, RawSimulator, RawStore};
+use super::raw::{
+    RawAccount, RawAuth, RawConnector, RawListeners, RawRoute, RawSimulator, RawStore,
+};
 
 const TOP_LEVEL_KEYS: &str = "node_id, site, data_dir, listeners, store, simulator, \
-                              accounts, connectors, routes";
+                              auth, accounts, connectors, routes";
 
 /// Everything that deserialized; entries with problems are left out (and reported).
 #[derive(Debug, Default)]
@@ -23,6 +25,7 @@ pub(crate) struct RawDocument {
     pub listeners: Option<RawListeners>,
     pub store: Option<RawStore>,
     pub simulator: Option<RawSimulator>,
+    pub auth: Option<RawAuth>,
     pub accounts: Vec<Spanned<RawAccount>>,
     pub connectors: Vec<Spanned<RawConnector>>,
     pub routes: Vec<Spanned<RawRoute>>,
@@ -55,6 +58,7 @@ pub(crate) fn parse_document(text: &str, problems: &mut Problems<'_>) -> RawDocu
             "listeners" => document.listeners = section(value, problems),
             "store" => document.store = section(value, problems),
             "simulator" => document.simulator = section(value, problems),
+            "auth" => document.auth = section(value, problems),
             "accounts" => {
                 document.accounts = entries(value, "accounts", problems, |table| {
                     note_name(table, "system_id", &mut document.account_names)
