@@ -198,16 +198,21 @@ async fn listen_at(address: SocketAddr) -> Result<(TcpListener, SocketAddr), Sta
     Ok((listener, local))
 }
 
-/// Serves `router` on `listener` (plain or TLS) until `stop` turns true.
+/// Serves `router` on `listener` (plain or TLS) until `stop` turns true. Each request
+/// carries its connection's peer (`ConnectInfo<SocketAddr>`), which `smsgw_http::ClientAddr`
+/// reads.
 async fn serve_http<L>(listener: L, router: axum::Router, mut stop: watch::Receiver<bool>)
 where
-    L: axum::serve::Listener,
-    L::Addr: std::fmt::Debug,
+    L: axum::serve::Listener<Addr = SocketAddr>,
 {
     let stopped = async move {
         let _ = stop.wait_for(|stopped| *stopped).await;
     };
-    let _ = axum::serve(listener, router)
+    // axum provides ConnectInfo<SocketAddr> for a TcpListener and for any tapped listener;
+    // the no-op tap makes our TLS listener one.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |_| {});
+    let service = router.into_make_service_with_connect_info::<SocketAddr>();
+    let _ = axum::serve(listener, service)
         .with_graceful_shutdown(stopped)
         .await;
 }

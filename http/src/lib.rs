@@ -20,7 +20,7 @@
 //! - [`inbox`]: for applications, a route receiving those pushes ([`inbox::PushHandler`]):
 //!   both formats, signature check, dedupe window, 2xx only after the callback succeeded.
 //!
-//! Shared: [`credentials`], [`priority`], [`state`] ([`MessageState`]), [`validate`] (the field
+//! Shared: [`client_addr`] ([`ClientAddr`], who sent a request), [`credentials`], [`priority`], [`state`] ([`MessageState`]), [`validate`] (the field
 //! rules of both APIs), [`form`] (strict UTF-8 form decoding), [`limits`], [`result_code`],
 //! [`retry_after`], [`rfc3339`].
 //!
@@ -29,6 +29,7 @@
 
 pub mod api;
 pub mod app;
+pub mod client_addr;
 pub mod credentials;
 pub mod failover;
 pub mod form;
@@ -47,6 +48,7 @@ pub mod validate;
 pub use api::{
     ApiError, IdempotencyKey, MessageApi, MessageStatus, StatusEvent, SubmitAccepted, SubmitRequest,
 };
+pub use client_addr::ClientAddr;
 pub use credentials::Credentials;
 pub use failover::{FailoverClient, FailoverConfig, FailoverError};
 pub use ops::{MetricsSource, Readiness};

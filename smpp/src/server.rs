@@ -1,11 +1,14 @@
 //! The SMSC side: accept connections (TCP or TLS), authenticate binds through a handler,
-//! hand submits to it, keep a registry of bound sessions, lock out failing clients, and shut
-//! down gracefully.
+//! hand submits to it, keep a registry of bound sessions, and shut down gracefully.
+//!
+//! Failed-bind lockouts are the handler's: only the application knows which system_ids exist
+//! and whether a refusal was a wrong password (count it) or, say, too many binds (do not).
+//! The handler gets each bind's peer address for that.
 
 use std::{
     collections::HashMap,
     future::Future,
-    net::{IpAddr, SocketAddr},
+    net::SocketAddr,
     sync::{Arc, Mutex, OnceLock},
     time::Duration,
 };
@@ -19,7 +22,6 @@ use tokio::{
     io::{AsyncRead, AsyncWrite},
     net::TcpListener,
     sync::watch,
-    time::Instant,
 };
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
@@ -30,15 +32,13 @@ use crate::{
     session::{self, BoxFuture, Response, SessionConfig, SessionHandle, SessionHandler, Side},
 };
 
-/// The shortest failed-bind lockout the server accepts.
-pub const MIN_BIND_LOCKOUT: Duration = Duration::from_secs(30);
-
 /// What the application decides for the server: who may bind, what a submit becomes.
 pub trait BindHandler: Send + Sync + 'static {
     /// What the application knows of a bound client (its account).
     type Account: Send + Sync + 'static;
 
-    /// Checks a bind's credentials. An error status is sent in the bind response.
+    /// Checks a bind's credentials from `peer`. An error status is sent in the bind response
+    /// and the connection closed. Lock out failing clients here if needed.
     fn authenticate(
         &self,
         bind: &BindRequest,
@@ -75,9 +75,6 @@ pub trait BindHandler: Send + Sync + 'static {
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     pub session: SessionConfig,
-    /// How long binds from a (peer IP, system_id) are refused after a failed authentication;
-    /// raised to [`MIN_BIND_LOCKOUT`] when lower.
-    pub bind_lockout: Duration,
     /// Connections beyond this are closed on accept.
     pub max_connections: usize,
 }
@@ -86,37 +83,7 @@ impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             session: SessionConfig::default(),
-            bind_lockout: MIN_BIND_LOCKOUT,
             max_connections: 10_000,
-        }
-    }
-}
-
-/// Failed binds per (peer IP, system_id), refused until their lockout ends.
-struct Lockouts {
-    duration: Duration,
-    until: Mutex<HashMap<(IpAddr, String), Instant>>,
-}
-
-/// Bound on lockout entries, so a scan with random system_ids cannot grow memory.
-const MAX_LOCKOUT_ENTRIES: usize = 100_000;
-
-impl Lockouts {
-    fn is_locked(&self, ip: IpAddr, system_id: &str) -> bool {
-        let until = self.until.lock().unwrap_or_else(|e| e.into_inner());
-        until
-            .get(&(ip, system_id.to_owned()))
-            .is_some_and(|t| Instant::now() < *t)
-    }
-
-    fn record_failure(&self, ip: IpAddr, system_id: &str) {
-        let now = Instant::now();
-        let mut until = self.until.lock().unwrap_or_else(|e| e.into_inner());
-        if until.len() >= MAX_LOCKOUT_ENTRIES {
-            until.retain(|_, t| *t > now);
-        }
-        if until.len() < MAX_LOCKOUT_ENTRIES {
-            until.insert((ip, system_id.to_owned()), now + self.duration);
         }
     }
 }
@@ -125,7 +92,6 @@ struct Inner<H: BindHandler> {
     config: ServerConfig,
     handler: Arc<H>,
     registry: Arc<Registry>,
-    lockouts: Lockouts,
     connections: Mutex<HashMap<session::SessionId, SessionHandle>>,
     stop: watch::Sender<bool>,
 }
@@ -145,16 +111,11 @@ impl<H: BindHandler> Clone for Server<H> {
 
 impl<H: BindHandler> Server<H> {
     pub fn new(config: ServerConfig, handler: Arc<H>) -> Self {
-        let lockouts = Lockouts {
-            duration: config.bind_lockout.max(MIN_BIND_LOCKOUT),
-            until: Mutex::new(HashMap::new()),
-        };
         Self {
             inner: Arc::new(Inner {
                 config,
                 handler,
                 registry: Arc::new(Registry::new()),
-                lockouts,
                 connections: Mutex::new(HashMap::new()),
                 stop: watch::channel(false).0,
             }),
@@ -293,12 +254,6 @@ impl<H: BindHandler> SessionHandler for ServerSession<H> {
         _session: &SessionHandle,
         bind: BindRequest,
     ) -> BoxFuture<Result<(), CommandStatus>> {
-        let ip = self.peer.ip();
-        if self.inner.lockouts.is_locked(ip, &bind.system_id) {
-            metrics::counter!("smpp_bind_lockout_refusals_total").increment(1);
-            debug!(peer = %self.peer, system_id = %bind.system_id, "bind refused: locked out");
-            return Box::pin(std::future::ready(Err(CommandStatus::EsmeRbindfail)));
-        }
         let inner = self.inner.clone();
         let peer = self.peer;
         let slot = self.account.clone();
@@ -310,9 +265,8 @@ impl<H: BindHandler> SessionHandler for ServerSession<H> {
                     Ok(())
                 }
                 Err(status) => {
-                    inner.lockouts.record_failure(peer.ip(), &bind.system_id);
                     metrics::counter!("smpp_binds_total", "result" => "failed").increment(1);
-                    info!(%peer, system_id = %bind.system_id, ?status, "bind failed; locked out for {:?}", inner.lockouts.duration);
+                    info!(%peer, system_id = %bind.system_id, ?status, "bind failed");
                     Err(status)
                 }
             }
