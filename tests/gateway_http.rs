@@ -240,14 +240,7 @@ async fn readyz_and_metrics() {
         200
     );
     post_receiver(&test, &genesys("m-1", "count me")).await;
-    let metrics = http()
-        .get(test.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics_text(&test).await;
     assert!(metrics.contains("ingest_mt_total"), "{metrics}");
     // Carrier gone: not ready.
     test.sim.shutdown().await;

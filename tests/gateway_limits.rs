@@ -213,14 +213,7 @@ async fn receipts_nobody_binds_for_expire_after_the_outbox_ttl_and_are_counted()
         store.outbox_depths().await.unwrap().is_empty(),
         "not expired"
     );
-    let metrics = http()
-        .get(test.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics_text(&test).await;
     assert!(
         metrics.contains("delivery_expired_total{account=\"acme\"} 1"),
         "{metrics}"

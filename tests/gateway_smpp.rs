@@ -187,9 +187,8 @@ async fn mts_move_to_the_routes_fallback_connector_when_the_first_stays_down() {
     let backup = start_sim(CarrierSimConfig::default()).await;
     let dir = tempfile::tempdir().unwrap();
     let extra = ConfigExtra {
-        listeners: "",
-        account: "",
         connector: "fallback_after = \"1s\"",
+        ..ConfigExtra::default()
     };
     let text = config_text_with(primary.local_addr(), dir.path(), extra).replace(
         "connectors = [\"sim\"]",

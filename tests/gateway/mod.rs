@@ -40,6 +40,8 @@ pub struct ConfigExtra<'a> {
     pub account: &'a str,
     /// Lines of the `sim` connector, e.g. `tls = { ca = ... }`.
     pub connector: &'a str,
+    /// Tables appended at the end, e.g. `[auth]` or another `[[accounts]]`.
+    pub tables: &'a str,
 }
 
 /// A config with one account `acme` (plus `account_extra` TOML, e.g. a push table), one
@@ -82,11 +84,13 @@ password = "pw"
 [[routes]]
 prefix = "*"
 connectors = ["sim"]
+{tables}
 "#,
         dir = dir.display(),
         listeners_extra = extra.listeners,
         account_extra = extra.account,
         connector_extra = extra.connector,
+        tables = extra.tables,
     )
 }
 
@@ -201,6 +205,18 @@ pub fn http() -> reqwest::Client {
 /// Sends `request` and parses the answer's JSON body.
 pub async fn json_of(request: reqwest::RequestBuilder) -> serde_json::Value {
     request.send().await.unwrap().json().await.unwrap()
+}
+
+/// The gateway's `/metrics` text.
+pub async fn metrics_text(test: &TestGateway) -> String {
+    http()
+        .get(test.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
 }
 
 /// POSTs a form to the Genesys receiver; returns the status and the body.
