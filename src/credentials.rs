@@ -120,7 +120,7 @@ impl CredentialCache {
     pub fn is_cached(&self, account: &str, stored_hash: &str, presented: &str) -> bool {
         self.cached_at(
             account,
-            &cache_digest(stored_hash, presented),
+            &credential_digest(stored_hash, presented),
             Instant::now(),
         )
     }
@@ -129,13 +129,13 @@ impl CredentialCache {
     pub fn remember_success(&self, account: &str, stored_hash: &str, presented: &str) {
         self.remember(
             account,
-            cache_digest(stored_hash, presented),
+            credential_digest(stored_hash, presented),
             Instant::now(),
         );
     }
 
     fn verify_at(&self, account: &str, stored_hash: &str, presented: &str, now: Instant) -> bool {
-        let digest = cache_digest(stored_hash, presented);
+        let digest = credential_digest(stored_hash, presented);
         if self.cached_at(account, &digest, now) {
             return true;
         }
@@ -203,7 +203,9 @@ impl CredentialCache {
     }
 }
 
-fn cache_digest(stored_hash: &str, presented: &str) -> [u8; 32] {
+/// A SHA-256 of a stored hash and a presented password: names one credential check without
+/// keeping the password.
+pub fn credential_digest(stored_hash: &str, presented: &str) -> [u8; 32] {
     let mut hasher = Sha256::new();
     hasher.update(stored_hash.as_bytes());
     hasher.update([0u8]);

@@ -126,8 +126,13 @@ impl Ingest {
         password: &str,
     ) -> Result<&Account, IngestError> {
         let account = self.config.account_by_http_login(login);
-        self.authenticate(account, Interface::Http, client, password)
-            .await
+        let attempt = Attempt {
+            interface: Interface::Http,
+            client,
+            login,
+            password,
+        };
+        Ok(self.auth.check(account, attempt).await?)
     }
 
     /// The account of an SMPP system_id bound from `client`, if the password is right.
@@ -138,20 +143,10 @@ impl Ingest {
         password: &str,
     ) -> Result<&Account, IngestError> {
         let account = self.config.account_by_system_id(system_id);
-        self.authenticate(account, Interface::Smpp, client, password)
-            .await
-    }
-
-    async fn authenticate<'a>(
-        &self,
-        account: Option<&'a Account>,
-        interface: Interface,
-        client: IpAddr,
-        password: &str,
-    ) -> Result<&'a Account, IngestError> {
         let attempt = Attempt {
-            interface,
+            interface: Interface::Smpp,
             client,
+            login: system_id,
             password,
         };
         Ok(self.auth.check(account, attempt).await?)

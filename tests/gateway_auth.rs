@@ -184,6 +184,23 @@ async fn http_flood_of_unknown_logins_is_bounded_and_cached_clients_are_served()
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_burst_of_one_uncached_credential_costs_one_check_and_no_busy_refusal() {
+    let test = start("verifier_threads = 1\nverifier_wait = \"0ms\"", "").await;
+    let customer = client_from(local([127, 0, 0, 1]));
+    let before = hashes(&test);
+    let burst = join_all((0..20).map(|n| {
+        let (test, customer) = (&test, &customer);
+        async move { receive(test, customer, "acme", PASSWORD, &format!("burst-{n}")).await }
+    }))
+    .await;
+    for (status, _, body) in &burst {
+        assert_eq!(*status, 200, "{body}");
+    }
+    // Concurrent checks of one credential share a run; later ones hit the cache.
+    assert_eq!(hashes(&test) - before, 1);
+}
+
 fn bind(system_id: &str, password: &str) -> BindRequest {
     BindRequest::new(BindKind::Transceiver, system_id, password)
 }

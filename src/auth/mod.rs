@@ -17,7 +17,9 @@
 //! 3. **Locked (client address, account)**: refused at once, no hashing.
 //! 4. Otherwise the **bounded verifier** runs argon2; with no free slot within its wait the
 //!    login is refused as busy (HTTP 503 + Retry-After, SMPP ESME_RBINDFAIL), not queued.
-//!    A success is cached and clears the pair's failures; a failure counts towards the lock.
+//!    Concurrent checks of the same login and password share one run (a client's burst
+//!    before its credential is cached costs one slot). A success is cached and clears the
+//!    pair's failures; a failure counts towards the lock.
 //!
 //! The client address comes from the edge (the HTTP `ClientAddr` extractor, the SMPP peer),
 //! so it is the real client once the edge reads PROXY protocol / X-Forwarded-For.
@@ -27,6 +29,7 @@
 //! `auth_lockout_refusals_total`, `auth_verifier_busy_total`; and `auth_password_hashes_total`,
 //! the argon2 runs.
 
+pub mod in_flight;
 pub mod lockout;
 pub mod verifier;
 
@@ -36,9 +39,10 @@ use tracing::{debug, warn};
 
 use crate::{
     config::{Account, AuthSettings},
-    credentials::{dummy_hash_like, CredentialCache},
+    credentials::{credential_digest, dummy_hash_like, CredentialCache},
     message::Interface,
 };
+use in_flight::InFlight;
 use lockout::{FailureOutcome, Lockout};
 use verifier::Verifier;
 
@@ -65,6 +69,8 @@ pub struct Attempt<'a> {
     pub interface: Interface,
     /// The client's address (see the module documentation).
     pub client: IpAddr,
+    /// The login (HTTP) or system_id (SMPP) as presented.
+    pub login: &'a str,
     pub password: &'a str,
 }
 
@@ -74,6 +80,7 @@ pub struct Authenticator {
     cache: CredentialCache,
     lockout: Lockout,
     verifier: Verifier,
+    in_flight: InFlight,
     dummy_hash: String,
 }
 
@@ -84,6 +91,7 @@ impl Authenticator {
             cache: CredentialCache::default(),
             lockout: Lockout::new(settings.lockout),
             verifier: Verifier::new(settings.verifier_threads, settings.verifier_wait),
+            in_flight: InFlight::default(),
             dummy_hash: dummy_hash_like(model_hash),
         }
     }
@@ -96,7 +104,7 @@ impl Authenticator {
     ) -> Result<&'a Account, AuthError> {
         let interface = attempt.interface.as_str();
         let Some(account) = account else {
-            self.verify(&self.dummy_hash, attempt).await?;
+            self.verify(&self.dummy_hash, attempt, None).await?;
             metrics::counter!("auth_failures_total", "interface" => interface, "reason" => "unknown_login")
                 .increment(1);
             return Err(AuthError::Rejected);
@@ -110,8 +118,7 @@ impl Authenticator {
             debug!(client = %attempt.client, account = %name, interface, "login refused: locked out");
             return Err(AuthError::Locked(remaining));
         }
-        if self.verify(hash, attempt).await? {
-            self.cache.remember_success(name, hash, attempt.password);
+        if self.verify(hash, attempt, Some(name)).await? {
             self.lockout.clear(attempt.client, name);
             return Ok(account);
         }
@@ -126,17 +133,36 @@ impl Authenticator {
         Err(AuthError::Rejected)
     }
 
-    async fn verify(&self, hash: &str, attempt: Attempt<'_>) -> Result<bool, AuthError> {
-        self.verifier
-            .verify(hash, attempt.password)
-            .await
-            .map_err(|_| {
-                let interface = attempt.interface.as_str();
-                metrics::counter!("auth_verifier_busy_total", "interface" => interface)
-                    .increment(1);
-                debug!(client = %attempt.client, interface, "login refused: verifier busy");
-                AuthError::Busy
-            })
+    /// Runs argon2 through the verifier, sharing the run with concurrent checks of the same
+    /// login and password; a success for `account` is cached before the run ends, so a
+    /// request that arrives after it finds the cache, not a second run.
+    async fn verify(
+        &self,
+        hash: &str,
+        attempt: Attempt<'_>,
+        account: Option<&str>,
+    ) -> Result<bool, AuthError> {
+        let password = attempt.password;
+        let key = (attempt.login.to_owned(), credential_digest(hash, password));
+        let check = || async {
+            if let Some(name) = account {
+                // A run that just ended (after this request missed the cache) succeeded.
+                if self.cache.is_cached(name, hash, password) {
+                    return Ok(true);
+                }
+            }
+            let verified = self.verifier.verify(hash, password).await?;
+            if let (true, Some(name)) = (verified, account) {
+                self.cache.remember_success(name, hash, password);
+            }
+            Ok(verified)
+        };
+        self.in_flight.run(key, check).await.map_err(|_| {
+            let interface = attempt.interface.as_str();
+            metrics::counter!("auth_verifier_busy_total", "interface" => interface).increment(1);
+            debug!(client = %attempt.client, interface, "login refused: verifier busy");
+            AuthError::Busy
+        })
     }
 
     /// How many argon2 verifications ran (dummy ones included), for metrics and tests.
@@ -175,6 +201,7 @@ mod tests {
         Attempt {
             interface: Interface::Smpp,
             client: IpAddr::from(client),
+            login: "demo",
             password,
         }
     }
