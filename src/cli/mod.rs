@@ -1,6 +1,7 @@
 //! The subcommands of the `smsgw` binary, one file each.
 
 pub mod bench;
+pub mod bench_flood;
 pub mod carrier_sim;
 pub mod check_config;
 pub mod send;
