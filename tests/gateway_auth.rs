@@ -1,6 +1,8 @@
 //! Login protection end to end, over real sockets: the failed-login lockout per (client
 //! address, account) on HTTP and SMPP, the bounded password verifier under a flood of wrong
-//! passwords from another address (127.0.0.2), and what must not count as a failed login.
+//! passwords from another address (127.0.0.2), what must not count as a failed login, and a
+//! hostile python smpplib ESME (`tests/interop/smpplib_bad_binds.py`, interpreter from
+//! `SMSGW_PYTHON` or `.venv/bin/python`).
 
 mod gateway;
 
@@ -329,4 +331,64 @@ async fn smpp_flood_of_bad_binds_from_another_address_leaves_cached_binds_workin
     assert!(busy > 0, "one verifier, no wait, 40 at once: some are busy");
     assert_eq!(hashes(&test) - before, rejected as u64);
     assert_eq!(test.gateway.ingest().auth().lockout_entries(), 0);
+}
+
+/// Runs `tests/interop/smpplib_bad_binds.py` against the gateway; returns the statuses of
+/// the flood's binds and of the final bind with the right password.
+async fn smpplib_bad_binds(test: &TestGateway, mode: &str, count: usize) -> (Vec<u64>, u64) {
+    let python = std::env::var_os("SMSGW_PYTHON").map_or_else(
+        || std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python"),
+        std::path::PathBuf::from,
+    );
+    let script = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/interop/smpplib_bad_binds.py");
+    let addr = test.gateway.smpp_addr();
+    let output = tokio::process::Command::new(&python)
+        .arg(script)
+        .args([&addr.ip().to_string(), &addr.port().to_string()])
+        .args(["acme", PASSWORD, mode, &count.to_string()])
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(60), output)
+        .await
+        .expect("smpplib run timed out")
+        .unwrap_or_else(|e| panic!("cannot run {python:?} (set SMSGW_PYTHON): {e}"));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let events: Vec<serde_json::Value> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let status = |event: &serde_json::Value| event["status"].as_u64().unwrap();
+    let (last, flood) = events.split_last().expect("no output");
+    assert_eq!(last["event"], "right_bind");
+    (flood.iter().map(status).collect(), status(last))
+}
+
+const ESME_RINVPASWD: u64 = 0x0E;
+const ESME_RBINDFAIL: u64 = 0x0D;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smpplib_flood_from_the_customers_own_address_cannot_lock_the_customer_out() {
+    let test = start("lockout_failures = 3", "").await;
+    // The customer is bound (its credential verified and cached) before the flood starts.
+    let (_bound, _incoming) = test.bind(BindKind::Transceiver).await;
+
+    // Unknown system_ids from the customer's address: refused, never recorded.
+    let (flood, right) = smpplib_bad_binds(&test, "rotate", 10).await;
+    assert!(flood.iter().all(|s| *s == ESME_RINVPASWD), "{flood:?}");
+    assert_eq!(right, 0);
+    assert_eq!(test.gateway.ingest().auth().lockout_entries(), 0);
+
+    // Wrong passwords for the customer's own system_id from its address: locked after three,
+    // answered without argon2 from then on; the customer's (cached) password still binds.
+    let before = hashes(&test);
+    let (flood, right) = smpplib_bad_binds(&test, "guess", 8).await;
+    assert_eq!(flood[..3], [ESME_RINVPASWD; 3]);
+    assert_eq!(flood[3..], [ESME_RBINDFAIL; 5]);
+    assert_eq!(hashes(&test) - before, 3);
+    assert_eq!(right, 0, "the customer is not locked out");
 }
