@@ -5,14 +5,15 @@
 //! receiver authenticates login + password on every request, thousands per second, so
 //! [`CredentialCache`] remembers successful checks for a short time. Only successes are
 //! cached: a wrong password always pays the full argon2 price, which is what slows guessing.
-//! argon2 runs on the calling thread; async callers should use `spawn_blocking` on a miss.
+//! argon2 runs on the calling thread; the gateway runs it through the bounded
+//! [`crate::auth::verifier::Verifier`] on a miss.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier};
+use argon2::{Algorithm, Argon2, Params, PasswordHash, PasswordHasher, PasswordVerifier, Version};
 use sha2::{Digest, Sha256};
 
 /// Hashes `plain` with argon2id (default parameters, random salt) into a PHC string
@@ -23,6 +24,22 @@ use sha2::{Digest, Sha256};
 pub fn hash_password(plain: &str) -> String {
     Argon2::default()
         .hash_password(plain.as_bytes())
+        .expect("the OS random number generator failed while salting a password hash")
+        .to_string()
+}
+
+/// A hash of a random password (its value does not matter: an unknown login is refused
+/// whatever the check says) with the argon2 parameters of `model` (a PHC string;
+/// the defaults when it is absent or unreadable), so that checking an unknown login against
+/// it costs what checking a real account costs.
+pub fn dummy_hash_like(model: Option<&str>) -> String {
+    let params = model
+        .and_then(|model| PasswordHash::new(model).ok())
+        .and_then(|parsed| Params::try_from(&parsed).ok())
+        .unwrap_or_default();
+    let secret: [u8; 32] = std::array::from_fn(|_| fastrand::u8(..));
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+        .hash_password(&secret)
         .expect("the OS random number generator failed while salting a password hash")
         .to_string()
 }
@@ -98,9 +115,28 @@ impl CredentialCache {
         self.verify_at(account, stored_hash, presented, Instant::now())
     }
 
+    /// True when `presented` verified against `stored_hash` for `account` recently: no
+    /// argon2 needed.
+    pub fn is_cached(&self, account: &str, stored_hash: &str, presented: &str) -> bool {
+        self.cached_at(
+            account,
+            &credential_digest(stored_hash, presented),
+            Instant::now(),
+        )
+    }
+
+    /// Remembers that `presented` verified against `stored_hash` for `account`.
+    pub fn remember_success(&self, account: &str, stored_hash: &str, presented: &str) {
+        self.remember(
+            account,
+            credential_digest(stored_hash, presented),
+            Instant::now(),
+        );
+    }
+
     fn verify_at(&self, account: &str, stored_hash: &str, presented: &str, now: Instant) -> bool {
-        let digest = cache_digest(stored_hash, presented);
-        if self.is_cached(account, &digest, now) {
+        let digest = credential_digest(stored_hash, presented);
+        if self.cached_at(account, &digest, now) {
             return true;
         }
         self.slow_verifications.fetch_add(1, Ordering::Relaxed);
@@ -136,7 +172,7 @@ impl CredentialCache {
         self.entries.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn is_cached(&self, account: &str, digest: &[u8; 32], now: Instant) -> bool {
+    fn cached_at(&self, account: &str, digest: &[u8; 32], now: Instant) -> bool {
         let entries = self.lock();
         let Some(successes) = entries.get(account) else {
             return false;
@@ -167,7 +203,9 @@ impl CredentialCache {
     }
 }
 
-fn cache_digest(stored_hash: &str, presented: &str) -> [u8; 32] {
+/// A SHA-256 of a stored hash and a presented password: names one credential check without
+/// keeping the password.
+pub fn credential_digest(stored_hash: &str, presented: &str) -> [u8; 32] {
     let mut hasher = Sha256::new();
     hasher.update(stored_hash.as_bytes());
     hasher.update([0u8]);
@@ -226,6 +264,23 @@ mod tests {
         assert!(!verify_password(hash, "demo12345"));
         assert!(!verify_password(hash, ""));
         assert!(check_password_hash(hash).is_ok());
+    }
+
+    #[test]
+    fn dummy_hash_takes_the_model_parameters_and_matches_nothing_known() {
+        let model = hash_password("x").replace("m=19456,t=2,p=1", "m=8192,t=1,p=1");
+        let dummy = dummy_hash_like(Some(&model));
+        assert!(
+            dummy.starts_with("$argon2id$v=19$m=8192,t=1,p=1$"),
+            "{dummy}"
+        );
+        let default = dummy_hash_like(None);
+        assert!(
+            default.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{default}"
+        );
+        assert!(!verify_password(&default, ""));
+        assert!(!verify_password(&default, "demo1234"));
     }
 
     #[test]

@@ -2,15 +2,15 @@
 //! the account's throughput limit, claim the idempotency key, write durably. The caller
 //! acknowledges (HTTP 2xx, submit_sm_resp) only after [`Ingest::submit`] returned `Ok`.
 
-use std::{collections::HashMap, num::NonZeroU32, sync::Arc};
+use std::{collections::HashMap, net::IpAddr, num::NonZeroU32, sync::Arc};
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use sha2::{Digest, Sha256};
 use smsgw_smpp::encoding::SegmentError;
 
 use crate::{
+    auth::{Attempt, AuthError, Authenticator},
     config::{Account, Config},
-    credentials::CredentialCache,
     message::{now_ms, IdGenerator, Interface, MessageId, Mt, Payload, Priority},
     store::{Acceptance, Idempotency, Store, StoreError},
     upstream::submit_pdu::segment_text,
@@ -19,8 +19,8 @@ use crate::{
 /// Why an MT was not accepted. Each maps to a Genesys result_code and an SMPP status.
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
-    #[error("authentication failed")]
-    Auth,
+    #[error(transparent)]
+    Auth(#[from] AuthError),
     #[error("sender {0:?} is not allowed for this account")]
     SenderNotAllowed(String),
     #[error("invalid destination {0:?}: digits only, international format, at most 15")]
@@ -78,7 +78,7 @@ pub struct Ingest {
     config: Arc<Config>,
     store: Arc<dyn Store>,
     ids: IdGenerator,
-    credentials: Arc<CredentialCache>,
+    auth: Authenticator,
     limits: HashMap<String, DefaultDirectRateLimiter>,
 }
 
@@ -95,11 +95,12 @@ impl Ingest {
                 ))
             })
             .collect();
+        let model_hash = config.accounts().first().map(|a| a.password_hash.as_str());
         Self {
             ids: IdGenerator::new(&config.site, &config.node_id),
+            auth: Authenticator::new(&config.auth, model_hash),
             config,
             store,
-            credentials: Arc::new(CredentialCache::default()),
             limits,
         }
     }
@@ -112,51 +113,43 @@ impl Ingest {
         &self.store
     }
 
-    /// Checks a password off the async workers (argon2 takes milliseconds on a cache miss).
-    async fn verify(&self, account: &Account, password: &str) -> bool {
-        let cache = self.credentials.clone();
-        let (name, hash, password) = (
-            account.system_id.clone(),
-            account.password_hash.clone(),
-            password.to_owned(),
-        );
-        tokio::task::spawn_blocking(move || cache.verify(&name, &hash, &password))
-            .await
-            .unwrap_or(false)
+    /// Login checks: lockout, bounded verifier, cache (see [`crate::auth`]).
+    pub fn auth(&self) -> &Authenticator {
+        &self.auth
     }
 
-    /// The account of an HTTP login, if the password is right.
+    /// The account of an HTTP login from `client`, if the password is right.
     pub async fn authenticate_http(
         &self,
+        client: IpAddr,
         login: &str,
         password: &str,
     ) -> Result<&Account, IngestError> {
-        let account = self
-            .config
-            .account_by_http_login(login)
-            .ok_or(IngestError::Auth)?;
-        if self.verify(account, password).await {
-            Ok(account)
-        } else {
-            Err(IngestError::Auth)
-        }
+        let account = self.config.account_by_http_login(login);
+        let attempt = Attempt {
+            interface: Interface::Http,
+            client,
+            login,
+            password,
+        };
+        Ok(self.auth.check(account, attempt).await?)
     }
 
-    /// The account of an SMPP system_id, if the password is right.
+    /// The account of an SMPP system_id bound from `client`, if the password is right.
     pub async fn authenticate_smpp(
         &self,
+        client: IpAddr,
         system_id: &str,
         password: &str,
     ) -> Result<&Account, IngestError> {
-        let account = self
-            .config
-            .account_by_system_id(system_id)
-            .ok_or(IngestError::Auth)?;
-        if self.verify(account, password).await {
-            Ok(account)
-        } else {
-            Err(IngestError::Auth)
-        }
+        let account = self.config.account_by_system_id(system_id);
+        let attempt = Attempt {
+            interface: Interface::Smpp,
+            client,
+            login: system_id,
+            password,
+        };
+        Ok(self.auth.check(account, attempt).await?)
     }
 
     /// Validates, routes and durably stores an MT of `account`.

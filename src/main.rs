@@ -41,6 +41,9 @@ enum Cli {
     CarrierSim(cli::carrier_sim::CarrierSimArgs),
     /// Benchmark a running gateway over SMPP: MT/s, receipts, latency, RSS.
     Bench(cli::bench::BenchArgs),
+    /// Benchmark a running gateway's legitimate MT/s alone and during a flood of bad logins
+    /// from another address (HTTP wrong passwords, SMPP binds with rotating system_ids).
+    BenchFlood(cli::bench_flood::BenchFloodArgs),
     /// Send one message through a running gateway (SMPP or HTTP); --wait prints its receipt.
     Send(cli::send::SendArgs),
 }
@@ -69,6 +72,7 @@ async fn main() -> anyhow::Result<ExitCode> {
         Cli::HashPassword(password) => cli::check_config::hash(password)?,
         Cli::CarrierSim(sim) => cli::carrier_sim::run(sim).await?,
         Cli::Bench(bench) => cli::bench::run(bench).await?,
+        Cli::BenchFlood(bench) => cli::bench_flood::run(bench).await?,
         // `send` reports its own errors: its exit code tells how the message ended.
         Cli::Send(send) => return Ok(cli::send::run(send).await),
     }

@@ -15,6 +15,7 @@ use smsgw_smpp::{
 use tracing::info;
 
 use crate::{
+    auth::AuthError,
     ingest::{Ingest, IngestError, MtRequest},
     message::{Interface, Payload, Priority},
 };
@@ -46,10 +47,13 @@ impl GatewaySmsc {
     }
 }
 
-/// The SMPP status for an MT the gateway did not accept.
-pub fn submit_status(error: &IngestError) -> CommandStatus {
+/// The SMPP status for a bind or an MT the gateway refused.
+pub fn refusal_status(error: &IngestError) -> CommandStatus {
     match error {
-        IngestError::Auth => CommandStatus::EsmeRinvpaswd,
+        IngestError::Auth(AuthError::Rejected) => CommandStatus::EsmeRinvpaswd,
+        // Locked out or no verifier free: not a verdict on the password. ESME_RBINDFAIL, as
+        // the lockout always answered, makes clients retry after their rebind delay.
+        IngestError::Auth(AuthError::Locked(_) | AuthError::Busy) => CommandStatus::EsmeRbindfail,
         IngestError::SenderNotAllowed(_) => CommandStatus::EsmeRinvsrcadr,
         IngestError::InvalidDestination(_) | IngestError::NoRoute(_) => {
             CommandStatus::EsmeRinvdstadr
@@ -106,11 +110,13 @@ impl BindHandler for GatewaySmsc {
         bind: &BindRequest,
         peer: SocketAddr,
     ) -> Result<BoundAccount, CommandStatus> {
+        // The failed-login lockout is the gateway's (crate::auth), keyed on the client address
+        // and the account; a max_binds refusal below is not a failed login.
         let account = self
             .ingest
-            .authenticate_smpp(&bind.system_id, &bind.password)
+            .authenticate_smpp(peer.ip(), &bind.system_id, &bind.password)
             .await
-            .map_err(|_| CommandStatus::EsmeRinvpaswd)?;
+            .map_err(|error| refusal_status(&error))?;
         let bound = self
             .registry
             .get()
@@ -146,7 +152,7 @@ impl BindHandler for GatewaySmsc {
         let request = mt_request(&submit)?;
         match self.ingest.submit(account, request).await {
             Ok(accepted) => Ok(accepted.id().to_string()),
-            Err(error) => Err(submit_status(&error)),
+            Err(error) => Err(refusal_status(&error)),
         }
     }
 }

@@ -12,11 +12,12 @@ use smsgw_http::{
         ApiError, IdempotencyKey, MessageApi, MessageStatus, StatusEvent, SubmitAccepted,
         SubmitRequest,
     },
-    Credentials, MessageState as HttpState, MetricsSource, Priority as HttpPriority, Readiness,
-    ReceiverError, ReceiverHandler, ReceiverRequest,
+    ClientAddr, Credentials, MessageState as HttpState, MetricsSource, Priority as HttpPriority,
+    Readiness, ReceiverError, ReceiverHandler, ReceiverRequest,
 };
 
 use crate::{
+    auth::{AuthError, BUSY_RETRY_AFTER},
     config::Account,
     ingest::{Ingest, IngestError, MtRequest},
     message::{Interface, MessageId, MessageState, Payload, Priority},
@@ -58,6 +59,7 @@ trait Refusal {
     fn too_long(needed: usize, max: usize) -> Self;
     fn unknown_carrier(carrier: &str) -> Self;
     fn throttled(retry_after: Duration) -> Self;
+    fn busy(retry_after: Duration) -> Self;
     fn conflict() -> Self;
     fn internal() -> Self;
 }
@@ -83,7 +85,11 @@ const API_FIELDS: FieldNames = FieldNames {
 
 fn refusal<E: Refusal>(error: IngestError, fields: &FieldNames) -> E {
     match error {
-        IngestError::Auth => E::auth(),
+        // A locked-out login gets the answer of a wrong password (Genesys result_code 2, HTTP
+        // 401): clients treat it as a credentials problem and stop, instead of retrying into
+        // the lock as a 429 would invite; and an attacker learns nothing from the code.
+        IngestError::Auth(AuthError::Rejected | AuthError::Locked(_)) => E::auth(),
+        IngestError::Auth(AuthError::Busy) => E::busy(BUSY_RETRY_AFTER),
         IngestError::SenderNotAllowed(_) => {
             E::invalid(fields.sender, "not allowed for this account")
         }
@@ -122,6 +128,9 @@ macro_rules! refusal_for {
             fn throttled(retry_after: Duration) -> Self {
                 <$error>::throttled(retry_after)
             }
+            fn busy(retry_after: Duration) -> Self {
+                <$error>::busy(retry_after)
+            }
             fn conflict() -> Self {
                 <$error>::$conflict()
             }
@@ -144,9 +153,13 @@ fn api_error(error: IngestError) -> ApiError {
 }
 
 impl GatewayHttp {
-    async fn account(&self, credentials: &Credentials) -> Result<&Account, IngestError> {
+    async fn account(
+        &self,
+        client: ClientAddr,
+        credentials: &Credentials,
+    ) -> Result<&Account, IngestError> {
         self.ingest
-            .authenticate_http(&credentials.login, &credentials.password)
+            .authenticate_http(client.0.ip(), &credentials.login, &credentials.password)
             .await
     }
 
@@ -156,9 +169,13 @@ impl GatewayHttp {
 }
 
 impl ReceiverHandler for GatewayHttp {
-    async fn submit(&self, request: ReceiverRequest) -> Result<(), ReceiverError> {
+    async fn submit(
+        &self,
+        client: ClientAddr,
+        request: ReceiverRequest,
+    ) -> Result<(), ReceiverError> {
         let account = self
-            .account(&request.credentials)
+            .account(client, &request.credentials)
             .await
             .map_err(receiver_error)?;
         let mt = MtRequest {
@@ -184,11 +201,15 @@ impl ReceiverHandler for GatewayHttp {
 impl MessageApi for GatewayHttp {
     async fn submit(
         &self,
+        client: ClientAddr,
         credentials: Credentials,
         idempotency_key: Option<IdempotencyKey>,
         request: SubmitRequest,
     ) -> Result<SubmitAccepted, ApiError> {
-        let account = self.account(&credentials).await.map_err(api_error)?;
+        let account = self
+            .account(client, &credentials)
+            .await
+            .map_err(api_error)?;
         let client_message_id = idempotency_key
             .map(|key| key.as_str().to_owned())
             .or(request.client_message_id);
@@ -217,10 +238,14 @@ impl MessageApi for GatewayHttp {
 
     async fn status(
         &self,
+        client: ClientAddr,
         credentials: Credentials,
         id: String,
     ) -> Result<MessageStatus, ApiError> {
-        let account = self.account(&credentials).await.map_err(api_error)?;
+        let account = self
+            .account(client, &credentials)
+            .await
+            .map_err(api_error)?;
         let record = self
             .record(&MessageId(id))
             .await

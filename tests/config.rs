@@ -175,6 +175,9 @@ fn shipped_example_parses_with_every_setting() {
     assert_eq!(config.routes().len(), 4);
     assert_eq!(config.mo_account("88300555").unwrap().system_id, "acme");
     assert_eq!(config.mo_account("88301").unwrap().system_id, "bulkco");
+    assert_eq!(config.auth.lockout.max_failures, 5);
+    assert_eq!(config.auth.lockout.duration, Duration::from_secs(60));
+    assert_eq!(config.auth.verifier_wait, Duration::from_millis(100));
 }
 
 #[test]
@@ -456,6 +459,48 @@ fn smpp_windows_default_per_connector_and_account_and_are_checked() {
     assert_problem(&zero_window, "6:10", "window must be between 1 and 4096");
     let wrong_type = format!("{ACCOUNT}window = \"wide\"\n");
     assert_problem(&wrong_type, "4:10", "");
+}
+
+#[test]
+fn auth_settings_and_their_defaults() {
+    let defaults = load("").unwrap().auth;
+    assert_eq!(defaults.lockout.max_failures, 5);
+    assert_eq!(defaults.lockout.duration, Duration::from_secs(60));
+    assert_eq!(defaults.lockout.max_entries, 100_000);
+    assert!(defaults.verifier_threads >= 1);
+    assert_eq!(defaults.verifier_wait, Duration::from_millis(100));
+    let auth = load(
+        "[auth]\nlockout_failures = 3\nlockout_window = \"5m\"\nlockout_duration = \"2m\"\n\
+         lockout_max_entries = 10\nverifier_threads = 4\nverifier_wait = \"0ms\"\n",
+    )
+    .unwrap()
+    .auth;
+    assert_eq!(auth.lockout.max_failures, 3);
+    assert_eq!(auth.lockout.window, Duration::from_secs(300));
+    assert_eq!(auth.lockout.duration, Duration::from_secs(120));
+    assert_eq!(auth.lockout.max_entries, 10);
+    assert_eq!(auth.verifier_threads, 4);
+    assert_eq!(auth.verifier_wait, Duration::ZERO);
+}
+
+#[test]
+fn auth_settings_are_checked_at_their_position() {
+    assert_problem(
+        "[auth]\nlockout_duration = \"10s\"\n",
+        "2:20",
+        "lockout_duration must be at least 30s",
+    );
+    assert_problem(
+        "[auth]\nverifier_threads = 0\n",
+        "2:20",
+        "verifier_threads must be at least 1",
+    );
+    assert_problem(
+        "[auth]\nlockout_failures = 0\n",
+        "2:20",
+        "lockout_failures must be at least 1",
+    );
+    assert_problem("[auth]\nlockout = 5\n", "2:1", "unknown field `lockout`");
 }
 
 #[test]

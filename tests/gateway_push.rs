@@ -29,7 +29,7 @@ async fn start(account: &str, accounts: &str) -> TestGateway {
     .await;
     let extra = ConfigExtra {
         account,
-        accounts,
+        tables: accounts,
         ..ConfigExtra::default()
     };
     TestGateway::start_in(sim, tempfile::tempdir().unwrap(), extra).await

@@ -32,6 +32,7 @@ pub use error::{ApiError, ErrorBody, ErrorDetail};
 pub use request::{IdempotencyKey, SubmitBody, SubmitRequest};
 pub use status::{MessageStatus, StatusEvent, SubmitAccepted};
 
+use crate::client_addr::ClientAddr;
 use crate::credentials::Credentials;
 use crate::{limits, validate};
 
@@ -40,9 +41,10 @@ pub const MESSAGES_PATH: &str = "/v1/messages";
 
 /// What the gateway does for the JSON API.
 pub trait MessageApi: Send + Sync + 'static {
-    /// Accepts one MT: authenticate, claim the key, store durably, then answer.
+    /// Accepts one MT from `client`: authenticate, claim the key, store durably, then answer.
     fn submit(
         &self,
+        client: ClientAddr,
         credentials: Credentials,
         idempotency_key: Option<IdempotencyKey>,
         request: SubmitRequest,
@@ -52,6 +54,7 @@ pub trait MessageApi: Send + Sync + 'static {
     /// another account's id too, so ids do not leak).
     fn status(
         &self,
+        client: ClientAddr,
         credentials: Credentials,
         id: String,
     ) -> impl Future<Output = Result<MessageStatus, ApiError>> + Send;
@@ -69,6 +72,7 @@ pub fn router<A: MessageApi>(api: Arc<A>) -> Router {
 
 async fn submit<A: MessageApi>(
     State(api): State<Arc<A>>,
+    client: ClientAddr,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -76,7 +80,7 @@ async fn submit<A: MessageApi>(
         let credentials = credentials(&headers)?;
         let key = idempotency_key(&headers)?;
         let request = submit_request(&headers, body)?;
-        api.submit(credentials, key, request).await
+        api.submit(client, credentials, key, request).await
     }
     .await;
     match outcome {
@@ -96,6 +100,7 @@ async fn submit<A: MessageApi>(
 
 async fn status<A: MessageApi>(
     State(api): State<Arc<A>>,
+    client: ClientAddr,
     headers: HeaderMap,
     id: Result<Path<String>, PathRejection>,
 ) -> Response {
@@ -103,7 +108,7 @@ async fn status<A: MessageApi>(
         let credentials = credentials(&headers)?;
         let Path(id) = id.map_err(|_| ApiError::invalid("id", "not valid UTF-8"))?;
         let id = validate::client_id("id", &id)?;
-        api.status(credentials, id).await
+        api.status(client, credentials, id).await
     }
     .await;
     match outcome {

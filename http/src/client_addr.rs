@@ -15,8 +15,9 @@
 //! handled under a made-up address: per-client decisions such as login lockouts must never
 //! silently lump every client together. Take `Option<ClientAddr>` to handle that case.
 //!
-//! A router served with plain `axum::serve` (tests, embedders without a balancer) gets it
-//! from the socket peer with the [`peer_as_client`] middleware.
+//! A router served with plain `axum::serve` and `ConnectInfo<SocketAddr>` (tests, embedders
+//! without a balancer) gets the socket peer, as it does with the [`peer_as_client`]
+//! middleware.
 
 use std::net::SocketAddr;
 
@@ -34,10 +35,23 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
     type Rejection = (StatusCode, &'static str);
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        parts.extensions.get::<ClientAddr>().copied().ok_or((
+        ClientAddr::of(parts).ok_or((
             StatusCode::INTERNAL_SERVER_ERROR,
             "the server did not record the client address",
         ))
+    }
+}
+
+impl ClientAddr {
+    /// The client of a request: the address the server recorded, else the socket peer of a
+    /// router served with `into_make_service_with_connect_info::<SocketAddr>()`, else none.
+    pub fn of(parts: &Parts) -> Option<ClientAddr> {
+        parts.extensions.get::<ClientAddr>().copied().or_else(|| {
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ConnectInfo(peer)| ClientAddr(*peer))
+        })
     }
 }
 
@@ -48,7 +62,7 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for ClientAddr {
         parts: &mut Parts,
         _state: &S,
     ) -> Result<Option<Self>, Self::Rejection> {
-        Ok(parts.extensions.get::<ClientAddr>().copied())
+        Ok(ClientAddr::of(parts))
     }
 }
 

@@ -34,17 +34,18 @@ use axum::Router;
 pub use error::ReceiverError;
 pub use request::ReceiverRequest;
 
-use crate::{form, limits, result_code};
+use crate::{form, limits, result_code, ClientAddr};
 
 /// The path of the receiver endpoint.
 pub const PATH: &str = "/httpapi/receiver";
 
 /// What the gateway does with a validated receiver request.
 pub trait ReceiverHandler: Send + Sync + 'static {
-    /// Accepts one MT. Return `Ok` only after the message is durably stored (or was already
-    /// stored under the same message_id with the same body).
+    /// Accepts one MT from `client`. Return `Ok` only after the message is durably stored (or
+    /// was already stored under the same message_id with the same body).
     fn submit(
         &self,
+        client: ClientAddr,
         request: ReceiverRequest,
     ) -> impl Future<Output = Result<(), ReceiverError>> + Send;
 }
@@ -64,6 +65,7 @@ pub fn router<H: ReceiverHandler>(handler: Arc<H>) -> Router {
 
 async fn receive<H: ReceiverHandler>(
     State(handler): State<Arc<H>>,
+    client: ClientAddr,
     method: Method,
     headers: HeaderMap,
     uri: Uri,
@@ -72,7 +74,7 @@ async fn receive<H: ReceiverHandler>(
     let outcome = match parse(&method, &headers, &uri, body) {
         Ok(request) => {
             let message_id = request.message_id.clone();
-            handler.submit(request).await.map(|()| message_id)
+            handler.submit(client, request).await.map(|()| message_id)
         }
         Err(error) => Err(error),
     };

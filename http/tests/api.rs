@@ -24,6 +24,7 @@ struct Recorder {
 impl MessageApi for Recorder {
     async fn submit(
         &self,
+        _client: smsgw_http::ClientAddr,
         credentials: Credentials,
         key: Option<IdempotencyKey>,
         request: SubmitRequest,
@@ -53,6 +54,7 @@ impl MessageApi for Recorder {
 
     async fn status(
         &self,
+        _client: smsgw_http::ClientAddr,
         credentials: Credentials,
         id: String,
     ) -> Result<MessageStatus, ApiError> {

@@ -30,7 +30,11 @@ impl Readiness for Gateway {
 }
 
 impl ReceiverHandler for Gateway {
-    async fn submit(&self, _: ReceiverRequest) -> Result<(), ReceiverError> {
+    async fn submit(
+        &self,
+        _: smsgw_http::ClientAddr,
+        _: ReceiverRequest,
+    ) -> Result<(), ReceiverError> {
         Err(ReceiverError::auth())
     }
 }
@@ -38,6 +42,7 @@ impl ReceiverHandler for Gateway {
 impl MessageApi for Gateway {
     async fn submit(
         &self,
+        _client: smsgw_http::ClientAddr,
         _: Credentials,
         _: Option<IdempotencyKey>,
         _: SubmitRequest,
@@ -45,7 +50,12 @@ impl MessageApi for Gateway {
         Err(ApiError::auth())
     }
 
-    async fn status(&self, _: Credentials, _: String) -> Result<MessageStatus, ApiError> {
+    async fn status(
+        &self,
+        _client: smsgw_http::ClientAddr,
+        _: Credentials,
+        _: String,
+    ) -> Result<MessageStatus, ApiError> {
         Err(ApiError::not_found())
     }
 }

@@ -17,7 +17,11 @@ struct Recorder {
 }
 
 impl ReceiverHandler for Recorder {
-    async fn submit(&self, request: ReceiverRequest) -> Result<(), ReceiverError> {
+    async fn submit(
+        &self,
+        _: smsgw_http::ClientAddr,
+        request: ReceiverRequest,
+    ) -> Result<(), ReceiverError> {
         let scripted = match request.message_id.as_str() {
             "auth" => Some(ReceiverError::auth()),
             "carrier" => Some(ReceiverError::unknown_carrier("nowhere")),

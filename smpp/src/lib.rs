@@ -5,9 +5,10 @@
 //! - [`frame`]: split a byte stream into PDUs; malformed input gets a defined answer.
 //! - [`session`]: one bind, either side: states, window, sequence numbers, enquire_link, unbind.
 //! - [`server`] and [`registry`]: the SMSC side, bind authentication through [`BindHandler`],
-//!   delivery on any receiving bind of an account, failed-bind lockout.
+//!   delivery on any receiving bind of an account (failed-bind lockouts are the handler's).
 //! - [`client`] and [`pool`]: the ESME side, one bind or a [`BindPool`] over many SMSCs with a
 //!   rebind floor of 30 s.
+//! - [`probe`]: one bind from a chosen local address and its answer's status, nothing else.
 //! - [`encoding`]: GSM 03.38, Latin-1, UCS-2, segmentation, reassembly, delivery receipts.
 //!
 //! # Bound to two sites: failover for applications
@@ -60,6 +61,7 @@ pub mod encoding;
 pub mod frame;
 pub mod per_address;
 pub mod pool;
+pub mod probe;
 pub mod registry;
 pub mod server;
 pub mod session;

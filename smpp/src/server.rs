@@ -1,17 +1,20 @@
 //! The SMSC side: accept connections (TCP or TLS), authenticate binds through a handler,
-//! hand submits to it, keep a registry of bound sessions, lock out failing clients, and shut
-//! down gracefully.
+//! hand submits to it, keep a registry of bound sessions, and shut down gracefully.
 //!
 //! Admission, in order: at most `max_connections` connections (TLS handshakes included); the
 //! client's address found by the listener's [`ClientAddressFn`] when it has one (e.g. from a
 //! PROXY protocol header sent by a balancer), else the socket peer; at most
 //! `max_unbound_per_address` connections per client address that have not bound yet (TLS
 //! handshakes included), so one host cannot hold every slot with idle connections.
+//!
+//! Failed-bind lockouts are the handler's: only the application knows which system_ids exist
+//! and whether a refusal was a wrong password (count it) or, say, too many binds (do not).
+//! The handler gets each bind's peer address for that.
 
 use std::{
     collections::HashMap,
     future::Future,
-    net::{IpAddr, SocketAddr},
+    net::SocketAddr,
     sync::{Arc, Mutex, OnceLock},
     time::Duration,
 };
@@ -25,7 +28,6 @@ use tokio::{
     io::{AsyncRead, AsyncWrite},
     net::{TcpListener, TcpStream},
     sync::{watch, OwnedSemaphorePermit, Semaphore},
-    time::Instant,
 };
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
@@ -40,15 +42,13 @@ use crate::{
     },
 };
 
-/// The shortest failed-bind lockout the server accepts.
-pub const MIN_BIND_LOCKOUT: Duration = Duration::from_secs(30);
-
 /// What the application decides for the server: who may bind, what a submit becomes.
 pub trait BindHandler: Send + Sync + 'static {
     /// What the application knows of a bound client (its account).
     type Account: Send + Sync + 'static;
 
-    /// Checks a bind's credentials. An error status is sent in the bind response.
+    /// Checks a bind's credentials from `peer`. An error status is sent in the bind response
+    /// and the connection closed. Lock out failing clients here if needed.
     fn authenticate(
         &self,
         bind: &BindRequest,
@@ -91,9 +91,6 @@ pub trait BindHandler: Send + Sync + 'static {
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     pub session: SessionConfig,
-    /// How long binds from a (peer IP, system_id) are refused after a failed authentication;
-    /// raised to [`MIN_BIND_LOCKOUT`] when lower.
-    pub bind_lockout: Duration,
     /// Connections beyond this are closed on accept.
     pub max_connections: usize,
     /// Connections from one client address that have not bound yet (TLS handshakes
@@ -119,38 +116,8 @@ impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             session: SessionConfig::default(),
-            bind_lockout: MIN_BIND_LOCKOUT,
             max_connections: 10_000,
             max_unbound_per_address: 64,
-        }
-    }
-}
-
-/// Failed binds per (peer IP, system_id), refused until their lockout ends.
-struct Lockouts {
-    duration: Duration,
-    until: Mutex<HashMap<(IpAddr, String), Instant>>,
-}
-
-/// Bound on lockout entries, so a scan with random system_ids cannot grow memory.
-const MAX_LOCKOUT_ENTRIES: usize = 100_000;
-
-impl Lockouts {
-    fn is_locked(&self, ip: IpAddr, system_id: &str) -> bool {
-        let until = self.until.lock().unwrap_or_else(|e| e.into_inner());
-        until
-            .get(&(ip, system_id.to_owned()))
-            .is_some_and(|t| Instant::now() < *t)
-    }
-
-    fn record_failure(&self, ip: IpAddr, system_id: &str) {
-        let now = Instant::now();
-        let mut until = self.until.lock().unwrap_or_else(|e| e.into_inner());
-        if until.len() >= MAX_LOCKOUT_ENTRIES {
-            until.retain(|_, t| *t > now);
-        }
-        if until.len() < MAX_LOCKOUT_ENTRIES {
-            until.insert((ip, system_id.to_owned()), now + self.duration);
         }
     }
 }
@@ -159,7 +126,6 @@ struct Inner<H: BindHandler> {
     config: ServerConfig,
     handler: Arc<H>,
     registry: Arc<Registry>,
-    lockouts: Lockouts,
     connections: Mutex<HashMap<session::SessionId, SessionHandle>>,
     /// One permit per open connection, handshakes included.
     connection_slots: Arc<Semaphore>,
@@ -191,15 +157,10 @@ impl<H: BindHandler> Clone for Server<H> {
 
 impl<H: BindHandler> Server<H> {
     pub fn new(config: ServerConfig, handler: Arc<H>) -> Self {
-        let lockouts = Lockouts {
-            duration: config.bind_lockout.max(MIN_BIND_LOCKOUT),
-            until: Mutex::new(HashMap::new()),
-        };
         Self {
             inner: Arc::new(Inner {
                 handler,
                 registry: Arc::new(Registry::new()),
-                lockouts,
                 connections: Mutex::new(HashMap::new()),
                 connection_slots: Arc::new(Semaphore::new(config.max_connections)),
                 unbound: PerAddressLimit::new(config.max_unbound_per_address),
@@ -401,12 +362,6 @@ impl<H: BindHandler> SessionHandler for ServerSession<H> {
         _session: &SessionHandle,
         bind: BindRequest,
     ) -> BoxFuture<Result<Option<SessionWindows>, CommandStatus>> {
-        let ip = self.peer.ip();
-        if self.inner.lockouts.is_locked(ip, &bind.system_id) {
-            metrics::counter!("smpp_bind_lockout_refusals_total").increment(1);
-            debug!(peer = %self.peer, system_id = %bind.system_id, "bind refused: locked out");
-            return Box::pin(std::future::ready(Err(CommandStatus::EsmeRbindfail)));
-        }
         let inner = self.inner.clone();
         let peer = self.peer;
         let slot = self.account.clone();
@@ -419,9 +374,8 @@ impl<H: BindHandler> SessionHandler for ServerSession<H> {
                     Ok(windows)
                 }
                 Err(status) => {
-                    inner.lockouts.record_failure(peer.ip(), &bind.system_id);
                     metrics::counter!("smpp_binds_total", "result" => "failed").increment(1);
-                    info!(%peer, system_id = %bind.system_id, ?status, "bind failed; locked out for {:?}", inner.lockouts.duration);
+                    info!(%peer, system_id = %bind.system_id, ?status, "bind failed");
                     Err(status)
                 }
             }

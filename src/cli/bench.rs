@@ -112,6 +112,45 @@ fn percentile(sorted: &[u32], p: f64) -> f64 {
     f64::from(sorted[index]) / 1000.0
 }
 
+/// The MT the benchmarks send: a typical length, asking for a receipt when `receipt`.
+pub(crate) fn bench_submit(destination: &str, receipt: bool) -> anyhow::Result<SubmitSm> {
+    Ok(SubmitSm::builder()
+        .esm_class(EsmClass::from(0))
+        .source_addr("447700900123".parse()?)
+        .destination_addr(destination.parse()?)
+        .registered_delivery(RegisteredDelivery::from(u8::from(receipt)))
+        .short_message(
+            b"smsgw bench: a message of a typical length, around sixty chars"
+                .as_slice()
+                .try_into()?,
+        )
+        .build())
+}
+
+/// `binds` (at least 1) sessions bound as `bind` to `smpp`, each with `window`, delivering
+/// to `handler`.
+pub(crate) async fn bind_clients<H: DeliverHandler>(
+    smpp: SocketAddr,
+    bind: &BindRequest,
+    binds: usize,
+    window: usize,
+    handler: Arc<H>,
+) -> anyhow::Result<Vec<Client>> {
+    let mut clients = Vec::new();
+    for _ in 0..binds.max(1) {
+        let mut config = ClientConfig::new(bind.clone());
+        config.session = SessionConfig {
+            window,
+            ..SessionConfig::default()
+        };
+        let client = Client::connect(smpp, config, handler.clone())
+            .await
+            .with_context(|| format!("binding to {smpp}"))?;
+        clients.push(client);
+    }
+    Ok(clients)
+}
+
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let counter = Arc::new(ReceiptCounter::default());
     let (bind_kind, pushed) = match args.push {
@@ -121,30 +160,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         ),
         None => (BindKind::Transceiver, None),
     };
-    let mut clients = Vec::new();
-    for _ in 0..args.binds.max(1) {
-        let mut config =
-            ClientConfig::new(BindRequest::new(bind_kind, &args.system_id, &args.password));
-        config.session = SessionConfig {
-            window: args.window,
-            ..SessionConfig::default()
-        };
-        let client = Client::connect(args.smpp, config, counter.clone())
-            .await
-            .with_context(|| format!("binding to {}", args.smpp))?;
-        clients.push(client);
-    }
-    let template = SubmitSm::builder()
-        .esm_class(EsmClass::from(0))
-        .source_addr("447700900123".parse()?)
-        .destination_addr(args.destination.parse()?)
-        .registered_delivery(RegisteredDelivery::from(u8::from(!args.no_receipts)))
-        .short_message(
-            b"smsgw bench: a message of a typical length, around sixty chars"
-                .as_slice()
-                .try_into()?,
-        )
-        .build();
+    let bind = BindRequest::new(bind_kind, &args.system_id, &args.password);
+    let clients = bind_clients(args.smpp, &bind, args.binds, args.window, counter.clone()).await?;
+    let template = bench_submit(&args.destination, !args.no_receipts)?;
 
     let progress = ProgressBar::new(args.count as u64);
     progress.set_style(ProgressStyle::with_template(

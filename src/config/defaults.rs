@@ -68,6 +68,10 @@ pub const FALLBACK_AFTER: Duration = Duration::from_secs(60);
 /// Redis store: how long taken work stays a node's own before others may take it.
 pub const REDIS_LEASE: Duration = Duration::from_secs(60);
 
+/// How long a login waits for a free password verifier before it is refused as busy: long
+/// enough to absorb a burst of binds at start-up, short enough that a flood is refused fast.
+pub const VERIFIER_WAIT: Duration = Duration::from_millis(100);
+
 pub const SIMULATOR_LISTENER: &str = "127.0.0.1:2776";
 pub const SIMULATOR_DR_DELAY: Duration = Duration::from_millis(50);
 

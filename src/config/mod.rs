@@ -22,9 +22,9 @@ use std::path::{Path, PathBuf};
 pub use duration::parse_duration;
 pub use error::{ConfigError, ConfigErrors, Position};
 pub use types::{
-    Account, Connector, ConnectorTls, EdgeSettings, Listeners, NumberPattern, Numbering,
-    ProxyProtocolOn, PushConfig, PushFormat, RedisSentinel, Route, Secret, SimulatorSettings,
-    StoreConfig, TlsListener,
+    Account, AuthSettings, Connector, ConnectorTls, EdgeSettings, Listeners, NumberPattern,
+    Numbering, ProxyProtocolOn, PushConfig, PushFormat, RedisSentinel, Route, Secret,
+    SimulatorSettings, StoreConfig, TlsListener,
 };
 
 use error::Problems;
@@ -42,6 +42,8 @@ pub struct Config {
     pub store: StoreConfig,
     /// `Some` when the gateway must start the built-in carrier simulator itself.
     pub builtin_simulator: Option<SimulatorSettings>,
+    /// Login lockout and password verifier (`[auth]`).
+    pub auth: AuthSettings,
     accounts: Vec<Account>,
     connectors: Vec<Connector>,
     routes: Vec<Route>,
@@ -127,6 +129,7 @@ impl Config {
             listeners,
             store,
             builtin_simulator,
+            auth: AuthSettings::default(),
             accounts,
             connectors,
             routes,

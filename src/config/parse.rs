@@ -10,11 +10,12 @@ use toml::Spanned;
 
 use super::error::Problems;
 use super::raw::{
-    RawAccount, RawConnector, RawListeners, RawPushDefaults, RawRoute, RawSimulator, RawStore,
+    RawAccount, RawAuth, RawConnector, RawListeners, RawPushDefaults, RawRoute, RawSimulator,
+    RawStore,
 };
 
 const TOP_LEVEL_KEYS: &str = "node_id, site, data_dir, listeners, store, simulator, push, \
-                              accounts, connectors, routes";
+                              auth, accounts, connectors, routes";
 
 /// Everything that deserialized; entries with problems are left out (and reported).
 #[derive(Debug, Default)]
@@ -26,6 +27,7 @@ pub(crate) struct RawDocument {
     pub store: Option<RawStore>,
     pub simulator: Option<RawSimulator>,
     pub push: Option<RawPushDefaults>,
+    pub auth: Option<RawAuth>,
     pub accounts: Vec<Spanned<RawAccount>>,
     pub connectors: Vec<Spanned<RawConnector>>,
     pub routes: Vec<Spanned<RawRoute>>,
@@ -59,6 +61,7 @@ pub(crate) fn parse_document(text: &str, problems: &mut Problems<'_>) -> RawDocu
             "store" => document.store = section(value, problems),
             "simulator" => document.simulator = section(value, problems),
             "push" => document.push = section(value, problems),
+            "auth" => document.auth = section(value, problems),
             "accounts" => {
                 document.accounts = entries(value, "accounts", problems, |table| {
                     note_name(table, "system_id", &mut document.account_names)

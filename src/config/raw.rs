@@ -39,6 +39,17 @@ pub(crate) struct RawTlsListener {
     pub key: S<String>,
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "an [auth] table")]
+pub(crate) struct RawAuth {
+    pub lockout_failures: Option<S<u32>>,
+    pub lockout_window: Option<S<String>>,
+    pub lockout_duration: Option<S<String>>,
+    pub lockout_max_entries: Option<S<u32>>,
+    pub verifier_threads: Option<S<u32>>,
+    pub verifier_wait: Option<S<String>>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum RawStoreKind {

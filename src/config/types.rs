@@ -69,6 +69,28 @@ pub struct ProxyProtocolOn {
     pub https: bool,
 }
 
+/// Login protection shared by SMPP and HTTP (see [`crate::auth`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthSettings {
+    /// Failures per (client address, account) that lock the pair, the window they count in,
+    /// the lock's duration (at least 30 s) and the table's bound.
+    pub lockout: crate::auth::lockout::LockoutPolicy,
+    /// argon2 verifications at once.
+    pub verifier_threads: usize,
+    /// How long a login waits for a verifier slot before it is refused as busy.
+    pub verifier_wait: Duration,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            lockout: crate::auth::lockout::LockoutPolicy::default(),
+            verifier_threads: crate::auth::verifier::default_threads(),
+            verifier_wait: super::defaults::VERIFIER_WAIT,
+        }
+    }
+}
+
 /// A TLS listener; `cert` and `key` are PEM files that existed when the config was loaded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TlsListener {

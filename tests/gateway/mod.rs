@@ -42,8 +42,8 @@ pub struct ConfigExtra<'a> {
     pub account: &'a str,
     /// Lines of the `sim` connector, e.g. `tls = { ca = ... }`.
     pub connector: &'a str,
-    /// Tables after the `acme` account's, e.g. more `[[accounts]]`.
-    pub accounts: &'a str,
+    /// Tables appended at the end, e.g. `[auth]` or another `[[accounts]]`.
+    pub tables: &'a str,
 }
 
 /// A config with one account `acme` (plus `account_extra` TOML, e.g. a push table), one
@@ -75,7 +75,6 @@ system_id = "acme"
 password_hash = "{hash}"
 mo_numbers = ["447700900123", "12345"]
 {account_extra}
-{accounts_extra}
 
 [[connectors]]
 name = "sim"
@@ -87,12 +86,13 @@ password = "pw"
 [[routes]]
 prefix = "*"
 connectors = ["sim"]
+{tables}
 "#,
         dir = dir.display(),
         listeners_extra = extra.listeners,
         account_extra = extra.account,
-        accounts_extra = extra.accounts,
         connector_extra = extra.connector,
+        tables = extra.tables,
     )
 }
 

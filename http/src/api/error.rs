@@ -68,13 +68,12 @@ impl ApiError {
 
     /// The account sends too fast: 429, code 6, `Retry-After` in whole seconds (at least 1).
     pub fn throttled(retry_after: Duration) -> ApiError {
-        let mut error = Self::new(
+        Self::new(
             StatusCode::TOO_MANY_REQUESTS,
             result_code::THROTTLED,
             "throttled: retry later",
-        );
-        error.retry_after = Some(retry_after);
-        error
+        )
+        .with_retry_after(retry_after)
     }
 
     /// A field is malformed: 400, code 1, naming the field.
@@ -120,6 +119,17 @@ impl ApiError {
             result_code::INTERNAL,
             "temporary internal error: retry later",
         )
+    }
+
+    /// The gateway cannot check the password now (every password verifier is busy): 503,
+    /// code 98, `Retry-After` in whole seconds.
+    pub fn busy(retry_after: Duration) -> ApiError {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            result_code::INTERNAL,
+            "busy: retry later",
+        )
+        .with_retry_after(retry_after)
     }
 
     /// The body is larger than allowed: 413, code 1.
@@ -177,6 +187,11 @@ impl ApiError {
     /// The `Retry-After` delay, for throttling.
     pub fn retry_after(&self) -> Option<Duration> {
         self.retry_after
+    }
+
+    fn with_retry_after(mut self, delay: Duration) -> Self {
+        self.retry_after = Some(delay);
+        self
     }
 
     fn new(status: StatusCode, code: u16, message: impl Into<String>) -> ApiError {

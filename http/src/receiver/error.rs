@@ -41,13 +41,12 @@ impl ReceiverError {
     /// The account sends too fast: result_code 6, HTTP 429 with `Retry-After` (whole seconds,
     /// rounded up, at least 1).
     pub fn throttled(retry_after: Duration) -> ReceiverError {
-        let mut error = Self::new(
+        Self::new(
             result_code::THROTTLED,
             StatusCode::TOO_MANY_REQUESTS,
             "throttled: retry later",
-        );
-        error.retry_after = Some(retry_after);
-        error
+        )
+        .with_retry_after(retry_after)
     }
 
     /// The message_id was used before with a different message: result_code 7, HTTP 409.
@@ -78,6 +77,17 @@ impl ReceiverError {
             StatusCode::SERVICE_UNAVAILABLE,
             "temporary internal error: retry later",
         )
+    }
+
+    /// The gateway cannot check the password now (every password verifier is busy):
+    /// result_code 98, HTTP 503 with `Retry-After`, so clients retry later.
+    pub fn busy(retry_after: Duration) -> ReceiverError {
+        Self::new(
+            result_code::INTERNAL,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy: retry later",
+        )
+        .with_retry_after(retry_after)
     }
 
     /// A parameter is malformed: result_code 1, HTTP 400, naming the parameter.
@@ -145,6 +155,11 @@ impl ReceiverError {
         self.retry_after
     }
 
+    fn with_retry_after(mut self, delay: Duration) -> Self {
+        self.retry_after = Some(delay);
+        self
+    }
+
     fn new(code: u16, status: StatusCode, description: impl Into<String>) -> ReceiverError {
         ReceiverError {
             code,
@@ -192,6 +207,7 @@ mod tests {
             (ReceiverError::duplicate(), 7, 409),
             (ReceiverError::too_long(9, 6), 8, 400),
             (ReceiverError::internal(), 98, 503),
+            (ReceiverError::busy(Duration::from_secs(1)), 98, 503),
             (ReceiverError::invalid("sender", "bad"), 1, 400),
             (ReceiverError::missing(&["login"]), 1, 400),
             (ReceiverError::too_large(10), 1, 413),

@@ -54,7 +54,11 @@ impl Ledger {
 struct Handler(Arc<Ledger>);
 
 impl ReceiverHandler for Handler {
-    async fn submit(&self, request: ReceiverRequest) -> Result<(), ReceiverError> {
+    async fn submit(
+        &self,
+        _: smsgw_http::ClientAddr,
+        request: ReceiverRequest,
+    ) -> Result<(), ReceiverError> {
         self.0.requests.fetch_add(1, Ordering::SeqCst);
         if let Some(refusal) = self.0.receiver_script.lock().unwrap().pop_front() {
             return Err(refusal);
@@ -76,6 +80,7 @@ impl ReceiverHandler for Handler {
 impl MessageApi for Handler {
     async fn submit(
         &self,
+        _client: smsgw_http::ClientAddr,
         _credentials: Credentials,
         key: Option<IdempotencyKey>,
         _request: SubmitRequest,
@@ -97,7 +102,12 @@ impl MessageApi for Handler {
     }
 
     /// A message this site took is ACCEPTED with no history; any other id is unknown.
-    async fn status(&self, _: Credentials, id: String) -> Result<MessageStatus, ApiError> {
+    async fn status(
+        &self,
+        _client: smsgw_http::ClientAddr,
+        _: Credentials,
+        id: String,
+    ) -> Result<MessageStatus, ApiError> {
         if !self
             .0
             .json

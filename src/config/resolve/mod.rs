@@ -2,6 +2,7 @@
 //! Every problem is recorded with its span and checking goes on, so one run reports all.
 
 mod accounts;
+mod auth;
 mod connectors;
 mod edge;
 mod push;
@@ -56,7 +57,8 @@ pub(crate) fn resolve(document: RawDocument, resolver: &mut Resolver<'_, '_, '_>
     let accounts = accounts::resolve(&document.accounts, &push, resolver);
     let connectors = connectors::resolve(&document.connectors, resolver);
     let routes = routes::resolve(&document, resolver);
-    Config::assemble(
+    let auth = resolver.auth(document.auth.as_ref());
+    let mut config = Config::assemble(
         node_id,
         site,
         data_dir,
@@ -66,7 +68,9 @@ pub(crate) fn resolve(document: RawDocument, resolver: &mut Resolver<'_, '_, '_>
         connectors,
         routes,
         builtin_simulator,
-    )
+    );
+    config.auth = auth;
+    config
 }
 
 impl Resolver<'_, '_, '_> {
