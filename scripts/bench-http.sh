@@ -7,30 +7,19 @@
 #
 #   bash scripts/bench-http.sh [SMPP_COUNT] [WRK_SECONDS] [WRK_CONNECTIONS]
 #
-# Uses target/release/smsgw (built if missing or SMSGW_BUILD=1; SMSGW_BIN overrides). Ports: gateway 32775/38080,
-# its simulator 32776, Kannel's simulator 32777, Kannel 33000/33001/33013.
+# SMPP runs twice: 4 binds x window 64 (the usual bench), and one bind with a window of
+# WRK_CONNECTIONS, the HTTP load's concurrency (group commit shares an fsync among the writes
+# in flight, so the cost per MT depends on it). Uses target/release/smsgw (built if missing or
+# SMSGW_BUILD=1; SMSGW_BIN overrides). Ports: gateway 32775/38080, its simulator 32776,
+# Kannel's simulator 32777, Kannel 33000/33001/33013.
 set -euo pipefail
 
 count=${1:-100000}
 seconds=${2:-15}
 connections=${3:-50}
 
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
-target=${CARGO_TARGET_DIR:-$PWD/target}
-smsgw=${SMSGW_BIN:-$target/release/smsgw}
-if [ ! -x "$smsgw" ] || [ "${SMSGW_BUILD:-0}" = 1 ]; then
-    cargo build --release --bin smsgw
-fi
+source "$(dirname "${BASH_SOURCE[0]}")/bench-common.sh" bench-http
 command -v wrk >/dev/null || { echo "wrk is needed (apt-get install wrk)"; exit 2; }
-
-run=$(mktemp -d /tmp/smsgw-bench-http.XXXXXX)
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$run"
-}
-trap cleanup EXIT
 
 wait_port() { # PORT
     for _ in $(seq 100); do
@@ -64,17 +53,7 @@ system_id = "demo"
 password_env = "SMSGW_BENCH_PASSWORD"
 max_binds = 64
 
-[[connectors]]
-name = "sim"
-endpoints = ["127.0.0.1:32776"]
-binds = 2
-window = 256
-system_id = "smsgw"
-password = "sim"
-
-[[routes]]
-prefix = "*"
-connectors = ["sim"]
+$(sim_route_toml 32776)
 TOML
 export SMSGW_BENCH_PASSWORD=demo1234
 "$smsgw" serve --config "$run/smsgw.toml" >"$run/gateway.log" 2>&1 &
@@ -82,12 +61,19 @@ gateway=$!
 pids+=("$gateway")
 until curl -sf http://127.0.0.1:38080/readyz >/dev/null; do sleep 0.2; done
 
-echo "== SMPP: $count MTs, no receipts (smsgw bench, 4 binds, window 64)"
-before=$(cpu_s "$gateway")
-"$smsgw" bench --smpp 127.0.0.1:32775 --count "$count" --no-receipts | tee "$run/smpp.txt"
-smpp_cpu=$(calc "$(cpu_s "$gateway") - $before")
-smpp_ok=$(awk '/submitted/ { print $2 }' "$run/smpp.txt")
-smpp_rate=$(awk '/submitted/ { print $(NF-1) }' "$run/smpp.txt")
+# smpp_phase NAME BINDS WINDOW: sets NAME_ok, NAME_rate, NAME_cpu.
+smpp_phase() {
+    echo "== SMPP: $count MTs, no receipts (smsgw bench, $2 binds, window $3)"
+    local before
+    before=$(cpu_s "$gateway")
+    "$smsgw" bench --smpp 127.0.0.1:32775 --count "$count" --binds "$2" --window "$3" \
+        --no-receipts | tee "$run/$1.txt"
+    printf -v "$1_cpu" '%s' "$(calc "$(cpu_s "$gateway") - $before")"
+    printf -v "$1_ok" '%s' "$(awk '/submitted/ { print $2 }' "$run/$1.txt")"
+    printf -v "$1_rate" '%s' "$(awk '/submitted/ { print $(NF-1) }' "$run/$1.txt")"
+}
+smpp_phase smpp 4 64
+smpp_phase smpp_same "1" "$connections"
 
 body='login=demo&password=demo1234&phone_number=447700900001&sender=DEMO&message=smsgw%20bench%3A%20a%20message%20of%20a%20typical%20length%2C%20around%20sixty%20chars&message_id={id}&receipt=FALSE'
 echo "== HTTP: wrk -c$connections for ${seconds}s, unique message_id, receipt=FALSE"
@@ -168,12 +154,16 @@ fi
 
 echo
 echo "== Summary (same run)"
-printf '  SMPP  %8d MTs  %8.0f MT/s  gateway CPU %6.1f us/MT\n' "$smpp_ok" "$smpp_rate" \
-    "$(calc "$smpp_cpu * 1000000 / $smpp_ok")"
-printf '  HTTP  %8d MTs  %8.0f MT/s  gateway CPU %6.1f us/MT\n' "$http_ok" "$http_rate" \
-    "$(calc "$http_cpu * 1000000 / $http_ok")"
-printf '  HTTP/SMPP CPU per MT: %.2fx\n' \
-    "$(calc "($http_cpu / $http_ok) / ($smpp_cpu / $smpp_ok)")"
+per_mt() { calc "$1 * 1000000 / $2"; }
+printf '  SMPP 4x64   %8d MTs  %8.0f MT/s  gateway CPU %6.1f us/MT\n' "$smpp_ok" "$smpp_rate" \
+    "$(per_mt "$smpp_cpu" "$smpp_ok")"
+printf '  SMPP 1x%-4s %8d MTs  %8.0f MT/s  gateway CPU %6.1f us/MT\n' "$connections" \
+    "$smpp_same_ok" "$smpp_same_rate" "$(per_mt "$smpp_same_cpu" "$smpp_same_ok")"
+printf '  HTTP c%-5s %8d MTs  %8.0f MT/s  gateway CPU %6.1f us/MT\n' "$connections" "$http_ok" \
+    "$http_rate" "$(per_mt "$http_cpu" "$http_ok")"
+printf '  HTTP/SMPP CPU per MT: %.2fx (4x64), %.2fx (same concurrency)\n' \
+    "$(calc "($http_cpu / $http_ok) / ($smpp_cpu / $smpp_ok)")" \
+    "$(calc "($http_cpu / $http_ok) / ($smpp_same_cpu / $smpp_same_ok)")"
 if [ -n "$kannel_rate" ]; then
     printf '  Kannel sendsms %8.0f MT/s; smsgw HTTP / Kannel: %.2fx\n' "$kannel_rate" \
         "$(calc "$http_rate / $kannel_rate")"

@@ -7,7 +7,7 @@ mod loopback;
 
 use std::{sync::Arc, time::Duration};
 
-use gateway::{submit, ConfigExtra, TestGateway, PASSWORD};
+use gateway::{submit, ConfigExtra, TestGateway, LOCK_AFTER_ONE_FAILURE, PASSWORD};
 use loopback::{connect_from, proxy_v2, BALANCER, CLIENT, OTHER_CLIENT};
 use smsgw_smpp::{
     client::{ConnectError, DeliverStream},
@@ -28,6 +28,7 @@ async fn start() -> TestGateway {
     let sim = gateway::start_sim(Default::default()).await;
     let extra = ConfigExtra {
         listeners: LISTENERS,
+        tables: LOCK_AFTER_ONE_FAILURE,
         ..ConfigExtra::default()
     };
     TestGateway::start_in(sim, tempfile::tempdir().unwrap(), extra).await

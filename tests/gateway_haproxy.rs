@@ -88,6 +88,7 @@ async fn behind_haproxy_a_failed_bind_locks_out_only_the_client_that_made_it() {
         format!("trusted_proxies = [\"{HAPROXY_SOURCE}\"]\nproxy_protocol = [\"smpp\"]\n");
     let extra = ConfigExtra {
         listeners: &listeners,
+        tables: gateway::LOCK_AFTER_ONE_FAILURE,
         ..ConfigExtra::default()
     };
     let test = TestGateway::start_in(sim, tempfile::tempdir().unwrap(), extra).await;

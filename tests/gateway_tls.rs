@@ -383,6 +383,7 @@ async fn tls_listeners_read_the_balancers_proxy_header_before_the_handshake() {
     let sim = start_sim(CarrierSimConfig::default()).await;
     let extra = ConfigExtra {
         listeners: &listeners,
+        tables: LOCK_AFTER_ONE_FAILURE,
         ..ConfigExtra::default()
     };
     let test = start_gateway(pki, sim, extra).await;

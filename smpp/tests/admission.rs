@@ -1,7 +1,7 @@
 //! Who the server lets in, over real TCP on 127.0.0.1: at most `max_unbound_per_address`
 //! connections per client address before they bind, and the client address a listener's
-//! [`ClientAddressFn`] finds (e.g. from a balancer's PROXY header) is the one failed binds
-//! are locked out under.
+//! [`ClientAddressFn`] finds (e.g. from a balancer's PROXY header) is the one the bind
+//! handler authenticates (and locks out) under.
 
 mod common;
 
@@ -68,22 +68,23 @@ async fn bind_status(address: SocketAddr, password: &str) -> Option<CommandStatu
 }
 
 #[tokio::test]
-async fn failed_binds_are_locked_out_under_the_address_the_listener_found() {
-    let (server, _smsc, direct) = start_server(ServerConfig::default()).await;
-    let behind_balancer = listener_naming(&server, Some("192.0.2.55:1000".parse().unwrap())).await;
-    assert_eq!(
-        bind_status(behind_balancer, "wrong").await,
-        Some(CommandStatus::EsmeRinvpaswd)
-    );
-    // Locked out: that client, not the socket peer 127.0.0.1, which still binds directly.
+async fn binds_are_authenticated_under_the_address_the_listener_found() {
+    let (server, smsc, direct) = start_server(ServerConfig::default()).await;
+    let client: SocketAddr = "192.0.2.55:1000".parse().unwrap();
+    let behind_balancer = listener_naming(&server, Some(client)).await;
     assert_eq!(
         bind_status(behind_balancer, "demo1234").await,
-        Some(CommandStatus::EsmeRbindfail)
-    );
-    assert_eq!(
-        bind_status(direct, "demo1234").await,
         Some(CommandStatus::EsmeRok)
     );
+    assert_eq!(
+        bind_status(direct, "wrong").await,
+        Some(CommandStatus::EsmeRinvpaswd)
+    );
+    // The handler (which keeps the lockouts) saw the balancer's client, then the socket peer.
+    let peers = smsc.bind_peers.lock().unwrap().clone();
+    assert_eq!(peers.len(), 2, "{peers:?}");
+    assert_eq!(peers[0], client);
+    assert!(peers[1].ip().is_loopback(), "{peers:?}");
     // A listener that finds no client address closes the connection.
     let refusing = listener_naming(&server, None).await;
     assert_eq!(bind_status(refusing, "demo1234").await, None);

@@ -201,13 +201,19 @@ async fn a_deliver_without_response_fails_with_timeout_for_the_caller() {
 }
 
 /// Writes `count` submits from sequence 2 on, back to back, never reading.
-fn write_submits(mut writer: RawPeer<OwnedWriteHalf>, count: u32) -> tokio::task::JoinHandle<()> {
+/// Writes `count` submits back to back on another task, which hands the writer back: dropping
+/// it would close our side of the connection and end the session.
+fn write_submits(
+    mut writer: RawPeer<OwnedWriteHalf>,
+    count: u32,
+) -> tokio::task::JoinHandle<RawPeer<OwnedWriteHalf>> {
     tokio::spawn(async move {
         for sequence in 2..2 + count {
             writer
                 .send_pdu(sequence, submit_to("447700900001", "x"))
                 .await;
         }
+        writer
     })
 }
 
@@ -273,7 +279,7 @@ async fn a_peer_past_the_inbound_window_is_read_slower_and_every_request_is_answ
     .await
     .expect("every submit answered");
     assert_eq!(answered, (2..2 + COUNT).collect::<Vec<_>>());
-    writing.await.unwrap();
+    let _writer = writing.await.unwrap();
     assert_eq!(smsc.submits.lock().unwrap().len(), COUNT as usize);
     assert_eq!(smsc.most_submits_in_handler.load(Ordering::SeqCst), 4);
     assert_eq!(server.registry().sessions("demo").len(), 1, "still bound");
@@ -290,7 +296,7 @@ async fn the_bind_handlers_windows_replace_the_servers() {
     release_when_in_handler(&smsc, 2).await;
     let answered = read_ok_responses(&mut reader, 50).await;
     assert_eq!(answered.len(), 50);
-    writing.await.unwrap();
+    let _writer = writing.await.unwrap();
     assert_eq!(smsc.most_submits_in_handler.load(Ordering::SeqCst), 2);
 }
 

@@ -46,6 +46,10 @@ pub struct ConfigExtra<'a> {
     pub tables: &'a str,
 }
 
+/// `[auth]` that locks (client address, account) out after one wrong password, for tests
+/// of whose failures count where.
+pub const LOCK_AFTER_ONE_FAILURE: &str = "[auth]\nlockout_failures = 1\n";
+
 /// A config with one account `acme` (plus `account_extra` TOML, e.g. a push table), one
 /// connector to the simulator and a catch-all route.
 pub fn config_text(sim: SocketAddr, dir: &std::path::Path, account_extra: &str) -> String {

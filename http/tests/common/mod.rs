@@ -7,14 +7,16 @@ use std::net::SocketAddr;
 use axum::Router;
 use tokio::net::TcpListener;
 
-/// Serves `router` on 127.0.0.1:<ephemeral> and returns the address.
+/// Serves `router` on 127.0.0.1:<ephemeral> and returns the address. Each request carries
+/// its socket peer, which the handlers read as the client address.
 pub async fn serve(router: Router) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind loopback");
     let addr = listener.local_addr().expect("local addr");
     tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
+        let service = router.into_make_service_with_connect_info::<SocketAddr>();
+        let _ = axum::serve(listener, service).await;
     });
     addr
 }

@@ -153,7 +153,8 @@ impl Site {
             .merge(api::router(handler))
             .layer(axum::middleware::map_response(close_connection));
         let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, router).await;
+            let service = router.into_make_service_with_connect_info::<SocketAddr>();
+            let _ = axum::serve(listener, service).await;
         });
         Site {
             addr,

@@ -26,6 +26,8 @@ pub struct TestSmsc {
     pub next_id: AtomicU64,
     pub submits: Mutex<Vec<SubmitSm>>,
     pub bind_attempts: Mutex<Vec<(Instant, String)>>,
+    /// The client address the server gave each authentication.
+    pub bind_peers: Mutex<Vec<SocketAddr>>,
     pub authentications: AtomicU64,
     /// Close every session right after it bound (a flapping SMSC).
     pub drop_after_bind: std::sync::atomic::AtomicBool,
@@ -86,9 +88,10 @@ impl BindHandler for TestSmsc {
     async fn authenticate(
         &self,
         bind: &BindRequest,
-        _peer: SocketAddr,
+        peer: SocketAddr,
     ) -> Result<String, CommandStatus> {
         self.authentications.fetch_add(1, Ordering::SeqCst);
+        self.bind_peers.lock().unwrap().push(peer);
         self.bind_attempts
             .lock()
             .unwrap()
