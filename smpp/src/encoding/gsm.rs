@@ -62,11 +62,42 @@ impl GsmChar {
     }
 }
 
+/// In [`ASCII`]: the character is not in the alphabet.
+const NOT_GSM: u8 = 0xFF;
+/// In [`ASCII`]: the rest is a septet of the extension table.
+const EXTENDED: u8 = 0x80;
+
+/// How each ASCII character is written, built from the two tables at compile time: most texts
+/// are ASCII, and a table lookup per character beats searching the alphabet for it.
+const ASCII: [u8; 128] = {
+    let mut table = [NOT_GSM; 128];
+    let mut septet = 0;
+    while septet < BASIC.len() {
+        let ch = BASIC[septet] as u32;
+        if ch < 128 && septet != ESCAPE as usize {
+            table[ch as usize] = septet as u8;
+        }
+        septet += 1;
+    }
+    let mut index = 0;
+    while index < EXTENSION.len() {
+        let (septet, ch) = EXTENSION[index];
+        if (ch as u32) < 128 {
+            table[ch as usize] = EXTENDED | septet;
+        }
+        index += 1;
+    }
+    table
+};
+
 /// Looks a character up in the default alphabet, then the extension table.
 pub fn gsm_char(ch: char) -> Option<GsmChar> {
-    // The escape itself is not a character of the alphabet.
-    if ch == '\u{1B}' {
-        return None;
+    if ch.is_ascii() {
+        return match ASCII[ch as usize] {
+            NOT_GSM => None,
+            code if code & EXTENDED != 0 => Some(GsmChar::Extended(code & !EXTENDED)),
+            septet => Some(GsmChar::Basic(septet)),
+        };
     }
     if let Some(pos) = BASIC.iter().position(|&c| c == ch) {
         return u8::try_from(pos).ok().map(GsmChar::Basic);
@@ -132,6 +163,28 @@ fn basic_char(position: usize, octet: u8) -> Result<char, GsmDecodeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_ascii_table_agrees_with_the_alphabet_for_every_ascii_character() {
+        for code in 0u8..128 {
+            let ch = char::from(code);
+            let searched = if ch == '\u{1B}' {
+                None
+            } else {
+                BASIC
+                    .iter()
+                    .position(|&c| c == ch)
+                    .map(|septet| GsmChar::Basic(septet as u8))
+                    .or_else(|| {
+                        EXTENSION
+                            .iter()
+                            .find(|&&(_, c)| c == ch)
+                            .map(|&(septet, _)| GsmChar::Extended(septet))
+                    })
+            };
+            assert_eq!(gsm_char(ch), searched, "{ch:?}");
+        }
+    }
 
     #[test]
     fn at_sign_is_septet_zero() {
