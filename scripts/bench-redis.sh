@@ -5,7 +5,8 @@
 #
 #   bash scripts/bench-redis.sh [COUNT] [BINDS] [WINDOW] [RATE]
 #
-# Uses target/release/smsgw (built with `cargo build --release` if missing or SMSGW_BUILD=1).
+# Uses target/release/smsgw (built with `cargo build --release` if missing or SMSGW_BUILD=1;
+# SMSGW_BIN overrides); logs are copied to /tmp/bench-redis-*.log at the end.
 # Ports: Redis 16379, node A 12775/18080, simulator 12776, node B 22775/28080.
 set -euo pipefail
 
@@ -14,21 +15,7 @@ binds=${2:-4}
 window=${3:-64}
 rate=${4:-}
 
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
-target=${CARGO_TARGET_DIR:-$PWD/target}
-smsgw="$target/release/smsgw"
-if [ ! -x "$smsgw" ] || [ "${SMSGW_BUILD:-0}" = 1 ]; then
-    cargo build --release --bin smsgw
-fi
-
-run=$(mktemp -d /tmp/smsgw-bench-redis.XXXXXX)
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    cp "$run"/*.log /tmp/ 2>/dev/null; rm -rf "$run"
-}
-trap cleanup EXIT
+source "$(dirname "${BASH_SOURCE[0]}")/bench-common.sh" bench-redis
 
 redis-server --port 16379 --dir "$run" --save "" --appendonly no --daemonize no \
     --logfile "$run/redis.log" &
@@ -61,17 +48,8 @@ system_id = "demo"
 password_env = "SMSGW_BENCH_PASSWORD"
 max_binds = 64
 
-[[connectors]]
-name = "sim"
-endpoints = ["127.0.0.1:12776"]
-binds = 2
-window = 256
-system_id = "smsgw"
-password = "sim"
 
-[[routes]]
-prefix = "*"
-connectors = ["sim"]
+$(sim_route_toml 12776)
 EOF
 }
 
