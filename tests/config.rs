@@ -778,9 +778,9 @@ fn push_settings_default_and_can_be_set() {
     ))
     .unwrap_or_else(|e| panic!("{e}"));
     let push = defaults.accounts()[0].push.clone().unwrap();
-    assert_eq!(push.concurrency, 64);
+    assert_eq!(push.concurrency, 128);
     assert_eq!(
-        push.max_idle_connections, 64,
+        push.max_idle_connections, 128,
         "one idle connection per slot"
     );
     assert_eq!(push.idle_timeout, Duration::from_secs(90));
