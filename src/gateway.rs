@@ -155,7 +155,7 @@ fn connector_settings(
         endpoints,
         binds_per_endpoint: connector.binds.max(1) as usize,
         system_id: connector.system_id.clone(),
-        password: connector.password.expose().to_owned(),
+        password: connector.password.clone(),
         system_type: connector.system_type.clone(),
         receipt_id_format: connector.receipt_id_format,
         window: connector.window.max(1) as usize,

@@ -34,16 +34,16 @@ use tokio::{
 use tracing::{debug, error, info, warn};
 
 use super::{inbound::CarrierInbound, submit_pdu::submit_pdus};
-use crate::{message::Mt, store::Store};
+use crate::{config::Secret, message::Mt, store::Store};
 
-/// How a connector binds and sends. `{:?}` masks the password.
-#[derive(Clone)]
+/// How a connector binds and sends. `{:?}` masks the password ([`Secret`]).
+#[derive(Debug, Clone)]
 pub struct ConnectorSettings {
     pub name: String,
     pub endpoints: Vec<Endpoint>,
     pub binds_per_endpoint: usize,
     pub system_id: String,
-    pub password: String,
+    pub password: Secret,
     pub system_type: String,
     /// How the carrier's receipts write the ids its submit_sm_resp gave.
     pub receipt_id_format: ReceiptIdFormat,
@@ -60,25 +60,6 @@ pub struct ConnectorSettings {
     pub fallback_after: Duration,
 }
 
-impl std::fmt::Debug for ConnectorSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ConnectorSettings")
-            .field("name", &self.name)
-            .field("endpoints", &self.endpoints)
-            .field("binds_per_endpoint", &self.binds_per_endpoint)
-            .field("system_id", &self.system_id)
-            .field("password", &"***")
-            .field("system_type", &self.system_type)
-            .field("window", &self.window)
-            .field("throughput", &self.throughput)
-            .field("response_timeout", &self.response_timeout)
-            .field("enquire_link_interval", &self.enquire_link_interval)
-            .field("rebind_delay", &self.rebind_delay)
-            .field("fallback_after", &self.fallback_after)
-            .finish()
-    }
-}
-
 impl ConnectorSettings {
     /// A connector to one SMSC with defaults (window 64, inbound window 128, 1 bind).
     pub fn new(name: &str, address: &str, system_id: &str, password: &str) -> Self {
@@ -87,7 +68,7 @@ impl ConnectorSettings {
             endpoints: vec![Endpoint::tcp(address)],
             binds_per_endpoint: 1,
             system_id: system_id.to_owned(),
-            password: password.to_owned(),
+            password: Secret::new(password),
             system_type: String::new(),
             receipt_id_format: ReceiptIdFormat::Same,
             window: 64,
@@ -101,7 +82,11 @@ impl ConnectorSettings {
     }
 
     fn pool_config(&self) -> PoolConfig {
-        let mut bind = BindRequest::new(BindKind::Transceiver, &self.system_id, &self.password);
+        let mut bind = BindRequest::new(
+            BindKind::Transceiver,
+            &self.system_id,
+            self.password.expose(),
+        );
         bind.system_type = self.system_type.clone();
         let mut client = ClientConfig::new(bind);
         client.session = SessionConfig {
