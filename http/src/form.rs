@@ -5,6 +5,8 @@
 //! parameter was broken. A `%` not followed by two hex digits is kept literally, as browsers
 //! and the WHATWG URL standard do, so `50% off` sent unencoded still arrives intact.
 
+use std::borrow::Cow;
+
 /// A key or value is not valid UTF-8 after percent-decoding.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("parameter {name} is not valid UTF-8")]
@@ -13,8 +15,11 @@ pub struct NotUtf8 {
     pub name: String,
 }
 
+/// A decoded name or value: borrowed from the input when it had nothing to decode.
+pub type Component<'a> = Cow<'a, str>;
+
 /// Splits `input` into decoded `(name, value)` pairs, in order, duplicates kept.
-pub fn parse(input: &[u8]) -> Result<Vec<(String, String)>, NotUtf8> {
+pub fn parse(input: &[u8]) -> Result<Vec<(Component<'_>, Component<'_>)>, NotUtf8> {
     input
         .split(|&b| b == b'&')
         .filter(|pair| !pair.is_empty())
@@ -23,20 +28,29 @@ pub fn parse(input: &[u8]) -> Result<Vec<(String, String)>, NotUtf8> {
                 Some(at) => (&pair[..at], &pair[at + 1..]),
                 None => (pair, &[][..]),
             };
-            let name_bytes = decode(name);
-            let value_bytes = decode(value);
-            let shown = String::from_utf8_lossy(&name_bytes).into_owned();
-            let name = String::from_utf8(name_bytes).map_err(|_| NotUtf8 {
-                name: shown.clone(),
-            })?;
-            let value = String::from_utf8(value_bytes).map_err(|_| NotUtf8 { name: shown })?;
+            // The name is only shown (lossily) when something is wrong: no copy on success.
+            let not_utf8 = || NotUtf8 {
+                name: String::from_utf8_lossy(&decode(name)).into_owned(),
+            };
+            let name = text(decode(name)).ok_or_else(not_utf8)?;
+            let value = text(decode(value)).ok_or_else(not_utf8)?;
             Ok((name, value))
         })
         .collect()
 }
 
-/// Percent-decodes one component and turns `+` into a space.
-fn decode(component: &[u8]) -> Vec<u8> {
+fn text(bytes: Cow<'_, [u8]>) -> Option<Cow<'_, str>> {
+    match bytes {
+        Cow::Borrowed(bytes) => std::str::from_utf8(bytes).ok().map(Cow::Borrowed),
+        Cow::Owned(bytes) => String::from_utf8(bytes).ok().map(Cow::Owned),
+    }
+}
+
+/// Percent-decodes one component and turns `+` into a space; borrows when there is neither.
+fn decode(component: &[u8]) -> Cow<'_, [u8]> {
+    if !component.iter().any(|&b| b == b'+' || b == b'%') {
+        return Cow::Borrowed(component);
+    }
     let mut out = Vec::with_capacity(component.len());
     let mut i = 0;
     while i < component.len() {
@@ -53,7 +67,7 @@ fn decode(component: &[u8]) -> Vec<u8> {
         }
         i += 1;
     }
-    out
+    Cow::Owned(out)
 }
 
 fn hex(byte: Option<&u8>) -> Option<u8> {
@@ -74,10 +88,14 @@ mod tests {
     #[test]
     fn decodes_percent_plus_and_utf8() {
         let pairs = parse(b"a=1&message=caf%C3%A9+%F0%9F%91%8B&empty=&flag&&x=50%+off%2").unwrap();
+        assert!(
+            matches!(pairs[0].1, Cow::Borrowed("1")),
+            "nothing to decode, no copy"
+        );
         assert_eq!(
             pairs,
             vec![
-                ("a".into(), "1".into()),
+                ("a".into(), Cow::from("1")),
                 ("message".into(), "café 👋".into()),
                 ("empty".into(), "".into()),
                 ("flag".into(), "".into()),

@@ -112,26 +112,26 @@ fn parse(
     if query.len() > limits::MAX_QUERY_BYTES {
         return Err(ReceiverError::too_large(limits::MAX_QUERY_BYTES));
     }
-    let mut pairs = decode(query.as_bytes())?;
-    if method == Method::POST {
-        let body = body.map_err(|rejection| {
+    let body = if method == Method::POST {
+        body.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ReceiverError::too_large(limits::MAX_BODY_BYTES)
             } else {
                 ReceiverError::invalid("body", "could not be read")
             }
-        })?;
-        if !body.is_empty() {
-            if !is_utf8_form(headers) {
-                return Err(ReceiverError::unsupported_media_type());
-            }
-            pairs.extend(decode(&body)?);
-        }
+        })?
+    } else {
+        Bytes::new()
+    };
+    if !body.is_empty() && !is_utf8_form(headers) {
+        return Err(ReceiverError::unsupported_media_type());
     }
+    let mut pairs = decode(query.as_bytes())?;
+    pairs.extend(decode(&body)?);
     ReceiverRequest::from_pairs(pairs)
 }
 
-fn decode(input: &[u8]) -> Result<Vec<(String, String)>, ReceiverError> {
+fn decode(input: &[u8]) -> Result<Vec<(form::Component<'_>, form::Component<'_>)>, ReceiverError> {
     form::parse(input).map_err(|e| ReceiverError::invalid(&e.name, "not valid UTF-8"))
 }
 

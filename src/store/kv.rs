@@ -12,6 +12,7 @@ use std::{
     sync::{Arc, Mutex},
 };
 
+use bytes::Bytes;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use tokio::sync::{mpsc, oneshot};
 use tracing::error;
@@ -51,15 +52,20 @@ impl Table {
     }
 }
 
+/// One write of a batch: the value, or `None` to delete. Values are shared, not copied,
+/// between the batch and the overlay that makes them visible until committed.
+type Write = (Table, String, Option<Bytes>);
+
 /// Writes that become durable together.
 #[derive(Debug, Default)]
 pub struct Batch {
-    writes: Vec<(Table, String, Option<Vec<u8>>)>,
+    writes: Vec<Write>,
 }
 
 impl Batch {
     pub fn put(&mut self, table: Table, key: impl Into<String>, value: Vec<u8>) {
-        self.writes.push((table, key.into(), Some(value)));
+        self.writes
+            .push((table, key.into(), Some(Bytes::from(value))));
     }
 
     pub fn delete(&mut self, table: Table, key: impl Into<String>) {
@@ -73,17 +79,18 @@ impl Batch {
 
 struct Submitted {
     version: u64,
-    writes: Vec<(Table, String, Option<Vec<u8>>)>,
+    writes: Vec<Write>,
     done: oneshot::Sender<Result<(), StoreError>>,
 }
 
 /// A write not yet committed: the batch version that wrote it and the value (None = deleted).
-type PendingWrite = (u64, Option<Vec<u8>>);
+type PendingWrite = (u64, Option<Bytes>);
 
+/// Writes not yet committed, per table so a lookup by `&str` needs no owned key.
 #[derive(Default)]
 struct Overlay {
     next_version: u64,
-    pending: HashMap<(Table, String), PendingWrite>,
+    pending: HashMap<Table, HashMap<String, PendingWrite>>,
 }
 
 /// The durable key-value layer. Cheap to share behind an `Arc`.
@@ -151,16 +158,22 @@ impl Kv {
     }
 
     /// The current value: the newest pending write, else what is committed.
-    pub fn get(&self, table: Table, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        if let Some((_, value)) = self.overlay().pending.get(&(table, key.to_owned())) {
-            return Ok(value.clone());
+    pub fn get(&self, table: Table, key: &str) -> Result<Option<Bytes>, StoreError> {
+        let pending = self
+            .overlay()
+            .pending
+            .get(&table)
+            .and_then(|writes| writes.get(key))
+            .map(|(_, value)| value.clone());
+        if let Some(value) = pending {
+            return Ok(value);
         }
         let txn = self.db.begin_read().map_err(StoreError::backend)?;
         let read = txn
             .open_table(table.definition())
             .map_err(StoreError::backend)?;
         let value = read.get(key).map_err(StoreError::backend)?;
-        Ok(value.map(|v| v.value().to_vec()))
+        Ok(value.map(|v| Bytes::copy_from_slice(v.value())))
     }
 
     /// Every committed entry of a table (for rebuilding indexes at start, before any write).
@@ -188,7 +201,7 @@ impl Kv {
         let bytes: usize = batch
             .writes
             .iter()
-            .map(|(_, key, value)| key.len() + value.as_ref().map_or(0, Vec::len))
+            .map(|(_, key, value)| key.len() + value.as_ref().map_or(0, Bytes::len))
             .sum();
         metrics::counter!("store_bytes_written_total").increment(bytes as u64);
         let mut overlay = self.overlay();
@@ -197,7 +210,9 @@ impl Kv {
         for (table, key, value) in &batch.writes {
             overlay
                 .pending
-                .insert((*table, key.clone()), (version, value.clone()));
+                .entry(*table)
+                .or_default()
+                .insert(key.clone(), (version, value.clone()));
         }
         // Sent under the overlay lock so the committer sees batches in version order.
         let submitted = Submitted {
@@ -240,7 +255,9 @@ fn run_committer(
         {
             let mut overlay = overlay.lock().unwrap_or_else(|e| e.into_inner());
             if result.is_ok() {
-                overlay.pending.retain(|_, (version, _)| *version > newest);
+                for writes in overlay.pending.values_mut() {
+                    writes.retain(|_, (version, _)| *version > newest);
+                }
             }
         }
         for submitted in group {
@@ -264,7 +281,7 @@ fn commit_group(db: &Database, group: &[Submitted]) -> Result<(), StoreError> {
                 };
                 match value {
                     Some(value) => {
-                        open.insert(key.as_str(), value.as_slice())
+                        open.insert(key.as_str(), value.as_ref())
                             .map_err(StoreError::backend)?;
                     }
                     None => {

@@ -91,7 +91,7 @@ pub(crate) fn genesys_accepted(body: &str) -> Option<GenesysAccepted> {
         return None;
     }
     Some(GenesysAccepted {
-        message_id: get("message_id")?.clone(),
+        message_id: get("message_id")?.to_string(),
     })
 }
 
@@ -113,7 +113,12 @@ fn error_detail(api: Api, body: &str) -> (Option<u16>, String) {
             .and_then(|pairs| {
                 let get = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v);
                 let code = get("result_code")?.trim().parse().ok()?;
-                Some((code, get("description").cloned().unwrap_or_default()))
+                Some((
+                    code,
+                    get("description")
+                        .map(|d| d.to_string())
+                        .unwrap_or_default(),
+                ))
             }),
         Api::Json => serde_json::from_str::<ErrorBody>(body)
             .ok()

@@ -148,7 +148,8 @@ mod tests {
         };
         let outbound = Outbound::genesys(&request);
         assert_eq!(outbound.key, "m-1");
-        let pairs = crate::form::parse(outbound.body.unwrap().as_bytes()).unwrap();
+        let body = outbound.body.unwrap();
+        let pairs = crate::form::parse(body.as_bytes()).unwrap();
         assert_eq!(ReceiverRequest::from_pairs(pairs).unwrap(), request);
     }
 }

@@ -19,7 +19,7 @@ impl PushMessage {
             pairs
                 .iter()
                 .find(|(k, _)| k == name)
-                .map(|(_, v)| v.as_str())
+                .map(|(_, v)| v.as_ref())
         };
         build(
             |name| get(name).map(str::to_owned),

@@ -1,7 +1,5 @@
 //! `ReceiverRequest`: the parameters of `/httpapi/receiver`, parsed and validated.
 
-use std::collections::HashMap;
-
 use crate::credentials::Credentials;
 use crate::limits;
 use crate::priority::Priority;
@@ -63,25 +61,35 @@ const REQUIRED: [&str; 6] = [
 impl ReceiverRequest {
     /// Validates decoded form pairs. A known parameter given twice is refused (which one would
     /// the client mean?); all missing required parameters are listed in one answer.
-    pub fn from_pairs(pairs: Vec<(String, String)>) -> Result<ReceiverRequest, ReceiverError> {
-        let mut params: HashMap<&'static str, String> = HashMap::new();
+    pub fn from_pairs<N, V>(
+        pairs: impl IntoIterator<Item = (N, V)>,
+    ) -> Result<ReceiverRequest, ReceiverError>
+    where
+        N: AsRef<str>,
+        V: AsRef<str>,
+    {
+        // One slot per known parameter, in `KNOWN` order.
+        let mut params: [Option<V>; KNOWN.len()] = Default::default();
         for (name, value) in pairs {
-            let Some(known) = KNOWN.iter().find(|k| **k == name) else {
+            let Some(slot) = KNOWN.iter().position(|k| *k == name.as_ref()) else {
                 continue;
             };
-            if params.insert(known, value).is_some() {
-                return Err(ReceiverError::invalid(known, "given more than once"));
+            if params[slot].replace(value).is_some() {
+                return Err(ReceiverError::invalid(KNOWN[slot], "given more than once"));
             }
         }
+        let optional = |name: &str| {
+            let slot = KNOWN.iter().position(|k| *k == name)?;
+            params[slot].as_ref().map(AsRef::as_ref)
+        };
+        let get = |name: &str| optional(name).unwrap_or_default();
         let missing: Vec<&str> = REQUIRED
             .into_iter()
-            .filter(|name| params.get(name).is_none_or(|v| v.is_empty()))
+            .filter(|name| get(name).is_empty())
             .collect();
         if !missing.is_empty() {
             return Err(ReceiverError::missing(&missing));
         }
-        let get = |name: &str| params.get(name).map(String::as_str).unwrap_or_default();
-        let optional = |name: &str| params.get(name).map(String::as_str);
 
         Ok(ReceiverRequest {
             credentials: Credentials {
