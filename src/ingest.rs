@@ -2,9 +2,10 @@
 //! the account's throughput limit, claim the idempotency key, write durably. The caller
 //! acknowledges (HTTP 2xx, submit_sm_resp) only after [`Ingest::submit`] returned `Ok`.
 
-use std::{collections::HashMap, net::IpAddr, num::NonZeroU32, sync::Arc};
+use std::{collections::HashMap, net::IpAddr, num::NonZeroU32, sync::Arc, time::Duration};
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use smsgw_smpp::encoding::SegmentError;
 
@@ -12,7 +13,10 @@ use crate::{
     auth::{Attempt, AuthError, Authenticator},
     config::{Account, Config},
     message::{now_ms, IdGenerator, Interface, MessageId, Mt, Payload, Priority},
-    store::{Acceptance, Idempotency, Store, StoreError},
+    store::{
+        change::commit_with_retries, Change, ClaimSpace, Committed, MessageRecord, Store,
+        StoreError, Write,
+    },
     upstream::submit_pdu::segment_text,
 };
 
@@ -223,7 +227,7 @@ impl Ingest {
         };
         let interface = mt.interface.as_str();
         let id = mt.id.clone();
-        let outcome = match self.store.accept_mt(mt, idempotency).await? {
+        let outcome = match accept_mt(&*self.store, &mt, idempotency.as_ref()).await? {
             Acceptance::Accepted => Accepted::New(id),
             Acceptance::Replayed(first) => Accepted::Replayed(first),
             Acceptance::Conflict(first) => {
@@ -240,6 +244,121 @@ impl Ingest {
         metrics::counter!("ingest_mt_total", "account" => account.system_id.clone(), "interface" => interface, "outcome" => label).increment(1);
         Ok(outcome)
     }
+}
+
+/// A client's idempotency claim: the same key for the same account yields one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Idempotency {
+    pub key: String,
+    /// A digest of the request body: the same key with another body is a conflict.
+    pub fingerprint: String,
+    pub ttl: Duration,
+}
+
+/// What an idempotency claim holds: the first message and its request's fingerprint.
+#[derive(Debug, Serialize, Deserialize)]
+struct IdempotencyClaim {
+    message_id: MessageId,
+    fingerprint: String,
+}
+
+/// The result of [`accept_mt`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Acceptance {
+    /// Stored and queued.
+    Accepted,
+    /// The key was used before with the same body: the first message's id.
+    Replayed(MessageId),
+    /// The key was used before with a different body.
+    Conflict(MessageId),
+}
+
+/// Stores an accepted MT durably and queues it on its first connector. With an idempotency
+/// claim, the first call for (account, key) wins; later calls get [`Acceptance::Replayed`] or
+/// [`Acceptance::Conflict`] and store nothing.
+pub async fn accept_mt<S: Store + ?Sized>(
+    store: &S,
+    mt: &Mt,
+    idempotency: Option<&Idempotency>,
+) -> Result<Acceptance, StoreError> {
+    let space = ClaimSpace::Idempotency {
+        account: mt.account.clone(),
+    };
+    let claim_value = serde_json::to_string(&IdempotencyClaim {
+        message_id: mt.id.clone(),
+        fingerprint: idempotency
+            .map(|c| c.fingerprint.clone())
+            .unwrap_or_default(),
+    })
+    .map_err(StoreError::backend)?;
+    commit_with_retries("accept_mt", || async {
+        let mut change = Change::acknowledged();
+        if let Some(claim) = idempotency {
+            change.claim(space.clone(), &claim.key, &claim_value, claim.ttl);
+        }
+        change
+            .put_record(MessageRecord::accepted(mt), 0)
+            .write(Write::Enqueue {
+                connector: mt.connectors.first().cloned().unwrap_or_default(),
+                priority: mt.priority,
+                id: mt.id.clone(),
+                released: false,
+            });
+        match store.commit(change).await? {
+            Committed::Done => Ok(Some(Acceptance::Accepted)),
+            Committed::Claimed => {
+                let (Some(claim), Some(first)) = (
+                    idempotency,
+                    first_claim(store, &space, idempotency.map(|c| c.key.as_str())).await?,
+                ) else {
+                    // The claim expired in between: try again.
+                    return Ok(None);
+                };
+                Ok(Some(if first.fingerprint == claim.fingerprint {
+                    Acceptance::Replayed(first.message_id)
+                } else {
+                    Acceptance::Conflict(first.message_id)
+                }))
+            }
+            Committed::Conflict => Err(StoreError::Backend(format!(
+                "message id {} already stored",
+                mt.id
+            ))),
+        }
+    })
+    .await
+}
+
+async fn first_claim<S: Store + ?Sized>(
+    store: &S,
+    space: &ClaimSpace,
+    key: Option<&str>,
+) -> Result<Option<IdempotencyClaim>, StoreError> {
+    let Some(key) = key else { return Ok(None) };
+    store
+        .claimed(space, key)
+        .await?
+        .map(|value| {
+            serde_json::from_str(&value).map_err(|e| StoreError::Corrupt {
+                key: key.to_owned(),
+                error: e.to_string(),
+            })
+        })
+        .transpose()
+}
+
+/// The message an account's client id names, while the idempotency key is kept.
+pub async fn message_by_client_id<S: Store + ?Sized>(
+    store: &S,
+    account: &str,
+    client_id: &str,
+) -> Result<Option<MessageId>, StoreError> {
+    let space = ClaimSpace::Idempotency {
+        account: account.to_owned(),
+    };
+    Ok(first_claim(store, &space, Some(client_id))
+        .await?
+        .map(|claim| claim.message_id))
 }
 
 /// What makes two requests "the same message" for idempotency.

@@ -184,7 +184,7 @@ async fn receipts_for_every_part_at_once_on_two_nodes_give_one_final_receipt() {
     for outcome in futures_util::future::join_all(racing).await {
         assert!(matches!(
             outcome.unwrap(),
-            smsgw::store::ReceiptOutcome::Applied { .. }
+            smsgw::upstream::receipts::ReceiptOutcome::Applied { .. }
         ));
     }
     let record = nodes[1].message(&message.id).await.unwrap().unwrap();

@@ -14,7 +14,7 @@ use smsgw::{
     message::{IdGenerator, MessageId, Priority},
     store::{RedisStore, Store},
 };
-use store_suite::mt;
+use store_suite::{mt, Flows};
 
 /// Accepts an MT, retrying until the store takes one (a failover is under way) or `limit`
 /// passes; returns its id and how many attempts failed. Each attempt is a new MT, as a new

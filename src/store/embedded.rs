@@ -14,29 +14,37 @@ use std::{
 
 use async_trait::async_trait;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
-use smsgw_smpp::encoding::normalize_message_id;
 use tokio::sync::Notify;
 
 use super::{
     kv::{durable, Batch, Kv, Table},
     outbox_index::OutboxIndex,
     rank_queue::RankQueue,
-    receipts::{self, CarrierIdRecord, Finished},
-    Acceptance, HistoryEntry, Idempotency, MessageRecord, NodeInfo, OutboxEntry, ReceiptOutcome,
-    Store, StoreError, SweepStats,
+    CarrierIdRecord, CarrierKey, Change, ClaimSpace, Committed, Guard, MessageRecord, NodeInfo,
+    OutboxEntry, Store, StoreError, SweepStats, Versioned, Write,
 };
-use crate::message::{
-    now_ms, CarrierReceipt, MessageId, MessageState, Mo, Mt, OutboxItem, Priority,
-};
+use crate::message::{now_ms, CarrierReceipt, MessageId, MessageState, Mt, OutboxItem, Priority};
 
-/// How long receipt dedupe claims are kept.
-const RECEIPT_DEDUPE_TTL: Duration = Duration::from_secs(24 * 3600);
-
+/// A claim (idempotency key, dedupe key) and until when it holds.
 #[derive(Debug, Serialize, Deserialize)]
-struct IdempotencyRecord {
-    message_id: MessageId,
-    fingerprint: String,
+struct ClaimRecord {
+    value: String,
     expires_ms: u64,
+}
+
+/// An MT to queue once its change is durable: connector, priority, id, released.
+type Enqueue = (String, Priority, MessageId, bool);
+
+fn versioned(record: MessageRecord) -> Versioned<MessageRecord> {
+    let version = record.version;
+    Versioned {
+        value: record,
+        version,
+    }
+}
+
+fn carrier_key(key: &CarrierKey) -> String {
+    key2(&key.connector, &key.carrier_id)
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -186,15 +194,18 @@ impl EmbeddedStore {
             .transpose()
     }
 
-    fn record(&self, index: &Index, id: &MessageId) -> Result<MessageRecord, StoreError> {
+    fn record(&self, index: &Index, id: &MessageId) -> Result<Option<MessageRecord>, StoreError> {
         if let Some(record) = index.records.get(id) {
-            return Ok(record.clone());
+            return Ok(Some(record.clone()));
         }
-        self.get(Table::Messages, id.as_str())?
-            .ok_or_else(|| StoreError::Corrupt {
-                key: id.to_string(),
-                error: "message record missing".into(),
-            })
+        self.get(Table::Messages, id.as_str())
+    }
+
+    fn existing_record(&self, index: &Index, id: &MessageId) -> Result<MessageRecord, StoreError> {
+        self.record(index, id)?.ok_or_else(|| StoreError::Corrupt {
+            key: id.to_string(),
+            error: "message record missing".into(),
+        })
     }
 
     /// Writes a record, keeping the decoded copy while the message is not final.
@@ -207,23 +218,6 @@ impl EmbeddedStore {
         {
             index.records.insert(record.mt.id.clone(), record);
         }
-    }
-
-    /// Claims a dedupe key; false if it is already held and unexpired.
-    fn claim_dedupe(
-        &self,
-        key: &str,
-        ttl: Duration,
-        batch: &mut Batch,
-    ) -> Result<bool, StoreError> {
-        let now = now_ms();
-        if let Some(expires) = self.get::<u64>(Table::Dedupe, key)? {
-            if expires > now {
-                return Ok(false);
-            }
-        }
-        batch.put(Table::Dedupe, key, encode(&(now + ttl.as_millis() as u64)));
-        Ok(true)
     }
 
     fn append_outbox(&self, index: &mut Index, item: OutboxItem, batch: &mut Batch) {
@@ -246,106 +240,186 @@ impl EmbeddedStore {
         index.signal(&account).notify_one();
     }
 
-    /// Applies a carrier receipt to one part; queues the client's receipt when the whole
-    /// message became final. Returns the final state if it did.
-    fn apply_receipt(
-        &self,
-        index: &mut Index,
-        record: &mut MessageRecord,
-        part: u8,
-        receipt: &CarrierReceipt,
-        batch: &mut Batch,
-    ) -> Option<MessageState> {
-        let finished = receipts::apply_receipt(record, part, receipt)?;
-        Some(self.queue_client_receipt(index, finished, batch))
-    }
-
-    fn finish_if_final(
-        &self,
-        index: &mut Index,
-        record: &mut MessageRecord,
-        at_ms: u64,
-        batch: &mut Batch,
-    ) -> Option<MessageState> {
-        let finished = receipts::finish_if_final(record, at_ms)?;
-        Some(self.queue_client_receipt(index, finished, batch))
-    }
-
-    fn queue_client_receipt(
-        &self,
-        index: &mut Index,
-        finished: Finished,
-        batch: &mut Batch,
-    ) -> MessageState {
-        if let Some(receipt) = finished.receipt {
-            self.append_outbox(index, OutboxItem::Receipt(receipt), batch);
+    /// Where a claim of `space` lives.
+    fn claim_slot(space: &ClaimSpace, key: &str) -> (Table, String) {
+        match space {
+            ClaimSpace::Idempotency { account } => (Table::Idempotency, key2(account, key)),
+            ClaimSpace::ReceiptDedupe => (Table::Dedupe, key2("dr", key)),
+            ClaimSpace::MoDedupe => (Table::Dedupe, key2("mo", key)),
         }
-        finished.state
+    }
+
+    fn live_claim(&self, table: Table, key: &str) -> Result<Option<ClaimRecord>, StoreError> {
+        Ok(self
+            .get::<ClaimRecord>(table, key)?
+            .filter(|claim| claim.expires_ms > now_ms()))
+    }
+
+    fn parked(&self, index: &Index, key: &CarrierKey) -> Result<Vec<CarrierReceipt>, StoreError> {
+        if index.parked == 0 {
+            return Ok(Vec::new());
+        }
+        Ok(self
+            .get(Table::ParkedReceipts, &carrier_key(key))?
+            .unwrap_or_default())
+    }
+
+    /// The first guard of `guards` that fails, if any; claims that hold are added to `batch`.
+    fn check(
+        &self,
+        index: &Index,
+        guards: &[Guard],
+        batch: &mut Batch,
+    ) -> Result<Option<Committed>, StoreError> {
+        for guard in guards {
+            let failed = match guard {
+                Guard::Claim {
+                    space,
+                    key,
+                    value,
+                    ttl,
+                } => {
+                    let (table, key) = Self::claim_slot(space, key);
+                    match self.live_claim(table, &key)? {
+                        Some(held) => {
+                            // Only this is written: again, so the answer based on it waits
+                            // until the first write is durable too.
+                            *batch = Batch::default();
+                            batch.put(table, key, encode(&held));
+                            Some(Committed::Claimed)
+                        }
+                        None => {
+                            let claim = ClaimRecord {
+                                value: value.clone(),
+                                expires_ms: now_ms() + ttl.as_millis() as u64,
+                            };
+                            batch.put(table, key, encode(&claim));
+                            None
+                        }
+                    }
+                }
+                Guard::RecordVersion { id, version } => {
+                    let current = self.record(index, id)?.map_or(0, |r| r.version);
+                    (current != *version).then_some(Committed::Conflict)
+                }
+                Guard::Unmapped(key) => self
+                    .kv
+                    .get(Table::CarrierIds, &carrier_key(key))?
+                    .map(|_| Committed::Conflict),
+                Guard::ParkedCount { key, count } => {
+                    (self.parked(index, key)?.len() != *count).then_some(Committed::Conflict)
+                }
+            };
+            if failed.is_some() {
+                return Ok(failed);
+            }
+        }
+        Ok(None)
+    }
+
+    /// Adds the writes of a change whose guards hold to `batch` and the index; returns the MTs
+    /// to queue once the batch is durable.
+    fn apply(
+        &self,
+        index: &mut Index,
+        writes: Vec<Write>,
+        batch: &mut Batch,
+    ) -> Result<Vec<Enqueue>, StoreError> {
+        let mut enqueue = Vec::new();
+        for write in writes {
+            match write {
+                Write::Record(record) => self.put_record(index, record, batch),
+                Write::MapCarrierId { key, mapping } => {
+                    batch.put(Table::CarrierIds, carrier_key(&key), encode(&mapping));
+                }
+                Write::Park { key, receipt } => {
+                    let mut parked = self.parked(index, &key)?;
+                    parked.push(receipt);
+                    index.parked += 1;
+                    batch.put(Table::ParkedReceipts, carrier_key(&key), encode(&parked));
+                }
+                Write::Unpark(key) => {
+                    let parked = self.parked(index, &key)?;
+                    index.parked = index.parked.saturating_sub(parked.len());
+                    batch.delete(Table::ParkedReceipts, carrier_key(&key));
+                }
+                Write::Outbox(item) => self.append_outbox(index, item, batch),
+                Write::Enqueue {
+                    connector,
+                    priority,
+                    id,
+                    released,
+                } => enqueue.push((connector, priority, id, released)),
+                Write::EndLease(id) => {
+                    index.taken.remove(&id);
+                }
+            }
+        }
+        Ok(enqueue)
     }
 }
 
 #[async_trait]
 impl Store for EmbeddedStore {
-    async fn accept_mt(
+    async fn record(&self, id: &MessageId) -> Result<Option<Versioned<MessageRecord>>, StoreError> {
+        let record = self.record(&self.index(), id)?;
+        Ok(record.map(versioned))
+    }
+
+    async fn carrier_target(
         &self,
-        mt: Mt,
-        idempotency: Option<Idempotency>,
-    ) -> Result<Acceptance, StoreError> {
-        let (outcome, written) = {
+        key: &CarrierKey,
+    ) -> Result<Option<(CarrierIdRecord, Versioned<MessageRecord>)>, StoreError> {
+        let Some(mapping) = self.get::<CarrierIdRecord>(Table::CarrierIds, &carrier_key(key))?
+        else {
+            return Ok(None);
+        };
+        let record = self.existing_record(&self.index(), &mapping.message_id)?;
+        Ok(Some((mapping, versioned(record))))
+    }
+
+    async fn record_with_parked(
+        &self,
+        id: &MessageId,
+        keys: &[CarrierKey],
+    ) -> Result<(Versioned<MessageRecord>, Vec<Vec<CarrierReceipt>>), StoreError> {
+        let index = self.index();
+        let record = self.existing_record(&index, id)?;
+        let parked = keys
+            .iter()
+            .map(|key| self.parked(&index, key))
+            .collect::<Result<_, _>>()?;
+        Ok((versioned(record), parked))
+    }
+
+    async fn claimed(&self, space: &ClaimSpace, key: &str) -> Result<Option<String>, StoreError> {
+        let (table, key) = Self::claim_slot(space, key);
+        Ok(self.live_claim(table, &key)?.map(|claim| claim.value))
+    }
+
+    async fn commit(&self, change: Change) -> Result<Committed, StoreError> {
+        let (outcome, enqueue, written) = {
             let mut index = self.index();
             let mut batch = Batch::default();
-            let mut outcome = Acceptance::Accepted;
-            if let Some(claim) = &idempotency {
-                let key = key2(&mt.account, &claim.key);
-                let existing: Option<IdempotencyRecord> = self.get(Table::Idempotency, &key)?;
-                match existing {
-                    Some(first) if first.expires_ms > now_ms() => {
-                        outcome = if first.fingerprint == claim.fingerprint {
-                            Acceptance::Replayed(first.message_id.clone())
-                        } else {
-                            Acceptance::Conflict(first.message_id.clone())
-                        };
-                        // Re-put so this answer waits until the first write is durable too.
-                        batch.put(Table::Idempotency, key, encode(&first));
-                    }
-                    _ => {
-                        let record = IdempotencyRecord {
-                            message_id: mt.id.clone(),
-                            fingerprint: claim.fingerprint.clone(),
-                            expires_ms: now_ms() + claim.ttl.as_millis() as u64,
-                        };
-                        batch.put(Table::Idempotency, key, encode(&record));
-                    }
+            match self.check(&index, &change.guards, &mut batch)? {
+                Some(Committed::Conflict) => return Ok(Committed::Conflict),
+                // The claim found held is written again (see `check`).
+                Some(failed) => (failed, Vec::new(), self.kv.write(batch)),
+                None => {
+                    let enqueue = self.apply(&mut index, change.writes, &mut batch)?;
+                    (Committed::Done, enqueue, self.kv.write(batch))
                 }
             }
-            if outcome == Acceptance::Accepted {
-                self.put_record(&mut index, MessageRecord::accepted(&mt), &mut batch);
-            }
-            (outcome, self.kv.write(batch))
         };
         durable(written).await?;
-        if outcome == Acceptance::Accepted {
+        if !enqueue.is_empty() {
             // Queued only once durable: a worker never sends what a crash could forget.
-            let connector = mt.connectors.first().cloned().unwrap_or_default();
-            self.index().enqueue(&connector, mt.priority, mt.id, false);
+            let mut index = self.index();
+            for (connector, priority, id, released) in enqueue {
+                index.enqueue(&connector, priority, id, released);
+            }
         }
         Ok(outcome)
-    }
-
-    async fn message(&self, id: &MessageId) -> Result<Option<MessageRecord>, StoreError> {
-        self.get(Table::Messages, id.as_str())
-    }
-
-    async fn message_by_client_id(
-        &self,
-        account: &str,
-        client_id: &str,
-    ) -> Result<Option<MessageId>, StoreError> {
-        let record: Option<IdempotencyRecord> =
-            self.get(Table::Idempotency, &key2(account, client_id))?;
-        Ok(record
-            .filter(|r| r.expires_ms > now_ms())
-            .map(|r| r.message_id))
     }
 
     async fn take_mts(&self, connector: &str, max: usize) -> Result<Vec<Mt>, StoreError> {
@@ -363,7 +437,7 @@ impl Store for EmbeddedStore {
         }
         let mut mts = Vec::with_capacity(ids.len());
         for id in ids {
-            let record = self.record(&index, &id)?;
+            let record = self.existing_record(&index, &id)?;
             index.taken.insert(id);
             mts.push(record.mt);
         }
@@ -385,78 +459,16 @@ impl Store for EmbeddedStore {
         let _ = tokio::time::timeout(timeout, signal.notified()).await;
     }
 
-    async fn mt_submitted(
-        &self,
-        id: &MessageId,
-        connector: &str,
-        carrier_ids: Vec<String>,
-    ) -> Result<(), StoreError> {
-        let written = {
-            let mut index = self.index();
-            let mut batch = Batch::default();
-            let mut record = self.record(&index, id)?;
-            let mappings = receipts::mark_submitted(&mut record, connector, &carrier_ids);
-            for ((part, carrier_id), mapping) in carrier_ids.iter().enumerate().zip(mappings) {
-                let key = key2(connector, &normalize_message_id(carrier_id));
-                // Receipts that beat the submit_sm_resp wait under the same key.
-                if index.parked > 0 {
-                    let parked: Option<Vec<CarrierReceipt>> =
-                        self.get(Table::ParkedReceipts, &key)?;
-                    if let Some(parked) = parked {
-                        batch.delete(Table::ParkedReceipts, key.clone());
-                        index.parked = index.parked.saturating_sub(parked.len());
-                        for receipt in parked {
-                            self.apply_receipt(
-                                &mut index,
-                                &mut record,
-                                part as u8,
-                                &receipt,
-                                &mut batch,
-                            );
-                        }
-                    }
-                }
-                batch.put(Table::CarrierIds, key, encode(&mapping));
-            }
-            self.put_record(&mut index, record, &mut batch);
-            index.taken.remove(id);
-            self.kv.write(batch)
-        };
-        durable(written).await
-    }
-
-    async fn mt_rejected(&self, id: &MessageId, error: String) -> Result<(), StoreError> {
-        let written = {
-            let mut index = self.index();
-            let mut batch = Batch::default();
-            let mut record = self.record(&index, id)?;
-            let now = now_ms();
-            record.history.push(HistoryEntry {
-                state: MessageState::Rejected,
-                error: error.clone(),
-                at_ms: now,
-                part: None,
-            });
-            for part in &mut record.parts {
-                part.state = Some(MessageState::Rejected);
-                part.error = error.clone();
-            }
-            self.finish_if_final(&mut index, &mut record, now, &mut batch);
-            self.put_record(&mut index, record, &mut batch);
-            index.taken.remove(id);
-            self.kv.write(batch)
-        };
-        durable(written).await
-    }
-
     async fn release_mt(&self, id: &MessageId, connector: &str) -> Result<(), StoreError> {
         let written = {
             let mut index = self.index();
-            let mut record = self.record(&index, id)?;
+            let mut record = self.existing_record(&index, id)?;
             let mut batch = Batch::default();
             let priority = record.mt.priority;
             if record.connector.as_deref() != Some(connector) {
                 record.connector = Some(connector.to_owned());
+                // A new version, so a change built on the old one conflicts.
+                record.version += 1;
                 self.put_record(&mut index, record, &mut batch);
             }
             index.taken.remove(id);
@@ -464,70 +476,6 @@ impl Store for EmbeddedStore {
             self.kv.write(batch)
         };
         durable(written).await
-    }
-
-    async fn carrier_receipt(
-        &self,
-        connector: &str,
-        receipt: CarrierReceipt,
-    ) -> Result<ReceiptOutcome, StoreError> {
-        let (outcome, written) = {
-            let mut index = self.index();
-            let mut batch = Batch::default();
-            let normalized = normalize_message_id(&receipt.carrier_id);
-            let dedupe = format!("dr\0{connector}\0{normalized}\0{}", receipt.state.code());
-            if !self.claim_dedupe(&dedupe, RECEIPT_DEDUPE_TTL, &mut batch)? {
-                return Ok(ReceiptOutcome::Duplicate);
-            }
-            let key = key2(connector, &normalized);
-            let outcome = match self.get::<CarrierIdRecord>(Table::CarrierIds, &key)? {
-                Some(found) => {
-                    let mut record = self.record(&index, &found.message_id)?;
-                    let final_state = self.apply_receipt(
-                        &mut index,
-                        &mut record,
-                        found.part,
-                        &receipt,
-                        &mut batch,
-                    );
-                    self.put_record(&mut index, record, &mut batch);
-                    ReceiptOutcome::Applied {
-                        id: found.message_id,
-                        final_state,
-                    }
-                }
-                None => {
-                    let mut parked: Vec<CarrierReceipt> =
-                        self.get(Table::ParkedReceipts, &key)?.unwrap_or_default();
-                    parked.push(receipt);
-                    index.parked += 1;
-                    batch.put(Table::ParkedReceipts, key, encode(&parked));
-                    ReceiptOutcome::Parked
-                }
-            };
-            (outcome, self.kv.write(batch))
-        };
-        durable(written).await?;
-        Ok(outcome)
-    }
-
-    async fn carrier_mo(
-        &self,
-        dedupe_key: &str,
-        mo: Mo,
-        ttl: Duration,
-    ) -> Result<bool, StoreError> {
-        let written = {
-            let mut index = self.index();
-            let mut batch = Batch::default();
-            if !self.claim_dedupe(&key2("mo", dedupe_key), ttl, &mut batch)? {
-                return Ok(false);
-            }
-            self.append_outbox(&mut index, OutboxItem::Mo(mo), &mut batch);
-            self.kv.write(batch)
-        };
-        durable(written).await?;
-        Ok(true)
     }
 
     async fn take_outbox(&self, account: &str, max: usize) -> Result<Vec<OutboxEntry>, StoreError> {
@@ -666,15 +614,15 @@ impl Store for EmbeddedStore {
         // Scanned from committed data without the index lock; deletes go through the
         // committer like every write, so a concurrent update is never lost (it is newer).
         for (key, value) in self.kv.scan(Table::Idempotency)? {
-            let record: IdempotencyRecord = decode(&key, &value)?;
-            if record.expires_ms <= now {
+            let claim: ClaimRecord = decode(&key, &value)?;
+            if claim.expires_ms <= now {
                 batch.delete(Table::Idempotency, key);
                 stats.idempotency_keys += 1;
             }
         }
         for (key, value) in self.kv.scan(Table::Dedupe)? {
-            let expires: u64 = decode(&key, &value)?;
-            if expires <= now {
+            let claim: ClaimRecord = decode(&key, &value)?;
+            if claim.expires_ms <= now {
                 batch.delete(Table::Dedupe, key);
                 stats.dedupe_claims += 1;
             }
@@ -726,7 +674,11 @@ impl Store for EmbeddedStore {
 
     async fn check_writable(&self) -> Result<(), StoreError> {
         let mut batch = Batch::default();
-        batch.put(Table::Dedupe, "health\0check", encode(&now_ms()));
+        let probe = ClaimRecord {
+            value: String::new(),
+            expires_ms: now_ms(),
+        };
+        batch.put(Table::Dedupe, "health\0check", encode(&probe));
         durable(self.kv.write(batch)).await
     }
 }

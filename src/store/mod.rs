@@ -2,15 +2,18 @@
 //! carrier-id map for receipts, dedupe claims and per-account outboxes.
 //!
 //! Everything another node would need to see lives behind [`Store`]; the embedded
-//! implementation keeps it in a redb file on one node, a distributed one (issue 5) in Redis.
+//! implementation keeps it in a redb file on one node, the distributed one in Redis. The
+//! store holds state and knows no rules: the flows (`ingest`, `upstream::receipts`,
+//! `upstream::mo`) read, decide, and commit a [`Change`] (guards and writes, all or nothing);
+//! queues and outboxes are taken, acknowledged and released through their own primitives.
 //! Every method that changes state returns only once the change is durable, so the caller
 //! may acknowledge right after.
 
+pub mod change;
 pub mod embedded;
 pub mod kv;
 pub mod outbox_index;
 pub mod rank_queue;
-pub mod receipts;
 pub mod redis;
 
 use std::{path::Path, time::Duration};
@@ -18,9 +21,12 @@ use std::{path::Path, time::Duration};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::message::{CarrierReceipt, MessageId, MessageState, Mo, Mt, OutboxItem};
+use crate::message::{CarrierReceipt, MessageId, MessageState, Mt, OutboxItem};
 
 pub use self::redis::{connect::Target as RedisTarget, RedisStore};
+pub use change::{
+    CarrierIdRecord, CarrierKey, Change, ClaimSpace, Committed, Guard, Versioned, Write,
+};
 pub use embedded::EmbeddedStore;
 
 /// Why a store operation failed.
@@ -47,26 +53,6 @@ impl StoreError {
             error: error.to_string(),
         }
     }
-}
-
-/// A client's idempotency claim: the same key for the same account yields one message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Idempotency {
-    pub key: String,
-    /// A digest of the request body: the same key with another body is a conflict.
-    pub fingerprint: String,
-    pub ttl: Duration,
-}
-
-/// The result of [`Store::accept_mt`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Acceptance {
-    /// Stored and queued.
-    Accepted,
-    /// The key was used before with the same body: the first message's id.
-    Replayed(MessageId),
-    /// The key was used before with a different body.
-    Conflict(MessageId),
 }
 
 /// One part of a submitted MT as the carrier knows it.
@@ -99,6 +85,9 @@ pub struct MessageRecord {
     pub history: Vec<HistoryEntry>,
     /// The final receipt has gone to the client's outbox.
     pub receipt_queued: bool,
+    /// Bumped by every write (the embedded store's guard; Redis keeps it beside the JSON).
+    #[serde(default)]
+    pub version: u64,
 }
 
 impl MessageRecord {
@@ -115,23 +104,10 @@ impl MessageRecord {
                 part: None,
             }],
             receipt_queued: false,
+            version: 0,
             mt: mt.clone(),
         }
     }
-}
-
-/// What became of a carrier's receipt.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ReceiptOutcome {
-    /// Applied to our message; `final_state` is set when the whole message became final.
-    Applied {
-        id: MessageId,
-        final_state: Option<MessageState>,
-    },
-    /// No submit with that carrier id yet: kept until the submit_sm_resp is recorded.
-    Parked,
-    /// Seen before (the carrier retried, or another site got it too).
-    Duplicate,
 }
 
 /// An outbox entry handed to a deliverer.
@@ -177,23 +153,31 @@ pub struct SweepStats {
 /// The gateway's shared state. See the module documentation.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// Stores an accepted MT durably and queues it on its first connector. With an
-    /// idempotency claim, the first call for (account, key) wins; later calls get
-    /// [`Acceptance::Replayed`] or [`Acceptance::Conflict`] and store nothing.
-    async fn accept_mt(
-        &self,
-        mt: Mt,
-        idempotency: Option<Idempotency>,
-    ) -> Result<Acceptance, StoreError>;
+    /// A message record and its version.
+    async fn record(&self, id: &MessageId) -> Result<Option<Versioned<MessageRecord>>, StoreError>;
 
-    async fn message(&self, id: &MessageId) -> Result<Option<MessageRecord>, StoreError>;
+    async fn message(&self, id: &MessageId) -> Result<Option<MessageRecord>, StoreError> {
+        Ok(self.record(id).await?.map(|found| found.value))
+    }
 
-    /// The message an account's client id names, if the idempotency key is still kept.
-    async fn message_by_client_id(
+    /// What a carrier id is mapped to, with that message's record and version, in one read.
+    async fn carrier_target(
         &self,
-        account: &str,
-        client_id: &str,
-    ) -> Result<Option<MessageId>, StoreError>;
+        key: &CarrierKey,
+    ) -> Result<Option<(CarrierIdRecord, Versioned<MessageRecord>)>, StoreError>;
+
+    /// A message's record (it must exist) and the receipts parked under each key, in one read.
+    async fn record_with_parked(
+        &self,
+        id: &MessageId,
+        keys: &[CarrierKey],
+    ) -> Result<(Versioned<MessageRecord>, Vec<Vec<CarrierReceipt>>), StoreError>;
+
+    /// The value of an unexpired claim.
+    async fn claimed(&self, space: &ClaimSpace, key: &str) -> Result<Option<String>, StoreError>;
+
+    /// Commits a change atomically: all of it once its guards hold, durably, or nothing.
+    async fn commit(&self, change: Change) -> Result<Committed, StoreError>;
 
     /// Takes up to `max` queued MTs of a connector: highest priority first, in order within a
     /// priority. Taken MTs are nobody else's until submitted, rejected or released.
@@ -202,36 +186,10 @@ pub trait Store: Send + Sync + 'static {
     /// Waits until the connector's queue may have something (or `timeout` passes).
     async fn wait_for_mts(&self, connector: &str, timeout: Duration);
 
-    /// Every part was accepted by the carrier with these ids (in part order). Receipts that
-    /// arrived first are applied now.
-    async fn mt_submitted(
-        &self,
-        id: &MessageId,
-        connector: &str,
-        carrier_ids: Vec<String>,
-    ) -> Result<(), StoreError>;
-
-    /// The carrier refused the MT for good: final state REJECTD and, if the client asked for
-    /// receipts, one with result_code 1.
-    async fn mt_rejected(&self, id: &MessageId, error: String) -> Result<(), StoreError>;
-
     /// Gives a taken MT back to its queue (no bind to send it on...), or moves it to another
     /// connector's queue: it is taken again before the MTs queued at its priority, after
     /// those released before it.
     async fn release_mt(&self, id: &MessageId, connector: &str) -> Result<(), StoreError>;
-
-    /// A carrier's receipt: deduped, correlated to our message (or parked until the submit is
-    /// recorded), and when the message becomes final its receipt goes to the outbox.
-    async fn carrier_receipt(
-        &self,
-        connector: &str,
-        receipt: CarrierReceipt,
-    ) -> Result<ReceiptOutcome, StoreError>;
-
-    /// An MO from a carrier: `false` if the dedupe key was seen before, else it is appended
-    /// to the account's outbox.
-    async fn carrier_mo(&self, dedupe_key: &str, mo: Mo, ttl: Duration)
-        -> Result<bool, StoreError>;
 
     /// Takes up to `max` due outbox entries of an account, oldest first. Taken entries are
     /// nobody else's until done or retried.

@@ -33,7 +33,7 @@ use tokio::{
 };
 use tracing::{debug, error, info, warn};
 
-use super::{inbound::CarrierInbound, submit_pdu::submit_pdus};
+use super::{inbound::CarrierInbound, receipts, submit_pdu::submit_pdus};
 use crate::{config::Secret, message::Mt, store::Store};
 
 /// How a connector binds and sends. `{:?}` masks the password ([`Secret`]).
@@ -381,7 +381,7 @@ impl Connector {
             .record(started.elapsed().as_secs_f64());
         metrics::counter!("upstream_mt_submitted_total", "connector" => name.to_owned())
             .increment(1);
-        if let Err(err) = self.store.mt_submitted(&mt.id, name, carrier_ids).await {
+        if let Err(err) = receipts::mt_submitted(&*self.store, &mt.id, name, carrier_ids).await {
             error!(connector = name, id = %mt.id, %err, "recording the submit failed");
         }
     }
@@ -389,7 +389,7 @@ impl Connector {
     async fn finish_rejected(&self, mt: &Mt, reason: String) {
         metrics::counter!("upstream_mt_rejected_total", "connector" => self.settings.name.clone())
             .increment(1);
-        if let Err(err) = self.store.mt_rejected(&mt.id, reason).await {
+        if let Err(err) = receipts::mt_rejected(&*self.store, &mt.id, reason).await {
             error!(connector = %self.settings.name, id = %mt.id, %err, "recording the rejection failed");
         }
     }

@@ -25,7 +25,11 @@ use tracing::{error, warn};
 
 use crate::{
     message::{now_ms, CarrierReceipt, MessageState, Mo},
-    store::{ReceiptOutcome, Store},
+    store::Store,
+    upstream::{
+        mo::carrier_mo,
+        receipts::{carrier_receipt, ReceiptOutcome},
+    },
 };
 
 /// Finds the account an MO's destination (number or short code) belongs to.
@@ -97,7 +101,7 @@ impl CarrierInbound {
             error: parsed.err.unwrap_or_default(),
             at_ms: now_ms(),
         };
-        match self.store.carrier_receipt(&self.connector, receipt).await {
+        match carrier_receipt(&*self.store, &self.connector, receipt).await {
             Ok(outcome) => {
                 let label = match outcome {
                     ReceiptOutcome::Applied { .. } => "applied",
@@ -152,7 +156,7 @@ impl CarrierInbound {
             connector: self.connector.clone(),
             received_at_ms,
         };
-        match self.store.carrier_mo(&dedupe_key, mo, MO_DEDUPE_TTL).await {
+        match carrier_mo(&*self.store, &dedupe_key, mo, MO_DEDUPE_TTL).await {
             Ok(fresh) => {
                 let label = if fresh { "queued" } else { "duplicate" };
                 metrics::counter!("upstream_mo_total", "connector" => self.connector.clone(), "outcome" => label).increment(1);

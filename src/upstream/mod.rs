@@ -1,8 +1,11 @@
 //! Carrier connectors: bind pools to carriers' SMSCs, the workers that submit queued MTs on
-//! them, and the handler for what carriers send back (delivery receipts and MOs).
+//! them, the handler for what carriers send back (delivery receipts and MOs), and the flows
+//! that record all of it in the store (`receipts`, `mo`).
 
 pub mod connector;
 pub mod inbound;
+pub mod mo;
+pub mod receipts;
 pub mod submit_pdu;
 
 pub use connector::{Connector, ConnectorSettings};

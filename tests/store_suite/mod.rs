@@ -43,14 +43,19 @@ macro_rules! store_contract {
     };
 }
 
+mod flows;
+
 use std::{sync::Arc, time::Duration};
 
+pub use flows::Flows;
 use smsgw::{
+    ingest::{Acceptance, Idempotency},
     message::{
         now_ms, CarrierReceipt, IdGenerator, Interface, MessageId, MessageState, Mo, Mt,
         OutboxItem, Payload, Priority,
     },
-    store::{Acceptance, Idempotency, ReceiptOutcome, Store},
+    store::Store,
+    upstream::receipts::ReceiptOutcome,
 };
 
 pub fn mt(ids: &IdGenerator, priority: Priority, parts: u8) -> Mt {

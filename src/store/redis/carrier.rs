@@ -1,37 +1,29 @@
-//! What carriers send us, in the Redis store: receipts (deduped, correlated or parked) and
-//! MOs (deduped, to the outbox).
+//! The reads a receipt or a submit is decided on, in the Redis store: what a carrier id maps
+//! to (with that message's record and version) and the receipts parked under carrier ids.
 
-use std::time::Duration;
-
-use smsgw_smpp::encoding::normalize_message_id;
-
-use super::{
-    decode, encode, scripts::StepResult, too_much_contention, RedisStore, Step, MAX_ATTEMPTS,
-};
+use super::{decode, RedisStore};
 use crate::{
-    message::{CarrierReceipt, Mo, OutboxItem},
-    store::{
-        receipts::{self, CarrierIdRecord},
-        MessageRecord, ReceiptOutcome, StoreError,
-    },
+    message::{CarrierReceipt, MessageId},
+    store::{CarrierIdRecord, CarrierKey, MessageRecord, StoreError, Versioned},
 };
 
-/// How long receipt dedupe claims are kept.
-const RECEIPT_DEDUPE_TTL: Duration = Duration::from_secs(24 * 3600);
+/// A record's version from its `v` field ("" or missing: 0).
+pub(super) fn parse_version(field: &str) -> u64 {
+    field.parse().unwrap_or(0)
+}
 
 impl RedisStore {
-    /// The mapping of a (normalised) carrier id, with the message record it names and that
-    /// record's version.
-    async fn receipt_target(
+    /// The mapping of a carrier id, with the message record it names and that record's
+    /// version: one round trip.
+    pub(super) async fn target(
         &self,
-        connector: &str,
-        normalized: &str,
-    ) -> Result<Option<(CarrierIdRecord, MessageRecord, String)>, StoreError> {
+        key: &CarrierKey,
+    ) -> Result<Option<(CarrierIdRecord, Versioned<MessageRecord>)>, StoreError> {
         let found: Vec<String> = self
             .scripts
             .find_receipt_target
             .prepare_invoke()
-            .key(self.keys.carrier_id(connector, normalized))
+            .key(self.keys.carrier_id(&key.connector, &key.carrier_id))
             .arg(self.keys.message_prefix())
             .invoke_async(&mut self.conn())
             .await
@@ -40,90 +32,58 @@ impl RedisStore {
         if mapping.is_empty() {
             return Ok(None);
         }
-        let mapping: CarrierIdRecord = decode(connector, &mapping)?;
-        let key = self.keys.message(mapping.message_id.as_str());
+        let mapping: CarrierIdRecord = decode(&key.connector, &mapping)?;
+        let record_key = self.keys.message(mapping.message_id.as_str());
         if record.is_empty() {
             return Err(StoreError::Corrupt {
-                key,
+                key: record_key,
                 error: "message record missing".into(),
             });
         }
-        let record = decode(&key, &record)?;
-        Ok(Some((mapping, record, version)))
+        let value = decode(&record_key, &record)?;
+        let version = parse_version(&version);
+        Ok(Some((mapping, Versioned { value, version })))
     }
 
-    pub(super) async fn receipt(
+    /// A message record, its version and the receipts parked under `keys`, in one round trip.
+    pub(super) async fn record_and_parked(
         &self,
-        connector: &str,
-        receipt: CarrierReceipt,
-    ) -> Result<ReceiptOutcome, StoreError> {
-        let normalized = normalize_message_id(&receipt.carrier_id);
-        let dedupe = self.keys.dedupe(
-            "dr",
-            &format!(
-                "{connector}\u{1f}{normalized}\u{1f}{}",
-                receipt.state.code()
-            ),
-        );
-        for _ in 0..MAX_ATTEMPTS {
-            let mut step = Step::default();
-            self.claim_with_ttl(
-                &mut step,
-                &dedupe,
-                &self.keys.dedupe_expiry(),
-                RECEIPT_DEDUPE_TTL,
+        id: &MessageId,
+        keys: &[CarrierKey],
+    ) -> Result<(Versioned<MessageRecord>, Vec<Vec<CarrierReceipt>>), StoreError> {
+        let key = self.keys.message(id.as_str());
+        let lists: Vec<String> = keys.iter().map(|k| self.parked_key(k)).collect();
+        let mut pipe = redis::pipe();
+        pipe.cmd("HMGET").arg(&key).arg("json").arg("v");
+        for list in &lists {
+            pipe.lrange(list, 0, -1);
+        }
+        let mut replies: Vec<redis::Value> = pipe
+            .query_async(&mut self.conn())
+            .await
+            .map_err(StoreError::backend)?;
+        let contents = replies.split_off(1);
+        let (json, version): (Option<String>, Option<String>) =
+            redis::from_redis_value(replies.remove(0)).map_err(StoreError::backend)?;
+        let json = json.ok_or_else(|| StoreError::Corrupt {
+            key: id.to_string(),
+            error: "message record missing".into(),
+        })?;
+        let mut parked = Vec::with_capacity(lists.len());
+        for (list, value) in lists.iter().zip(contents) {
+            let receipts: Vec<String> =
+                redis::from_redis_value(value).map_err(StoreError::backend)?;
+            parked.push(
+                receipts
+                    .iter()
+                    .map(|json| decode(list, json))
+                    .collect::<Result<_, _>>()?,
             );
-            let outcome = match self.receipt_target(connector, &normalized).await? {
-                Some((found, mut record, version)) => {
-                    let finished = receipts::apply_receipt(&mut record, found.part, &receipt);
-                    let final_state = finished.as_ref().map(|f| f.state);
-                    if let Some(client_receipt) = finished.and_then(|f| f.receipt) {
-                        self.append_outbox(&mut step, OutboxItem::Receipt(client_receipt));
-                    }
-                    self.put_record(&mut step, &record, &version);
-                    ReceiptOutcome::Applied {
-                        id: found.message_id,
-                        final_state,
-                    }
-                }
-                None => {
-                    // Parked only while no mapping exists: a submit recorded meanwhile makes
-                    // this a conflict, and the next attempt applies the receipt.
-                    step.absent(&self.keys.carrier_id(connector, &normalized));
-                    let parked_key = self.keys.parked(connector, &normalized);
-                    step.rpush(&parked_key, &encode(&receipt)).zadd_greater(
-                        &self.keys.parked_newest(),
-                        receipt.at_ms,
-                        &parked_key,
-                    );
-                    ReceiptOutcome::Parked
-                }
-            };
-            match self.run(step).await? {
-                StepResult::Committed => return Ok(outcome),
-                StepResult::Claimed => return Ok(ReceiptOutcome::Duplicate),
-                StepResult::Conflict => continue,
-            }
         }
-        Err(too_much_contention("carrier_receipt"))
-    }
-
-    pub(super) async fn mo(
-        &self,
-        dedupe_key: &str,
-        mo: Mo,
-        ttl: Duration,
-    ) -> Result<bool, StoreError> {
-        let mut step = Step::default();
-        let dedupe = self.keys.dedupe("mo", dedupe_key);
-        self.claim_with_ttl(&mut step, &dedupe, &self.keys.dedupe_expiry(), ttl);
-        self.append_outbox(&mut step, OutboxItem::Mo(mo));
-        match self.run(step).await? {
-            StepResult::Committed => Ok(true),
-            StepResult::Claimed => Ok(false),
-            StepResult::Conflict => Err(StoreError::Backend(
-                "carrier_mo: unexpected conflict".into(),
-            )),
-        }
+        let record = Versioned {
+            value: decode(&key, &json)?,
+            version: parse_version(&version.unwrap_or_default()),
+        };
+        Ok((record, parked))
     }
 }

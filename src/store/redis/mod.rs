@@ -44,6 +44,7 @@
 
 mod batch;
 mod carrier;
+mod commit;
 pub mod connect;
 pub mod keys;
 mod maintenance;
@@ -68,10 +69,10 @@ use self::{
     scripts::{Scripts, Step},
 };
 use super::{
-    Acceptance, Idempotency, MessageRecord, OutboxEntry, ReceiptOutcome, Store, StoreError,
-    SweepStats,
+    change::MAX_ATTEMPTS, CarrierIdRecord, CarrierKey, Change, ClaimSpace, Committed,
+    MessageRecord, OutboxEntry, Store, StoreError, SweepStats, Versioned,
 };
-use crate::message::{now_ms, CarrierReceipt, MessageId, Mo, Mt, OutboxItem};
+use crate::message::{now_ms, CarrierReceipt, MessageId, Mt, OutboxItem};
 
 /// How long an MT or outbox entry stays with the node that took it, unless configured.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
@@ -92,9 +93,6 @@ const CONNECTIONS: usize = 4;
 /// How often the waits poll when no wake-up comes (they come at once for new work; polling
 /// finds due retries, leases that ran out, and work while the subscription is down).
 const POLL_INTERVAL: Duration = Duration::from_millis(500);
-
-/// Attempts of an optimistic step before giving up under contention.
-const MAX_ATTEMPTS: usize = 64;
 
 /// An outbox entry as stored.
 #[derive(Debug, Serialize, Deserialize)]
@@ -219,7 +217,7 @@ impl RedisStore {
     async fn read_record(
         &self,
         id: &MessageId,
-    ) -> Result<Option<(MessageRecord, String)>, StoreError> {
+    ) -> Result<Option<Versioned<MessageRecord>>, StoreError> {
         let key = self.keys.message(id.as_str());
         let (json, version): (Option<String>, Option<String>) = redis::cmd("HMGET")
             .arg(&key)
@@ -229,31 +227,24 @@ impl RedisStore {
             .await
             .map_err(StoreError::backend)?;
         match json {
-            Some(json) => Ok(Some((decode(&key, &json)?, version.unwrap_or_default()))),
+            Some(json) => Ok(Some(Versioned {
+                value: decode(&key, &json)?,
+                version: carrier::parse_version(&version.unwrap_or_default()),
+            })),
             None => Ok(None),
         }
     }
 
-    async fn existing_record(&self, id: &MessageId) -> Result<(MessageRecord, String), StoreError> {
+    async fn existing_record(
+        &self,
+        id: &MessageId,
+    ) -> Result<Versioned<MessageRecord>, StoreError> {
         self.read_record(id)
             .await?
             .ok_or_else(|| StoreError::Corrupt {
                 key: id.to_string(),
                 error: "message record missing".into(),
             })
-    }
-
-    /// Adds to `step`: write `record` if its version is still `version`; index it for
-    /// retention once final.
-    fn put_record(&self, step: &mut Step, record: &MessageRecord, version: &str) {
-        let key = self.keys.message(record.mt.id.as_str());
-        let next = version.parse::<u64>().unwrap_or(0) + 1;
-        step.field_is(&key, "v", version)
-            .hset(&key, &[("json", &encode(record)), ("v", &next.to_string())]);
-        if record.receipt_queued {
-            let last = record.history.last().map_or(0, |h| h.at_ms);
-            step.zadd(&self.keys.final_messages(), last, record.mt.id.as_str());
-        }
     }
 
     /// Adds to `step`: append `item` to its account's outbox.
@@ -266,14 +257,6 @@ impl RedisStore {
             created_ms: now_ms(),
         };
         self.append_outbox_record(step, &account, &encode(&record));
-    }
-
-    /// Adds to `step`: a claim on a key that expires after `ttl`, indexed for the sweep.
-    fn claim_with_ttl(&self, step: &mut Step, key: &str, index: &str, ttl: Duration) {
-        let ttl_ms = ttl.as_millis() as u64;
-        step.claim(key)
-            .set(key, "1", Some(ttl_ms))
-            .zadd(index, now_ms() + ttl_ms, key);
     }
 
     /// With `wait_replicas > 0`: waits until that many replicas have every write so far.
@@ -337,29 +320,32 @@ impl RedisStore {
 
 #[async_trait]
 impl Store for RedisStore {
-    async fn accept_mt(
-        &self,
-        mt: Mt,
-        idempotency: Option<Idempotency>,
-    ) -> Result<Acceptance, StoreError> {
-        let acceptance = self.accept(mt, idempotency).await?;
-        self.wait_for_replicas().await?;
-        Ok(acceptance)
+    async fn record(&self, id: &MessageId) -> Result<Option<Versioned<MessageRecord>>, StoreError> {
+        self.read_record(id).await
     }
 
-    async fn message(&self, id: &MessageId) -> Result<Option<MessageRecord>, StoreError> {
-        Ok(self.read_record(id).await?.map(|(record, _)| record))
+    async fn carrier_target(
+        &self,
+        key: &CarrierKey,
+    ) -> Result<Option<(CarrierIdRecord, Versioned<MessageRecord>)>, StoreError> {
+        self.target(key).await
     }
 
-    async fn message_by_client_id(
+    async fn record_with_parked(
         &self,
-        account: &str,
-        client_id: &str,
-    ) -> Result<Option<MessageId>, StoreError> {
-        Ok(self
-            .idempotency_claim(account, client_id)
-            .await?
-            .map(|claim| claim.message_id))
+        id: &MessageId,
+        keys: &[CarrierKey],
+    ) -> Result<(Versioned<MessageRecord>, Vec<Vec<CarrierReceipt>>), StoreError> {
+        self.record_and_parked(id, keys).await
+    }
+
+    async fn claimed(&self, space: &ClaimSpace, key: &str) -> Result<Option<String>, StoreError> {
+        let (key, _) = self.claim_key(space, key);
+        self.conn().get(&key).await.map_err(StoreError::backend)
+    }
+
+    async fn commit(&self, change: Change) -> Result<Committed, StoreError> {
+        self.commit_change(change).await
     }
 
     async fn take_mts(&self, connector: &str, max: usize) -> Result<Vec<Mt>, StoreError> {
@@ -372,42 +358,8 @@ impl Store for RedisStore {
             .await
     }
 
-    async fn mt_submitted(
-        &self,
-        id: &MessageId,
-        connector: &str,
-        carrier_ids: Vec<String>,
-    ) -> Result<(), StoreError> {
-        self.submitted(id, connector, &carrier_ids).await
-    }
-
-    async fn mt_rejected(&self, id: &MessageId, error: String) -> Result<(), StoreError> {
-        self.rejected(id, error).await
-    }
-
     async fn release_mt(&self, id: &MessageId, connector: &str) -> Result<(), StoreError> {
         self.release(id, connector).await
-    }
-
-    async fn carrier_receipt(
-        &self,
-        connector: &str,
-        receipt: CarrierReceipt,
-    ) -> Result<ReceiptOutcome, StoreError> {
-        let outcome = self.receipt(connector, receipt).await?;
-        self.wait_for_replicas().await?;
-        Ok(outcome)
-    }
-
-    async fn carrier_mo(
-        &self,
-        dedupe_key: &str,
-        mo: Mo,
-        ttl: Duration,
-    ) -> Result<bool, StoreError> {
-        let appended = self.mo(dedupe_key, mo, ttl).await?;
-        self.wait_for_replicas().await?;
-        Ok(appended)
     }
 
     async fn take_outbox(&self, account: &str, max: usize) -> Result<Vec<OutboxEntry>, StoreError> {

@@ -1,0 +1,185 @@
+//! One all-or-nothing change of the shared state, in the gateway's terms: the guards it
+//! depends on (a claim, a record's version, a carrier id still unmapped...) and the writes it
+//! makes. The flows build changes (`ingest`, `upstream::receipts`, `upstream::mo`); each
+//! backend commits one atomically, in its own way (the embedded store under its index lock in
+//! one redb transaction, Redis in one script run).
+//!
+//! A flow reads (a record and its version, a carrier id's mapping), decides, and commits a
+//! change guarded by what it read. When another writer got there first the commit reports
+//! [`Committed::Conflict`], nothing is written, and the flow reads again: see
+//! [`commit_with_retries`].
+
+use std::{future::Future, time::Duration};
+
+use serde::{Deserialize, Serialize};
+
+use super::{MessageRecord, StoreError};
+use crate::message::{CarrierReceipt, MessageId, OutboxItem, Priority};
+
+/// A value as read, with the version a change can be guarded by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Versioned<T> {
+    pub value: T,
+    /// Bumped by every write; 0 never written.
+    pub version: u64,
+}
+
+/// The namespaces of claims: keys a change may take only if nobody holds them.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ClaimSpace {
+    /// A client's message id (Genesys message_id, Idempotency-Key) within its account.
+    Idempotency { account: String },
+    /// A carrier's receipt (connector, carrier id, state), seen once.
+    ReceiptDedupe,
+    /// An MO, seen once.
+    MoDedupe,
+}
+
+/// Where a carrier id leads: the message and part it was given for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CarrierIdRecord {
+    pub message_id: MessageId,
+    pub part: u8,
+    /// When the submit was recorded, for retention.
+    #[serde(default)]
+    pub created_ms: u64,
+}
+
+/// A carrier id as the stores key it: the connector and the id in its normalised form.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CarrierKey {
+    pub connector: String,
+    pub carrier_id: String,
+}
+
+/// What a change depends on. The first guard that fails decides the outcome.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Guard {
+    /// [`Committed::Claimed`] if `key` is held and unexpired; else the change takes it, with
+    /// `value`, for `ttl`.
+    Claim {
+        space: ClaimSpace,
+        key: String,
+        value: String,
+        ttl: Duration,
+    },
+    /// [`Committed::Conflict`] unless the record is still at `version` (0: does not exist).
+    RecordVersion { id: MessageId, version: u64 },
+    /// [`Committed::Conflict`] if the carrier id got a mapping.
+    Unmapped(CarrierKey),
+    /// [`Committed::Conflict`] unless exactly `count` receipts are parked under the id.
+    ParkedCount { key: CarrierKey, count: usize },
+}
+
+/// What a change writes once its guards hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Write {
+    /// The record; its `version` is already the one after the version its
+    /// [`Guard::RecordVersion`] names.
+    Record(MessageRecord),
+    MapCarrierId {
+        key: CarrierKey,
+        mapping: CarrierIdRecord,
+    },
+    /// A receipt kept until the submit with its carrier id is recorded.
+    Park {
+        key: CarrierKey,
+        receipt: CarrierReceipt,
+    },
+    /// The receipts parked under the id are gone (applied).
+    Unpark(CarrierKey),
+    /// Appended to its account's outbox.
+    Outbox(OutboxItem),
+    /// Queued on a connector; `released` ones are taken before the rest of their priority.
+    Enqueue {
+        connector: String,
+        priority: Priority,
+        id: MessageId,
+        released: bool,
+    },
+    /// This node's hold on a taken MT ends (it was submitted or rejected).
+    EndLease(MessageId),
+}
+
+/// How a commit ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Committed {
+    /// Everything written, durably.
+    Done,
+    /// A [`Guard::Claim`] found its key held; nothing written. The claim is durable by then,
+    /// so an answer based on it cannot outlive it.
+    Claimed,
+    /// Another writer changed what the change was built on; nothing written.
+    Conflict,
+}
+
+/// One all-or-nothing change. See the module documentation.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Change {
+    pub guards: Vec<Guard>,
+    pub writes: Vec<Write>,
+    /// The caller acknowledges something to a peer once this is committed: a backend with
+    /// replicas confirms the change reached them first.
+    pub acknowledged: bool,
+}
+
+impl Change {
+    /// A change whose commit the caller will acknowledge to a client or carrier.
+    pub fn acknowledged() -> Change {
+        Change {
+            acknowledged: true,
+            ..Change::default()
+        }
+    }
+
+    pub fn claim(&mut self, space: ClaimSpace, key: &str, value: &str, ttl: Duration) -> &mut Self {
+        self.guards.push(Guard::Claim {
+            space,
+            key: key.to_owned(),
+            value: value.to_owned(),
+            ttl,
+        });
+        self
+    }
+
+    /// Writes a record read at `version` (guarded by it); 0 creates one that must not exist.
+    pub fn put_record(&mut self, mut record: MessageRecord, version: u64) -> &mut Self {
+        self.guards.push(Guard::RecordVersion {
+            id: record.mt.id.clone(),
+            version,
+        });
+        record.version = version + 1;
+        self.writes.push(Write::Record(record));
+        self
+    }
+
+    pub fn guard(&mut self, guard: Guard) -> &mut Self {
+        self.guards.push(guard);
+        self
+    }
+
+    pub fn write(&mut self, write: Write) -> &mut Self {
+        self.writes.push(write);
+        self
+    }
+}
+
+/// Attempts of an optimistic change before giving up under contention.
+pub const MAX_ATTEMPTS: usize = 64;
+
+/// Runs `attempt` (read, decide, commit) until it is not a conflict. `attempt` returns the
+/// commit's outcome with what the caller makes of it.
+pub async fn commit_with_retries<T, F, Fut>(what: &str, mut attempt: F) -> Result<T, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Option<T>, StoreError>>,
+{
+    for _ in 0..MAX_ATTEMPTS {
+        if let Some(done) = attempt().await? {
+            return Ok(done);
+        }
+    }
+    Err(StoreError::Backend(format!(
+        "{what}: still conflicting after {MAX_ATTEMPTS} attempts"
+    )))
+}
