@@ -38,16 +38,22 @@ macro_rules! store_contract {
             outbox_retry_waits_and_expiry_removes,
             waiting_wakes_on_new_work,
             sweep_removes_expired_keys_and_old_final_messages,
-            heartbeats_list_live_nodes_until_their_lease_ends
+            heartbeats_list_live_nodes_until_their_lease_ends,
+            a_change_is_all_or_nothing,
+            a_held_claim_refuses_the_change_until_it_expires,
+            concurrent_record_updates_are_never_lost,
+            carrier_id_guards_see_what_was_committed
         );
     };
 }
 
 mod flows;
+mod primitives;
 
 use std::{sync::Arc, time::Duration};
 
 pub use flows::Flows;
+pub use primitives::*;
 use smsgw::{
     ingest::{Acceptance, Idempotency},
     message::{
