@@ -53,6 +53,7 @@ mod primitives;
 use std::{sync::Arc, time::Duration};
 
 pub use flows::Flows;
+#[allow(unused_imports)]
 pub use primitives::*;
 use smsgw::{
     ingest::{Acceptance, Idempotency},
