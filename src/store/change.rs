@@ -52,17 +52,20 @@ pub struct CarrierKey {
     pub carrier_id: String,
 }
 
+/// A key a change takes for `ttl`, with `value` (what a later reader of the claim learns).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    pub space: ClaimSpace,
+    pub key: String,
+    pub value: String,
+    pub ttl: Duration,
+}
+
 /// What a change depends on. The first guard that fails decides the outcome.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Guard {
-    /// [`Committed::Claimed`] if `key` is held and unexpired; else the change takes it, with
-    /// `value`, for `ttl`.
-    Claim {
-        space: ClaimSpace,
-        key: String,
-        value: String,
-        ttl: Duration,
-    },
+    /// [`Committed::Claimed`] if the key is held and unexpired; else the change takes it.
+    Claim(Claim),
     /// [`Committed::Conflict`] unless the record is still at `version` (0: does not exist).
     RecordVersion { id: MessageId, version: u64 },
     /// [`Committed::Conflict`] if the carrier id got a mapping.
@@ -133,12 +136,12 @@ impl Change {
     }
 
     pub fn claim(&mut self, space: ClaimSpace, key: &str, value: &str, ttl: Duration) -> &mut Self {
-        self.guards.push(Guard::Claim {
+        self.guards.push(Guard::Claim(Claim {
             space,
             key: key.to_owned(),
             value: value.to_owned(),
             ttl,
-        });
+        }));
         self
     }
 

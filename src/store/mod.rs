@@ -11,9 +11,6 @@
 
 pub mod change;
 pub mod embedded;
-pub mod kv;
-pub mod outbox_index;
-pub mod rank_queue;
 pub mod redis;
 
 use std::{path::Path, time::Duration};
@@ -25,7 +22,7 @@ use crate::message::{CarrierReceipt, MessageId, MessageState, Mt, OutboxItem};
 
 pub use self::redis::{connect::Target as RedisTarget, RedisStore};
 pub use change::{
-    CarrierIdRecord, CarrierKey, Change, ClaimSpace, Committed, Guard, Versioned, Write,
+    CarrierIdRecord, CarrierKey, Change, Claim, ClaimSpace, Committed, Guard, Versioned, Write,
 };
 pub use embedded::EmbeddedStore;
 
@@ -118,6 +115,29 @@ pub struct OutboxEntry {
     pub item: OutboxItem,
     /// Delivery attempts so far.
     pub attempts: u32,
+}
+
+/// An outbox entry as every store keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxRecord {
+    pub item: OutboxItem,
+    /// Delivery attempts so far.
+    pub attempts: u32,
+    /// Not delivered again before this time (a retry's backoff).
+    pub not_before_ms: u64,
+    pub created_ms: u64,
+}
+
+impl OutboxRecord {
+    /// A new entry, due at once.
+    pub fn new(item: OutboxItem, created_ms: u64) -> Self {
+        Self {
+            item,
+            attempts: 0,
+            not_before_ms: 0,
+            created_ms,
+        }
+    }
 }
 
 /// A live node as its heartbeat describes it (for `GET /cluster`).

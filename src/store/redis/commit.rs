@@ -42,14 +42,9 @@ impl RedisStore {
 
     pub(super) fn add_guard(&self, step: &mut Step, guard: &Guard) {
         match guard {
-            Guard::Claim {
-                space,
-                key,
-                value,
-                ttl,
-            } => {
-                let (key, index) = self.claim_key(space, key);
-                claim(step, &key, &index, value, *ttl);
+            Guard::Claim(held) => {
+                let (key, index) = self.claim_key(&held.space, &held.key);
+                claim(step, &key, &index, &held.value, held.ttl);
             }
             Guard::RecordVersion { id, version } => {
                 step.field_is(

@@ -61,7 +61,7 @@ use crate::store::NodeInfo;
 
 use async_trait::async_trait;
 use redis::AsyncCommands;
-use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use serde::{de::DeserializeOwned, Serialize};
 
 use self::{
     connect::{Connection, Target},
@@ -70,7 +70,7 @@ use self::{
 };
 use super::{
     change::MAX_ATTEMPTS, CarrierIdRecord, CarrierKey, Change, ClaimSpace, Committed,
-    MessageRecord, OutboxEntry, Store, StoreError, SweepStats, Versioned,
+    MessageRecord, OutboxEntry, OutboxRecord, Store, StoreError, SweepStats, Versioned,
 };
 use crate::message::{now_ms, CarrierReceipt, MessageId, Mt, OutboxItem};
 
@@ -93,15 +93,6 @@ const CONNECTIONS: usize = 4;
 /// How often the waits poll when no wake-up comes (they come at once for new work; polling
 /// finds due retries, leases that ran out, and work while the subscription is down).
 const POLL_INTERVAL: Duration = Duration::from_millis(500);
-
-/// An outbox entry as stored.
-#[derive(Debug, Serialize, Deserialize)]
-struct OutboxRecord {
-    item: OutboxItem,
-    attempts: u32,
-    not_before_ms: u64,
-    created_ms: u64,
-}
 
 /// The Redis store. See the module documentation.
 pub struct RedisStore {
@@ -250,12 +241,7 @@ impl RedisStore {
     /// Adds to `step`: append `item` to its account's outbox.
     fn append_outbox(&self, step: &mut Step, item: OutboxItem) {
         let account = item.account().to_owned();
-        let record = OutboxRecord {
-            item,
-            attempts: 0,
-            not_before_ms: 0,
-            created_ms: now_ms(),
-        };
+        let record = OutboxRecord::new(item, now_ms());
         self.append_outbox_record(step, &account, &encode(&record));
     }
 

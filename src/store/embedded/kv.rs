@@ -17,7 +17,7 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use tokio::sync::{mpsc, oneshot};
 use tracing::error;
 
-use super::StoreError;
+use crate::store::StoreError;
 
 /// The tables of the embedded store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

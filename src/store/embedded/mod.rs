@@ -1,6 +1,6 @@
 //! The embedded store: one node, state in a redb file, queues and outbox indexes in memory.
 //!
-//! Records live in redb (see [`super::kv`]); what must be fast to find lives in memory and is
+//! Records live in redb (see [`kv`]); what must be fast to find lives in memory and is
 //! rebuilt from the file at start: the queued MT ids per connector and priority, the outbox
 //! index per account. Work taken by a deliverer or an upstream worker is only marked in
 //! memory, so a restart hands it out again: nothing acknowledged waits on a dead process.
@@ -13,27 +13,26 @@ use std::{
 };
 
 use async_trait::async_trait;
-use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use serde::{de::DeserializeOwned, Serialize};
 use tokio::sync::Notify;
 
-use super::{
+mod commit;
+use commit::{carrier_key, ClaimRecord};
+pub mod kv;
+mod maintenance;
+pub mod outbox_index;
+pub mod rank_queue;
+
+use self::{
     kv::{durable, Batch, Kv, Table},
     outbox_index::OutboxIndex,
     rank_queue::RankQueue,
-    CarrierIdRecord, CarrierKey, Change, ClaimSpace, Committed, Guard, MessageRecord, NodeInfo,
-    OutboxEntry, Store, StoreError, SweepStats, Versioned, Write,
+};
+use super::{
+    CarrierIdRecord, CarrierKey, Change, ClaimSpace, Committed, MessageRecord, NodeInfo,
+    OutboxEntry, OutboxRecord, Store, StoreError, SweepStats, Versioned,
 };
 use crate::message::{now_ms, CarrierReceipt, MessageId, MessageState, Mt, OutboxItem, Priority};
-
-/// A claim (idempotency key, dedupe key) and until when it holds.
-#[derive(Debug, Serialize, Deserialize)]
-struct ClaimRecord {
-    value: String,
-    expires_ms: u64,
-}
-
-/// An MT to queue once its change is durable: connector, priority, id, released.
-type Enqueue = (String, Priority, MessageId, bool);
 
 fn versioned(record: MessageRecord) -> Versioned<MessageRecord> {
     let version = record.version;
@@ -41,18 +40,6 @@ fn versioned(record: MessageRecord) -> Versioned<MessageRecord> {
         value: record,
         version,
     }
-}
-
-fn carrier_key(key: &CarrierKey) -> String {
-    key2(&key.connector, &key.carrier_id)
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-struct OutboxRecord {
-    item: OutboxItem,
-    attempts: u32,
-    not_before_ms: u64,
-    created_ms: u64,
 }
 
 type Queues = [RankQueue; 4];
@@ -225,12 +212,7 @@ impl EmbeddedStore {
         let seq = index.next_outbox_seq;
         index.next_outbox_seq += 1;
         let now = now_ms();
-        let record = OutboxRecord {
-            item,
-            attempts: 0,
-            not_before_ms: 0,
-            created_ms: now,
-        };
+        let record = OutboxRecord::new(item, now);
         batch.put(Table::Outbox, outbox_key(&account, seq), encode(&record));
         index
             .outbox
@@ -238,124 +220,6 @@ impl EmbeddedStore {
             .or_default()
             .insert(seq, now, 0);
         index.signal(&account).notify_one();
-    }
-
-    /// Where a claim of `space` lives.
-    fn claim_slot(space: &ClaimSpace, key: &str) -> (Table, String) {
-        match space {
-            ClaimSpace::Idempotency { account } => (Table::Idempotency, key2(account, key)),
-            ClaimSpace::ReceiptDedupe => (Table::Dedupe, key2("dr", key)),
-            ClaimSpace::MoDedupe => (Table::Dedupe, key2("mo", key)),
-        }
-    }
-
-    fn live_claim(&self, table: Table, key: &str) -> Result<Option<ClaimRecord>, StoreError> {
-        Ok(self
-            .get::<ClaimRecord>(table, key)?
-            .filter(|claim| claim.expires_ms > now_ms()))
-    }
-
-    fn parked(&self, index: &Index, key: &CarrierKey) -> Result<Vec<CarrierReceipt>, StoreError> {
-        if index.parked == 0 {
-            return Ok(Vec::new());
-        }
-        Ok(self
-            .get(Table::ParkedReceipts, &carrier_key(key))?
-            .unwrap_or_default())
-    }
-
-    /// The first guard of `guards` that fails, if any; claims that hold are added to `batch`.
-    fn check(
-        &self,
-        index: &Index,
-        guards: &[Guard],
-        batch: &mut Batch,
-    ) -> Result<Option<Committed>, StoreError> {
-        for guard in guards {
-            let failed = match guard {
-                Guard::Claim {
-                    space,
-                    key,
-                    value,
-                    ttl,
-                } => {
-                    let (table, key) = Self::claim_slot(space, key);
-                    match self.live_claim(table, &key)? {
-                        Some(held) => {
-                            // Only this is written: again, so the answer based on it waits
-                            // until the first write is durable too.
-                            *batch = Batch::default();
-                            batch.put(table, key, encode(&held));
-                            Some(Committed::Claimed)
-                        }
-                        None => {
-                            let claim = ClaimRecord {
-                                value: value.clone(),
-                                expires_ms: now_ms() + ttl.as_millis() as u64,
-                            };
-                            batch.put(table, key, encode(&claim));
-                            None
-                        }
-                    }
-                }
-                Guard::RecordVersion { id, version } => {
-                    let current = self.record(index, id)?.map_or(0, |r| r.version);
-                    (current != *version).then_some(Committed::Conflict)
-                }
-                Guard::Unmapped(key) => self
-                    .kv
-                    .get(Table::CarrierIds, &carrier_key(key))?
-                    .map(|_| Committed::Conflict),
-                Guard::ParkedCount { key, count } => {
-                    (self.parked(index, key)?.len() != *count).then_some(Committed::Conflict)
-                }
-            };
-            if failed.is_some() {
-                return Ok(failed);
-            }
-        }
-        Ok(None)
-    }
-
-    /// Adds the writes of a change whose guards hold to `batch` and the index; returns the MTs
-    /// to queue once the batch is durable.
-    fn apply(
-        &self,
-        index: &mut Index,
-        writes: Vec<Write>,
-        batch: &mut Batch,
-    ) -> Result<Vec<Enqueue>, StoreError> {
-        let mut enqueue = Vec::new();
-        for write in writes {
-            match write {
-                Write::Record(record) => self.put_record(index, record, batch),
-                Write::MapCarrierId { key, mapping } => {
-                    batch.put(Table::CarrierIds, carrier_key(&key), encode(&mapping));
-                }
-                Write::Park { key, receipt } => {
-                    let mut parked = self.parked(index, &key)?;
-                    parked.push(receipt);
-                    index.parked += 1;
-                    batch.put(Table::ParkedReceipts, carrier_key(&key), encode(&parked));
-                }
-                Write::Unpark(key) => {
-                    let parked = self.parked(index, &key)?;
-                    index.parked = index.parked.saturating_sub(parked.len());
-                    batch.delete(Table::ParkedReceipts, carrier_key(&key));
-                }
-                Write::Outbox(item) => self.append_outbox(index, item, batch),
-                Write::Enqueue {
-                    connector,
-                    priority,
-                    id,
-                    released,
-                } => enqueue.push((connector, priority, id, released)),
-                Write::EndLease(id) => {
-                    index.taken.remove(&id);
-                }
-            }
-        }
-        Ok(enqueue)
     }
 }
 
@@ -398,28 +262,7 @@ impl Store for EmbeddedStore {
     }
 
     async fn commit(&self, change: Change) -> Result<Committed, StoreError> {
-        let (outcome, enqueue, written) = {
-            let mut index = self.index();
-            let mut batch = Batch::default();
-            match self.check(&index, &change.guards, &mut batch)? {
-                Some(Committed::Conflict) => return Ok(Committed::Conflict),
-                // The claim found held is written again (see `check`).
-                Some(failed) => (failed, Vec::new(), self.kv.write(batch)),
-                None => {
-                    let enqueue = self.apply(&mut index, change.writes, &mut batch)?;
-                    (Committed::Done, enqueue, self.kv.write(batch))
-                }
-            }
-        };
-        durable(written).await?;
-        if !enqueue.is_empty() {
-            // Queued only once durable: a worker never sends what a crash could forget.
-            let mut index = self.index();
-            for (connector, priority, id, released) in enqueue {
-                index.enqueue(&connector, priority, id, released);
-            }
-        }
-        Ok(outcome)
+        self.commit_change(change).await
     }
 
     async fn take_mts(&self, connector: &str, max: usize) -> Result<Vec<Mt>, StoreError> {
@@ -607,52 +450,7 @@ impl Store for EmbeddedStore {
     }
 
     async fn sweep(&self, retention: Duration) -> Result<SweepStats, StoreError> {
-        let now = now_ms();
-        let cutoff = now.saturating_sub(retention.as_millis() as u64);
-        let mut stats = SweepStats::default();
-        let mut batch = Batch::default();
-        // Scanned from committed data without the index lock; deletes go through the
-        // committer like every write, so a concurrent update is never lost (it is newer).
-        for (key, value) in self.kv.scan(Table::Idempotency)? {
-            let claim: ClaimRecord = decode(&key, &value)?;
-            if claim.expires_ms <= now {
-                batch.delete(Table::Idempotency, key);
-                stats.idempotency_keys += 1;
-            }
-        }
-        for (key, value) in self.kv.scan(Table::Dedupe)? {
-            let claim: ClaimRecord = decode(&key, &value)?;
-            if claim.expires_ms <= now {
-                batch.delete(Table::Dedupe, key);
-                stats.dedupe_claims += 1;
-            }
-        }
-        for (key, value) in self.kv.scan(Table::CarrierIds)? {
-            let record: CarrierIdRecord = decode(&key, &value)?;
-            if record.created_ms < cutoff {
-                batch.delete(Table::CarrierIds, key);
-                stats.carrier_ids += 1;
-            }
-        }
-        for (key, value) in self.kv.scan(Table::ParkedReceipts)? {
-            let parked: Vec<CarrierReceipt> = decode(&key, &value)?;
-            if parked.iter().all(|r| r.at_ms < cutoff) {
-                batch.delete(Table::ParkedReceipts, key);
-                let mut index = self.index();
-                index.parked = index.parked.saturating_sub(parked.len());
-                stats.parked_receipts += parked.len();
-            }
-        }
-        for (key, value) in self.kv.scan(Table::Messages)? {
-            let record: MessageRecord = decode(&key, &value)?;
-            let last = record.history.last().map_or(0, |h| h.at_ms);
-            if record.receipt_queued && last < cutoff {
-                batch.delete(Table::Messages, key);
-                stats.messages += 1;
-            }
-        }
-        durable(self.kv.write(batch)).await?;
-        Ok(stats)
+        self.remove_old(retention).await
     }
 
     async fn heartbeat(&self, node: &NodeInfo, lease: Duration) -> Result<(), StoreError> {
