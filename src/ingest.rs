@@ -13,11 +13,11 @@ use crate::{
     auth::{Attempt, AuthError, Authenticator},
     config::{Account, Config},
     message::{now_ms, IdGenerator, Interface, MessageId, Mt, Payload, Priority},
+    segmentation::segment_text,
     store::{
         change::commit_with_retries, Change, ClaimSpace, Committed, MessageRecord, Store,
         StoreError, Write,
     },
-    upstream::submit_pdu::segment_text,
 };
 
 /// Why an MT was not accepted. Each maps to a Genesys result_code and an SMPP status.

@@ -3,18 +3,14 @@
 
 pub mod auth;
 pub mod carrier_sim;
-pub mod cluster;
 pub mod config;
 pub mod credentials;
 pub mod delivery;
 pub mod edge;
-pub mod gateway;
-pub mod gauges;
 pub mod ingest;
 pub mod message;
-pub mod retention;
-pub mod smsc;
+pub mod node;
+pub mod routing;
+pub mod segmentation;
 pub mod store;
-pub mod tls;
 pub mod upstream;
-pub mod web;

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use gateway::*;
 use redis_server::RedisServer;
-use smsgw::{carrier_sim::CarrierSimConfig, config::Config, gateway::Gateway};
+use smsgw::{carrier_sim::CarrierSimConfig, config::Config, node::Gateway};
 use smsgw_smpp::{encoding::receipt_from_deliver_sm, BindKind};
 
 async fn node(

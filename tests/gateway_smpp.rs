@@ -199,7 +199,7 @@ async fn mts_move_to_the_routes_fallback_connector_when_the_first_stays_down() {
     );
     let config =
         smsgw::config::Config::from_str_named(&text, "test.toml").unwrap_or_else(|e| panic!("{e}"));
-    let gateway = smsgw::gateway::Gateway::start(config).await.unwrap();
+    let gateway = smsgw::node::Gateway::start(config).await.unwrap();
     let (client, mut incoming) = bind_to(gateway.smpp_addr(), BindKind::Transceiver).await;
     let id = client
         .submit(submit("447700900001", "via backup", true))
@@ -265,7 +265,7 @@ async fn a_submit_without_response_is_retried_and_the_mt_is_not_lost() {
         "test.toml",
     )
     .unwrap();
-    let gateway = smsgw::gateway::Gateway::start(config).await.unwrap();
+    let gateway = smsgw::node::Gateway::start(config).await.unwrap();
     let (client, _incoming) = bind_to(gateway.smpp_addr(), BindKind::Transmitter).await;
     let id = client
         .submit(submit("447700900001", "retry me", false))

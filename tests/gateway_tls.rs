@@ -13,8 +13,8 @@ use gateway::*;
 use smsgw::{
     carrier_sim::{CarrierSim, CarrierSimConfig},
     config::Config,
-    gateway::{Gateway, StartError},
-    tls::TlsError,
+    edge::tls::TlsError,
+    node::{Gateway, StartError},
 };
 use smsgw_smpp::{
     client::{ConnectError, DeliverStream},
@@ -70,7 +70,7 @@ impl TestPki {
     fn connector(&self, trusted: bool) -> TlsConnector {
         let mut roots = RootCertStore::empty();
         if trusted {
-            for cert in smsgw::tls::load_certificates(&self.cert).unwrap() {
+            for cert in smsgw::edge::tls::load_certificates(&self.cert).unwrap() {
                 roots.add(cert).unwrap();
             }
         }
@@ -216,7 +216,7 @@ async fn https_receiver_accepts_an_mt_from_a_client_that_trusts_the_certificate(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_connector_binds_to_a_carrier_over_tls_trusting_its_ca() {
     let pki = TestPki::new();
-    let server = smsgw::tls::server_config(&pki.cert, &pki.key).unwrap();
+    let server = smsgw::edge::tls::server_config(&pki.cert, &pki.key).unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let sim = CarrierSim::start_tls(
         listener,

@@ -169,7 +169,7 @@ async fn a_carrier_flooding_receipts_without_reading_gets_every_one_taken_and_de
     let text = config_text_with(carrier_addr, dir.path(), extra);
     let config =
         smsgw::config::Config::from_str_named(&text, "test.toml").unwrap_or_else(|e| panic!("{e}"));
-    let gateway = smsgw::gateway::Gateway::start(config).await.unwrap();
+    let gateway = smsgw::node::Gateway::start(config).await.unwrap();
     let (client, incoming) = bind_to(gateway.smpp_addr(), BindKind::Transceiver).await;
     // Receipts are taken as they come: a client that stops reading is closed on its timers.
     let receiving = tokio::spawn(receipt_counts(incoming, RECEIPTS));
@@ -282,7 +282,7 @@ async fn a_receipt_the_store_refuses_gets_esme_rx_t_appn_and_is_taken_when_deliv
     ) + &redis_store_toml(&redis.url, "windows:");
     let config =
         smsgw::config::Config::from_str_named(&text, "test.toml").unwrap_or_else(|e| panic!("{e}"));
-    let gateway = smsgw::gateway::Gateway::start(config).await.unwrap();
+    let gateway = smsgw::node::Gateway::start(config).await.unwrap();
     let (stream, _) = listener.accept().await.unwrap();
     let (read, mut write) = stream.into_split();
     let mut reader = PduReader::new(read);

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
-use smsgw::{config::Config, gateway::Gateway};
+use smsgw::{config::Config, node::Gateway};
 use tracing::info;
 
 use super::shutdown_signal;

@@ -10,7 +10,6 @@
 pub mod defaults;
 mod duration;
 mod error;
-mod lookup;
 mod parse;
 mod raw;
 mod resolve;
@@ -27,8 +26,8 @@ pub use types::{
     SimulatorSettings, StoreConfig, TlsListener,
 };
 
+use crate::routing::{MoIndex, RouteIndex};
 use error::Problems;
-use lookup::{MoIndex, RouteIndex};
 use resolve::Resolver;
 
 /// A checked configuration. Accounts, connectors and routes are read through methods so

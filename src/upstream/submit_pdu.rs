@@ -2,17 +2,17 @@
 //! encoding that fits); a client's PDU payload passes through unchanged.
 
 use smsgw_smpp::{
-    encoding::{
-        apply_to_submit_sm, segment, ApplyError, Concatenation, Part, SegmentError, SegmentInfo,
-        SegmentOptions, DEFAULT_PREFERENCE,
-    },
+    encoding::{apply_to_submit_sm, ApplyError, Part, SegmentError, SegmentInfo},
     rusmpp::{
         pdus::SubmitSm,
         values::{EsmClass, Npi, PriorityFlag, RegisteredDelivery, Ton},
     },
 };
 
-use crate::message::{Mt, Payload};
+use crate::{
+    message::{Mt, Payload},
+    segmentation::{segment_text, MAX_PARTS},
+};
 
 /// Why an MT cannot be turned into PDUs (a permanent failure of that MT).
 #[derive(Debug, thiserror::Error)]
@@ -21,22 +21,6 @@ pub enum SubmitPduError {
     Segment(#[from] SegmentError),
     #[error(transparent)]
     Apply(#[from] ApplyError),
-}
-
-/// Most parts an MT may have.
-pub const MAX_PARTS: u8 = 255;
-
-/// The parts a text becomes; the gateway checks the count against the account's limit.
-pub fn segment_text(
-    text: &str,
-    max_segments: u8,
-    reference: u8,
-) -> Result<Vec<Part>, SegmentError> {
-    let options = SegmentOptions {
-        concatenation: Concatenation::Udh { reference },
-        max_segments,
-    };
-    Ok(segment(text, &DEFAULT_PREFERENCE, &options)?.parts)
 }
 
 /// A concatenation reference stable for one message, so a retried MT keeps its reference.

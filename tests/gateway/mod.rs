@@ -10,7 +10,7 @@ use smsgw::{
     carrier_sim::{CarrierSim, CarrierSimConfig},
     config::Config,
     credentials::hash_password,
-    gateway::Gateway,
+    node::Gateway,
 };
 use smsgw_smpp::{
     client::{DeliverStream, IncomingDeliver},

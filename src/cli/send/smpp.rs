@@ -9,7 +9,7 @@ use std::{
 };
 
 use anyhow::Context;
-use smsgw::upstream::submit_pdu::{segment_text, MAX_PARTS};
+use smsgw::segmentation::{segment_text, MAX_PARTS};
 use smsgw_smpp::{
     client::SubmitError,
     encoding::{

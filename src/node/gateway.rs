@@ -24,13 +24,13 @@ use crate::{
     carrier_sim::{CarrierSim, CarrierSimConfig, CarrierSimError},
     config::{Config, EdgeSettings, RedisSentinel, Secret, StoreConfig, TlsListener},
     delivery::{AccountDelivery, DeliveryRoute, PushRoute},
-    edge::{ClientAddressing, HttpLimits, HttpListener, TrustedProxies},
+    edge::{
+        http_api::GatewayHttp, smpp_server::GatewaySmsc, tls::TlsError, ClientAddressing,
+        HttpLimits, HttpListener, TrustedProxies,
+    },
     ingest::Ingest,
-    smsc::GatewaySmsc,
     store::{EmbeddedStore, RedisStore, RedisTarget, Store, StoreError},
-    tls::TlsError,
     upstream::{CarrierInbound, Connector, ConnectorSettings, MoRouter},
-    web::GatewayHttp,
 };
 
 /// The process's Prometheus recorder, installed by the first gateway started.
@@ -122,7 +122,7 @@ pub struct Gateway {
 /// connector has a `tls` table.
 fn endpoint(address: &str, tls: Option<&TlsConnector>) -> Result<Endpoint, TlsError> {
     let tls = match tls {
-        Some(connector) => Some((connector.clone(), crate::tls::server_name(address)?)),
+        Some(connector) => Some((connector.clone(), crate::edge::tls::server_name(address)?)),
         None => None,
     };
     Ok(Endpoint {
@@ -140,7 +140,7 @@ fn connector_settings(
     };
     let tls = match &connector.tls {
         Some(tls) => Some(TlsConnector::from(
-            crate::tls::client_config(tls.ca.as_deref()).map_err(tls_error)?,
+            crate::edge::tls::client_config(tls.ca.as_deref()).map_err(tls_error)?,
         )),
         None => None,
     };
@@ -193,7 +193,7 @@ fn redis_target(url: &Secret, sentinel: Option<&RedisSentinel>) -> RedisTarget {
 
 /// A TLS listener's acceptor, from its certificate and key files.
 fn acceptor(listener: &TlsListener, name: &str) -> Result<TlsAcceptor, StartError> {
-    crate::tls::server_config(&listener.cert, &listener.key)
+    crate::edge::tls::server_config(&listener.cert, &listener.key)
         .map(TlsAcceptor::from)
         .map_err(|error| StartError::Tls {
             context: format!("{name} listener"),
@@ -363,8 +363,8 @@ impl Gateway {
             tasks.push(tokio::spawn(delivery.run(stop.subscribe())));
         }
 
-        tasks.push(crate::retention::spawn(store.clone(), stop.subscribe()));
-        tasks.push(crate::gauges::spawn(
+        tasks.push(super::retention::spawn(store.clone(), stop.subscribe()));
+        tasks.push(super::gauges::spawn(
             store.clone(),
             connectors.clone(),
             smpp.registry().clone(),
@@ -377,9 +377,9 @@ impl Gateway {
             connectors: connectors.clone(),
             render_metrics: Arc::new(move || metrics.render()),
         });
-        tasks.push(crate::cluster::spawn_heartbeat(
+        tasks.push(super::cluster::spawn_heartbeat(
             store.clone(),
-            crate::cluster::ThisNode {
+            super::cluster::ThisNode {
                 node_id: config.node_id.clone(),
                 site: config.site.clone(),
                 started_ms: crate::message::now_ms(),
@@ -389,7 +389,7 @@ impl Gateway {
             },
             stop.subscribe(),
         ));
-        let router = crate::cluster::router(store.clone()).merge(smsgw_http::app::router(
+        let router = super::cluster::router(store.clone()).merge(smsgw_http::app::router(
             web.clone(),
             web.clone(),
             web.clone(),

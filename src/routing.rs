@@ -1,8 +1,10 @@
-//! Lookups built once at load: routes by account and carrier, MO number owners.
+//! Routing, decided once at load from the configuration: which connectors an MT goes to (by
+//! account, carrier and destination prefix, with fallback order), and which account owns an
+//! MO's destination number.
 
 use std::collections::HashMap;
 
-use super::types::{Account, NumberPattern, Route};
+use crate::config::{Account, NumberPattern, Route};
 
 /// Routes grouped by carrier (lower-cased; `None` = no carrier named), each group ordered
 /// longest prefix first, so the first prefix that matches is the best.
