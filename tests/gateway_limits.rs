@@ -100,7 +100,13 @@ async fn malformed_pdus_to_the_gateway_get_generic_nack_and_the_bind_goes_on() {
         .await
         .unwrap();
     let mut rest = Vec::new();
-    let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut rest)).await;
+    let closed = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut rest))
+        .await
+        .expect("the connection is still open 10 s after a PDU that cannot be framed");
+    // A reset also closes it, but a generic_nack lost to one would fail below.
+    if let Err(error) = closed {
+        assert_eq!(error.kind(), std::io::ErrorKind::ConnectionReset, "{error}");
+    }
     assert_eq!(
         rest.len(),
         16,

@@ -1,5 +1,6 @@
-//! The gateway as a real process: killed with SIGKILL under SMPP load, every MT it had
-//! acknowledged reaches the carrier after a restart and its receipt reaches the client;
+//! The gateway as a real process: killed with SIGKILL under SMPP load with acknowledged MTs
+//! not yet sent, every MT it had acknowledged reaches the carrier after a restart and its
+//! receipt reaches the client;
 //! stopped with SIGTERM while submits are in flight, it answers each one, unbinds its clients
 //! before closing them, exits 0, and every MT it accepted is delivered after a restart.
 
@@ -20,20 +21,48 @@ async fn every_acknowledged_mt_survives_kill_9() {
     .await;
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("smsgw.toml");
-    std::fs::write(&config, config_text(sim.local_addr(), dir.path(), "")).unwrap();
+    // Until the kill the connector sends 100 MTs a second, far fewer than are acknowledged,
+    // so acknowledged MTs are still unsent when the process dies; the restart sends at will.
+    let slow = ConfigExtra {
+        connector: "throughput = 100",
+        ..ConfigExtra::default()
+    };
+    std::fs::write(
+        &config,
+        config_text_with(sim.local_addr(), dir.path(), slow),
+    )
+    .unwrap();
 
     let (mut child, addr) = spawn_gateway(&config).await;
     let (client, _none) = bind_to(addr, BindKind::Transmitter).await;
     let (load, acked) = submit_load(client, 5000, 64);
-    while acked.lock().unwrap().len() < 1000 {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    wait_for_acked(&acked, 1000, Duration::from_secs(60)).await;
     child.start_kill().unwrap();
     child.wait().await.unwrap();
-    load.await.unwrap();
+    tokio::time::timeout(Duration::from_secs(30), load)
+        .await
+        .expect("the load did not end after the kill")
+        .unwrap();
     let acked = acked.lock().unwrap().clone();
     assert!(acked.len() >= 1000 && acked.len() < 5000, "{}", acked.len());
+    // What the dead gateway wrote is read once its bind to the carrier has closed.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while sim.stats().bound_sessions > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the carrier still sees the killed gateway's bind after 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let sent_before_kill = sim.stats().submits_accepted as usize;
+    assert!(
+        sent_before_kill < acked.len(),
+        "every acknowledged MT ({}) had reached the carrier ({sent_before_kill}) before the \
+         kill: the restart has nothing to prove",
+        acked.len()
+    );
 
+    std::fs::write(&config, config_text(sim.local_addr(), dir.path(), "")).unwrap();
     let (_restarted, addr) = spawn_gateway(&config).await;
     let (_receiver, mut incoming) = bind_to(addr, BindKind::Receiver).await;
     let receipts = collect_receipts(&mut incoming, &acked, Duration::from_secs(120)).await;
@@ -43,7 +72,8 @@ async fn every_acknowledged_mt_survives_kill_9() {
         .collect();
     let duplicates = receipts.values().filter(|n| **n > 1).count();
     println!(
-        "acknowledged {}, receipts for {}, duplicated receipts {duplicates}, carrier submits {}",
+        "acknowledged {}, sent before the kill {sent_before_kill}, receipts for {}, \
+         duplicated receipts {duplicates}, carrier submits {}",
         acked.len(),
         receipts.len(),
         sim.stats().submits_accepted

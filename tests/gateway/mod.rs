@@ -482,6 +482,22 @@ fn load(
     (load, acked)
 }
 
+/// Waits until a running load has `count` acknowledged ids; panics after `limit`.
+pub async fn wait_for_acked(acked: &Acked, count: usize, limit: Duration) {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let got = acked.lock().unwrap().len();
+        if got >= count {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "only {got} of {count} MTs acknowledged after {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 /// Accepts receipts on `incoming` until every id in `wanted` has one or `limit` passes;
 /// returns how many receipts each id got.
 pub async fn collect_receipts(

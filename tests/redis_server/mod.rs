@@ -2,6 +2,8 @@
 //! dir, and killed on drop. Extra arguments make replicas, Sentinels or cluster nodes.
 #![allow(dead_code)]
 
+pub mod leases;
+
 use std::{
     net::TcpListener,
     process::{Child, Command, Stdio},
