@@ -56,8 +56,7 @@ async fn genesys_receiver_accepts_once_per_message_id() {
     let (status, body) = post_receiver(&test, &genesys("c-1", "changed")).await;
     assert_eq!(status, 409);
     assert!(body.starts_with("result_code=7&"), "{body}");
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(test.sim.stats().submits_accepted, 2);
+    assert_eq!(carrier_submits_settled(&test.sim, 2).await, 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
