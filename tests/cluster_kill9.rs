@@ -1,6 +1,7 @@
 //! Two gateway processes in two sites on one Redis. Node A takes SMPP load and is killed with
-//! SIGKILL mid-load; node B carries on: every MT that A acknowledged reaches the carrier (B
-//! takes over A's leased work after the lease) and its receipt reaches the client's bind on B.
+//! SIGKILL mid-load, while it holds MTs it took and had not submitted; node B carries on:
+//! every MT that A acknowledged reaches the carrier (B takes over A's leased work after the
+//! lease) and its receipt reaches the client's bind on B.
 
 mod gateway;
 mod redis_server;
@@ -8,7 +9,7 @@ mod redis_server;
 use std::time::Duration;
 
 use gateway::*;
-use redis_server::RedisServer;
+use redis_server::{leases::mts_leased_to, RedisServer};
 use smsgw::carrier_sim::CarrierSimConfig;
 use smsgw_smpp::BindKind;
 
@@ -51,14 +52,22 @@ async fn a_node_killed_mid_load_loses_no_acknowledged_mt() {
     let (client, _none) = bind_to(addr_a, BindKind::Transmitter).await;
 
     let (load, acked) = submit_load(client, 3000, 64);
-    while acked.lock().unwrap().len() < 500 {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    wait_for_acked(&acked, 500, Duration::from_secs(60)).await;
+    let pid_a = node_a.id().unwrap();
     node_a.start_kill().unwrap();
     node_a.wait().await.unwrap();
-    load.await.unwrap();
+    // Read before A's lease (2 s) runs out and B claims what A held.
+    let leased = mts_leased_to(&mut redis.connection().await, "kill9:", pid_a).await;
+    tokio::time::timeout(Duration::from_secs(30), load)
+        .await
+        .expect("the load did not end after A died")
+        .unwrap();
     let acked = acked.lock().unwrap().clone();
     assert!(acked.len() >= 500 && acked.len() < 3000, "{}", acked.len());
+    assert!(
+        leased > 0,
+        "A held no MT it had taken and not submitted at the kill: nothing for B to take over"
+    );
 
     let receipts = collect_receipts(&mut incoming, &acked, Duration::from_secs(120)).await;
     let missing: Vec<&String> = acked
@@ -66,7 +75,8 @@ async fn a_node_killed_mid_load_loses_no_acknowledged_mt() {
         .filter(|id| !receipts.contains_key(*id))
         .collect();
     println!(
-        "acknowledged by A {}, receipts {}, duplicated receipts {}, carrier submits {}",
+        "acknowledged by A {}, leased to A at the kill {leased}, receipts {}, \
+         duplicated receipts {}, carrier submits {}",
         acked.len(),
         receipts.len(),
         receipts.values().filter(|n| **n > 1).count(),

@@ -46,9 +46,7 @@ async fn failover_under_load(wait_replicas: u32) -> Outcome {
     let (client, _none) = bind_to(addr, BindKind::Transmitter).await;
 
     let (load, acked) = submit_load_past_errors(client, 4000, 32, Duration::from_millis(100));
-    while acked.lock().unwrap().len() < 800 {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    wait_for_acked(&acked, 800, Duration::from_secs(60)).await;
     let old = set.primary_port().await.unwrap();
     set.server(old).kill();
     let at_kill = acked.lock().unwrap().len();

@@ -10,7 +10,7 @@ mod redis_server;
 use std::time::Duration;
 
 use gateway::*;
-use redis_server::RedisServer;
+use redis_server::{leases::mts_leased_to, RedisServer};
 use smsgw::carrier_sim::CarrierSimConfig;
 use smsgw_smpp::BindKind;
 
@@ -32,17 +32,26 @@ async fn killing_one_of_three_nodes_mid_load_loses_no_acknowledged_mt() {
 
     let (smpp_load, smpp_acked) = submit_load(client, 3000, 64);
     let (http_load, http_acked) = http_load(nodes[0].http, 1000, 16);
-    while smpp_acked.lock().unwrap().len() < 500 {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    wait_for_acked(&smpp_acked, 500, Duration::from_secs(60)).await;
     let a1 = &mut nodes[0].child;
+    let pid_a1 = a1.id().unwrap();
     a1.start_kill().unwrap();
     a1.wait().await.unwrap();
-    smpp_load.await.unwrap();
-    http_load.await.unwrap();
+    // Read before a1's lease (2 s) runs out and the others claim what it held.
+    let leased = mts_leased_to(&mut redis.connection().await, "three-nodes:", pid_a1).await;
+    for load in [smpp_load, http_load] {
+        tokio::time::timeout(Duration::from_secs(30), load)
+            .await
+            .expect("a load did not end after a1 died")
+            .unwrap();
+    }
     let smpp_acked = smpp_acked.lock().unwrap().clone();
     let http_acked = http_acked.lock().unwrap().clone();
     assert!(smpp_acked.len() < 3000, "a1 was killed after all its load");
+    assert!(
+        leased > 0,
+        "a1 held no MT it had taken and not submitted at the kill: nothing to take over"
+    );
     let acked: std::collections::HashSet<String> = smpp_acked.union(&http_acked).cloned().collect();
 
     let receipts = collect_receipts(&mut incoming, &acked, Duration::from_secs(40)).await;
@@ -51,8 +60,8 @@ async fn killing_one_of_three_nodes_mid_load_loses_no_acknowledged_mt() {
         .filter(|id| !receipts.contains_key(*id))
         .collect();
     eprintln!(
-        "acknowledged by a1: {} over SMPP, {} over HTTP; receipts {}, duplicated receipts {}, \
-         carrier submits {}",
+        "acknowledged by a1: {} over SMPP, {} over HTTP; leased to a1 at the kill {leased}; \
+         receipts {}, duplicated receipts {}, carrier submits {}",
         smpp_acked.len(),
         http_acked.len(),
         receipts.len(),

@@ -95,8 +95,7 @@ async fn receipts_reach_a_bind_on_the_other_node_and_idempotency_holds_across_no
     };
     let (to_a, to_b) = tokio::join!(send(a.http_addr()), send(b.http_addr()));
     assert_eq!((to_a, to_b), (200, 200));
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(sim.stats().submits_accepted, before + 1);
+    assert_eq!(carrier_submits_settled(&sim, before + 1).await, before + 1);
 
     // Either node lists both, with their sites and what each serves.
     let cluster: serde_json::Value =

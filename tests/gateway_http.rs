@@ -56,8 +56,7 @@ async fn genesys_receiver_accepts_once_per_message_id() {
     let (status, body) = post_receiver(&test, &genesys("c-1", "changed")).await;
     assert_eq!(status, 409);
     assert!(body.starts_with("result_code=7&"), "{body}");
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(test.sim.stats().submits_accepted, 2);
+    assert_eq!(carrier_submits_settled(&test.sim, 2).await, 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -166,26 +165,34 @@ async fn json_api_with_idempotency_key_and_status_history() {
     assert_eq!(test.sim.stats().submits_accepted, 1);
 }
 
+/// What a push is about: its `type` and `message_id` fields (form format; both are plain
+/// tokens, nothing to decode).
+fn push_identity(body: &str) -> (String, String) {
+    let field = |name: &str| {
+        body.split('&')
+            .find_map(|pair| pair.strip_prefix(name)?.strip_prefix('='))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    (field("type"), field("message_id"))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn receipts_and_mos_are_pushed_to_the_account_url_and_retried_until_2xx() {
-    let received: Arc<Mutex<Vec<String>>> = Arc::default();
-    let failures_left = Arc::new(Mutex::new(1));
+    // Every request in arrival order: its body and the status it was answered with. The
+    // first is answered 503, the rest 200.
+    let requests: Arc<Mutex<Vec<(String, u16)>>> = Arc::default();
     let app = {
-        let received = received.clone();
-        let failures_left = failures_left.clone();
+        let requests = requests.clone();
         Router::new().route(
             "/push",
             post(move |body: String| {
-                let received = received.clone();
-                let failures_left = failures_left.clone();
+                let requests = requests.clone();
                 async move {
-                    let mut left = failures_left.lock().unwrap();
-                    if *left > 0 {
-                        *left -= 1;
-                        return axum::http::StatusCode::SERVICE_UNAVAILABLE;
-                    }
-                    received.lock().unwrap().push(body);
-                    axum::http::StatusCode::OK
+                    let mut requests = requests.lock().unwrap();
+                    let status = if requests.is_empty() { 503 } else { 200 };
+                    requests.push((body, status));
+                    axum::http::StatusCode::from_u16(status).unwrap()
                 }
             }),
         )
@@ -206,11 +213,39 @@ async fn receipts_and_mos_are_pushed_to_the_account_url_and_retried_until_2xx() 
     let (status, _) = post_receiver(&test, &mo).await;
     assert_eq!(status, 200);
 
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while received.lock().unwrap().len() < 3 && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let bodies = received.lock().unwrap().clone();
+    // Done once the push that got the 503 came again and was taken, and both kinds arrived.
+    let taken = |requests: &[(String, u16)], wanted: &dyn Fn(&str) -> bool| {
+        requests
+            .iter()
+            .any(|(body, status)| *status == 200 && wanted(body))
+    };
+    let refused = |requests: &[(String, u16)]| push_identity(&requests[0].0);
+    let settled = |requests: &[(String, u16)]| {
+        !requests.is_empty()
+            && taken(requests, &|b| push_identity(b) == refused(requests))
+            && taken(requests, &|b| b.contains("type=receipt"))
+            && taken(requests, &|b| b.contains("type=MO"))
+    };
+    let done = push_receiver::wait_until(Duration::from_secs(30), || {
+        settled(&requests.lock().unwrap())
+    })
+    .await;
+    let requests = requests.lock().unwrap().clone();
+    assert!(
+        done,
+        "within 30 s the push answered 503 was not taken on a retry, or a receipt or MO \
+         never arrived: {requests:?}"
+    );
+    let (kind, message_id) = refused(&requests);
+    assert!(
+        !kind.is_empty() && !message_id.is_empty(),
+        "the refused push names its message: {requests:?}"
+    );
+    let bodies: Vec<&String> = requests
+        .iter()
+        .filter(|(_, status)| *status == 200)
+        .map(|(body, _)| body)
+        .collect();
     assert!(
         bodies.iter().any(|b| b.contains("type=receipt")
             && b.contains("message_id=c-9")

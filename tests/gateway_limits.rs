@@ -100,7 +100,13 @@ async fn malformed_pdus_to_the_gateway_get_generic_nack_and_the_bind_goes_on() {
         .await
         .unwrap();
     let mut rest = Vec::new();
-    let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut rest)).await;
+    let closed = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut rest))
+        .await
+        .expect("the connection is still open 10 s after a PDU that cannot be framed");
+    // A reset also closes it, but a generic_nack lost to one would fail below.
+    if let Err(error) = closed {
+        assert_eq!(error.kind(), std::io::ErrorKind::ConnectionReset, "{error}");
+    }
     assert_eq!(
         rest.len(),
         16,
@@ -112,6 +118,7 @@ async fn malformed_pdus_to_the_gateway_get_generic_nack_and_the_bind_goes_on() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_throttling_carrier_delays_mts_but_every_one_gets_through() {
+    const MTS: usize = 150;
     let test = TestGateway::start_with(
         CarrierSimConfig {
             throttle: Some(50),
@@ -121,25 +128,27 @@ async fn a_throttling_carrier_delays_mts_but_every_one_gets_through() {
     )
     .await;
     let (client, mut incoming) = test.bind(BindKind::Transceiver).await;
-    let mut ids = std::collections::HashSet::new();
-    for n in 0..150 {
-        ids.insert(
-            client
-                .submit(submit("447700900001", &format!("m{n}"), true))
-                .await
-                .unwrap(),
-        );
-    }
-    while !ids.is_empty() {
-        let pdu = next_deliver(&mut incoming).await;
-        let receipt = smsgw_smpp::encoding::receipt_from_deliver_sm(&pdu).unwrap();
-        ids.remove(&receipt.id);
-    }
+    // All submitted at once (not one after the other, which a slow box could pace below the
+    // carrier's 50/s): the connector has 150 MTs queued and runs into the throttle however
+    // slowly it runs.
+    let (load, acked) = submit_load(client, MTS, MTS);
+    tokio::time::timeout(Duration::from_secs(60), load)
+        .await
+        .expect("submits answered within 60 s")
+        .unwrap();
+    let ids = acked.lock().unwrap().clone();
+    assert_eq!(ids.len(), MTS, "every MT accepted");
+    let receipts = collect_receipts(&mut incoming, &ids, Duration::from_secs(60)).await;
+    let missing = ids.iter().filter(|id| !receipts.contains_key(*id)).count();
+    assert_eq!(missing, 0, "MTs without a receipt after 60 s");
     assert!(
         test.sim.stats().submits_throttled > 0,
         "the carrier never throttled"
     );
-    assert_eq!(test.sim.stats().submits_accepted, 150);
+    assert_eq!(
+        carrier_submits_settled(&test.sim, MTS as u64).await,
+        MTS as u64
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -171,14 +180,15 @@ async fn signed_json_pushes_carry_one_receipt_for_a_multipart_mt() {
     let long = "a long message that needs three parts. ".repeat(10);
     let (status, _) = post_receiver(&test, &genesys("mp-1", "ACME", &long)).await;
     assert_eq!(status, 200);
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(test.sim.stats().submits_accepted, 3);
+    assert_eq!(carrier_submits_settled(&test.sim, 3).await, 3);
 
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while received.lock().unwrap().is_empty() && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let pushed = push_receiver::wait_until(Duration::from_secs(20), || {
+        !received.lock().unwrap().is_empty()
+    })
+    .await;
+    assert!(pushed, "no receipt pushed within 20 s");
+    // A push per part would follow the first at once.
+    tokio::time::sleep(QUIET).await;
     let pushes = received.lock().unwrap().clone();
     assert_eq!(
         pushes.len(),
@@ -201,7 +211,8 @@ async fn receipts_nobody_binds_for_expire_after_the_outbox_ttl_and_are_counted()
     assert_eq!(status, 200);
     let store = test.gateway.store().clone();
     let mut queued = false;
-    for _ in 0..40 {
+    // A 1 s TTL, watched for up to 20 s: a slow box is waited for.
+    for _ in 0..200 {
         let depths = store.outbox_depths().await.unwrap();
         if !depths.is_empty() {
             queued = true;

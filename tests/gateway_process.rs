@@ -1,6 +1,8 @@
-//! The gateway as a real process: killed with SIGKILL under SMPP load, every MT it had
-//! acknowledged reaches the carrier after a restart and its receipt reaches the client;
-//! stopped with SIGTERM, it unbinds its clients and exits 0.
+//! The gateway as a real process: killed with SIGKILL under SMPP load with acknowledged MTs
+//! not yet sent, every MT it had acknowledged reaches the carrier after a restart and its
+//! receipt reaches the client;
+//! stopped with SIGTERM while submits are in flight, it answers each one, unbinds its clients
+//! before closing them, exits 0, and every MT it accepted is delivered after a restart.
 
 mod gateway;
 
@@ -8,7 +10,7 @@ use std::time::Duration;
 
 use gateway::*;
 use smsgw::carrier_sim::CarrierSimConfig;
-use smsgw_smpp::BindKind;
+use smsgw_smpp::{rusmpp::CommandStatus, BindKind};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_acknowledged_mt_survives_kill_9() {
@@ -19,20 +21,48 @@ async fn every_acknowledged_mt_survives_kill_9() {
     .await;
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("smsgw.toml");
-    std::fs::write(&config, config_text(sim.local_addr(), dir.path(), "")).unwrap();
+    // Until the kill the connector sends 100 MTs a second, far fewer than are acknowledged,
+    // so acknowledged MTs are still unsent when the process dies; the restart sends at will.
+    let slow = ConfigExtra {
+        connector: "throughput = 100",
+        ..ConfigExtra::default()
+    };
+    std::fs::write(
+        &config,
+        config_text_with(sim.local_addr(), dir.path(), slow),
+    )
+    .unwrap();
 
     let (mut child, addr) = spawn_gateway(&config).await;
     let (client, _none) = bind_to(addr, BindKind::Transmitter).await;
     let (load, acked) = submit_load(client, 5000, 64);
-    while acked.lock().unwrap().len() < 1000 {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    wait_for_acked(&acked, 1000, Duration::from_secs(60)).await;
     child.start_kill().unwrap();
     child.wait().await.unwrap();
-    load.await.unwrap();
+    tokio::time::timeout(Duration::from_secs(30), load)
+        .await
+        .expect("the load did not end after the kill")
+        .unwrap();
     let acked = acked.lock().unwrap().clone();
     assert!(acked.len() >= 1000 && acked.len() < 5000, "{}", acked.len());
+    // What the dead gateway wrote is read once its bind to the carrier has closed.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while sim.stats().bound_sessions > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the carrier still sees the killed gateway's bind after 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let sent_before_kill = sim.stats().submits_accepted as usize;
+    assert!(
+        sent_before_kill < acked.len(),
+        "every acknowledged MT ({}) had reached the carrier ({sent_before_kill}) before the \
+         kill: the restart has nothing to prove",
+        acked.len()
+    );
 
+    std::fs::write(&config, config_text(sim.local_addr(), dir.path(), "")).unwrap();
     let (_restarted, addr) = spawn_gateway(&config).await;
     let (_receiver, mut incoming) = bind_to(addr, BindKind::Receiver).await;
     let receipts = collect_receipts(&mut incoming, &acked, Duration::from_secs(120)).await;
@@ -42,7 +72,8 @@ async fn every_acknowledged_mt_survives_kill_9() {
         .collect();
     let duplicates = receipts.values().filter(|n| **n > 1).count();
     println!(
-        "acknowledged {}, receipts for {}, duplicated receipts {duplicates}, carrier submits {}",
+        "acknowledged {}, sent before the kill {sent_before_kill}, receipts for {}, \
+         duplicated receipts {duplicates}, carrier submits {}",
         acked.len(),
         receipts.len(),
         sim.stats().submits_accepted
@@ -56,30 +87,94 @@ async fn every_acknowledged_mt_survives_kill_9() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigterm_unbinds_clients_and_exits_0() {
-    let sim = start_sim(CarrierSimConfig::default()).await;
+async fn sigterm_answers_submits_in_flight_unbinds_clients_and_exits_0() {
+    let sim = start_sim(CarrierSimConfig {
+        dr_delay: Duration::from_millis(20),
+        ..Default::default()
+    })
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("smsgw.toml");
     std::fs::write(&config, config_text(sim.local_addr(), dir.path(), "")).unwrap();
     let (mut child, addr) = spawn_gateway(&config).await;
-    let (client, _incoming) = bind_to(addr, BindKind::Transceiver).await;
-    client
-        .submit(submit("447700900001", "before stop", false))
-        .await
-        .unwrap();
 
+    // The client keeps a window of submits outstanding, so some are in flight at the signal.
     let pid = child.id().unwrap().to_string();
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    tokio::time::timeout(Duration::from_secs(20), client.closed())
-        .await
-        .expect("the gateway did not unbind its client");
+    let terminate = move || {
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    let session = tokio::time::timeout(
+        Duration::from_secs(60),
+        raw_esme::submit_through_a_signal(addr, 200, terminate),
+    )
+    .await
+    .expect("the gateway kept the client's connection open 60 s after SIGTERM");
+    let accepted: std::collections::HashSet<String> = session
+        .answers
+        .values()
+        .filter(|(status, _)| *status == CommandStatus::EsmeRok)
+        .filter_map(|(_, id)| id.clone())
+        .collect();
+    let in_flight_accepted = session
+        .in_flight_at_signal
+        .iter()
+        .filter(|sequence| {
+            matches!(
+                session.answers.get(sequence),
+                Some((CommandStatus::EsmeRok, _))
+            )
+        })
+        .count();
+    println!(
+        "in flight at the signal {}, of which accepted {in_flight_accepted}; answers {}, \
+         accepted {}, answered after the unbind {}",
+        session.in_flight_at_signal.len(),
+        session.answers.len(),
+        accepted.len(),
+        session.answered_after_unbind,
+    );
+    assert!(
+        !session.in_flight_at_signal.is_empty(),
+        "no submit was in flight at the signal"
+    );
+    assert!(
+        session.unbound_by_gateway,
+        "the gateway closed the connection without an unbind"
+    );
+    assert!(
+        session.unanswered.is_empty(),
+        "{} submits were never answered before the close: {:?}",
+        session.unanswered.len(),
+        session.unanswered
+    );
+    assert!(
+        session.answered_twice.is_empty(),
+        "submits answered twice: {:?}",
+        session.answered_twice
+    );
     let exit = tokio::time::timeout(Duration::from_secs(30), child.wait())
         .await
         .expect("the gateway did not exit after SIGTERM")
         .unwrap();
     assert_eq!(exit.code(), Some(0), "{exit}");
+
+    // An answer is a promise: every MT accepted up to the shutdown reaches the carrier and
+    // its receipt the client, from the restarted gateway.
+    let (_restarted, addr) = spawn_gateway(&config).await;
+    let (_receiver, mut incoming) = bind_to(addr, BindKind::Receiver).await;
+    let receipts = collect_receipts(&mut incoming, &accepted, Duration::from_secs(60)).await;
+    let missing: Vec<&String> = accepted
+        .iter()
+        .filter(|id| !receipts.contains_key(*id))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} MTs accepted before the shutdown never reached the client: {:?}",
+        missing.len(),
+        &missing[..missing.len().min(5)]
+    );
 }

@@ -77,7 +77,22 @@ async fn receipts_wait_for_a_receiver_bind_instead_of_being_dropped() {
         .submit(submit("447700900001", "later", true))
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The receipt is in the outbox before anyone binds to receive it.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while test
+        .gateway
+        .store()
+        .outbox_depths()
+        .await
+        .unwrap()
+        .is_empty()
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the receipt never reached the outbox"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let (_receiver, mut incoming) = test.bind(BindKind::Receiver).await;
     assert_eq!(
         receipt_state(&next_deliver(&mut incoming).await),

@@ -60,7 +60,9 @@ async fn take_after_lease(store: &dyn Store, tries: usize) -> Vec<smsgw::message
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn work_of_a_dead_node_is_taken_again_after_the_lease() {
     let server = RedisServer::start().await;
-    let lease = Duration::from_millis(300);
+    // Long enough that the check below runs within it on a slow, loaded box (a few round
+    // trips after the take); the wait after it is polled.
+    let lease = Duration::from_secs(1);
     let ids = IdGenerator::new("a", "n1");
     let queued = mt(&ids, Priority::Bulk, 1);
     let taken = mt(&ids, Priority::Interactive, 1);
@@ -203,7 +205,9 @@ async fn receipts_for_every_part_at_once_on_two_nodes_give_one_final_receipt() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sweep_removes_consumers_of_nodes_gone_for_ten_leases() {
     let server = RedisServer::start().await;
-    let lease = Duration::from_millis(100);
+    // Ten leases (2.5 s) is the margin of the first sweep below, which runs right after the
+    // node's last read; the second waits eleven.
+    let lease = Duration::from_millis(250);
     let gone = server.store_with_prefix("consumers:", lease).await;
     let ids = IdGenerator::new("a", "n1");
     let first = mt(&ids, Priority::Bulk, 1);

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod push_receiver;
+pub mod raw_esme;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
@@ -479,6 +480,42 @@ fn load(
         }
     });
     (load, acked)
+}
+
+/// How long tests watch for a second SMS (or push) after the one they expect arrived.
+pub const QUIET: Duration = Duration::from_millis(500);
+
+/// The carrier's accepted-submit count once it has reached `expected` (awaited, at most 20 s)
+/// and then stayed put for [`QUIET`]: a test of "exactly N SMS" compares it with N, so a
+/// duplicate sent right after the N-th shows, and a slow gateway is waited for, not failed.
+pub async fn carrier_submits_settled(sim: &CarrierSim, expected: u64) -> u64 {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while sim.stats().submits_accepted < expected {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "only {} of {expected} submits reached the carrier in 20 s",
+            sim.stats().submits_accepted
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(QUIET).await;
+    sim.stats().submits_accepted
+}
+
+/// Waits until a running load has `count` acknowledged ids; panics after `limit`.
+pub async fn wait_for_acked(acked: &Acked, count: usize, limit: Duration) {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let got = acked.lock().unwrap().len();
+        if got >= count {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "only {got} of {count} MTs acknowledged after {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }
 
 /// Accepts receipts on `incoming` until every id in `wanted` has one or `limit` passes;

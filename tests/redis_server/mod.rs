@@ -1,6 +1,9 @@
 //! A real `redis-server` for tests: started on a free port without persistence, in a temp
-//! dir, and killed on drop. Extra arguments make replicas, Sentinels or cluster nodes.
+//! dir, and killed on drop. It is ready once it answers as itself (INFO's process_id is the
+//! child's pid); a port someone else took meanwhile is given up for another. Extra arguments make replicas, Sentinels or cluster nodes.
 #![allow(dead_code)]
+
+pub mod leases;
 
 use std::{
     net::TcpListener,
@@ -26,6 +29,10 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// Ports tried before giving up: another process may take a free port between our probe
+/// and redis-server's bind, and then redis-server exits (or someone else answers).
+const PORT_ATTEMPTS: usize = 5;
+
 impl RedisServer {
     pub async fn start() -> Self {
         Self::start_with("", &[]).await
@@ -34,18 +41,28 @@ impl RedisServer {
     /// A server whose config file holds `config` (Sentinel rewrites it: it must be a file),
     /// with `args` after the port, bind address and persistence settings.
     pub async fn start_with(config: &str, args: &[&str]) -> Self {
-        let port = free_port();
         let mut server = Self {
             child: None,
-            port,
-            url: format!("redis://127.0.0.1:{port}"),
+            port: 0,
+            url: String::new(),
             args: args.iter().map(|arg| arg.to_string()).collect(),
             dir: tempfile::tempdir().unwrap(),
         };
-        std::fs::write(server.config_file(), config).unwrap();
-        server.spawn();
-        server.wait_until_ready().await;
-        server
+        for attempt in 1..=PORT_ATTEMPTS {
+            server.port = free_port();
+            server.url = format!("redis://127.0.0.1:{}", server.port);
+            std::fs::write(server.config_file(), config).unwrap();
+            server.spawn();
+            match server.wait_until_ready().await {
+                Ok(()) => return server,
+                Err(why) => {
+                    server.kill();
+                    assert!(attempt < PORT_ATTEMPTS, "redis-server never started: {why}");
+                    eprintln!("redis-server: {why}; trying another port");
+                }
+            }
+        }
+        unreachable!("the last attempt returns or panics")
     }
 
     fn config_file(&self) -> std::path::PathBuf {
@@ -83,7 +100,9 @@ impl RedisServer {
     pub async fn restart(&mut self) {
         self.kill();
         self.spawn();
-        self.wait_until_ready().await;
+        if let Err(why) = self.wait_until_ready().await {
+            panic!("redis-server did not come back: {why}");
+        }
     }
 
     /// A connection to this server.
@@ -95,18 +114,39 @@ impl RedisServer {
             .unwrap()
     }
 
-    async fn wait_until_ready(&self) {
+    /// Waits until our own child answers on the port: a PONG alone could come from another
+    /// server that took the port first (ours then fails to bind and exits).
+    async fn wait_until_ready(&mut self) -> Result<(), String> {
         let client = redis::Client::open(self.url.as_str()).unwrap();
         for _ in 0..200 {
+            let child = self.child.as_mut().expect("spawned");
+            if let Ok(Some(status)) = child.try_wait() {
+                return Err(format!("exited ({status}) on port {}", self.port));
+            }
+            let ours = child.id();
             if let Ok(mut conn) = client.get_multiplexed_async_connection().await {
-                let pong: Result<String, _> = redis::cmd("PING").query_async(&mut conn).await;
-                if pong.is_ok() {
-                    return;
+                let info: Result<String, _> = redis::cmd("INFO")
+                    .arg("server")
+                    .query_async(&mut conn)
+                    .await;
+                if let Ok(info) = info {
+                    let answering = info
+                        .lines()
+                        .find_map(|line| line.strip_prefix("process_id:"))
+                        .and_then(|pid| pid.trim().parse::<u32>().ok());
+                    return match answering {
+                        Some(pid) if pid == ours => Ok(()),
+                        other => Err(format!(
+                            "port {} answered by process {other:?}, not by our redis-server \
+                             {ours}",
+                            self.port
+                        )),
+                    };
                 }
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        panic!("redis-server at {} did not answer PING", self.url);
+        Err(format!("no answer on port {} within 5 s", self.port))
     }
 }
 

@@ -503,24 +503,30 @@ pub async fn outbox_retry_waits_and_expiry_removes(store: Arc<dyn Store>) {
 
 pub async fn waiting_wakes_on_new_work(store: Arc<dyn Store>) {
     let ids = IdGenerator::new("a", "n1");
+    // A wait long enough that only the new work can end it within this test's bound.
+    let timeout = Duration::from_secs(60);
     let waiter = {
         let store = store.clone();
         tokio::spawn(async move {
-            let started = std::time::Instant::now();
-            store.wait_for_mts("sim", Duration::from_secs(30)).await;
-            started.elapsed()
+            store.wait_for_mts("sim", timeout).await;
+            std::time::Instant::now()
         })
     };
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        !waiter.is_finished(),
+        "wait_for_mts returned with nothing queued: it does not wait"
+    );
+    let accepting = std::time::Instant::now();
     store
         .accept_mt(mt(&ids, Priority::Bulk, 1), None)
         .await
         .unwrap();
-    let waited = tokio::time::timeout(Duration::from_secs(10), waiter)
+    let woken = tokio::time::timeout(Duration::from_secs(10), waiter)
         .await
-        .expect("not woken")
+        .expect("the waiter was not woken within 10 s of new work (its own timeout is 60 s)")
         .unwrap();
-    assert!(waited < Duration::from_secs(30));
+    assert!(woken >= accepting, "woken before the work came");
 }
 
 pub async fn sweep_removes_expired_keys_and_old_final_messages(store: Arc<dyn Store>) {
@@ -577,7 +583,7 @@ pub async fn heartbeats_list_live_nodes_until_their_lease_ends(store: Arc<dyn St
         .await
         .unwrap();
     store
-        .heartbeat(&node("b1", "siteB"), Duration::from_millis(100))
+        .heartbeat(&node("b1", "siteB"), Duration::from_secs(1))
         .await
         .unwrap();
     let live: Vec<String> = store
@@ -588,8 +594,19 @@ pub async fn heartbeats_list_live_nodes_until_their_lease_ends(store: Arc<dyn St
         .map(|n| n.node_id)
         .collect();
     assert_eq!(live, ["a1", "b1"]);
-    tokio::time::sleep(Duration::from_millis(250)).await;
-    let live = store.nodes().await.unwrap();
+    // b1's lease ends after 1 s; a1's (60 s) outlives the wait.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let live = loop {
+        let live = store.nodes().await.unwrap();
+        if live.len() < 2 {
+            break live;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "b1 still listed 10 s after its 1 s lease: {live:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     assert_eq!(live.len(), 1, "{live:?}");
     assert_eq!(
         (live[0].node_id.as_str(), live[0].client_binds[0].1),
