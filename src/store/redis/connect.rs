@@ -30,9 +30,24 @@ pub enum Target {
     },
 }
 
+/// A Redis URL fit for logs: user and password masked (a URL that does not parse is not
+/// shown at all, as it may be a password pasted in the wrong place).
+fn redact_url(url: &str) -> String {
+    const MASK: &str = "***";
+    let Some(mut shown) = redis::parse_redis_url(url) else {
+        return "<unparsable redis URL>".into();
+    };
+    if !shown.username().is_empty() {
+        let _ = shown.set_username(MASK);
+    }
+    if shown.password().is_some() {
+        let _ = shown.set_password(Some(MASK));
+    }
+    shown.as_str().replace("%2A%2A%2A", MASK)
+}
+
 impl std::fmt::Debug for Target {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        use smsgw_http::redact_url;
         match self {
             Target::Url(url) => f.debug_tuple("Url").field(&redact_url(url)).finish(),
             Target::Sentinel {
