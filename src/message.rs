@@ -93,121 +93,46 @@ pub fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-/// Queue priority, Genesys names. Higher goes first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum Priority {
-    BulkLow,
-    Bulk,
-    InteractiveLow,
-    Interactive,
+/// Priority and state are the ones the protocols define (Genesys names, SMPP `message_state`
+/// numbers): one type each, shared with the HTTP edge. What the gateway makes of them is here.
+pub use smsgw_http::{MessageState, Priority};
+
+/// Priorities, highest first: the order queues are served in.
+pub const PRIORITIES_HIGHEST_FIRST: [Priority; 4] = [
+    Priority::Interactive,
+    Priority::InteractiveLow,
+    Priority::Bulk,
+    Priority::BulkLow,
+];
+
+/// Index into per-priority queues, 0 = highest.
+pub fn queue_rank(priority: Priority) -> usize {
+    3 - priority as usize
 }
 
-impl Priority {
-    /// All priorities, highest first (the order queues are served in).
-    pub const HIGHEST_FIRST: [Priority; 4] = [
-        Priority::Interactive,
-        Priority::InteractiveLow,
-        Priority::Bulk,
-        Priority::BulkLow,
-    ];
-
-    pub fn parse(name: &str) -> Option<Self> {
-        match name.to_ascii_uppercase().as_str() {
-            "BULK_LOW" => Some(Priority::BulkLow),
-            "BULK" => Some(Priority::Bulk),
-            "INTERACTIVE_LOW" => Some(Priority::InteractiveLow),
-            "INTERACTIVE" => Some(Priority::Interactive),
-            _ => None,
-        }
-    }
-
-    /// The Genesys name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Priority::BulkLow => "BULK_LOW",
-            Priority::Bulk => "BULK",
-            Priority::InteractiveLow => "INTERACTIVE_LOW",
-            Priority::Interactive => "INTERACTIVE",
-        }
-    }
-
-    /// Index into per-priority queues, 0 = highest.
-    pub fn rank(self) -> usize {
-        3 - self as usize
-    }
-
-    /// The SMPP priority_flag for this priority: both bulk levels are the ordinary 0 (they
-    /// differ only in our queues), interactive traffic 1 and 2. The inverse of
-    /// [`Priority::from_smpp_priority_flag`] except that BULK_LOW reads back as BULK.
-    pub fn smpp_priority_flag(self) -> u8 {
-        match self {
-            Priority::BulkLow | Priority::Bulk => 0,
-            Priority::InteractiveLow => 1,
-            Priority::Interactive => 2,
-        }
-    }
-
-    /// The priority of a client's submit_sm: most clients send 0, which is ordinary BULK.
-    pub fn from_smpp_priority_flag(flag: u8) -> Self {
-        match flag {
-            0 => Priority::Bulk,
-            1 => Priority::InteractiveLow,
-            _ => Priority::Interactive,
-        }
+/// The SMPP priority_flag for a priority: both bulk levels are the ordinary 0 (they differ
+/// only in our queues), interactive traffic 1 and 2. The inverse of [`priority_from_smpp`]
+/// except that BULK_LOW reads back as BULK.
+pub fn smpp_priority_flag(priority: Priority) -> u8 {
+    match priority {
+        Priority::BulkLow | Priority::Bulk => 0,
+        Priority::InteractiveLow => 1,
+        Priority::Interactive => 2,
     }
 }
 
-/// Message states as Genesys and SMPP number them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum MessageState {
-    Enroute = 1,
-    Delivered = 2,
-    Expired = 3,
-    Deleted = 4,
-    Undeliverable = 5,
-    Accepted = 6,
-    Unknown = 7,
-    Rejected = 8,
+/// The priority of a client's submit_sm: most clients send 0, which is ordinary BULK.
+pub fn priority_from_smpp(flag: u8) -> Priority {
+    match flag {
+        0 => Priority::Bulk,
+        1 => Priority::InteractiveLow,
+        _ => Priority::Interactive,
+    }
 }
 
-impl MessageState {
-    pub fn code(self) -> u8 {
-        self as u8
-    }
-
-    pub fn from_code(code: u8) -> Self {
-        match code {
-            1 => MessageState::Enroute,
-            2 => MessageState::Delivered,
-            3 => MessageState::Expired,
-            4 => MessageState::Deleted,
-            5 => MessageState::Undeliverable,
-            6 => MessageState::Accepted,
-            8 => MessageState::Rejected,
-            _ => MessageState::Unknown,
-        }
-    }
-
-    /// Whether no later receipt can change it (SMPP's final states; UNKNOWN is one).
-    pub fn is_final(self) -> bool {
-        !matches!(self, MessageState::Enroute | MessageState::Accepted)
-    }
-
-    /// How bad a final state is, for the worst-of rule across the parts of one message:
-    /// a failed part is never overwritten by a later success.
-    pub fn severity(self) -> u8 {
-        match self {
-            MessageState::Delivered => 0,
-            MessageState::Enroute | MessageState::Accepted => 1,
-            MessageState::Unknown => 2,
-            MessageState::Deleted => 3,
-            MessageState::Expired => 4,
-            MessageState::Undeliverable => 5,
-            MessageState::Rejected => 6,
-        }
-    }
+/// The state a `message_state` number stands for; anything outside 1..=8 is UNKNOWN.
+pub fn state_from_code(code: u8) -> MessageState {
+    MessageState::from_code(code).unwrap_or(MessageState::Unknown)
 }
 
 /// Where an MT came in.
@@ -357,30 +282,30 @@ mod tests {
 
     #[test]
     fn priorities_rank_interactive_first() {
-        let ranks: Vec<usize> = Priority::HIGHEST_FIRST.iter().map(|p| p.rank()).collect();
+        let ranks: Vec<usize> = PRIORITIES_HIGHEST_FIRST
+            .iter()
+            .map(|p| queue_rank(*p))
+            .collect();
         assert_eq!(ranks, [0, 1, 2, 3]);
-        assert_eq!(
-            Priority::parse("interactive_low"),
-            Some(Priority::InteractiveLow)
-        );
-        assert_eq!(Priority::parse("URGENT"), None);
         for priority in [
             Priority::Bulk,
             Priority::InteractiveLow,
             Priority::Interactive,
         ] {
-            let flag = priority.smpp_priority_flag();
-            assert_eq!(Priority::from_smpp_priority_flag(flag), priority);
+            assert_eq!(priority_from_smpp(smpp_priority_flag(priority)), priority);
         }
+        assert_eq!(
+            priority_from_smpp(smpp_priority_flag(Priority::BulkLow)),
+            Priority::Bulk
+        );
     }
 
     #[test]
-    fn a_failed_part_outranks_a_delivered_one() {
-        assert!(MessageState::Undeliverable.severity() > MessageState::Delivered.severity());
-        assert!(MessageState::Rejected.is_final() && !MessageState::Enroute.is_final());
+    fn codes_outside_the_states_read_as_unknown() {
         for code in 1..=8 {
-            assert_eq!(MessageState::from_code(code).code(), code);
+            assert_eq!(state_from_code(code).code(), code);
         }
-        assert_eq!(MessageState::from_code(42), MessageState::Unknown);
+        assert_eq!(state_from_code(0), MessageState::Unknown);
+        assert_eq!(state_from_code(42), MessageState::Unknown);
     }
 }

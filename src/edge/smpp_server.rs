@@ -17,7 +17,7 @@ use tracing::info;
 use crate::{
     auth::AuthError,
     ingest::{Ingest, IngestError, MtRequest},
-    message::{Interface, Payload, Priority},
+    message::{priority_from_smpp, Interface, Payload},
 };
 
 /// The gateway's [`BindHandler`].
@@ -87,7 +87,7 @@ fn mt_request(submit: &SubmitSm) -> Result<MtRequest, CommandStatus> {
             .flatten()
             .map(|s| (s.reference, s.total, s.seq)),
     };
-    let priority = Priority::from_smpp_priority_flag(u8::from(submit.priority_flag));
+    let priority = priority_from_smpp(u8::from(submit.priority_flag));
     Ok(MtRequest {
         client_message_id: None,
         source: submit.source_addr.as_str().to_owned(),

@@ -24,7 +24,7 @@ use smsgw_smpp::{
 use tracing::{error, warn};
 
 use crate::{
-    message::{now_ms, CarrierReceipt, MessageState, Mo},
+    message::{now_ms, state_from_code, CarrierReceipt, MessageState, Mo},
     store::Store,
     upstream::{
         mo::carrier_mo,
@@ -91,7 +91,7 @@ impl CarrierInbound {
                 if !stat.recognised {
                     warn!(connector = %self.connector, stat = %stat.raw, "unknown receipt stat, taken as UNKNOWN");
                 }
-                MessageState::from_code(u8::from(stat.state))
+                state_from_code(u8::from(stat.state))
             }
             None => MessageState::Unknown,
         };

@@ -244,13 +244,27 @@ fn apply_receipt(
         None => true,
         Some(current) if !current.is_final() => true,
         // A failed part is never overwritten by a later success (or a milder failure).
-        Some(current) => receipt.state.is_final() && receipt.state.severity() > current.severity(),
+        Some(current) => receipt.state.is_final() && severity(receipt.state) > severity(current),
     };
     if replace {
         slot.state = Some(receipt.state);
         slot.error = receipt.error.clone();
     }
     finish_if_final(record, receipt.at_ms)
+}
+
+/// How bad a final state is, for the worst-of rule across the parts of one message: a failed
+/// part is never overwritten by a later success.
+fn severity(state: MessageState) -> u8 {
+    match state {
+        MessageState::Delivered => 0,
+        MessageState::Enroute | MessageState::Accepted => 1,
+        MessageState::Unknown => 2,
+        MessageState::Deleted => 3,
+        MessageState::Expired => 4,
+        MessageState::Undeliverable => 5,
+        MessageState::Rejected => 6,
+    }
 }
 
 /// Marks the record final with the worst state of its parts once every part is final, once.
@@ -267,7 +281,7 @@ fn finish_if_final(record: &mut MessageRecord, at_ms: u64) -> Option<Finished> {
         .parts
         .iter()
         .filter_map(|p| p.state)
-        .max_by_key(|s| s.severity())?;
+        .max_by_key(|s| severity(*s))?;
     let error = record
         .parts
         .iter()
@@ -312,5 +326,16 @@ pub fn client_receipt(
         app_id: mt.app_id.clone(),
         conversation_id: mt.conversation_id.clone(),
         text_start,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_part_outranks_a_delivered_one() {
+        assert!(severity(MessageState::Undeliverable) > severity(MessageState::Delivered));
+        assert!(severity(MessageState::Rejected) > severity(MessageState::Unknown));
     }
 }

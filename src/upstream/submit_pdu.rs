@@ -10,7 +10,7 @@ use smsgw_smpp::{
 };
 
 use crate::{
-    message::{Mt, Payload},
+    message::{smpp_priority_flag, Mt, Payload},
     segmentation::{segment_text, MAX_PARTS},
 };
 
@@ -53,7 +53,7 @@ pub fn submit_pdus(mt: &Mt) -> Result<Vec<SubmitSm>, SubmitPduError> {
         .dest_addr_ton(Ton::International)
         .dest_addr_npi(Npi::Isdn)
         .destination_addr(mt.destination.parse().unwrap_or_default())
-        .priority_flag(PriorityFlag::from(mt.priority.smpp_priority_flag()))
+        .priority_flag(PriorityFlag::from(smpp_priority_flag(mt.priority)))
         .registered_delivery(RegisteredDelivery::from(1))
         .build();
     let parts = match &mt.payload {

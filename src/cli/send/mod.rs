@@ -114,8 +114,7 @@ pub struct SendArgs {
 }
 
 fn parse_priority(value: &str) -> Result<Priority, String> {
-    Priority::parse(value)
-        .ok_or_else(|| "one of BULK_LOW, BULK, INTERACTIVE_LOW, INTERACTIVE".to_owned())
+    value.parse().map_err(|e| format!("{e}"))
 }
 
 /// The HTTP edge's name for a priority (the same words).

@@ -9,7 +9,10 @@ use std::{
 };
 
 use anyhow::Context;
-use smsgw::segmentation::{segment_text, MAX_PARTS};
+use smsgw::{
+    message::smpp_priority_flag,
+    segmentation::{segment_text, MAX_PARTS},
+};
 use smsgw_smpp::{
     client::SubmitError,
     encoding::{
@@ -180,7 +183,7 @@ fn submit_pdus(args: &SendArgs) -> anyhow::Result<Vec<SubmitSm>> {
         .dest_addr_ton(Ton::International)
         .dest_addr_npi(Npi::Isdn)
         .destination_addr(args.to.parse().context("--to")?)
-        .priority_flag(PriorityFlag::from(args.priority.smpp_priority_flag()))
+        .priority_flag(PriorityFlag::from(smpp_priority_flag(args.priority)))
         .registered_delivery(RegisteredDelivery::from(u8::from(args.wait)))
         .build();
     let parts = segment_text(&args.text, MAX_PARTS, fastrand::u8(..)).context("--text")?;

@@ -32,7 +32,9 @@ use super::{
     CarrierIdRecord, CarrierKey, Change, ClaimSpace, Committed, MessageRecord, NodeInfo,
     OutboxEntry, OutboxRecord, Store, StoreError, SweepStats, Versioned,
 };
-use crate::message::{now_ms, CarrierReceipt, MessageId, MessageState, Mt, OutboxItem, Priority};
+use crate::message::{
+    now_ms, queue_rank, CarrierReceipt, MessageId, MessageState, Mt, OutboxItem, Priority,
+};
 
 fn versioned(record: MessageRecord) -> Versioned<MessageRecord> {
     let version = record.version;
@@ -79,7 +81,7 @@ impl Index {
     }
 
     fn enqueue(&mut self, connector: &str, priority: Priority, id: MessageId, released: bool) {
-        let queue = &mut self.queues.entry(connector.to_owned()).or_default()[priority.rank()];
+        let queue = &mut self.queues.entry(connector.to_owned()).or_default()[queue_rank(priority)];
         if released {
             queue.push_released(id);
         } else {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::{encode, scripts::StepResult, RedisStore, Step};
 use crate::{
-    message::{now_ms, MessageId},
+    message::{now_ms, queue_rank, MessageId},
     store::{CarrierKey, Change, ClaimSpace, Committed, Guard, MessageRecord, StoreError, Write},
 };
 
@@ -93,9 +93,9 @@ impl RedisStore {
                 released,
             } => {
                 let stream = if released {
-                    self.keys.released(&connector, priority.rank())
+                    self.keys.released(&connector, queue_rank(priority))
                 } else {
-                    self.keys.queue(&connector, priority.rank())
+                    self.keys.queue(&connector, queue_rank(priority))
                 };
                 self.enqueue(step, &stream, &connector, &id);
             }

@@ -59,7 +59,7 @@ impl Keys {
     /// A connector's streams in the order they are taken from: highest priority first, each
     /// priority's released MTs before its queue.
     pub fn queue_streams(&self, connector: &str) -> Vec<String> {
-        (0..crate::message::Priority::HIGHEST_FIRST.len())
+        (0..crate::message::PRIORITIES_HIGHEST_FIRST.len())
             .flat_map(|rank| [self.released(connector, rank), self.queue(connector, rank)])
             .collect()
     }

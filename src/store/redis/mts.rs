@@ -7,7 +7,7 @@ use super::{
     decode, scripts::StepResult, too_much_contention, wakeups::mts_topic, RedisStore, Step, GROUP,
 };
 use crate::{
-    message::{now_ms, MessageId, Mt},
+    message::{now_ms, queue_rank, MessageId, Mt},
     store::{change::MAX_ATTEMPTS, Guard, MessageRecord, StoreError},
 };
 
@@ -114,7 +114,9 @@ impl RedisStore {
                 },
             );
             self.put_record(&mut step, record);
-            let released = self.keys.released(connector, record.mt.priority.rank());
+            let released = self
+                .keys
+                .released(connector, queue_rank(record.mt.priority));
             self.enqueue(&mut step, &released, connector, id);
             if self.run(step).await? == StepResult::Committed || !self.still_holds(&held).await? {
                 self.release_hold(id);
