@@ -15,6 +15,7 @@ use std::{
 };
 
 use rusmpp::{pdus::SubmitSm, Command, CommandStatus, Pdu};
+use smsgw_backoff::Backoff;
 use tokio::{sync::watch, time::Instant};
 use tokio_rustls::{rustls::pki_types::ServerName, TlsConnector};
 use tracing::{info, warn};
@@ -338,14 +339,16 @@ impl Slot {
     }
 }
 
-/// The wait before the next bind after `failures` consecutive failures (>= 1): the floor
-/// doubled per further failure, capped, plus up to 10 % jitter upwards.
-pub fn rebind_delay(config: &PoolConfig, failures: u32) -> Duration {
+/// The rebind schedule of `config`: its floor (never below [`MIN_REBIND_DELAY`]) doubled per
+/// further failure up to its ceiling, plus up to 10 % jitter upwards.
+pub fn rebind_backoff(config: &PoolConfig) -> Backoff {
     let floor = config.rebind_delay.max(MIN_REBIND_DELAY);
-    let ceiling = config.max_rebind_delay.max(floor);
-    let doublings = failures.saturating_sub(1).min(16);
-    let base = floor.saturating_mul(1 << doublings).min(ceiling);
-    base + base.mul_f64(fastrand::f64() * 0.1)
+    Backoff::new(floor, config.max_rebind_delay).with_upward_jitter(0.1)
+}
+
+/// The wait before the next bind after `failures` consecutive failures (>= 1).
+pub fn rebind_delay(config: &PoolConfig, failures: u32) -> Duration {
+    rebind_backoff(config).delay(failures.saturating_sub(1))
 }
 
 async fn supervise<H: DeliverHandler>(

@@ -4,6 +4,7 @@
 use std::{sync::Arc, time::Duration};
 
 use futures_util::{stream::FuturesUnordered, FutureExt, StreamExt};
+use smsgw_backoff::Backoff;
 use smsgw_smpp::{rusmpp::CommandStatus, DeliverError, Registry};
 use tokio::sync::watch;
 use tracing::{debug, error, warn};
@@ -49,12 +50,12 @@ pub(super) enum Attempt {
     Retry(u64),
 }
 
-/// Backoff for a client that refused or did not answer: 1 s doubling to 10 min, with jitter.
-pub fn retry_delay(attempts: u32) -> Duration {
-    let base = Duration::from_secs(1).saturating_mul(1 << attempts.min(10));
-    let capped = base.min(Duration::from_secs(600));
-    capped + capped.mul_f64(fastrand::f64() * 0.2)
-}
+/// Retries for a client that refused a delivery: 1 s doubling to 10 min, plus up to 20 %.
+pub const REFUSED_DELIVERY_BACKOFF: Backoff =
+    Backoff::new(Duration::from_secs(1), Duration::from_secs(600)).with_upward_jitter(0.2);
+/// Retries of recording a delivery's outcome while the store fails: 100 ms doubling to 1 s.
+const OUTCOME_RECORD_BACKOFF: Backoff =
+    Backoff::new(Duration::from_millis(100), Duration::from_secs(1));
 
 impl AccountDelivery {
     /// Runs until `stop` turns true. Deliveries are pipelined (up to [`SMPP_IN_FLIGHT`] or
@@ -168,9 +169,8 @@ impl AccountDelivery {
         // The store may be failing over (a Redis primary dying takes seconds): keep trying
         // for a while, as an outcome not recorded means the entry is delivered again once
         // its lease ends.
-        let mut pause = Duration::from_millis(100);
         let give_up = tokio::time::Instant::now() + OUTCOME_RETRY_FOR;
-        loop {
+        for retry in 0.. {
             let result = match &attempt {
                 Attempt::Delivered => self.store.outbox_done(&self.account, entry.seq).await,
                 Attempt::Retry(at_ms) => {
@@ -182,13 +182,13 @@ impl AccountDelivery {
             let Err(err) = result else {
                 return;
             };
+            let pause = OUTCOME_RECORD_BACKOFF.delay(retry);
             if tokio::time::Instant::now() + pause > give_up {
                 error!(account = %self.account, seq = entry.seq, %err, "updating the outbox failed");
                 return;
             }
             warn!(account = %self.account, seq = entry.seq, %err, "updating the outbox failed; trying again");
             tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(Duration::from_secs(1));
         }
     }
 
@@ -197,7 +197,7 @@ impl AccountDelivery {
         match registry.deliver(&self.account, pdu).await {
             Ok(delivered) if delivered.status == CommandStatus::EsmeRok => Attempt::Delivered,
             Ok(delivered) => {
-                let delay = retry_delay(entry.attempts);
+                let delay = REFUSED_DELIVERY_BACKOFF.delay(entry.attempts);
                 debug!(account = %self.account, status = ?delivered.status, ?delay, "client refused a deliver_sm");
                 metrics::counter!("delivery_retries_total", "account" => self.account.clone(), "reason" => "refused").increment(1);
                 Attempt::Retry(now_ms() + delay.as_millis() as u64)
@@ -230,5 +230,34 @@ impl AccountDelivery {
             Ok(_) => {}
             Err(err) => error!(account = %self.account, %err, "expiring the outbox failed"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refused_deliveries_wait_1_s_first_and_12_min_at_most() {
+        let steps: Vec<u64> = (0..12)
+            .map(|attempts| REFUSED_DELIVERY_BACKOFF.step(attempts).as_secs())
+            .collect();
+        assert_eq!(steps, [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 600, 600]);
+        assert_eq!(REFUSED_DELIVERY_BACKOFF.longest(), Duration::from_secs(720));
+        for attempts in [0, 3, 10, u32::MAX] {
+            let delay = REFUSED_DELIVERY_BACKOFF.delay(attempts);
+            let step = REFUSED_DELIVERY_BACKOFF.step(attempts);
+            assert!(
+                delay >= step && delay <= step.mul_f64(1.2),
+                "{attempts}: {delay:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn recording_an_outcome_retries_from_100_ms_to_1_s() {
+        assert_eq!(OUTCOME_RECORD_BACKOFF.delay(0), Duration::from_millis(100));
+        assert_eq!(OUTCOME_RECORD_BACKOFF.delay(4), Duration::from_secs(1));
+        assert_eq!(OUTCOME_RECORD_BACKOFF.longest(), Duration::from_secs(1));
     }
 }

@@ -20,6 +20,7 @@ use std::{
 };
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use smsgw_backoff::Backoff;
 use smsgw_smpp::{
     client::SubmitError,
     encoding::ReceiptIdFormat,
@@ -116,9 +117,8 @@ pub struct Connector {
     stop: watch::Sender<bool>,
 }
 
-/// The first pause after a throttling answer; doubled per consecutive one, at most 30 s.
-const THROTTLE_PAUSE: Duration = Duration::from_millis(200);
-const MAX_THROTTLE_PAUSE: Duration = Duration::from_secs(30);
+/// The pause after a throttling answer: 200 ms, doubled per consecutive one, at most 30 s.
+const THROTTLE_BACKOFF: Backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(30));
 
 impl Connector {
     /// Binds (in the background) and starts the submit worker.
@@ -300,9 +300,7 @@ impl Connector {
     }
 
     fn pause(&self, consecutive: u32) -> Duration {
-        let pause = THROTTLE_PAUSE
-            .saturating_mul(1 << consecutive.min(10))
-            .min(MAX_THROTTLE_PAUSE);
+        let pause = THROTTLE_BACKOFF.delay(consecutive);
         let mut paused = self.paused_until.lock().unwrap_or_else(|e| e.into_inner());
         let until = Instant::now() + pause;
         if paused.is_none_or(|p| p < until) {
@@ -399,4 +397,22 @@ impl Connector {
 /// three hex digits (0x45 ESME_RSUBMITFAIL -> "045"), as SMSCs write network errors.
 fn rejection_text(status: CommandStatus) -> String {
     format!("{:03x}", u32::from(status) & 0xfff)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_throttling_carrier_pauses_the_connector_200_ms_doubling_to_30_s() {
+        assert_eq!(THROTTLE_BACKOFF.delay(0), Duration::from_millis(200));
+        let steps: Vec<u128> = (0..10)
+            .map(|consecutive| THROTTLE_BACKOFF.delay(consecutive).as_millis())
+            .collect();
+        assert_eq!(
+            steps,
+            [200, 400, 800, 1600, 3200, 6400, 12800, 25600, 30000, 30000]
+        );
+        assert_eq!(THROTTLE_BACKOFF.delay(u32::MAX), Duration::from_secs(30));
+    }
 }
