@@ -6,7 +6,7 @@ use std::{sync::Arc, time::Duration};
 use futures_util::{stream::FuturesUnordered, FutureExt, StreamExt};
 use smsgw_backoff::Backoff;
 use smsgw_smpp::{rusmpp::CommandStatus, DeliverError, Registry};
-use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, warn};
 
 use super::{deliver_pdu::deliver_sm_for, push::PushRoute};
@@ -58,11 +58,11 @@ const OUTCOME_RECORD_BACKOFF: Backoff =
     Backoff::new(Duration::from_millis(100), Duration::from_secs(1));
 
 impl AccountDelivery {
-    /// Runs until `stop` turns true. Deliveries are pipelined (up to [`SMPP_IN_FLIGHT`] or
+    /// Runs until `stop` is cancelled. Deliveries are pipelined (up to [`SMPP_IN_FLIGHT`] or
     /// [`PushRoute::entries_held`] at once), refilled as they complete, so one slow answer
     /// does not hold up the rest. Each account has its own deliverer task, so a slow receiver
     /// holds up only its own account.
-    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+    pub async fn run(self, stop: CancellationToken) {
         let limit = match &self.route {
             DeliveryRoute::Smpp(_) => SMPP_IN_FLIGHT,
             DeliveryRoute::Push(route) => route.entries_held(),
@@ -70,7 +70,7 @@ impl AccountDelivery {
         let mut next_expiry = tokio::time::Instant::now();
         let mut in_flight = FuturesUnordered::new();
         loop {
-            if *stop.borrow() {
+            if stop.is_cancelled() {
                 // Let started deliveries record their outcome.
                 while in_flight.next().await.is_some() {}
                 return;
@@ -90,7 +90,7 @@ impl AccountDelivery {
             if room == 0 && in_flight.is_empty() {
                 tokio::select! {
                     () = tokio::time::sleep(NO_RECEIVER_RETRY) => {}
-                    _ = stop.changed() => {}
+                    () = stop.cancelled() => {}
                 }
                 continue;
             }
@@ -113,7 +113,7 @@ impl AccountDelivery {
             if in_flight.is_empty() {
                 tokio::select! {
                     () = self.store.wait_for_outbox(&self.account, Duration::from_secs(1)) => {}
-                    _ = stop.changed() => {}
+                    () = stop.cancelled() => {}
                 }
             } else if in_flight.len() > limit - limit / 4 {
                 // (Nearly) full: only finished deliveries make room (due entries must not spin
@@ -122,7 +122,7 @@ impl AccountDelivery {
                 while in_flight.len() > limit - limit / 4 {
                     tokio::select! {
                         Some(()) = in_flight.next() => {}
-                        _ = stop.changed() => break,
+                        () = stop.cancelled() => break,
                     }
                 }
             } else if !took {
@@ -136,7 +136,7 @@ impl AccountDelivery {
                     tokio::select! {
                         () = &mut new_work => break,
                         Some(()) = in_flight.next() => {}
-                        _ = stop.changed() => break,
+                        () = stop.cancelled() => break,
                     }
                 }
             } else {

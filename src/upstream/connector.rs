@@ -29,9 +29,10 @@ use smsgw_smpp::{
     BindKind, BindRequest, ClientConfig, SessionConfig,
 };
 use tokio::{
-    sync::{watch, OwnedSemaphorePermit, Semaphore},
+    sync::{OwnedSemaphorePermit, Semaphore},
     time::Instant,
 };
+use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
 use super::{inbound::CarrierInbound, submit_pdu::submit_pdus};
@@ -114,7 +115,8 @@ pub struct Connector {
     in_flight: Arc<Semaphore>,
     /// Submit tasks not finished yet (sending, or recording the result).
     active_submits: AtomicUsize,
-    stop: watch::Sender<bool>,
+    /// Cancelled by [`Connector::shutdown`]: the submit worker takes no more MTs.
+    stop: CancellationToken,
 }
 
 /// The pause after a throttling answer: 200 ms, doubled per consecutive one, at most 30 s.
@@ -141,7 +143,7 @@ impl Connector {
             pool,
             store,
             paused_until: Mutex::new(None),
-            stop: watch::channel(false).0,
+            stop: CancellationToken::new(),
         });
         tokio::spawn(connector.clone().run());
         connector
@@ -161,7 +163,7 @@ impl Connector {
 
     /// Stops taking work, waits for in-flight submits, unbinds.
     pub async fn shutdown(&self) {
-        self.stop.send_replace(true);
+        self.stop.cancel();
         // Every submit already sent finishes, including recording the carrier's id: a record
         // cut short here would send the MT again after the restart.
         let drained = async {
@@ -179,11 +181,11 @@ impl Connector {
     }
 
     async fn run(self: Arc<Self>) {
-        let mut stop = self.stop.subscribe();
+        let stop = self.stop.clone();
         let name = self.settings.name.clone();
         let mut down_since: Option<Instant> = Some(Instant::now());
         loop {
-            if *stop.borrow() {
+            if stop.is_cancelled() {
                 return;
             }
             if self.pool.active().is_empty() {
@@ -198,7 +200,7 @@ impl Connector {
                 if moved == 0 {
                     tokio::select! {
                         () = tokio::time::sleep(Duration::from_millis(100)) => {}
-                        _ = stop.changed() => return,
+                        () = stop.cancelled() => return,
                     }
                 }
                 continue;
@@ -209,7 +211,7 @@ impl Connector {
                     Ok(permit) => permit,
                     Err(_) => return,
                 },
-                _ = stop.changed() => return,
+                () = stop.cancelled() => return,
             };
             let max = (self.in_flight.available_permits() + 1).min(256);
             let mts = match self.store.take_mts(&name, max).await {
@@ -224,7 +226,7 @@ impl Connector {
                 drop(first);
                 tokio::select! {
                     () = self.store.wait_for_mts(&name, Duration::from_secs(1)) => {}
-                    _ = stop.changed() => return,
+                    () = stop.cancelled() => return,
                 }
                 continue;
             }
