@@ -11,6 +11,7 @@ use smsgw_smpp::encoding::SegmentError;
 use crate::{
     auth::{Attempt, AuthError, Authenticator},
     config::{Account, Config},
+    destination::destination_digits,
     message::{now_ms, IdGenerator, Interface, MessageId, Mt, Payload, Priority},
     store::{Acceptance, Idempotency, Store, StoreError},
     upstream::submit_pdu::segment_text,
@@ -23,7 +24,7 @@ pub enum IngestError {
     Auth(#[from] AuthError),
     #[error("sender {0:?} is not allowed for this account")]
     SenderNotAllowed(String),
-    #[error("invalid destination {0:?}: digits only, international format, at most 15")]
+    #[error("invalid destination {0:?}: 7 to 15 digits, international format")]
     InvalidDestination(String),
     #[error("empty message")]
     EmptyText,
@@ -158,17 +159,9 @@ impl Ingest {
         account: &Account,
         request: MtRequest,
     ) -> Result<Accepted, IngestError> {
-        let destination = request
-            .destination
-            .strip_prefix('+')
-            .unwrap_or(&request.destination)
-            .to_owned();
-        if destination.is_empty()
-            || destination.len() > 15
-            || !destination.bytes().all(|b| b.is_ascii_digit())
-        {
+        let Some(destination) = destination_digits(&request.destination).map(str::to_owned) else {
             return Err(IngestError::InvalidDestination(request.destination));
-        }
+        };
         if !account.sender_allowed(&request.source) {
             return Err(IngestError::SenderNotAllowed(request.source));
         }

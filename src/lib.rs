@@ -7,6 +7,7 @@ pub mod cluster;
 pub mod config;
 pub mod credentials;
 pub mod delivery;
+pub mod destination;
 pub mod edge;
 pub mod gateway;
 pub mod gauges;

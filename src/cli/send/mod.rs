@@ -15,7 +15,7 @@ use std::{
 
 use anyhow::Context;
 use clap::Args;
-use smsgw::message::Priority;
+use smsgw::{destination::destination_digits, message::Priority};
 use smsgw_http::failover::{EndpointSource, FailoverConfig, NameServers, Scheme};
 
 mod http;
@@ -126,11 +126,12 @@ fn http_priority(priority: Priority) -> smsgw_http::Priority {
         .unwrap_or(smsgw_http::Priority::Bulk)
 }
 
+/// `--to`: the gateway's destination rule ([`destination_digits`]), minus the `+` the HTTP
+/// edge refuses.
 fn parse_phone_number(value: &str) -> Result<String, String> {
-    if !value.is_empty() && value.len() <= 15 && value.bytes().all(|b| b.is_ascii_digit()) {
-        Ok(value.to_owned())
-    } else {
-        Err("digits only, international format without '+', at most 15".to_owned())
+    match destination_digits(value) {
+        Some(digits) if !value.starts_with('+') => Ok(digits.to_owned()),
+        _ => Err("7 to 15 digits, international format without '+'".to_owned()),
     }
 }
 
