@@ -227,3 +227,22 @@ fn fresh_message_id() -> String {
         .map_or(0, |d| d.as_millis());
     format!("send-{millis}-{:08x}", fastrand::u32(..))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn to_takes_the_gateways_7_to_15_digits_without_a_plus() {
+        assert_eq!(parse_phone_number("1234567").as_deref(), Ok("1234567"));
+        assert!(parse_phone_number("123456789012345").is_ok());
+        for refused in [
+            "123456",
+            "1234567890123456",
+            "+447700900001",
+            "44770090000a",
+        ] {
+            assert!(parse_phone_number(refused).is_err(), "{refused}");
+        }
+    }
+}
