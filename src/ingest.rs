@@ -12,6 +12,7 @@ use smsgw_smpp::encoding::SegmentError;
 use crate::{
     auth::{Attempt, AuthError, Authenticator},
     config::{Account, Config},
+    destination::destination_digits,
     message::{now_ms, IdGenerator, Interface, MessageId, Mt, Payload, Priority},
     segmentation::segment_text,
     store::{
@@ -27,7 +28,7 @@ pub enum IngestError {
     Auth(#[from] AuthError),
     #[error("sender {0:?} is not allowed for this account")]
     SenderNotAllowed(String),
-    #[error("invalid destination {0:?}: digits only, international format, at most 15")]
+    #[error("invalid destination {0:?}: 7 to 15 digits, international format")]
     InvalidDestination(String),
     #[error("empty message")]
     EmptyText,
@@ -162,17 +163,9 @@ impl Ingest {
         account: &Account,
         request: MtRequest,
     ) -> Result<Accepted, IngestError> {
-        let destination = request
-            .destination
-            .strip_prefix('+')
-            .unwrap_or(&request.destination)
-            .to_owned();
-        if destination.is_empty()
-            || destination.len() > 15
-            || !destination.bytes().all(|b| b.is_ascii_digit())
-        {
+        let Some(destination) = destination_digits(&request.destination).map(str::to_owned) else {
             return Err(IngestError::InvalidDestination(request.destination));
-        }
+        };
         if !account.sender_allowed(&request.source) {
             return Err(IngestError::SenderNotAllowed(request.source));
         }

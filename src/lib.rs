@@ -6,6 +6,7 @@ pub mod carrier_sim;
 pub mod config;
 pub mod credentials;
 pub mod delivery;
+pub mod destination;
 pub mod edge;
 pub mod ingest;
 pub mod message;

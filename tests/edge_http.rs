@@ -13,8 +13,8 @@ use smsgw_http::ClientAddr;
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::{TcpListener, TcpStream},
-    sync::watch,
 };
+use tokio_util::sync::{CancellationToken, DropGuard};
 
 fn limits() -> HttpLimits {
     HttpLimits {
@@ -33,7 +33,8 @@ struct Trust {
 
 struct Server {
     address: SocketAddr,
-    _stop: watch::Sender<bool>,
+    /// Stops the server when the test drops it.
+    _stop: DropGuard,
 }
 
 async fn start(limits: HttpLimits, trust: Trust, tls: Option<tokio_rustls::TlsAcceptor>) -> Server {
@@ -57,11 +58,11 @@ async fn start(limits: HttpLimits, trust: Trust, tls: Option<tokio_rustls::TlsAc
         get(|ClientAddr(client): ClientAddr| async move { client.ip().to_string() })
             .post(|body: String| async move { format!("{} bytes", body.len()) }),
     );
-    let (stop, stopped) = watch::channel(false);
-    tokio::spawn(http_server::serve(tcp, listener, router, stopped));
+    let stop = CancellationToken::new();
+    tokio::spawn(http_server::serve(tcp, listener, router, stop.clone()));
     Server {
         address,
-        _stop: stop,
+        _stop: stop.drop_guard(),
     }
 }
 

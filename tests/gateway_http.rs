@@ -105,6 +105,46 @@ async fn genesys_receiver_refuses_bad_input_with_result_codes_never_500() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_destination_needs_7_to_15_digits_on_both_apis() {
+    let test = TestGateway::start().await;
+    let cases = [
+        ("123456", false),
+        ("1234567", true),
+        ("123456789012345", true),
+        ("1234567890123456", false),
+    ];
+    for (n, (destination, accepted)) in cases.into_iter().enumerate() {
+        let mut body = genesys(&format!("d-{n}"), "x");
+        body[2].1 = destination.into();
+        let (status, text) = post_receiver(&test, &body).await;
+        let (want_status, want_prefix) = if accepted {
+            (200, "result_code=0&")
+        } else {
+            (400, "result_code=1&")
+        };
+        assert_eq!(status, want_status, "receiver {destination}: {text}");
+        assert!(
+            text.starts_with(want_prefix),
+            "receiver {destination}: {text}"
+        );
+
+        let response = http()
+            .post(test.url("/v1/messages"))
+            .basic_auth("acme", Some(PASSWORD))
+            .json(&serde_json::json!({"to": destination, "from": "ACME", "text": "x"}))
+            .send()
+            .await
+            .unwrap();
+        let want_status = if accepted { 202 } else { 400 };
+        assert_eq!(response.status().as_u16(), want_status, "api {destination}");
+        if !accepted {
+            let body: serde_json::Value = response.json().await.unwrap();
+            assert_eq!(body["error"]["code"], 1, "api {destination}: {body}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_api_with_idempotency_key_and_status_history() {
     let test = TestGateway::start().await;
     let body =

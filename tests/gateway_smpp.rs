@@ -306,3 +306,24 @@ async fn a_submit_without_response_is_retried_and_the_mt_is_not_lost() {
         "sent once more after the silence"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_destination_needs_7_to_15_digits() {
+    let test = TestGateway::start().await;
+    let (client, _incoming) = test.bind(BindKind::Transmitter).await;
+    for accepted in ["1234567", "123456789012345", "+447700900001"] {
+        let submitted = client.submit(submit(accepted, "x", false)).await;
+        assert!(submitted.is_ok(), "{accepted}: {submitted:?}");
+    }
+    for refused in ["123456", "1234567890123456"] {
+        let err = client
+            .submit(submit(refused, "x", false))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err,
+            smsgw_smpp::client::SubmitError::Rejected(CommandStatus::EsmeRinvdstadr),
+            "{refused}"
+        );
+    }
+}

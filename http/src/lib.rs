@@ -21,8 +21,9 @@
 //! - [`inbox`]: for applications, a route receiving those pushes ([`inbox::PushHandler`]):
 //!   both formats, signature check, dedupe window, 2xx only after the callback succeeded.
 //!
-//! Shared: [`credentials`], [`priority`], [`state`] ([`MessageState`]), [`validate`] (the field
-//! rules of both APIs), [`form`] (strict UTF-8 form decoding), [`limits`], [`result_code`],
+//! Shared: [`credentials`], [`priority`], [`state`] ([`MessageState`]), [`submit_refusal`]
+//! ([`SubmitRefusal`], what a handler of either API refuses), [`validate`] (the field rules of
+//! both APIs), [`form`] (strict UTF-8 form decoding), [`limits`], [`result_code`],
 //! [`retry_after`], [`rfc3339`], [`redact`] (URLs without their secrets, for logs).
 //!
 //! Clients built with reqwest need a rustls crypto provider: [`PushClient::new`] installs ring
@@ -45,6 +46,7 @@ pub mod result_code;
 pub mod retry_after;
 pub mod rfc3339;
 pub mod state;
+pub mod submit_refusal;
 pub mod validate;
 
 pub use api::{
@@ -62,3 +64,4 @@ pub use push::{
 pub use receiver::{ReceiverError, ReceiverHandler, ReceiverRequest};
 pub use redact::{redact_url, RedactedUrl};
 pub use state::MessageState;
+pub use submit_refusal::{SubmitField, SubmitRefusal};

@@ -27,7 +27,7 @@ mod resolver;
 mod target;
 
 pub use address_policy::{forbidden_range, AddressPolicy, ForbiddenAddress};
-pub use backoff::{backoff, backoff_with, FIRST_DELAY, MAX_DELAY};
+pub use backoff::{backoff, backoff_with, FIRST_DELAY, MAX_DELAY, PUSH_BACKOFF};
 pub use client::{PushClient, PushClientError, PushConfig};
 pub use message::PushMessage;
 pub use outcome::PushOutcome;

@@ -15,8 +15,10 @@ use std::{
 };
 
 use rusmpp::{pdus::SubmitSm, Command, CommandStatus, Pdu};
-use tokio::{sync::watch, time::Instant};
+use smsgw_backoff::Backoff;
+use tokio::time::Instant;
 use tokio_rustls::{rustls::pki_types::ServerName, TlsConnector};
+use tokio_util::sync::{CancellationToken, DropGuard};
 use tracing::{info, warn};
 
 use crate::{
@@ -169,9 +171,11 @@ struct Inner {
 #[derive(Clone)]
 pub struct BindPool {
     inner: Arc<Inner>,
-    /// Held only by pool handles: when the last one is dropped the supervisors see the
-    /// channel close, unbind and stop, as on [`BindPool::shutdown`].
-    stop: Arc<watch::Sender<bool>>,
+    /// Cancelled by [`BindPool::shutdown`]; each supervisor watches a child of it.
+    stop: CancellationToken,
+    /// Held only by pool handles: when the last one is dropped it cancels `stop`, so the
+    /// supervisors unbind and stop as on [`BindPool::shutdown`].
+    _cancel_on_last_drop: Arc<DropGuard>,
 }
 
 impl std::fmt::Debug for BindPool {
@@ -194,16 +198,18 @@ impl BindPool {
                 })
             })
             .collect();
+        let stop = CancellationToken::new();
         let pool = Self {
             inner: Arc::new(Inner {
                 config,
                 slots,
                 cursor: AtomicUsize::new(0),
             }),
-            stop: Arc::new(watch::channel(false).0),
+            _cancel_on_last_drop: Arc::new(stop.clone().drop_guard()),
+            stop,
         };
         for slot in 0..pool.inner.slots.len() {
-            let stop = pool.stop.subscribe();
+            let stop = pool.stop.child_token();
             tokio::spawn(supervise(pool.inner.clone(), slot, handler.clone(), stop));
         }
         pool
@@ -290,7 +296,7 @@ impl BindPool {
 
     /// Stops rebinding and unbinds every bind.
     pub async fn shutdown(&self) {
-        self.stop.send_replace(true);
+        self.stop.cancel();
         let sessions = self.active();
         futures_util::future::join_all(sessions.iter().map(|s| async move {
             let _ = s.unbind().await;
@@ -338,34 +344,34 @@ impl Slot {
     }
 }
 
-/// The wait before the next bind after `failures` consecutive failures (>= 1): the floor
-/// doubled per further failure, capped, plus up to 10 % jitter upwards.
-pub fn rebind_delay(config: &PoolConfig, failures: u32) -> Duration {
+/// The rebind schedule of `config`: its floor (never below [`MIN_REBIND_DELAY`]) doubled per
+/// further failure up to its ceiling, plus up to 10 % jitter upwards.
+pub fn rebind_backoff(config: &PoolConfig) -> Backoff {
     let floor = config.rebind_delay.max(MIN_REBIND_DELAY);
-    let ceiling = config.max_rebind_delay.max(floor);
-    let doublings = failures.saturating_sub(1).min(16);
-    let base = floor.saturating_mul(1 << doublings).min(ceiling);
-    base + base.mul_f64(fastrand::f64() * 0.1)
+    Backoff::new(floor, config.max_rebind_delay).with_upward_jitter(0.1)
+}
+
+/// The wait before the next bind after `failures` consecutive failures (>= 1).
+pub fn rebind_delay(config: &PoolConfig, failures: u32) -> Duration {
+    rebind_backoff(config).delay(failures.saturating_sub(1))
 }
 
 async fn supervise<H: DeliverHandler>(
     inner: Arc<Inner>,
     slot_index: usize,
     handler: Arc<H>,
-    mut stop: watch::Receiver<bool>,
+    stop: CancellationToken,
 ) {
     let slot = &inner.slots[slot_index];
     let endpoint = inner.config.endpoints[slot.endpoint].clone();
-    // Stop when told to, or when every pool handle is gone (the sender is dropped).
-    let stopped = |stop: &watch::Receiver<bool>| *stop.borrow() || stop.has_changed().is_err();
     loop {
-        if stopped(&stop) {
+        if stop.is_cancelled() {
             return;
         }
         let attempt = connect(&endpoint, inner.config.client.clone(), handler.clone());
         let outcome = tokio::select! {
             outcome = attempt => outcome,
-            _ = stop.changed() => return,
+            () = stop.cancelled() => return,
         };
         let refusal = match &outcome {
             Err(ConnectError::Rejected(status)) => Some(*status),
@@ -384,7 +390,7 @@ async fn supervise<H: DeliverHandler>(
                 }
                 tokio::select! {
                     () = session.closed() => {}
-                    _ = stop.changed() => {
+                    () = stop.cancelled() => {
                         let _ = session.unbind().await;
                     }
                 }
@@ -398,7 +404,7 @@ async fn supervise<H: DeliverHandler>(
             }
             Err(err) => err.to_string(),
         };
-        if stopped(&stop) {
+        if stop.is_cancelled() {
             return;
         }
         let delay = {
@@ -414,7 +420,7 @@ async fn supervise<H: DeliverHandler>(
         metrics::counter!("smpp_pool_bind_failures_total").increment(1);
         tokio::select! {
             () = tokio::time::sleep(delay) => {}
-            _ = stop.changed() => return,
+            () = stop.cancelled() => return,
         }
     }
 }

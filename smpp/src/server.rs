@@ -19,7 +19,6 @@ use std::{
     time::Duration,
 };
 
-use futures_util::FutureExt;
 use rusmpp::{
     pdus::{SubmitSm, SubmitSmResp},
     Command, CommandStatus, Pdu,
@@ -27,9 +26,10 @@ use rusmpp::{
 use tokio::{
     io::{AsyncRead, AsyncWrite},
     net::{TcpListener, TcpStream},
-    sync::{watch, OwnedSemaphorePermit, Semaphore},
+    sync::{OwnedSemaphorePermit, Semaphore},
 };
 use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::{
@@ -130,7 +130,8 @@ struct Inner<H: BindHandler> {
     /// One permit per open connection, handshakes included.
     connection_slots: Arc<Semaphore>,
     unbound: PerAddressLimit,
-    stop: watch::Sender<bool>,
+    /// Cancelled by [`Server::shutdown`]: the listeners stop accepting.
+    stop: CancellationToken,
 }
 
 /// What an admitted connection holds until it closes (the connection slot) or binds (its
@@ -164,7 +165,7 @@ impl<H: BindHandler> Server<H> {
                 connections: Mutex::new(HashMap::new()),
                 connection_slots: Arc::new(Semaphore::new(config.max_connections)),
                 unbound: PerAddressLimit::new(config.max_unbound_per_address),
-                stop: watch::channel(false).0,
+                stop: CancellationToken::new(),
                 config,
             }),
         }
@@ -207,7 +208,6 @@ impl<H: BindHandler> Server<H> {
         listener: TcpListener,
         listening: Listening,
     ) -> std::io::Result<()> {
-        let mut stop = self.inner.stop.subscribe();
         loop {
             let (stream, peer) = tokio::select! {
                 accepted = listener.accept() => match accepted {
@@ -219,7 +219,7 @@ impl<H: BindHandler> Server<H> {
                         continue;
                     }
                 },
-                _ = stop.wait_for(|stopped| *stopped).map(|_| ()) => return Ok(()),
+                () = self.inner.stop.cancelled() => return Ok(()),
             };
             let Ok(connection) = self.inner.connection_slots.clone().try_acquire_owned() else {
                 warn!(%peer, "connection limit reached, refusing");
@@ -276,7 +276,7 @@ impl<H: BindHandler> Server<H> {
     where
         S: AsyncRead + AsyncWrite + Send + 'static,
     {
-        if *self.inner.stop.borrow() {
+        if self.inner.stop.is_cancelled() {
             debug!(%client, "server shutting down; connection not started");
             return;
         }
@@ -317,7 +317,7 @@ impl<H: BindHandler> Server<H> {
     /// Stops accepting, unbinds every session (each answers its in-flight requests first)
     /// and waits for them to close, at most `2 x response_timeout`.
     pub async fn shutdown(&self) {
-        self.inner.stop.send_replace(true);
+        self.inner.stop.cancel();
         let sessions: Vec<SessionHandle> = self.connections().values().cloned().collect();
         info!(sessions = sessions.len(), "SMPP server shutting down");
         let unbinds = sessions.iter().map(|session| async move {

@@ -68,6 +68,27 @@ async fn repeated_failures_back_off_exponentially_above_the_floor() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn repeated_failures_stop_growing_at_the_ceiling_plus_its_jitter() {
+    let (_server, smsc, addr) = start_server(Default::default()).await;
+    smsc.refuse_binds.store(true, Ordering::SeqCst);
+    let mut config = pool_config(&[addr]);
+    config.max_rebind_delay = Duration::from_secs(60);
+    let _pool = BindPool::start(config, Arc::new(AcceptAll));
+    tokio::time::sleep(Duration::from_secs(400)).await;
+    let seen = attempts(&smsc);
+    let gaps: Vec<Duration> = seen.windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(gaps.len() >= 5, "{gaps:?}");
+    let slack = Duration::from_millis(50);
+    assert!(gaps[0] >= Duration::from_secs(30) && gaps[0] <= Duration::from_secs(33) + slack);
+    for gap in &gaps[1..] {
+        assert!(
+            *gap >= Duration::from_secs(60) && *gap <= Duration::from_secs(66) + slack,
+            "{gaps:?}"
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_bind_dropped_right_after_bind_resp_waits_30_s_while_other_binds_carry_traffic() {
     let (_good_server, good, good_addr) = start_server(Default::default()).await;
     let (_flaky_server, flaky, flaky_addr) = start_server(Default::default()).await;

@@ -5,7 +5,8 @@
 use std::{sync::Arc, time::Duration};
 
 use smsgw_smpp::Registry;
-use tokio::{sync::watch, time::Instant};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use super::{
     outbox::{Outbox, Pending},
@@ -25,13 +26,8 @@ pub(crate) struct MoSource {
 }
 
 impl MoSource {
-    /// Generates MOs until `stop` turns true.
-    pub async fn run(
-        self,
-        outbox: Arc<Outbox>,
-        registry: Arc<Registry>,
-        mut stop: watch::Receiver<bool>,
-    ) {
+    /// Generates MOs until `stop` is cancelled.
+    pub async fn run(self, outbox: Arc<Outbox>, registry: Arc<Registry>, stop: CancellationToken) {
         let period = TICK.max(Duration::from_secs_f64((1.0 / self.rate).min(3600.0)));
         let mut ticker = tokio::time::interval(period);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -41,7 +37,7 @@ impl MoSource {
         let mut turn: usize = 0;
         loop {
             tokio::select! {
-                _ = stop.changed() => return,
+                () = stop.cancelled() => return,
                 _ = ticker.tick() => {}
             }
             let now = Instant::now();

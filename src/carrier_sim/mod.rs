@@ -37,8 +37,9 @@ use std::{
 };
 
 use smsgw_smpp::{Server, ServerConfig, SessionConfig};
-use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
+use tokio::{net::TcpListener, task::JoinHandle};
 use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::{CancellationToken, DropGuard};
 use tracing::{info, warn};
 
 pub use ids::IdStyle;
@@ -188,7 +189,10 @@ pub struct CarrierSim {
     outbox: Arc<Outbox>,
     counters: Arc<Counters>,
     local_addr: SocketAddr,
-    stop: watch::Sender<bool>,
+    /// Cancelled by [`CarrierSim::shutdown`]: the delivery and MO tasks stop.
+    stop: CancellationToken,
+    /// Cancels `stop` when the simulator is dropped without a shutdown.
+    _cancel_on_drop: DropGuard,
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -253,18 +257,18 @@ impl CarrierSim {
         let registry = server.registry().clone();
         let _ = handler.registry.set(registry.clone());
 
-        let (stop, stopped) = watch::channel(false);
+        let stop = CancellationToken::new();
         let mut tasks = vec![tokio::spawn(run_deliveries(
             outbox.clone(),
             registry.clone(),
             max_in_flight,
-            stopped.clone(),
+            stop.child_token(),
         ))];
         if let Some(mo_source) = mo_source {
             tasks.push(tokio::spawn(mo_source.run(
                 outbox.clone(),
                 registry,
-                stopped.clone(),
+                stop.child_token(),
             )));
         }
         let serving = server.clone();
@@ -283,6 +287,7 @@ impl CarrierSim {
             outbox,
             counters,
             local_addr,
+            _cancel_on_drop: stop.clone().drop_guard(),
             stop,
             tasks: Mutex::new(tasks),
         })
@@ -301,7 +306,7 @@ impl CarrierSim {
     /// are discarded.
     pub async fn shutdown(&self) {
         // Producers first, so no new deliver_sm goes out while the sessions unbind.
-        self.stop.send_replace(true);
+        self.stop.cancel();
         let tasks: Vec<_> = self
             .tasks
             .lock()

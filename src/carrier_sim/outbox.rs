@@ -20,10 +20,8 @@ use std::{
 
 use futures_util::{stream::FuturesUnordered, FutureExt, StreamExt};
 use smsgw_smpp::{rusmpp::CommandStatus, DeliverError, Delivered, Registry};
-use tokio::{
-    sync::{watch, Notify},
-    time::Instant,
-};
+use tokio::{sync::Notify, time::Instant};
+use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
 use super::{
@@ -235,12 +233,12 @@ impl Outbox {
     }
 }
 
-/// Delivers what falls due, at most `max_in_flight` at a time, until `stop` turns true.
+/// Delivers what falls due, at most `max_in_flight` at a time, until `stop` is cancelled.
 pub(crate) async fn run_deliveries(
     outbox: Arc<Outbox>,
     registry: Arc<Registry>,
     max_in_flight: usize,
-    mut stop: watch::Receiver<bool>,
+    stop: CancellationToken,
 ) {
     let mut in_flight = FuturesUnordered::new();
     let mut due = Vec::new();
@@ -262,7 +260,7 @@ pub(crate) async fn run_deliveries(
         }
         tokio::select! {
             biased;
-            _ = stop.changed() => return,
+            () = stop.cancelled() => return,
             Some((pending, result)) = in_flight.next(), if !in_flight.is_empty() => {
                 outbox.in_flight.fetch_sub(1, Ordering::Relaxed);
                 outbox.settle(pending, result);

@@ -4,8 +4,9 @@
 use std::{sync::Arc, time::Duration};
 
 use futures_util::{stream::FuturesUnordered, FutureExt, StreamExt};
+use smsgw_backoff::Backoff;
 use smsgw_smpp::{rusmpp::CommandStatus, DeliverError, Registry};
-use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, warn};
 
 use super::{deliver_pdu::deliver_sm_for, push::PushRoute};
@@ -49,19 +50,19 @@ pub(super) enum Attempt {
     Retry(u64),
 }
 
-/// Backoff for a client that refused or did not answer: 1 s doubling to 10 min, with jitter.
-pub fn retry_delay(attempts: u32) -> Duration {
-    let base = Duration::from_secs(1).saturating_mul(1 << attempts.min(10));
-    let capped = base.min(Duration::from_secs(600));
-    capped + capped.mul_f64(fastrand::f64() * 0.2)
-}
+/// Retries for a client that refused a delivery: 1 s doubling to 10 min, plus up to 20 %.
+pub const REFUSED_DELIVERY_BACKOFF: Backoff =
+    Backoff::new(Duration::from_secs(1), Duration::from_secs(600)).with_upward_jitter(0.2);
+/// Retries of recording a delivery's outcome while the store fails: 100 ms doubling to 1 s.
+const OUTCOME_RECORD_BACKOFF: Backoff =
+    Backoff::new(Duration::from_millis(100), Duration::from_secs(1));
 
 impl AccountDelivery {
-    /// Runs until `stop` turns true. Deliveries are pipelined (up to [`SMPP_IN_FLIGHT`] or
+    /// Runs until `stop` is cancelled. Deliveries are pipelined (up to [`SMPP_IN_FLIGHT`] or
     /// [`PushRoute::entries_held`] at once), refilled as they complete, so one slow answer
     /// does not hold up the rest. Each account has its own deliverer task, so a slow receiver
     /// holds up only its own account.
-    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+    pub async fn run(self, stop: CancellationToken) {
         let limit = match &self.route {
             DeliveryRoute::Smpp(_) => SMPP_IN_FLIGHT,
             DeliveryRoute::Push(route) => route.entries_held(),
@@ -69,7 +70,7 @@ impl AccountDelivery {
         let mut next_expiry = tokio::time::Instant::now();
         let mut in_flight = FuturesUnordered::new();
         loop {
-            if *stop.borrow() {
+            if stop.is_cancelled() {
                 // Let started deliveries record their outcome.
                 while in_flight.next().await.is_some() {}
                 return;
@@ -89,7 +90,7 @@ impl AccountDelivery {
             if room == 0 && in_flight.is_empty() {
                 tokio::select! {
                     () = tokio::time::sleep(NO_RECEIVER_RETRY) => {}
-                    _ = stop.changed() => {}
+                    () = stop.cancelled() => {}
                 }
                 continue;
             }
@@ -112,7 +113,7 @@ impl AccountDelivery {
             if in_flight.is_empty() {
                 tokio::select! {
                     () = self.store.wait_for_outbox(&self.account, Duration::from_secs(1)) => {}
-                    _ = stop.changed() => {}
+                    () = stop.cancelled() => {}
                 }
             } else if in_flight.len() > limit - limit / 4 {
                 // (Nearly) full: only finished deliveries make room (due entries must not spin
@@ -121,7 +122,7 @@ impl AccountDelivery {
                 while in_flight.len() > limit - limit / 4 {
                     tokio::select! {
                         Some(()) = in_flight.next() => {}
-                        _ = stop.changed() => break,
+                        () = stop.cancelled() => break,
                     }
                 }
             } else if !took {
@@ -135,7 +136,7 @@ impl AccountDelivery {
                     tokio::select! {
                         () = &mut new_work => break,
                         Some(()) = in_flight.next() => {}
-                        _ = stop.changed() => break,
+                        () = stop.cancelled() => break,
                     }
                 }
             } else {
@@ -168,9 +169,8 @@ impl AccountDelivery {
         // The store may be failing over (a Redis primary dying takes seconds): keep trying
         // for a while, as an outcome not recorded means the entry is delivered again once
         // its lease ends.
-        let mut pause = Duration::from_millis(100);
         let give_up = tokio::time::Instant::now() + OUTCOME_RETRY_FOR;
-        loop {
+        for retry in 0.. {
             let result = match &attempt {
                 Attempt::Delivered => self.store.outbox_done(&self.account, entry.seq).await,
                 Attempt::Retry(at_ms) => {
@@ -182,13 +182,13 @@ impl AccountDelivery {
             let Err(err) = result else {
                 return;
             };
+            let pause = OUTCOME_RECORD_BACKOFF.delay(retry);
             if tokio::time::Instant::now() + pause > give_up {
                 error!(account = %self.account, seq = entry.seq, %err, "updating the outbox failed");
                 return;
             }
             warn!(account = %self.account, seq = entry.seq, %err, "updating the outbox failed; trying again");
             tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(Duration::from_secs(1));
         }
     }
 
@@ -197,7 +197,7 @@ impl AccountDelivery {
         match registry.deliver(&self.account, pdu).await {
             Ok(delivered) if delivered.status == CommandStatus::EsmeRok => Attempt::Delivered,
             Ok(delivered) => {
-                let delay = retry_delay(entry.attempts);
+                let delay = REFUSED_DELIVERY_BACKOFF.delay(entry.attempts);
                 debug!(account = %self.account, status = ?delivered.status, ?delay, "client refused a deliver_sm");
                 metrics::counter!("delivery_retries_total", "account" => self.account.clone(), "reason" => "refused").increment(1);
                 Attempt::Retry(now_ms() + delay.as_millis() as u64)
@@ -230,5 +230,34 @@ impl AccountDelivery {
             Ok(_) => {}
             Err(err) => error!(account = %self.account, %err, "expiring the outbox failed"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refused_deliveries_wait_1_s_first_and_12_min_at_most() {
+        let steps: Vec<u64> = (0..12)
+            .map(|attempts| REFUSED_DELIVERY_BACKOFF.step(attempts).as_secs())
+            .collect();
+        assert_eq!(steps, [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 600, 600]);
+        assert_eq!(REFUSED_DELIVERY_BACKOFF.longest(), Duration::from_secs(720));
+        for attempts in [0, 3, 10, u32::MAX] {
+            let delay = REFUSED_DELIVERY_BACKOFF.delay(attempts);
+            let step = REFUSED_DELIVERY_BACKOFF.step(attempts);
+            assert!(
+                delay >= step && delay <= step.mul_f64(1.2),
+                "{attempts}: {delay:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn recording_an_outcome_retries_from_100_ms_to_1_s() {
+        assert_eq!(OUTCOME_RECORD_BACKOFF.delay(0), Duration::from_millis(100));
+        assert_eq!(OUTCOME_RECORD_BACKOFF.delay(4), Duration::from_secs(1));
+        assert_eq!(OUTCOME_RECORD_BACKOFF.longest(), Duration::from_secs(1));
     }
 }

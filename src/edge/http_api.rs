@@ -13,7 +13,7 @@ use smsgw_http::{
         SubmitRequest,
     },
     ClientAddr, Credentials, MessageState as HttpState, MetricsSource, Priority as HttpPriority,
-    Readiness, ReceiverError, ReceiverHandler, ReceiverRequest,
+    Readiness, ReceiverError, ReceiverHandler, ReceiverRequest, SubmitField, SubmitRefusal,
 };
 
 use crate::{
@@ -52,104 +52,53 @@ fn at(ms: u64) -> SystemTime {
 /// How long a throttled client should wait: the limit refills within a second.
 const THROTTLE_RETRY: Duration = Duration::from_secs(1);
 
-/// The refusals both HTTP APIs can express, so one mapping from [`IngestError`] serves both.
-trait Refusal {
-    fn auth() -> Self;
-    fn invalid(field: &str, why: &str) -> Self;
-    fn too_long(needed: usize, max: usize) -> Self;
-    fn unknown_carrier(carrier: &str) -> Self;
-    fn throttled(retry_after: Duration) -> Self;
-    fn busy(retry_after: Duration) -> Self;
-    fn conflict() -> Self;
-    fn internal() -> Self;
-}
-
-/// What each API calls the sender, destination and text fields in its error messages.
-struct FieldNames {
-    sender: &'static str,
-    destination: &'static str,
-    text: &'static str,
-}
-
-const RECEIVER_FIELDS: FieldNames = FieldNames {
-    sender: "sender",
-    destination: "phone_number",
-    text: "message",
-};
-
-const API_FIELDS: FieldNames = FieldNames {
-    sender: "from",
-    destination: "to",
-    text: "text",
-};
-
-fn refusal<E: Refusal>(error: IngestError, fields: &FieldNames) -> E {
+/// The one mapping from [`IngestError`] to what both HTTP APIs refuse; each API's error type
+/// words it for its own wire.
+fn refusal(error: IngestError) -> SubmitRefusal {
+    let invalid = |field, why: &str| SubmitRefusal::Invalid {
+        field,
+        why: why.to_owned(),
+    };
     match error {
         // A locked-out login gets the answer of a wrong password (Genesys result_code 2, HTTP
         // 401): clients treat it as a credentials problem and stop, instead of retrying into
         // the lock as a 429 would invite; and an attacker learns nothing from the code.
-        IngestError::Auth(AuthError::Rejected | AuthError::Locked(_)) => E::auth(),
-        IngestError::Auth(AuthError::Busy) => E::busy(BUSY_RETRY_AFTER),
+        IngestError::Auth(AuthError::Rejected | AuthError::Locked(_)) => SubmitRefusal::Auth,
+        IngestError::Auth(AuthError::Busy) => SubmitRefusal::Busy {
+            retry_after: BUSY_RETRY_AFTER,
+        },
         IngestError::SenderNotAllowed(_) => {
-            E::invalid(fields.sender, "not allowed for this account")
+            invalid(SubmitField::Sender, "not allowed for this account")
         }
-        IngestError::InvalidDestination(_) => {
-            E::invalid(fields.destination, "digits only, international, at most 15")
-        }
-        IngestError::EmptyText => E::invalid(fields.text, "empty"),
-        IngestError::Unencodable(why) => E::invalid(fields.text, &why),
-        IngestError::TooLong { needed, max } => E::too_long(needed, usize::from(max)),
-        IngestError::UnknownCarrier(carrier) => E::unknown_carrier(&carrier),
-        IngestError::NoRoute(_) => E::unknown_carrier(""),
-        IngestError::Throttled => E::throttled(THROTTLE_RETRY),
-        IngestError::Conflict { .. } => E::conflict(),
+        IngestError::InvalidDestination(_) => invalid(
+            SubmitField::Destination,
+            "digits only, international, at most 15",
+        ),
+        IngestError::EmptyText => invalid(SubmitField::Text, "empty"),
+        IngestError::Unencodable(why) => invalid(SubmitField::Text, &why),
+        IngestError::TooLong { needed, max } => SubmitRefusal::TooLong {
+            segments: needed,
+            max: usize::from(max),
+        },
+        IngestError::UnknownCarrier(carrier) => SubmitRefusal::UnknownCarrier(carrier),
+        IngestError::NoRoute(_) => SubmitRefusal::UnknownCarrier(String::new()),
+        IngestError::Throttled => SubmitRefusal::Throttled {
+            retry_after: THROTTLE_RETRY,
+        },
+        IngestError::Conflict { .. } => SubmitRefusal::Conflict,
         IngestError::Store(err) => {
             tracing::error!(%err, "MT not stored");
-            E::internal()
+            SubmitRefusal::Internal
         }
     }
 }
 
-macro_rules! refusal_for {
-    ($error:ty, conflict = $conflict:ident) => {
-        impl Refusal for $error {
-            fn auth() -> Self {
-                <$error>::auth()
-            }
-            fn invalid(field: &str, why: &str) -> Self {
-                <$error>::invalid(field, why)
-            }
-            fn too_long(needed: usize, max: usize) -> Self {
-                <$error>::too_long(needed, max)
-            }
-            fn unknown_carrier(carrier: &str) -> Self {
-                <$error>::unknown_carrier(carrier)
-            }
-            fn throttled(retry_after: Duration) -> Self {
-                <$error>::throttled(retry_after)
-            }
-            fn busy(retry_after: Duration) -> Self {
-                <$error>::busy(retry_after)
-            }
-            fn conflict() -> Self {
-                <$error>::$conflict()
-            }
-            fn internal() -> Self {
-                <$error>::internal()
-            }
-        }
-    };
-}
-
-refusal_for!(ReceiverError, conflict = duplicate);
-refusal_for!(ApiError, conflict = idempotency_mismatch);
-
 fn receiver_error(error: IngestError) -> ReceiverError {
-    refusal(error, &RECEIVER_FIELDS)
+    refusal(error).into()
 }
 
 fn api_error(error: IngestError) -> ApiError {
-    refusal(error, &API_FIELDS)
+    refusal(error).into()
 }
 
 impl GatewayHttp {

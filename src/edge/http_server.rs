@@ -32,9 +32,10 @@ use smsgw_smpp::per_address::{AddressSlot, PerAddressLimit};
 use tokio::{
     io::{AsyncRead, AsyncWrite},
     net::{TcpListener, TcpStream},
-    sync::{watch, OwnedSemaphorePermit, Semaphore},
+    sync::{OwnedSemaphorePermit, Semaphore},
 };
 use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 use tower_http::timeout::RequestBodyDeadlineLayer;
 use tracing::{debug, warn};
@@ -93,13 +94,13 @@ impl Shared {
     }
 }
 
-/// Serves `router` on `tcp` as `listener` says until `stop` turns true; connections then
+/// Serves `router` on `tcp` as `listener` says until `stop` is cancelled; connections then
 /// finish their request in flight and close, and this returns once they have.
 pub async fn serve(
     tcp: TcpListener,
     listener: HttpListener,
     router: Router,
-    stop: watch::Receiver<bool>,
+    stop: CancellationToken,
 ) {
     let slots = Arc::new(Semaphore::new(listener.limits.max_connections));
     let shared = Arc::new(Shared {
@@ -109,7 +110,6 @@ pub async fn serve(
         )),
         listener,
     });
-    let mut stopping = stop.clone();
     loop {
         let (stream, peer) = tokio::select! {
             accepted = tcp.accept() => match accepted {
@@ -121,7 +121,7 @@ pub async fn serve(
                     continue;
                 }
             },
-            () = stopped(&mut stopping) => break,
+            () = stop.cancelled() => break,
         };
         let Ok(slot) = slots.clone().try_acquire_owned() else {
             debug!(listener = shared.name(), %peer, "connection limit reached, closing");
@@ -147,7 +147,7 @@ pub async fn serve(
             admitted,
             slot,
             shared,
-            stop.clone(),
+            stop.child_token(),
         ));
     }
     // Stop accepting, then wait for the connections to finish their requests in flight
@@ -164,7 +164,7 @@ async fn connection(
     admitted: Option<(SocketAddr, AddressSlot)>,
     _slot: OwnedSemaphorePermit,
     shared: Arc<Shared>,
-    stop: watch::Receiver<bool>,
+    stop: CancellationToken,
 ) {
     let (client, unauthenticated) = match admitted {
         Some(admitted) => admitted,
@@ -194,7 +194,7 @@ async fn serve_http<I>(
     client: SocketAddr,
     unauthenticated: AddressSlot,
     shared: Arc<Shared>,
-    mut stop: watch::Receiver<bool>,
+    stop: CancellationToken,
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -223,7 +223,7 @@ async fn serve_http<I>(
     tokio::pin!(connection);
     let result = tokio::select! {
         result = connection.as_mut() => result,
-        () = stopped(&mut stop) => {
+        () = stop.cancelled() => {
             connection.as_mut().graceful_shutdown();
             connection.await
         }
@@ -231,11 +231,6 @@ async fn serve_http<I>(
     if let Err(err) = result {
         debug!(listener = name, %client, %err, "HTTP connection ended with an error");
     }
-}
-
-/// Resolves once `stop` turns true (or its sender is gone).
-async fn stopped(stop: &mut watch::Receiver<bool>) {
-    let _ = stop.wait_for(|stopped| *stopped).await;
 }
 
 /// The client of one request on a connection from `client`.

@@ -7,7 +7,8 @@ use std::{sync::Arc, time::Duration};
 use axum::{extract::State, routing::get, Json, Router};
 use serde::Serialize;
 use smsgw_smpp::Registry;
-use tokio::{sync::watch, task::JoinHandle};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
 use crate::{
@@ -53,11 +54,11 @@ impl ThisNode {
     }
 }
 
-/// Heartbeats until `stop` turns true.
+/// Heartbeats until `stop` is cancelled.
 pub fn spawn_heartbeat(
     store: Arc<dyn Store>,
     node: ThisNode,
-    mut stop: watch::Receiver<bool>,
+    stop: CancellationToken,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         loop {
@@ -66,7 +67,7 @@ pub fn spawn_heartbeat(
             }
             tokio::select! {
                 () = tokio::time::sleep(NODE_LEASE / 3) => {}
-                _ = stop.wait_for(|stopped| *stopped) => return,
+                () = stop.cancelled() => return,
             }
         }
     })

@@ -16,8 +16,9 @@ use smsgw_smpp::{
     pool::{Endpoint, MIN_REBIND_DELAY},
     server::{Listening, Server, ServerConfig},
 };
-use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
+use tokio::{net::TcpListener, task::JoinHandle};
 use tokio_rustls::{TlsAcceptor, TlsConnector};
+use tokio_util::sync::{CancellationToken, DropGuard};
 use tracing::info;
 
 use crate::{
@@ -114,7 +115,11 @@ pub struct Gateway {
     https_addr: Option<SocketAddr>,
     connectors: Vec<Arc<Connector>>,
     simulator: Option<CarrierSim>,
-    stop: watch::Sender<bool>,
+    /// Cancelled by [`Gateway::shutdown`] once the SMPP server has stopped: the listeners and
+    /// background tasks, each on a child of it, finish and return.
+    stop: CancellationToken,
+    /// Cancels `stop` when the gateway is dropped without a shutdown.
+    _cancel_on_drop: DropGuard,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -277,7 +282,7 @@ impl Gateway {
             }
         };
         let ingest = Arc::new(Ingest::new(config.clone(), store.clone()));
-        let (stop, _) = watch::channel(false);
+        let stop = CancellationToken::new();
 
         // Started first so the connectors find it on their first bind.
         let simulator = match &config.builtin_simulator {
@@ -360,15 +365,15 @@ impl Gateway {
                 route: delivery_route(account, smpp.registry())?,
                 outbox_ttl: account.outbox_ttl,
             };
-            tasks.push(tokio::spawn(delivery.run(stop.subscribe())));
+            tasks.push(tokio::spawn(delivery.run(stop.child_token())));
         }
 
-        tasks.push(super::retention::spawn(store.clone(), stop.subscribe()));
+        tasks.push(super::retention::spawn(store.clone(), stop.child_token()));
         tasks.push(super::gauges::spawn(
             store.clone(),
             connectors.clone(),
             smpp.registry().clone(),
-            stop.subscribe(),
+            stop.child_token(),
         ));
 
         let metrics = metrics_handle();
@@ -387,7 +392,7 @@ impl Gateway {
                 connectors: connectors.clone(),
                 fixed_roles: fixed_roles(&config),
             },
-            stop.subscribe(),
+            stop.child_token(),
         ));
         let router = super::cluster::router(store.clone()).merge(smsgw_http::app::router(
             web.clone(),
@@ -403,7 +408,7 @@ impl Gateway {
                     listener,
                     http_listener(edge, addressing, Some(acceptor)),
                     router.clone(),
-                    stop.subscribe(),
+                    stop.child_token(),
                 )));
                 info!(%address, "HTTPS listening");
                 Some(address)
@@ -416,7 +421,7 @@ impl Gateway {
             listener,
             http_listener(edge, addressing, None),
             router,
-            stop.subscribe(),
+            stop.child_token(),
         )));
         info!(%http_addr, "HTTP listening");
 
@@ -431,6 +436,7 @@ impl Gateway {
             https_addr,
             connectors,
             simulator,
+            _cancel_on_drop: stop.clone().drop_guard(),
             stop,
             tasks,
         })
@@ -477,7 +483,7 @@ impl Gateway {
     pub async fn shutdown(self) {
         info!("shutting down");
         self.smpp.shutdown().await;
-        self.stop.send_replace(true);
+        self.stop.cancel();
         for connector in &self.connectors {
             connector.shutdown().await;
         }

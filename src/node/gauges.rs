@@ -5,19 +5,20 @@
 use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use smsgw_smpp::Registry;
-use tokio::{sync::watch, task::JoinHandle};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 use crate::{store::Store, upstream::Connector};
 
 /// How often the gauges are refreshed.
 const SAMPLE_EVERY: Duration = Duration::from_secs(5);
 
-/// Samples until `stop` turns true.
+/// Samples until `stop` is cancelled.
 pub fn spawn(
     store: Arc<dyn Store>,
     connectors: Vec<Arc<Connector>>,
     registry: Arc<Registry>,
-    mut stop: watch::Receiver<bool>,
+    stop: CancellationToken,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut seen = Seen::default();
@@ -25,7 +26,7 @@ pub fn spawn(
             sample(store.as_ref(), &connectors, &registry, &mut seen).await;
             tokio::select! {
                 () = tokio::time::sleep(SAMPLE_EVERY) => {}
-                _ = stop.wait_for(|stopped| *stopped) => return,
+                () = stop.cancelled() => return,
             }
         }
     })

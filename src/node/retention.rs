@@ -4,7 +4,8 @@
 
 use std::{sync::Arc, time::Duration};
 
-use tokio::{sync::watch, task::JoinHandle};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 use tracing::{error, info};
 
 use crate::store::Store;
@@ -13,13 +14,13 @@ use crate::store::Store;
 pub const MESSAGE_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
 const SWEEP_EVERY: Duration = Duration::from_secs(600);
 
-/// Sweeps every ten minutes until `stop` turns true.
-pub fn spawn(store: Arc<dyn Store>, mut stop: watch::Receiver<bool>) -> JoinHandle<()> {
+/// Sweeps every ten minutes until `stop` is cancelled.
+pub fn spawn(store: Arc<dyn Store>, stop: CancellationToken) -> JoinHandle<()> {
     tokio::spawn(async move {
         loop {
             tokio::select! {
                 () = tokio::time::sleep(SWEEP_EVERY) => {}
-                _ = stop.wait_for(|stopped| *stopped) => return,
+                () = stop.cancelled() => return,
             }
             match store.sweep(MESSAGE_RETENTION).await {
                 Ok(swept) => {

@@ -20,6 +20,7 @@ use std::{
 };
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use smsgw_backoff::Backoff;
 use smsgw_smpp::{
     client::SubmitError,
     encoding::ReceiptIdFormat,
@@ -28,9 +29,10 @@ use smsgw_smpp::{
     BindKind, BindRequest, ClientConfig, SessionConfig,
 };
 use tokio::{
-    sync::{watch, OwnedSemaphorePermit, Semaphore},
+    sync::{OwnedSemaphorePermit, Semaphore},
     time::Instant,
 };
+use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
 use super::{inbound::CarrierInbound, receipts, submit_pdu::submit_pdus};
@@ -113,12 +115,12 @@ pub struct Connector {
     in_flight: Arc<Semaphore>,
     /// Submit tasks not finished yet (sending, or recording the result).
     active_submits: AtomicUsize,
-    stop: watch::Sender<bool>,
+    /// Cancelled by [`Connector::shutdown`]: the submit worker takes no more MTs.
+    stop: CancellationToken,
 }
 
-/// The first pause after a throttling answer; doubled per consecutive one, at most 30 s.
-const THROTTLE_PAUSE: Duration = Duration::from_millis(200);
-const MAX_THROTTLE_PAUSE: Duration = Duration::from_secs(30);
+/// The pause after a throttling answer: 200 ms, doubled per consecutive one, at most 30 s.
+const THROTTLE_BACKOFF: Backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(30));
 
 impl Connector {
     /// Binds (in the background) and starts the submit worker.
@@ -141,7 +143,7 @@ impl Connector {
             pool,
             store,
             paused_until: Mutex::new(None),
-            stop: watch::channel(false).0,
+            stop: CancellationToken::new(),
         });
         tokio::spawn(connector.clone().run());
         connector
@@ -161,7 +163,7 @@ impl Connector {
 
     /// Stops taking work, waits for in-flight submits, unbinds.
     pub async fn shutdown(&self) {
-        self.stop.send_replace(true);
+        self.stop.cancel();
         // Every submit already sent finishes, including recording the carrier's id: a record
         // cut short here would send the MT again after the restart.
         let drained = async {
@@ -179,11 +181,11 @@ impl Connector {
     }
 
     async fn run(self: Arc<Self>) {
-        let mut stop = self.stop.subscribe();
+        let stop = self.stop.clone();
         let name = self.settings.name.clone();
         let mut down_since: Option<Instant> = Some(Instant::now());
         loop {
-            if *stop.borrow() {
+            if stop.is_cancelled() {
                 return;
             }
             if self.pool.active().is_empty() {
@@ -198,7 +200,7 @@ impl Connector {
                 if moved == 0 {
                     tokio::select! {
                         () = tokio::time::sleep(Duration::from_millis(100)) => {}
-                        _ = stop.changed() => return,
+                        () = stop.cancelled() => return,
                     }
                 }
                 continue;
@@ -209,7 +211,7 @@ impl Connector {
                     Ok(permit) => permit,
                     Err(_) => return,
                 },
-                _ = stop.changed() => return,
+                () = stop.cancelled() => return,
             };
             let max = (self.in_flight.available_permits() + 1).min(256);
             let mts = match self.store.take_mts(&name, max).await {
@@ -224,7 +226,7 @@ impl Connector {
                 drop(first);
                 tokio::select! {
                     () = self.store.wait_for_mts(&name, Duration::from_secs(1)) => {}
-                    _ = stop.changed() => return,
+                    () = stop.cancelled() => return,
                 }
                 continue;
             }
@@ -300,9 +302,7 @@ impl Connector {
     }
 
     fn pause(&self, consecutive: u32) -> Duration {
-        let pause = THROTTLE_PAUSE
-            .saturating_mul(1 << consecutive.min(10))
-            .min(MAX_THROTTLE_PAUSE);
+        let pause = THROTTLE_BACKOFF.delay(consecutive);
         let mut paused = self.paused_until.lock().unwrap_or_else(|e| e.into_inner());
         let until = Instant::now() + pause;
         if paused.is_none_or(|p| p < until) {
@@ -399,4 +399,22 @@ impl Connector {
 /// three hex digits (0x45 ESME_RSUBMITFAIL -> "045"), as SMSCs write network errors.
 fn rejection_text(status: CommandStatus) -> String {
     format!("{:03x}", u32::from(status) & 0xfff)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_throttling_carrier_pauses_the_connector_200_ms_doubling_to_30_s() {
+        assert_eq!(THROTTLE_BACKOFF.delay(0), Duration::from_millis(200));
+        let steps: Vec<u128> = (0..10)
+            .map(|consecutive| THROTTLE_BACKOFF.delay(consecutive).as_millis())
+            .collect();
+        assert_eq!(
+            steps,
+            [200, 400, 800, 1600, 3200, 6400, 12800, 25600, 30000, 30000]
+        );
+        assert_eq!(THROTTLE_BACKOFF.delay(u32::MAX), Duration::from_secs(30));
+    }
 }

@@ -9,6 +9,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 
 use crate::result_code;
+use crate::submit_refusal::{SubmitField, SubmitRefusal};
 use crate::validate::FieldError;
 
 /// Why a JSON API request was refused. The gateway builds these with the constructors.
@@ -207,6 +208,30 @@ impl ApiError {
 impl From<FieldError> for ApiError {
     fn from(error: FieldError) -> Self {
         ApiError::invalid(error.field, &error.reason)
+    }
+}
+
+impl From<SubmitRefusal> for ApiError {
+    fn from(refusal: SubmitRefusal) -> Self {
+        match refusal {
+            SubmitRefusal::Auth => ApiError::auth(),
+            SubmitRefusal::Invalid { field, why } => ApiError::invalid(field_name(field), &why),
+            SubmitRefusal::TooLong { segments, max } => ApiError::too_long(segments, max),
+            SubmitRefusal::UnknownCarrier(carrier) => ApiError::unknown_carrier(&carrier),
+            SubmitRefusal::Throttled { retry_after } => ApiError::throttled(retry_after),
+            SubmitRefusal::Busy { retry_after } => ApiError::busy(retry_after),
+            SubmitRefusal::Conflict => ApiError::idempotency_mismatch(),
+            SubmitRefusal::Internal => ApiError::internal(),
+        }
+    }
+}
+
+/// The JSON API's name for a submit field.
+fn field_name(field: SubmitField) -> &'static str {
+    match field {
+        SubmitField::Sender => "from",
+        SubmitField::Destination => "to",
+        SubmitField::Text => "text",
     }
 }
 

@@ -1,12 +1,13 @@
-//! Retry delays for pushes: exponential from 1 s, doubling, at most 10 min, with upward jitter,
-//! and never shorter than the receiver's `Retry-After`.
+//! Retry delays for pushes: the shared schedule ([`smsgw_backoff::Backoff`]) from 1 s, doubling,
+//! at most 10 min with its upward jitter, and on top the one rule of pushes: never shorter than
+//! the receiver's `Retry-After`.
 //!
-//! Upward jitter (add 0..25 % to the exponential step) rather than full jitter: full jitter can
-//! pick a delay near zero and hammer a receiver that just failed, while upward jitter never
-//! retries earlier than the schedule yet still spreads a burst of pushes that failed together.
-//! The step stops doubling at 8 min so that step + jitter stays within 10 min.
+//! The step stops doubling at 8 min and the jitter adds at most 25 %, so a delay stays within
+//! 10 min.
 
 use std::time::Duration;
+
+use smsgw_backoff::Backoff;
 
 /// Delay before the first retry (before jitter).
 pub const FIRST_DELAY: Duration = Duration::from_secs(1);
@@ -14,6 +15,9 @@ pub const FIRST_DELAY: Duration = Duration::from_secs(1);
 pub const MAX_DELAY: Duration = Duration::from_secs(600);
 /// Largest step before jitter, so that step * 1.25 <= [`MAX_DELAY`].
 const MAX_STEP: Duration = Duration::from_secs(480);
+
+/// The schedule of push retries, before `Retry-After`.
+pub const PUSH_BACKOFF: Backoff = Backoff::new(FIRST_DELAY, MAX_STEP).with_upward_jitter(0.25);
 
 /// The delay before retry number `attempt + 1` (`attempt` = failed attempts so far minus one,
 /// so `attempt = 0` after the first failure). A larger `retry_after` (already capped at 1 h by
@@ -28,11 +32,7 @@ pub fn backoff_with(
     retry_after: Option<Duration>,
     rng: &mut fastrand::Rng,
 ) -> Duration {
-    let step = FIRST_DELAY
-        .saturating_mul(2u32.saturating_pow(attempt.min(31)))
-        .min(MAX_STEP);
-    let jitter = step.mul_f64(rng.f64() * 0.25);
-    let delay = (step + jitter).min(MAX_DELAY);
+    let delay = PUSH_BACKOFF.delay_with(attempt, rng);
     match retry_after {
         Some(after) => delay.max(after.min(crate::retry_after::MAX_RETRY_AFTER)),
         None => delay,
@@ -59,14 +59,7 @@ mod tests {
             }
         }
         assert!(backoff_with(u32::MAX, None, &mut rng) <= MAX_DELAY);
-    }
-
-    #[test]
-    fn jitter_spreads_delays() {
-        let mut rng = fastrand::Rng::with_seed(1);
-        let delays: std::collections::HashSet<_> =
-            (0..20).map(|_| backoff_with(3, None, &mut rng)).collect();
-        assert!(delays.len() > 1);
+        assert_eq!(PUSH_BACKOFF.longest(), MAX_DELAY);
     }
 
     #[test]

@@ -6,6 +6,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use crate::result_code;
+use crate::submit_refusal::{SubmitField, SubmitRefusal};
 use crate::validate::FieldError;
 
 /// Why a request to `/httpapi/receiver` was refused. The gateway builds these with the
@@ -173,6 +174,30 @@ impl ReceiverError {
 impl From<FieldError> for ReceiverError {
     fn from(error: FieldError) -> Self {
         ReceiverError::invalid(error.field, &error.reason)
+    }
+}
+
+impl From<SubmitRefusal> for ReceiverError {
+    fn from(refusal: SubmitRefusal) -> Self {
+        match refusal {
+            SubmitRefusal::Auth => ReceiverError::auth(),
+            SubmitRefusal::Invalid { field, why } => ReceiverError::invalid(param(field), &why),
+            SubmitRefusal::TooLong { segments, max } => ReceiverError::too_long(segments, max),
+            SubmitRefusal::UnknownCarrier(carrier) => ReceiverError::unknown_carrier(&carrier),
+            SubmitRefusal::Throttled { retry_after } => ReceiverError::throttled(retry_after),
+            SubmitRefusal::Busy { retry_after } => ReceiverError::busy(retry_after),
+            SubmitRefusal::Conflict => ReceiverError::duplicate(),
+            SubmitRefusal::Internal => ReceiverError::internal(),
+        }
+    }
+}
+
+/// The receiver's name for a submit field.
+fn param(field: SubmitField) -> &'static str {
+    match field {
+        SubmitField::Sender => "sender",
+        SubmitField::Destination => "phone_number",
+        SubmitField::Text => "message",
     }
 }
 

@@ -15,7 +15,7 @@ use std::{
 
 use anyhow::Context;
 use clap::Args;
-use smsgw::message::Priority;
+use smsgw::{destination::destination_digits, message::Priority};
 use smsgw_http::failover::{EndpointSource, FailoverConfig, NameServers, Scheme};
 
 mod http;
@@ -125,11 +125,12 @@ fn http_priority(priority: Priority) -> smsgw_http::Priority {
         .unwrap_or(smsgw_http::Priority::Bulk)
 }
 
+/// `--to`: the gateway's destination rule ([`destination_digits`]), minus the `+` the HTTP
+/// edge refuses.
 fn parse_phone_number(value: &str) -> Result<String, String> {
-    if !value.is_empty() && value.len() <= 15 && value.bytes().all(|b| b.is_ascii_digit()) {
-        Ok(value.to_owned())
-    } else {
-        Err("digits only, international format without '+', at most 15".to_owned())
+    match destination_digits(value) {
+        Some(digits) if !value.starts_with('+') => Ok(digits.to_owned()),
+        _ => Err("7 to 15 digits, international format without '+'".to_owned()),
     }
 }
 
@@ -224,4 +225,23 @@ fn fresh_message_id() -> String {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis());
     format!("send-{millis}-{:08x}", fastrand::u32(..))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn to_takes_the_gateways_7_to_15_digits_without_a_plus() {
+        assert_eq!(parse_phone_number("1234567").as_deref(), Ok("1234567"));
+        assert!(parse_phone_number("123456789012345").is_ok());
+        for refused in [
+            "123456",
+            "1234567890123456",
+            "+447700900001",
+            "44770090000a",
+        ] {
+            assert!(parse_phone_number(refused).is_err(), "{refused}");
+        }
+    }
 }
