@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{
     outbox::{Outbox, Pending},
-    outgoing::{Mo, Outgoing, Party},
+    outgoing::{Outgoing, Party, SimMo},
 };
 
 /// How often the generator wakes; MOs due in between are sent together.
@@ -52,7 +52,7 @@ impl MoSource {
                 };
                 sent += 1;
                 let text = format!("{} #{sent}", self.text);
-                let mo = Mo::text(self.from.clone(), self.to.clone(), &text);
+                let mo = SimMo::text(self.from.clone(), self.to.clone(), &text);
                 outbox.schedule(Pending::new(system_id, Outgoing::Mo(mo), now), now);
             }
         }

@@ -280,13 +280,13 @@ mod tests {
     use smsgw_smpp::rusmpp::{pdus::SubmitSm, values::MessageState};
 
     use super::*;
-    use crate::carrier_sim::outgoing::Receipt;
+    use crate::carrier_sim::outgoing::SimReceipt;
 
     fn receipt(id: u64) -> Outgoing {
         let submit = SubmitSm::builder()
             .destination_addr("447700900123".parse().unwrap())
             .build();
-        Outgoing::Receipt(Receipt::for_submit(&submit, id, MessageState::Delivered))
+        Outgoing::Receipt(SimReceipt::for_submit(&submit, id, MessageState::Delivered))
     }
 
     fn outbox(capacity: usize) -> (Outbox, Arc<Counters>) {

@@ -61,13 +61,13 @@ impl Party {
 /// A message waiting to go back to the gateway.
 #[derive(Debug, Clone)]
 pub enum Outgoing {
-    Receipt(Receipt),
-    Mo(Mo),
+    Receipt(SimReceipt),
+    Mo(SimMo),
 }
 
 /// A delivery receipt for one accepted submit_sm.
 #[derive(Debug, Clone)]
-pub struct Receipt {
+pub struct SimReceipt {
     pub message_id: u64,
     pub state: MessageState,
     /// When the submit_sm was accepted, seconds since the Unix epoch.
@@ -82,7 +82,7 @@ pub struct Receipt {
 
 /// A mobile-originated message.
 #[derive(Debug, Clone)]
-pub struct Mo {
+pub struct SimMo {
     pub from: Party,
     pub to: Party,
     pub data_coding: DataCoding,
@@ -117,7 +117,7 @@ impl Outgoing {
     }
 }
 
-impl Receipt {
+impl SimReceipt {
     /// The receipt for `submit`, which got `message_id` and reached `state`.
     pub fn for_submit(submit: &SubmitSm, message_id: u64, state: MessageState) -> Self {
         Self {
@@ -169,7 +169,7 @@ impl Receipt {
     }
 }
 
-impl Mo {
+impl SimMo {
     /// The MT's text sent back from its destination to its source, parts and SAR kept.
     pub fn echo_of(submit: &SubmitSm) -> Self {
         let payload = submit.tlvs().iter().find_map(|tlv| match tlv.value() {
@@ -317,7 +317,7 @@ mod tests {
     #[test]
     fn receipt_reads_back_with_swapped_addresses() {
         let mt = submit("447700900123", b"Hello there, this is a long text");
-        let receipt = Receipt::for_submit(&mt, 1234567, MessageState::Undeliverable);
+        let receipt = SimReceipt::for_submit(&mt, 1234567, MessageState::Undeliverable);
         let pdu = Outgoing::Receipt(receipt).to_deliver_sm(IdStyle::Hex);
         assert_eq!(u8::from(pdu.esm_class), 0x04);
         assert_eq!(pdu.source_addr.as_str(), "447700900123");
@@ -369,7 +369,7 @@ mod tests {
             .data_coding(DataCoding::Latin1)
             .short_message(OctetString::from_vec(body.clone()).unwrap())
             .build();
-        let pdu = Outgoing::Mo(Mo::echo_of(&mt)).to_deliver_sm(IdStyle::Decimal);
+        let pdu = Outgoing::Mo(SimMo::echo_of(&mt)).to_deliver_sm(IdStyle::Decimal);
         assert_eq!(u8::from(pdu.esm_class), 0x40);
         assert_eq!(pdu.data_coding, DataCoding::Latin1);
         assert_eq!(pdu.short_message().as_ref(), body.as_slice());

@@ -16,7 +16,7 @@ use tracing::debug;
 use super::{
     ids::MessageIds,
     outbox::{Outbox, Pending},
-    outgoing::{Mo, Outgoing, Receipt},
+    outgoing::{Outgoing, SimMo, SimReceipt},
     rules::{ReceiptRequest, Rule},
     stats::{bump, Counters},
     throttle::TokenBucket,
@@ -101,7 +101,7 @@ impl BindHandler for SimSmsc {
 
         let due = Instant::now() + self.config.dr_delay;
         if let Some(state) = self.receipt_state(&submit, rule) {
-            let receipt = Outgoing::Receipt(Receipt::for_submit(&submit, id, state));
+            let receipt = Outgoing::Receipt(SimReceipt::for_submit(&submit, id, state));
             let pending = Pending::new(account.clone(), receipt, due);
             match self.registry.get() {
                 Some(registry) if self.config.dr_before_resp => {
@@ -114,7 +114,7 @@ impl BindHandler for SimSmsc {
             }
         }
         if rule.echoes_text() {
-            let echo = Outgoing::Mo(Mo::echo_of(&submit));
+            let echo = Outgoing::Mo(SimMo::echo_of(&submit));
             self.outbox
                 .schedule(Pending::new(account.clone(), echo, due), due);
         }

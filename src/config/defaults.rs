@@ -9,8 +9,8 @@ use std::time::Duration;
 use smsgw_smpp::encoding::ReceiptIdFormat;
 
 use super::types::{
-    Account, Connector, EdgeSettings, Listeners, NumberPattern, Numbering, ProxyProtocolOn, Route,
-    Secret, SimulatorSettings, StoreConfig,
+    Account, ConnectorConfig, EdgeSettings, Listeners, NumberPattern, Numbering, ProxyProtocolOn,
+    Route, Secret, SimulatorSettings, StoreConfig,
 };
 use super::Config;
 use crate::credentials::hash_password;
@@ -169,7 +169,7 @@ impl Default for Config {
             window: ACCOUNT_WINDOW,
             inbound_window: ACCOUNT_INBOUND_WINDOW,
         };
-        let sim = Connector {
+        let sim = ConnectorConfig {
             name: SIM_CONNECTOR.to_owned(),
             endpoints: vec![SIMULATOR_LISTENER.to_owned()],
             binds: SIM_CONNECTOR_BINDS,

@@ -21,8 +21,8 @@ use std::path::{Path, PathBuf};
 pub use duration::parse_duration;
 pub use error::{ConfigError, ConfigErrors, Position};
 pub use types::{
-    Account, AuthSettings, Connector, ConnectorTls, EdgeSettings, Listeners, NumberPattern,
-    Numbering, ProxyProtocolOn, PushConfig, PushFormat, RedisSentinel, Route, Secret,
+    Account, AccountPush, AuthSettings, ConnectorConfig, ConnectorTls, EdgeSettings, Listeners,
+    NumberPattern, Numbering, ProxyProtocolOn, PushFormat, RedisSentinel, Route, Secret,
     SimulatorSettings, StoreConfig, TlsListener,
 };
 
@@ -44,7 +44,7 @@ pub struct Config {
     /// Login lockout and password verifier (`[auth]`).
     pub auth: AuthSettings,
     accounts: Vec<Account>,
-    connectors: Vec<Connector>,
+    connectors: Vec<ConnectorConfig>,
     routes: Vec<Route>,
     account_by_system_id: HashMap<String, usize>,
     account_by_http_login: HashMap<String, usize>,
@@ -106,7 +106,7 @@ impl Config {
         listeners: Listeners,
         store: StoreConfig,
         accounts: Vec<Account>,
-        connectors: Vec<Connector>,
+        connectors: Vec<ConnectorConfig>,
         routes: Vec<Route>,
         builtin_simulator: Option<SimulatorSettings>,
     ) -> Self {
@@ -139,7 +139,7 @@ impl Config {
         &self.accounts
     }
 
-    pub fn connectors(&self) -> &[Connector] {
+    pub fn connectors(&self) -> &[ConnectorConfig] {
         &self.connectors
     }
 
@@ -161,7 +161,7 @@ impl Config {
             .map(|&position| &self.accounts[position])
     }
 
-    pub fn connector(&self, name: &str) -> Option<&Connector> {
+    pub fn connector(&self, name: &str) -> Option<&ConnectorConfig> {
         self.connector_by_name
             .get(name)
             .map(|&position| &self.connectors[position])

@@ -153,7 +153,7 @@ pub struct Account {
     /// MT per second; `None` = unlimited.
     pub throughput: Option<u32>,
     pub max_binds: u32,
-    pub push: Option<PushConfig>,
+    pub push: Option<AccountPush>,
     /// How long an undelivered DR/MO waits in the outbox before it expires.
     pub outbox_ttl: Duration,
     /// Longest MT accepted, in SMS parts (longer -> Genesys result_code 8).
@@ -206,7 +206,7 @@ impl NumberPattern {
 /// HTTP push of DR/MO to the account's URL. `{:?}` masks the URL's credentials and query
 /// values (a URL may carry `user:password@` or `?token=`).
 #[derive(Clone, PartialEq, Eq)]
-pub struct PushConfig {
+pub struct AccountPush {
     pub url: String,
     pub format: PushFormat,
     /// Standard Webhooks secret (`whsec_...` base64) for signing JSON pushes.
@@ -226,9 +226,9 @@ pub struct PushConfig {
     pub allow_private_targets: Vec<ipnet::IpNet>,
 }
 
-impl fmt::Debug for PushConfig {
+impl fmt::Debug for AccountPush {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PushConfig")
+        f.debug_struct("AccountPush")
             .field("url", &smsgw_http::redact_url(&self.url))
             .field("format", &self.format)
             .field("signing_secret", &self.signing_secret)
@@ -243,15 +243,11 @@ impl fmt::Debug for PushConfig {
 }
 
 /// Body of a push: Genesys form fields, or JSON (optionally signed).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PushFormat {
-    Form,
-    Json,
-}
+pub use smsgw_http::PushFormat;
 
 /// An upstream carrier: SMPP binds to one or more SMSC endpoints.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Connector {
+pub struct ConnectorConfig {
     pub name: String,
     /// `host:port` strings; hosts are resolved when binding, not at load.
     pub endpoints: Vec<String>,
@@ -283,7 +279,7 @@ pub struct Connector {
     pub fallback_after: Duration,
 }
 
-impl Connector {
+impl ConnectorConfig {
     /// `(ton, npi)` for a source address: `auto` gives 5/0 (alphanumeric) for a sender
     /// with any non-digit and 1/1 (international, E.164) for an all-digit one.
     pub fn source_ton_npi(&self, sender: &str) -> (u8, u8) {

@@ -12,15 +12,15 @@ use smsgw_http::{
         ApiError, IdempotencyKey, MessageApi, MessageStatus, StatusEvent, SubmitAccepted,
         SubmitRequest,
     },
-    ClientAddr, Credentials, MessageState as HttpState, MetricsSource, Priority as HttpPriority,
-    Readiness, ReceiverError, ReceiverHandler, ReceiverRequest, SubmitField, SubmitRefusal,
+    ClientAddr, Credentials, MetricsSource, Readiness, ReceiverError, ReceiverHandler,
+    ReceiverRequest, SubmitField, SubmitRefusal,
 };
 
 use crate::{
     auth::{AuthError, BUSY_RETRY_AFTER},
     config::Account,
     ingest::{Ingest, IngestError, MtRequest},
-    message::{Interface, MessageId, MessageState, Payload, Priority},
+    message::{Interface, MessageId, MessageState, Payload},
     store::MessageRecord,
     upstream::Connector,
 };
@@ -30,19 +30,6 @@ pub struct GatewayHttp {
     pub ingest: Arc<Ingest>,
     pub connectors: Vec<Arc<Connector>>,
     pub render_metrics: Arc<dyn Fn() -> String + Send + Sync>,
-}
-
-fn priority(priority: HttpPriority) -> Priority {
-    match priority {
-        HttpPriority::BulkLow => Priority::BulkLow,
-        HttpPriority::Bulk => Priority::Bulk,
-        HttpPriority::InteractiveLow => Priority::InteractiveLow,
-        HttpPriority::Interactive => Priority::Interactive,
-    }
-}
-
-fn http_state(state: MessageState) -> HttpState {
-    HttpState::from_code(state.code()).unwrap_or(HttpState::Unknown)
 }
 
 fn at(ms: u64) -> SystemTime {
@@ -132,7 +119,7 @@ impl ReceiverHandler for GatewayHttp {
             source: request.sender,
             destination: request.phone_number,
             payload: Payload::Text(request.message),
-            priority: priority(request.priority),
+            priority: request.priority,
             receipt: request.receipt,
             app_id: request.app_id,
             conversation_id: request.conversation_id,
@@ -167,7 +154,7 @@ impl MessageApi for GatewayHttp {
             source: request.from,
             destination: request.to,
             payload: Payload::Text(request.text),
-            priority: priority(request.priority),
+            priority: request.priority,
             receipt: request.receipt,
             app_id: request.app_id,
             conversation_id: request.conversation_id,
@@ -178,9 +165,7 @@ impl MessageApi for GatewayHttp {
         let record = self.record(accepted.id()).await;
         Ok(SubmitAccepted {
             id: accepted.id().to_string(),
-            state: record
-                .as_ref()
-                .map_or(HttpState::Accepted, |r| http_state(r.state)),
+            state: record.as_ref().map_or(MessageState::Accepted, |r| r.state),
             parts: record.map_or(1, |r| u32::from(r.mt.parts)),
         })
     }
@@ -202,7 +187,7 @@ impl MessageApi for GatewayHttp {
             .ok_or_else(ApiError::not_found)?;
         Ok(MessageStatus {
             id: record.mt.id.to_string(),
-            state: http_state(record.state),
+            state: record.state,
             to: record.mt.destination.clone(),
             from: record.mt.source.clone(),
             created_at: at(record.mt.accepted_at_ms),
@@ -211,7 +196,7 @@ impl MessageApi for GatewayHttp {
                 .history
                 .iter()
                 .map(|entry| StatusEvent {
-                    state: http_state(entry.state),
+                    state: entry.state,
                     code: u32::from_str_radix(&entry.error, 16).ok(),
                     at: at(entry.at_ms),
                 })

@@ -10,7 +10,7 @@ use std::{
 };
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use smsgw_http::{AddressPolicy, PushClient, PushConfig, PushFormat, PushTarget};
+use smsgw_http::{AddressPolicy, PushClient, PushConfig, PushTarget};
 
 use smsgw_smpp::{
     pool::{Endpoint, MIN_REBIND_DELAY},
@@ -60,12 +60,9 @@ fn delivery_route(
     let unusable = |e: &dyn std::fmt::Display| {
         StartError::Unsupported(format!("account {}: push: {e}", account.system_id))
     };
-    let format = match push.format {
-        crate::config::PushFormat::Form => PushFormat::Form,
-        crate::config::PushFormat::Json => PushFormat::Json,
-    };
     let secret = push.signing_secret.as_ref().map(|s| s.expose().to_owned());
-    let target = PushTarget::new(&push.url, format, secret.as_deref()).map_err(|e| unusable(&e))?;
+    let target =
+        PushTarget::new(&push.url, push.format, secret.as_deref()).map_err(|e| unusable(&e))?;
     let client = PushClient::new(PushConfig {
         connect_timeout: push.connect_timeout,
         timeout: push.timeout,
@@ -137,7 +134,7 @@ fn endpoint(address: &str, tls: Option<&TlsConnector>) -> Result<Endpoint, TlsEr
 }
 
 fn connector_settings(
-    connector: &crate::config::Connector,
+    connector: &crate::config::ConnectorConfig,
 ) -> Result<ConnectorSettings, StartError> {
     let tls_error = |error| StartError::Tls {
         context: format!("connector {}", connector.name),

@@ -11,14 +11,17 @@ use super::accounts::{system_id, unique};
 use super::Resolver;
 use crate::config::defaults;
 use crate::config::raw::{RawConnector, RawConnectorTls, RawNumbering};
-use crate::config::types::{Connector, ConnectorTls, Numbering, Secret};
+use crate::config::types::{ConnectorConfig, ConnectorTls, Numbering, Secret};
 
 /// SMPP 3.4 system_type: at most 13 octets, NUL included.
 const MAX_SYSTEM_TYPE_LEN: usize = 12;
 /// SMPP 3.4 NPI values (5.2.6).
 const KNOWN_NPI: [u8; 10] = [0, 1, 3, 4, 6, 8, 9, 10, 14, 18];
 
-pub(super) fn resolve(raw: &[Spanned<RawConnector>], resolver: &mut Resolver) -> Vec<Connector> {
+pub(super) fn resolve(
+    raw: &[Spanned<RawConnector>],
+    resolver: &mut Resolver,
+) -> Vec<ConnectorConfig> {
     let mut names: HashMap<String, Range<usize>> = HashMap::new();
     let mut connectors = Vec::with_capacity(raw.len());
     for entry in raw {
@@ -44,7 +47,7 @@ pub(super) fn resolve(raw: &[Spanned<RawConnector>], resolver: &mut Resolver) ->
             }
             value.get_ref().clone()
         });
-        connectors.push(Connector {
+        connectors.push(ConnectorConfig {
             name: raw.name.get_ref().clone(),
             endpoints: endpoints(&raw.endpoints, resolver),
             binds: resolver

@@ -13,7 +13,7 @@ use toml::Spanned;
 use super::Resolver;
 use crate::config::defaults;
 use crate::config::raw::{RawPush, RawPushDefaults, RawPushFormat};
-use crate::config::types::{PushConfig, PushFormat, Secret, StoreConfig};
+use crate::config::types::{AccountPush, PushFormat, Secret, StoreConfig};
 
 /// The most pushes in flight an account may ask for: each holds two outbox entries in memory
 /// and a connection; beyond this, a receiver is better served by a second gateway node.
@@ -48,7 +48,7 @@ impl PushContext {
         &self,
         push: &Spanned<RawPush>,
         resolver: &mut Resolver,
-    ) -> Option<PushConfig> {
+    ) -> Option<AccountPush> {
         let raw = push.get_ref();
         let mut allowed = networks(raw.allow_private_targets.as_deref(), resolver);
         allowed.extend_from_slice(&self.allowed_everywhere);
@@ -71,7 +71,7 @@ impl PushContext {
 }
 
 /// The settings of one account's pushes, `allowed` its allow list.
-fn settings(push: &Spanned<RawPush>, allowed: Vec<IpNet>, resolver: &mut Resolver) -> PushConfig {
+fn settings(push: &Spanned<RawPush>, allowed: Vec<IpNet>, resolver: &mut Resolver) -> AccountPush {
     let raw = push.get_ref();
     let format = match raw.format.as_ref().map(|format| *format.get_ref()) {
         Some(RawPushFormat::Json) => PushFormat::Json,
@@ -91,7 +91,7 @@ fn settings(push: &Spanned<RawPush>, allowed: Vec<IpNet>, resolver: &mut Resolve
         );
     }
     let at_least = Duration::from_millis(100);
-    PushConfig {
+    AccountPush {
         url: raw.url.get_ref().clone(),
         format,
         signing_secret: signing_secret(push, format, resolver).map(Secret::new),
