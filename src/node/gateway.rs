@@ -3,80 +3,29 @@
 //! edge, and when configured SMPP over TLS and HTTPS listeners and TLS to carriers; and an
 //! orderly shutdown (stop accepting, unbind clients, finish in-flight writes).
 
-use std::{
-    net::SocketAddr,
-    sync::{Arc, OnceLock},
-    time::Duration,
-};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use smsgw_http::{AddressPolicy, PushClient, PushConfig, PushTarget};
-
-use smsgw_smpp::{
-    pool::{Endpoint, MIN_REBIND_DELAY},
-    server::{Listening, Server, ServerConfig},
-};
-use tokio::{net::TcpListener, task::JoinHandle};
-use tokio_rustls::{TlsAcceptor, TlsConnector};
+use smsgw_smpp::server::{Listening, Server, ServerConfig};
+use tokio::task::JoinHandle;
 use tokio_util::sync::{CancellationToken, DropGuard};
 use tracing::info;
 
+use super::{
+    connectors::connector_settings,
+    delivery_routes::delivery_route,
+    listeners::{acceptor, addressing, http_listener, listen, listen_at},
+    metrics::metrics_handle,
+    store::open_store,
+};
 use crate::{
     carrier_sim::{CarrierSim, CarrierSimConfig, CarrierSimError},
-    config::{Config, EdgeSettings, RedisSentinel, Secret, StoreConfig, TlsListener},
-    delivery::{AccountDelivery, DeliveryRoute, PushRoute},
-    edge::{
-        http_api::GatewayHttp, smpp_server::GatewaySmsc, tls::TlsError, ClientAddressing,
-        HttpLimits, HttpListener, TrustedProxies,
-    },
+    config::Config,
+    delivery::AccountDelivery,
+    edge::{http_api::GatewayHttp, smpp_server::GatewaySmsc, tls::TlsError, TrustedProxies},
     ingest::Ingest,
-    store::{EmbeddedStore, RedisStore, RedisTarget, Store, StoreError},
-    upstream::{CarrierInbound, Connector, ConnectorSettings, MoRouter},
+    store::{Store, StoreError},
+    upstream::{CarrierInbound, Connector, MoRouter},
 };
-
-/// The process's Prometheus recorder, installed by the first gateway started.
-fn metrics_handle() -> PrometheusHandle {
-    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-    HANDLE
-        .get_or_init(|| {
-            let recorder = PrometheusBuilder::new().build_recorder();
-            let handle = recorder.handle();
-            // Fails only if another recorder is installed; ours then stays empty.
-            let _ = metrics::set_global_recorder(recorder);
-            handle
-        })
-        .clone()
-}
-
-/// How an account's receipts and MOs leave: its push URL when it has one, else SMPP. Each
-/// pushing account gets its own client, so connection pools and request slots are its own.
-fn delivery_route(
-    account: &crate::config::Account,
-    registry: &Arc<smsgw_smpp::Registry>,
-) -> Result<DeliveryRoute, StartError> {
-    let Some(push) = &account.push else {
-        return Ok(DeliveryRoute::Smpp(registry.clone()));
-    };
-    let unusable = |e: &dyn std::fmt::Display| {
-        StartError::Unsupported(format!("account {}: push: {e}", account.system_id))
-    };
-    let secret = push.signing_secret.as_ref().map(|s| s.expose().to_owned());
-    let target =
-        PushTarget::new(&push.url, push.format, secret.as_deref()).map_err(|e| unusable(&e))?;
-    let client = PushClient::new(PushConfig {
-        connect_timeout: push.connect_timeout,
-        timeout: push.timeout,
-        max_idle_connections: push.max_idle_connections as usize,
-        idle_timeout: push.idle_timeout,
-        addresses: AddressPolicy::allowing(push.allow_private_targets.iter().copied()),
-    })
-    .map_err(|e| unusable(&e))?;
-    Ok(DeliveryRoute::Push(Arc::new(PushRoute::new(
-        client,
-        target,
-        push.concurrency as usize,
-    ))))
-}
 
 /// Why the gateway could not start.
 #[derive(Debug, thiserror::Error)]
@@ -120,132 +69,6 @@ pub struct Gateway {
     tasks: Vec<JoinHandle<()>>,
 }
 
-/// A carrier endpoint, over TLS (verified against the host of `host:port`) when the
-/// connector has a `tls` table.
-fn endpoint(address: &str, tls: Option<&TlsConnector>) -> Result<Endpoint, TlsError> {
-    let tls = match tls {
-        Some(connector) => Some((connector.clone(), crate::edge::tls::server_name(address)?)),
-        None => None,
-    };
-    Ok(Endpoint {
-        address: address.to_owned(),
-        tls,
-    })
-}
-
-fn connector_settings(
-    connector: &crate::config::ConnectorConfig,
-) -> Result<ConnectorSettings, StartError> {
-    let tls_error = |error| StartError::Tls {
-        context: format!("connector {}", connector.name),
-        error: Box::new(error),
-    };
-    let tls = match &connector.tls {
-        Some(tls) => Some(TlsConnector::from(
-            crate::edge::tls::client_config(tls.ca.as_deref()).map_err(tls_error)?,
-        )),
-        None => None,
-    };
-    let endpoints = connector
-        .endpoints
-        .iter()
-        .map(|address| endpoint(address, tls.as_ref()))
-        .collect::<Result<_, _>>()
-        .map_err(tls_error)?;
-    Ok(ConnectorSettings {
-        name: connector.name.clone(),
-        endpoints,
-        binds_per_endpoint: connector.binds.max(1) as usize,
-        system_id: connector.system_id.clone(),
-        password: connector.password.clone(),
-        system_type: connector.system_type.clone(),
-        receipt_id_format: connector.receipt_id_format,
-        window: connector.window.max(1) as usize,
-        inbound_window: connector.inbound_window.max(1) as usize,
-        throughput: connector.throughput.and_then(std::num::NonZeroU32::new),
-        response_timeout: connector.response_timeout,
-        enquire_link_interval: connector.enquire_link_interval,
-        rebind_delay: connector.rebind_delay.max(MIN_REBIND_DELAY),
-        fallback_after: connector.fallback_after,
-    })
-}
-
-async fn listen(address: SocketAddr) -> Result<TcpListener, StartError> {
-    TcpListener::bind(address)
-        .await
-        .map_err(|error| StartError::Listen { address, error })
-}
-
-/// Where the Redis store connects: the configured URL, or the Sentinels (the URL then only
-/// carries the primary's credentials and database).
-fn redis_target(url: &Secret, sentinel: Option<&RedisSentinel>) -> RedisTarget {
-    match sentinel {
-        None => RedisTarget::Url(url.expose().to_owned()),
-        Some(sentinel) => RedisTarget::Sentinel {
-            sentinels: sentinel
-                .addresses
-                .iter()
-                .map(|address| address.expose().to_owned())
-                .collect(),
-            master_name: sentinel.master_name.clone(),
-            primary_url: Some(url.expose().to_owned()).filter(|url| !url.is_empty()),
-        },
-    }
-}
-
-/// A TLS listener's acceptor, from its certificate and key files.
-fn acceptor(listener: &TlsListener, name: &str) -> Result<TlsAcceptor, StartError> {
-    crate::edge::tls::server_config(&listener.cert, &listener.key)
-        .map(TlsAcceptor::from)
-        .map_err(|error| StartError::Tls {
-            context: format!("{name} listener"),
-            error: Box::new(error),
-        })
-}
-
-/// A bound listener and its real address (the port chosen when the configured one is 0).
-async fn listen_at(address: SocketAddr) -> Result<(TcpListener, SocketAddr), StartError> {
-    let listener = listen(address).await?;
-    let local = listener
-        .local_addr()
-        .map_err(|error| StartError::Listen { address, error })?;
-    Ok((listener, local))
-}
-
-/// How the listener called `name` finds client addresses.
-fn addressing(
-    edge: &EdgeSettings,
-    trusted: &Arc<TrustedProxies>,
-    name: &'static str,
-    proxy_protocol: bool,
-) -> ClientAddressing {
-    ClientAddressing {
-        listener: name,
-        trusted: trusted.clone(),
-        proxy_protocol,
-        header_timeout: edge.header_read_timeout,
-    }
-}
-
-/// An HTTP listener's settings from the config.
-fn http_listener(
-    edge: &EdgeSettings,
-    addressing: ClientAddressing,
-    tls: Option<TlsAcceptor>,
-) -> HttpListener {
-    HttpListener {
-        addressing,
-        x_forwarded_for: edge.x_forwarded_for,
-        tls,
-        limits: HttpLimits {
-            max_connections: edge.max_connections as usize,
-            max_unauthenticated_per_address: edge.max_unauthenticated_per_address as usize,
-            header_read_timeout: edge.header_read_timeout,
-            body_read_timeout: edge.body_read_timeout,
-        },
-    }
-}
-
 impl Gateway {
     /// Opens the store and starts every part of the gateway.
     pub async fn start(config: Config) -> Result<Self, StartError> {
@@ -265,19 +88,7 @@ impl Gateway {
             .map(connector_settings)
             .collect::<Result<Vec<_>, _>>()?;
 
-        let store: Arc<dyn Store> = match &config.store {
-            StoreConfig::Embedded { path } => EmbeddedStore::open(path)?,
-            StoreConfig::Redis {
-                url,
-                sentinel,
-                wait_replicas,
-                key_prefix,
-                lease,
-            } => {
-                let target = redis_target(url, sentinel.as_ref());
-                RedisStore::connect_with_lease(target, key_prefix, *wait_replicas, *lease).await?
-            }
-        };
+        let store = open_store(&config.store).await?;
         let ingest = Arc::new(Ingest::new(config.clone(), store.clone()));
         let stop = CancellationToken::new();
 

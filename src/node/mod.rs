@@ -3,8 +3,13 @@
 //! `GET /cluster`, the gauges, the retention sweep).
 
 pub mod cluster;
+mod connectors;
+mod delivery_routes;
 pub mod gateway;
 pub mod gauges;
+mod listeners;
+mod metrics;
 pub mod retention;
+mod store;
 
 pub use gateway::{Gateway, StartError};
