@@ -1,8 +1,9 @@
 //! The gateway as a real process: killed with SIGKILL under SMPP load with acknowledged MTs
 //! not yet sent, every MT it had acknowledged reaches the carrier after a restart and its
 //! receipt reaches the client;
-//! stopped with SIGTERM while submits are in flight, it answers each one, unbinds its clients
-//! before closing them, exits 0, and every MT it accepted is delivered after a restart.
+//! stopped with SIGTERM while client submits are in flight and a slow carrier holds its
+//! answers, it answers each client submit, unbinds its clients before closing them, exits 0,
+//! and after a restart every MT it accepted is delivered and none is sent to the carrier twice.
 
 mod gateway;
 
@@ -88,8 +89,10 @@ async fn every_acknowledged_mt_survives_kill_9() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_answers_submits_in_flight_unbinds_clients_and_exits_0() {
+    // A carrier slow to answer: the gateway has submits out to it at the signal too.
     let sim = start_sim(CarrierSimConfig {
         dr_delay: Duration::from_millis(20),
+        submit_resp_delay: Duration::from_millis(200),
         ..Default::default()
     })
     .await;
@@ -176,5 +179,13 @@ async fn sigterm_answers_submits_in_flight_unbinds_clients_and_exits_0() {
         "{} MTs accepted before the shutdown never reached the client: {:?}",
         missing.len(),
         &missing[..missing.len().min(5)]
+    );
+    // A graceful stop waits for the carrier's answers to what it sent, so the restarted
+    // gateway sends nothing a second time (a kill -9 may).
+    let expected = accepted.len() as u64;
+    assert_eq!(
+        carrier_submits_settled(&sim, expected).await,
+        expected,
+        "MTs sent to the carrier twice across the SIGTERM restart"
     );
 }

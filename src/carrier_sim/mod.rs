@@ -8,8 +8,8 @@
 //! a `dr_ratio` share of them. Receipts and MOs go out on any receiver or transceiver bind of
 //! the submitting system_id; when none is up or a delivery fails they are retried from a
 //! bounded outbox (see [`outbox`]). Options reproduce carrier habits the gateway must survive:
-//! hex ids in submit_sm_resp with decimal ids in receipts, receipts before submit_sm_resp, and
-//! ESME_RTHROTTLED above a rate.
+//! hex ids in submit_sm_resp with decimal ids in receipts, receipts before submit_sm_resp, a
+//! slow submit_sm_resp, and ESME_RTHROTTLED above a rate.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -80,6 +80,8 @@ pub struct CarrierSimConfig {
     /// Send (and wait for the answer to) the receipt before submit_sm_resp; `dr_delay` is
     /// then not applied to receipts.
     pub dr_before_resp: bool,
+    /// How long each submit_sm waits for its submit_sm_resp (a slow carrier); zero: at once.
+    pub submit_resp_delay: Duration,
     /// Submits per second (all binds together) above which submit_sm_resp is
     /// ESME_RTHROTTLED; bursts of one second's worth pass.
     pub throttle: Option<u32>,
@@ -113,6 +115,7 @@ impl Default for CarrierSimConfig {
             mo_system_id: None,
             id_style: IdStyle::Decimal,
             dr_before_resp: false,
+            submit_resp_delay: Duration::ZERO,
             throttle: None,
             retry_interval: Duration::from_secs(1),
             max_retry_age: Duration::from_secs(600),

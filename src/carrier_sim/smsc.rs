@@ -81,6 +81,9 @@ impl BindHandler for SimSmsc {
         _session: &SessionHandle,
         submit: SubmitSm,
     ) -> Result<String, CommandStatus> {
+        if !self.config.submit_resp_delay.is_zero() {
+            tokio::time::sleep(self.config.submit_resp_delay).await;
+        }
         if let Some(bucket) = &self.throttle {
             if !bucket.try_take() {
                 bump(&self.counters.submits_throttled);
