@@ -18,7 +18,7 @@ use std::{
 
 use futures_util::{stream::FuturesUnordered, StreamExt};
 use gateway::*;
-use smsgw::store::kv::COMMITTED_TRACE_TARGET;
+use smsgw::store::embedded::kv::COMMITTED_TRACE_TARGET;
 use smsgw_smpp::BindKind;
 use tracing_subscriber::{layer::SubscriberExt, Layer};
 
