@@ -5,7 +5,7 @@
 use super::{durable, encode, key2, kv::Table, Batch, EmbeddedStore, Index};
 use crate::{
     message::{now_ms, CarrierReceipt, MessageId, Priority},
-    store::{CarrierKey, Change, ClaimSpace, Committed, Guard, StoreError, Write},
+    store::{CarrierKey, Change, ClaimSpace, Committed, Guard, MessageRecord, StoreError, Write},
 };
 use serde::{Deserialize, Serialize};
 
@@ -56,6 +56,24 @@ impl EmbeddedStore {
             .unwrap_or_default())
     }
 
+    /// Whether a record is at `version` (0: does not exist), without copying it: the decoded
+    /// copy when cached; else a version 0 needs only a look for the key.
+    fn record_is_at(
+        &self,
+        index: &Index,
+        id: &MessageId,
+        version: u64,
+    ) -> Result<bool, StoreError> {
+        if let Some(record) = index.records.get(id) {
+            return Ok(record.version == version);
+        }
+        if version == 0 {
+            return Ok(self.kv.get(Table::Messages, id.as_str())?.is_none());
+        }
+        let stored = self.get::<MessageRecord>(Table::Messages, id.as_str())?;
+        Ok(stored.is_some_and(|record| record.version == version))
+    }
+
     /// The first guard of `guards` that fails, if any; claims that hold are added to `batch`.
     fn check(
         &self,
@@ -86,8 +104,7 @@ impl EmbeddedStore {
                     }
                 }
                 Guard::RecordVersion { id, version } => {
-                    let current = self.record(index, id)?.map_or(0, |r| r.version);
-                    (current != *version).then_some(Committed::Conflict)
+                    (!self.record_is_at(index, id, *version)?).then_some(Committed::Conflict)
                 }
                 Guard::Unmapped(key) => self
                     .kv
