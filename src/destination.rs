@@ -1,10 +1,12 @@
 //! The one rule for a valid MT destination, on every interface: HTTP and SMPP ingest both
 //! go through [`destination_digits`] (from [`crate::ingest::Ingest::submit`]).
 //!
-//! A destination is an international number of 7 to 15 digits: E.164 allows at most 15, and
-//! no country has complete numbers shorter than 7, so a shorter one is a typo or a short code
-//! the carriers would reject later. A leading `+` is accepted and dropped (SMPP clients often
-//! send it); the HTTP edge refuses a `+` before this, with its own explanation.
+//! A destination is an international number of 7 to 15 digits starting with its country code
+//! (never 0): E.164 allows at most 15, and no country has complete numbers shorter than 7, so
+//! a shorter one is a typo or a short code the carriers would reject later. The HTTP edge
+//! checks the same digits first, to answer in the Genesys profile's words. Interfaces differ
+//! only in how a number is written: the Genesys profile has no `+`, so the HTTP APIs refuse
+//! one; SMPP clients often send it, so it is accepted and dropped.
 
 use std::ops::RangeInclusive;
 
@@ -14,8 +16,9 @@ pub const DESTINATION_DIGITS: RangeInclusive<usize> = 7..=15;
 /// The digits of `destination` (without a leading `+`) when it is a valid destination.
 pub fn destination_digits(destination: &str) -> Option<&str> {
     let digits = destination.strip_prefix('+').unwrap_or(destination);
-    let valid =
-        DESTINATION_DIGITS.contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit());
+    let valid = DESTINATION_DIGITS.contains(&digits.len())
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && !digits.starts_with('0');
     valid.then_some(digits)
 }
 
@@ -40,6 +43,8 @@ mod tests {
             "44 7700900123",
             "44770090012a",
             "++447700900123",
+            "07700900123",
+            "+07700900123",
             "١٢٣٤٥٦٧",
         ] {
             assert_eq!(destination_digits(refused), None, "{refused:?}");
