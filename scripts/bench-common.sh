@@ -7,7 +7,8 @@
 # missing or SMSGW_BUILD=1), `run` (a fresh /tmp/smsgw-NAME.XXXXXX) and `pids` (append the
 # PID of each process started). On exit every PID is killed, the run's *.log files are copied
 # to /tmp/NAME-*.log, and the run directory is removed. Also `free_port` (a port free on
-# 127.0.0.1 now) and `sim_route_toml PORT` (every destination to a carrier simulator there).
+# 127.0.0.1 now), `sim_route_toml PORT` (every destination to a carrier simulator there) and
+# `start_nginx PORT` (a fast receiver answering 200, for pushes and DLR callbacks).
 
 bench_name=$1
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -47,4 +48,33 @@ password = "sim"
 prefix = "*"
 connectors = ["sim"]
 EOF
+}
+
+start_nginx() { # PORT: a fast receiver answering 200 to anything, for pushes and DLR callbacks
+    command -v nginx >/dev/null || { echo "nginx is needed (apt-get install nginx)"; exit 2; }
+    # One worker, no access log, connections kept alive for as many requests as come.
+    mkdir -p "$run/nginx"
+    cat >"$run/nginx/nginx.conf" <<NGINX
+worker_processes 1;
+pid $run/nginx/nginx.pid;
+error_log $run/nginx.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $run/nginx/body;
+    proxy_temp_path $run/nginx/proxy;
+    fastcgi_temp_path $run/nginx/fastcgi;
+    uwsgi_temp_path $run/nginx/uwsgi;
+    scgi_temp_path $run/nginx/scgi;
+    keepalive_requests 10000000;
+    keepalive_timeout 120s;
+    server {
+        listen 127.0.0.1:$1;
+        location / { return 200 "ok\n"; }
+    }
+}
+NGINX
+    nginx -p "$run/nginx" -c "$run/nginx/nginx.conf" -g 'daemon off;' 2>>"$run/nginx.log" &
+    pids+=($!)
+    until curl -sf -X POST "http://127.0.0.1:$1/push" >/dev/null; do sleep 0.1; done
 }

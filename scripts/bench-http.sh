@@ -3,7 +3,8 @@
 # machine: gateway CPU per MT accepted over SMPP (`smsgw bench --no-receipts`) and over the
 # Genesys receiver (wrk, a unique message_id per request, receipt=FALSE), and MTs accepted
 # per second by each. With Kannel installed (Debian package `kannel`), the same wrk load goes
-# to Kannel's sendsms, Kannel bound to a carrier simulator of its own, as the baseline.
+# to Kannel's sendsms, Kannel bound to a carrier simulator of its own, as the baseline; then
+# Kannel again as the issue measured it, DLRs asked for (to nginx) over 100 connections.
 #
 #   bash scripts/bench-http.sh [SMPP_COUNT] [WRK_SECONDS] [WRK_CONNECTIONS]
 #
@@ -148,6 +149,18 @@ CONF
         -s scripts/wrk/unique-post.lua http://127.0.0.1:33013/cgi-bin/sendsms | tee "$run/kannel.txt"
     kannel_ok=$(awk '/^answers:/ { print $2 }' "$run/kannel.txt")
     kannel_rate=$(calc "$kannel_ok / $seconds")
+
+    # The baseline the issue measured Kannel with: DLRs asked for (every state, to a fast
+    # receiver) and 100 connections.
+    dlr_port=$(free_port)
+    start_nginx "$dlr_port"
+    echo "== Kannel sendsms with DLRs (dlr-mask=31, dlr-url to nginx), wrk -c100"
+    dlr_url="http%3A%2F%2F127.0.0.1%3A$dlr_port%2Fdlr%3Fid%3D{id}%26type%3D%25d"
+    WRK_METHOD=GET WRK_BODY="$kannel_body&dlr-mask=31&dlr-url=$dlr_url" wrk -t2 -c100 \
+        -d"${seconds}s" -s scripts/wrk/unique-post.lua http://127.0.0.1:33013/cgi-bin/sendsms \
+        | tee "$run/kannel-dlr.txt"
+    kannel_dlr_ok=$(awk '/^answers:/ { print $2 }' "$run/kannel-dlr.txt")
+    kannel_dlr_rate=$(calc "$kannel_dlr_ok / $seconds")
 else
     echo "== Kannel not installed (apt-get install kannel): no sendsms baseline"
 fi
@@ -167,4 +180,6 @@ printf '  HTTP/SMPP CPU per MT: %.2fx (4x64), %.2fx (same concurrency)\n' \
 if [ -n "$kannel_rate" ]; then
     printf '  Kannel sendsms %8.0f MT/s; smsgw HTTP / Kannel: %.2fx\n' "$kannel_rate" \
         "$(calc "$http_rate / $kannel_rate")"
+    printf '  Kannel sendsms with DLRs, c100 %8.0f MT/s; smsgw HTTP / Kannel: %.2fx\n' \
+        "$kannel_dlr_rate" "$(calc "$http_rate / $kannel_dlr_rate")"
 fi

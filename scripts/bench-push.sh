@@ -25,31 +25,7 @@ smpp_port=$(free_port)
 http_port=$(free_port)
 sim_port=$(free_port)
 
-# nginx: one worker, no access log, connections kept alive for as many requests as come.
-mkdir -p "$run/nginx"
-cat >"$run/nginx/nginx.conf" <<EOF
-worker_processes 1;
-pid $run/nginx/nginx.pid;
-error_log $run/nginx.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    client_body_temp_path $run/nginx/body;
-    proxy_temp_path $run/nginx/proxy;
-    fastcgi_temp_path $run/nginx/fastcgi;
-    uwsgi_temp_path $run/nginx/uwsgi;
-    scgi_temp_path $run/nginx/scgi;
-    keepalive_requests 10000000;
-    keepalive_timeout 120s;
-    server {
-        listen 127.0.0.1:$receiver_port;
-        location / { return 200 "ok\n"; }
-    }
-}
-EOF
-nginx -p "$run/nginx" -c "$run/nginx/nginx.conf" -g 'daemon off;' 2>>"$run/nginx.log" &
-pids+=($!)
-until curl -sf -X POST "http://127.0.0.1:$receiver_port/push" >/dev/null; do sleep 0.1; done
+start_nginx "$receiver_port"
 
 cat >"$run/smsgw.toml" <<EOF
 node_id = "bench"
