@@ -58,13 +58,8 @@ impl EmbeddedStore {
 
     /// Whether a record is at `version` (0: does not exist), without copying it: the decoded
     /// copy when cached; else a version 0 needs only a look for the key.
-    fn record_is_at(
-        &self,
-        index: &Index,
-        id: &MessageId,
-        version: u64,
-    ) -> Result<bool, StoreError> {
-        if let Some(record) = index.records.get(id) {
+    fn record_is_at(&self, id: &MessageId, version: u64) -> Result<bool, StoreError> {
+        if let Some(record) = self.records().get(id) {
             return Ok(record.version == version);
         }
         if version == 0 {
@@ -104,7 +99,7 @@ impl EmbeddedStore {
                     }
                 }
                 Guard::RecordVersion { id, version } => {
-                    (!self.record_is_at(index, id, *version)?).then_some(Committed::Conflict)
+                    (!self.record_is_at(id, *version)?).then_some(Committed::Conflict)
                 }
                 Guard::Unmapped(key) => self
                     .kv
@@ -132,7 +127,7 @@ impl EmbeddedStore {
         let mut enqueue = Vec::new();
         for write in writes {
             match write {
-                Write::Record(record) => self.put_record(index, record, batch),
+                Write::Record(record) => self.put_record(record, batch),
                 Write::MapCarrierId { key, mapping } => {
                     batch.put(Table::CarrierIds, carrier_key(&key), encode(&mapping));
                 }

@@ -53,9 +53,6 @@ struct Index {
     outbox: HashMap<String, OutboxIndex>,
     next_outbox_seq: u64,
     signals: HashMap<String, Arc<Notify>>,
-    /// Decoded records of messages not yet final, so the hot path (take, submitted, receipt)
-    /// does not read and parse them from the file each time. Bounded; a miss reads the file.
-    records: HashMap<MessageId, MessageRecord>,
     /// Receipts parked before their submit was recorded; while none are, submits skip the
     /// lookup.
     parked: usize,
@@ -95,7 +92,14 @@ impl Index {
 pub struct EmbeddedStore {
     kv: Kv,
     index: Mutex<Index>,
+    /// Decoded records of messages not yet final, so the hot path (take, submitted, receipt)
+    /// does not read and parse them from the file each time. Bounded; a miss reads the file.
+    /// Its own lock, so reads do not wait behind queue and outbox work; written only by
+    /// holders of the index lock.
+    records: Mutex<RecordCache>,
 }
+
+type RecordCache = HashMap<MessageId, MessageRecord>;
 
 fn key2(a: &str, b: &str) -> String {
     let mut key = String::with_capacity(a.len() + b.len() + 1);
@@ -169,6 +173,7 @@ impl EmbeddedStore {
         Ok(Arc::new(Self {
             kv,
             index: Mutex::new(index),
+            records: Mutex::default(),
         }))
     }
 
@@ -183,29 +188,33 @@ impl EmbeddedStore {
             .transpose()
     }
 
-    fn record(&self, index: &Index, id: &MessageId) -> Result<Option<MessageRecord>, StoreError> {
-        if let Some(record) = index.records.get(id) {
+    fn records(&self) -> MutexGuard<'_, RecordCache> {
+        self.records.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn record(&self, id: &MessageId) -> Result<Option<MessageRecord>, StoreError> {
+        if let Some(record) = self.records().get(id) {
             return Ok(Some(record.clone()));
         }
         self.get(Table::Messages, id.as_str())
     }
 
-    fn existing_record(&self, index: &Index, id: &MessageId) -> Result<MessageRecord, StoreError> {
-        self.record(index, id)?.ok_or_else(|| StoreError::Corrupt {
+    fn existing_record(&self, id: &MessageId) -> Result<MessageRecord, StoreError> {
+        self.record(id)?.ok_or_else(|| StoreError::Corrupt {
             key: id.to_string(),
             error: "message record missing".into(),
         })
     }
 
     /// Writes a record, keeping the decoded copy while the message is not final.
-    fn put_record(&self, index: &mut Index, record: MessageRecord, batch: &mut Batch) {
+    /// Callers hold the index lock, so a cached record changes only under it.
+    fn put_record(&self, record: MessageRecord, batch: &mut Batch) {
         batch.put(Table::Messages, record.mt.id.as_str(), encode(&record));
+        let mut records = self.records();
         if record.receipt_queued {
-            index.records.remove(&record.mt.id);
-        } else if index.records.len() < RECORD_CACHE_MAX
-            || index.records.contains_key(&record.mt.id)
-        {
-            index.records.insert(record.mt.id.clone(), record);
+            records.remove(&record.mt.id);
+        } else if records.len() < RECORD_CACHE_MAX || records.contains_key(&record.mt.id) {
+            records.insert(record.mt.id.clone(), record);
         }
     }
 
@@ -228,7 +237,7 @@ impl EmbeddedStore {
 #[async_trait]
 impl Store for EmbeddedStore {
     async fn record(&self, id: &MessageId) -> Result<Option<Versioned<MessageRecord>>, StoreError> {
-        let record = self.record(&self.index(), id)?;
+        let record = self.record(id)?;
         Ok(record.map(versioned))
     }
 
@@ -240,7 +249,7 @@ impl Store for EmbeddedStore {
         else {
             return Ok(None);
         };
-        let record = self.existing_record(&self.index(), &mapping.message_id)?;
+        let record = self.existing_record(&mapping.message_id)?;
         Ok(Some((mapping, versioned(record))))
     }
 
@@ -250,7 +259,7 @@ impl Store for EmbeddedStore {
         keys: &[CarrierKey],
     ) -> Result<(Versioned<MessageRecord>, Vec<Vec<CarrierReceipt>>), StoreError> {
         let index = self.index();
-        let record = self.existing_record(&index, id)?;
+        let record = self.existing_record(id)?;
         let parked = keys
             .iter()
             .map(|key| self.parked(&index, key))
@@ -282,7 +291,7 @@ impl Store for EmbeddedStore {
         }
         let mut mts = Vec::with_capacity(ids.len());
         for id in ids {
-            let record = self.existing_record(&index, &id)?;
+            let record = self.existing_record(&id)?;
             index.taken.insert(id);
             mts.push(record.mt);
         }
@@ -307,14 +316,14 @@ impl Store for EmbeddedStore {
     async fn release_mt(&self, id: &MessageId, connector: &str) -> Result<(), StoreError> {
         let written = {
             let mut index = self.index();
-            let mut record = self.existing_record(&index, id)?;
+            let mut record = self.existing_record(id)?;
             let mut batch = Batch::default();
             let priority = record.mt.priority;
             if record.connector.as_deref() != Some(connector) {
                 record.connector = Some(connector.to_owned());
                 // A new version, so a change built on the old one conflicts.
                 record.version += 1;
-                self.put_record(&mut index, record, &mut batch);
+                self.put_record(record, &mut batch);
             }
             index.taken.remove(id);
             index.enqueue(connector, priority, id.clone(), true);
