@@ -9,7 +9,10 @@ mod redis_server;
 use std::time::Duration;
 
 use gateway::*;
-use redis_server::{leases::mts_leased_to, RedisServer};
+use redis_server::{
+    leases::{mts_leased_to, until_holding},
+    RedisServer,
+};
 use smsgw::carrier_sim::CarrierSimConfig;
 use smsgw_smpp::BindKind;
 
@@ -28,6 +31,9 @@ async fn a_node_killed_mid_load_loses_no_acknowledged_mt() {
     let redis = RedisServer::start().await;
     let sim = start_sim(CarrierSimConfig {
         dr_delay: Duration::from_millis(20),
+        // A carrier that takes its time to answer, so A always holds MTs it took and has not
+        // submitted when it is killed, however fast this machine is.
+        submit_resp_delay: Duration::from_millis(50),
         ..Default::default()
     })
     .await;
@@ -54,6 +60,7 @@ async fn a_node_killed_mid_load_loses_no_acknowledged_mt() {
     let (load, acked) = submit_load(client, 3000, 64);
     wait_for_acked(&acked, 500, Duration::from_secs(60)).await;
     let pid_a = node_a.id().unwrap();
+    until_holding(&mut redis.connection().await, "kill9:", pid_a, 8).await;
     node_a.start_kill().unwrap();
     node_a.wait().await.unwrap();
     // Read before A's lease (2 s) runs out and B claims what A held.

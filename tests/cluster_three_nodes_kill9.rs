@@ -10,7 +10,10 @@ mod redis_server;
 use std::time::Duration;
 
 use gateway::*;
-use redis_server::{leases::mts_leased_to, RedisServer};
+use redis_server::{
+    leases::{mts_leased_to, until_holding},
+    RedisServer,
+};
 use smsgw::carrier_sim::CarrierSimConfig;
 use smsgw_smpp::BindKind;
 
@@ -19,6 +22,9 @@ async fn killing_one_of_three_nodes_mid_load_loses_no_acknowledged_mt() {
     let redis = RedisServer::start().await;
     let sim = start_sim(CarrierSimConfig {
         dr_delay: Duration::from_millis(20),
+        // A carrier that takes its time to answer, so a1 always has MTs taken and not yet
+        // submitted when it is killed, however fast this machine is.
+        submit_resp_delay: Duration::from_millis(50),
         ..Default::default()
     })
     .await;
@@ -35,6 +41,9 @@ async fn killing_one_of_three_nodes_mid_load_loses_no_acknowledged_mt() {
     wait_for_acked(&smpp_acked, 500, Duration::from_secs(60)).await;
     let a1 = &mut nodes[0].child;
     let pid_a1 = a1.id().unwrap();
+    // Killed while it holds MTs it took (the carrier answers after 50 ms), so the kill always
+    // leaves work the others must take over.
+    until_holding(&mut redis.connection().await, "three-nodes:", pid_a1, 8).await;
     a1.start_kill().unwrap();
     a1.wait().await.unwrap();
     // Read before a1's lease (2 s) runs out and the others claim what it held.

@@ -39,3 +39,21 @@ pub async fn mts_leased_to(
     }
     leased
 }
+
+/// Waits until the process `pid` holds at least `at_least` MTs (panics after 30 s), so a
+/// test kills it while work is surely in flight.
+pub async fn until_holding(
+    conn: &mut redis::aio::MultiplexedConnection,
+    key_prefix: &str,
+    pid: u32,
+    at_least: usize,
+) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    while mts_leased_to(conn, key_prefix, pid).await < at_least {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "process {pid} never held {at_least} MTs it had taken"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+}
