@@ -277,17 +277,20 @@ pub async fn accept_mt<S: Store + ?Sized>(
     let space = ClaimSpace::Idempotency {
         account: mt.account.clone(),
     };
-    let claim_value = serde_json::to_string(&IdempotencyClaim {
-        message_id: mt.id.clone(),
-        fingerprint: idempotency
-            .map(|c| c.fingerprint.clone())
-            .unwrap_or_default(),
-    })
-    .map_err(StoreError::backend)?;
+    // What the claim holds; only MTs with a client id (HTTP, mostly) have one to make.
+    let claim_value = idempotency
+        .map(|claim| {
+            serde_json::to_string(&IdempotencyClaim {
+                message_id: mt.id.clone(),
+                fingerprint: claim.fingerprint.clone(),
+            })
+            .map_err(StoreError::backend)
+        })
+        .transpose()?;
     commit_with_retries("accept_mt", || async {
         let mut change = Change::acknowledged();
-        if let Some(claim) = idempotency {
-            change.claim(space.clone(), &claim.key, &claim_value, claim.ttl);
+        if let (Some(claim), Some(value)) = (idempotency, &claim_value) {
+            change.claim(space.clone(), &claim.key, value, claim.ttl);
         }
         change
             .put_record(MessageRecord::accepted(mt), 0)
