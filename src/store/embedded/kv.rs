@@ -4,7 +4,9 @@
 //! waiting at that moment, writes them in one redb transaction and fsyncs once, then answers
 //! them all: many acknowledgements share one fsync. Until its batch is committed a write is
 //! visible to readers through an in-memory overlay, so read-modify-write sequences see their
-//! own writes.
+//! own writes. Reads of committed data go through a snapshot of the tables that the
+//! committer renews after each group commit, so a lookup does not open a read transaction and
+//! its tables each time.
 
 use std::{
     collections::HashMap,
@@ -13,7 +15,7 @@ use std::{
 };
 
 use bytes::Bytes;
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, ReadOnlyTable, ReadableDatabase, ReadableTable, TableDefinition};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{error, trace};
 
@@ -86,11 +88,36 @@ struct Submitted {
 /// A write not yet committed: the batch version that wrote it and the value (None = deleted).
 type PendingWrite = (u64, Option<Bytes>);
 
-/// Writes not yet committed, per table so a lookup by `&str` needs no owned key.
-#[derive(Default)]
+/// Writes not yet committed, per table so a lookup by `&str` needs no owned key, and the
+/// snapshot of what is committed. Both change together under one lock (the committer renews
+/// the snapshot before it drops the writes it made durable), so a lookup that misses the
+/// pending writes finds them in the snapshot.
 struct Overlay {
     next_version: u64,
     pending: HashMap<Table, HashMap<String, PendingWrite>>,
+    committed: Arc<Snapshot>,
+}
+
+/// The tables as of one commit, open for reading.
+struct Snapshot {
+    tables: Vec<ReadOnlyTable<&'static str, &'static [u8]>>,
+}
+
+impl Snapshot {
+    fn of(db: &Database) -> Result<Arc<Snapshot>, StoreError> {
+        let txn = db.begin_read().map_err(StoreError::backend)?;
+        let tables = Table::ALL
+            .iter()
+            .map(|table| txn.open_table(table.definition()))
+            .collect::<Result<_, _>>()
+            .map_err(StoreError::backend)?;
+        Ok(Arc::new(Snapshot { tables }))
+    }
+
+    /// `tables` is in the order of `Table::ALL`, which is the declaration order.
+    fn table(&self, table: Table) -> &ReadOnlyTable<&'static str, &'static [u8]> {
+        &self.tables[table as usize]
+    }
 }
 
 /// The durable key-value layer. Cheap to share behind an `Arc`.
@@ -136,8 +163,12 @@ impl Kv {
                 .map_err(StoreError::backend)?;
         }
         txn.commit().map_err(StoreError::backend)?;
+        let overlay = Arc::new(Mutex::new(Overlay {
+            next_version: 0,
+            pending: HashMap::new(),
+            committed: Snapshot::of(&db)?,
+        }));
         let db = Arc::new(db);
-        let overlay = Arc::new(Mutex::new(Overlay::default()));
         let (commits, queue) = mpsc::unbounded_channel();
         let committer_db = db.clone();
         let committer_overlay = overlay.clone();
@@ -159,20 +190,21 @@ impl Kv {
 
     /// The current value: the newest pending write, else what is committed.
     pub fn get(&self, table: Table, key: &str) -> Result<Option<Bytes>, StoreError> {
-        let pending = self
-            .overlay()
-            .pending
-            .get(&table)
-            .and_then(|writes| writes.get(key))
-            .map(|(_, value)| value.clone());
-        if let Some(value) = pending {
-            return Ok(value);
-        }
-        let txn = self.db.begin_read().map_err(StoreError::backend)?;
-        let read = txn
-            .open_table(table.definition())
+        let committed = {
+            let overlay = self.overlay();
+            let pending = overlay
+                .pending
+                .get(&table)
+                .and_then(|writes| writes.get(key));
+            if let Some((_, value)) = pending {
+                return Ok(value.clone());
+            }
+            overlay.committed.clone()
+        };
+        let value = committed
+            .table(table)
+            .get(key)
             .map_err(StoreError::backend)?;
-        let value = read.get(key).map_err(StoreError::backend)?;
         Ok(value.map(|v| Bytes::copy_from_slice(v.value())))
     }
 
@@ -269,7 +301,7 @@ fn run_committer(
                 break;
             }
         }
-        let result = commit_group(&db, &group);
+        let result = commit_group(&db, &group).and_then(|()| Snapshot::of(&db));
         metrics::histogram!("store_group_commit_batches").record(group.len() as f64);
         let newest = group.last().map_or(0, |s| s.version);
         if result.is_ok() {
@@ -280,14 +312,13 @@ fn run_committer(
                 "group committed"
             );
         }
-        {
+        let result = result.map(|snapshot| {
             let mut overlay = overlay.lock().unwrap_or_else(|e| e.into_inner());
-            if result.is_ok() {
-                for writes in overlay.pending.values_mut() {
-                    writes.retain(|_, (version, _)| *version > newest);
-                }
+            overlay.committed = snapshot;
+            for writes in overlay.pending.values_mut() {
+                writes.retain(|_, (version, _)| *version > newest);
             }
-        }
+        });
         for submitted in group {
             let _ = submitted.done.send(result.clone());
         }
