@@ -6,10 +6,11 @@
 # to Kannel's sendsms, Kannel bound to a carrier simulator of its own, as the baseline; then
 # Kannel again as the issue measured it, DLRs asked for (to nginx) over 100 connections.
 #
-#   bash scripts/bench-http.sh [SMPP_COUNT] [WRK_SECONDS] [WRK_CONNECTIONS]
+#   bash scripts/bench-http.sh [SMPP_COUNT] [WRK_SECONDS] [WRK_CONNECTIONS] [ROUNDS]
 #
-# SMPP runs twice: 4 binds x window 64 (the usual bench), and one bind with a window of
-# WRK_CONNECTIONS, the HTTP load's concurrency (group commit shares an fsync among the writes
+# SMPP runs as 4 binds x window 64 (the usual bench), and as one bind with a window of
+# WRK_CONNECTIONS, the HTTP load's concurrency, alternated with the HTTP load ROUNDS times
+# (default 3; the median round is reported) (group commit shares an fsync among the writes
 # in flight, so the cost per MT depends on it). Uses target/release/smsgw (built if missing or
 # SMSGW_BUILD=1; SMSGW_BIN overrides). Ports: gateway 32775/38080, its simulator 32776,
 # Kannel's simulator 32777, Kannel 33000/33001/33013.
@@ -18,6 +19,7 @@ set -euo pipefail
 count=${1:-100000}
 seconds=${2:-15}
 connections=${3:-50}
+rounds=${4:-3}
 
 source "$(dirname "${BASH_SOURCE[0]}")/bench-common.sh" bench-http
 command -v wrk >/dev/null || { echo "wrk is needed (apt-get install wrk)"; exit 2; }
@@ -74,16 +76,38 @@ smpp_phase() {
     printf -v "$1_rate" '%s' "$(awk '/submitted/ { print $(NF-1) }' "$run/$1.txt")"
 }
 smpp_phase smpp 4 64
-smpp_phase smpp_same "1" "$connections"
 
 body='login=demo&password=demo1234&phone_number=447700900001&sender=DEMO&message=smsgw%20bench%3A%20a%20message%20of%20a%20typical%20length%2C%20around%20sixty%20chars&message_id={id}&receipt=FALSE'
-echo "== HTTP: wrk -c$connections for ${seconds}s, unique message_id, receipt=FALSE"
-before=$(cpu_s "$gateway")
-WRK_BODY=$body wrk -t2 -c"$connections" -d"${seconds}s" -s scripts/wrk/unique-post.lua \
-    http://127.0.0.1:38080/httpapi/receiver | tee "$run/http.txt"
-http_cpu=$(calc "$(cpu_s "$gateway") - $before")
-http_ok=$(awk '/^answers:/ { print $2 }' "$run/http.txt")
-http_rate=$(calc "$http_ok / $seconds")
+# http_phase: sets http_ok, http_rate, http_cpu.
+http_phase() {
+    echo "== HTTP: wrk -c$connections for ${seconds}s, unique message_id, receipt=FALSE"
+    local before
+    before=$(cpu_s "$gateway")
+    WRK_BODY=$body wrk -t2 -c"$connections" -d"${seconds}s" -s scripts/wrk/unique-post.lua \
+        http://127.0.0.1:38080/httpapi/receiver | tee "$run/http.txt"
+    http_cpu=$(calc "$(cpu_s "$gateway") - $before")
+    http_ok=$(awk '/^answers:/ { print $2 }' "$run/http.txt")
+    http_rate=$(calc "$http_ok / $seconds")
+}
+
+# SMPP at the HTTP load's concurrency and HTTP, alternated ROUNDS times: a machine's noise
+# (another process, the page cache) moves single runs by 10 %, so the ratio reported is the
+# median round's, with every round listed.
+rounds_log=()
+round_ratios=()
+for round in $(seq "$rounds"); do
+    smpp_phase smpp_same "1" "$connections"
+    http_phase
+    ratio=$(calc "($http_cpu / $http_ok) / ($smpp_same_cpu / $smpp_same_ok)")
+    round_ratios+=("$ratio $round")
+    rounds_log+=("$(printf '  round %d: SMPP 1x%s %6.1f us/MT (%5.0f MT/s), HTTP c%s %6.1f us/MT (%5.0f MT/s): %.2fx' \
+        "$round" "$connections" "$(calc "$smpp_same_cpu * 1000000 / $smpp_same_ok")" "$smpp_same_rate" \
+        "$connections" "$(calc "$http_cpu * 1000000 / $http_ok")" "$http_rate" "$ratio")")
+    printf -v "round_${round}" '%s' "$smpp_same_cpu $smpp_same_ok $smpp_same_rate $http_cpu $http_ok $http_rate"
+done
+median_round=$(printf '%s\n' "${round_ratios[@]}" | sort -n | awk '{ r[NR] = $2 } END { print r[int((NR + 1) / 2)] }')
+median_var="round_${median_round}"
+read -r smpp_same_cpu smpp_same_ok smpp_same_rate http_cpu http_ok http_rate <<<"${!median_var}"
 
 kannel_rate=""
 if command -v bearerbox >/dev/null && command -v smsbox >/dev/null; then
@@ -168,6 +192,8 @@ fi
 echo
 echo "== Summary (same run)"
 per_mt() { calc "$1 * 1000000 / $2"; }
+printf '%s\n' "${rounds_log[@]}"
+echo "  (median round: $median_round)"
 printf '  SMPP 4x64   %8d MTs  %8.0f MT/s  gateway CPU %6.1f us/MT\n' "$smpp_ok" "$smpp_rate" \
     "$(per_mt "$smpp_cpu" "$smpp_ok")"
 printf '  SMPP 1x%-4s %8d MTs  %8.0f MT/s  gateway CPU %6.1f us/MT\n' "$connections" \

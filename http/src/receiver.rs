@@ -25,7 +25,7 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -63,15 +63,19 @@ pub fn router<H: ReceiverHandler>(handler: Arc<H>) -> Router {
         .with_state(handler)
 }
 
+/// Takes the request whole: the method, headers and URI are read in place (their extractors
+/// would copy them for every MT).
 async fn receive<H: ReceiverHandler>(
     State(handler): State<Arc<H>>,
     client: ClientAddr,
-    method: Method,
-    headers: HeaderMap,
-    uri: Uri,
-    body: Result<Bytes, BytesRejection>,
+    request: Request,
 ) -> Response {
-    let outcome = match parse(&method, &headers, &uri, body) {
+    let (mut parts, body) = request.into_parts();
+    // The body extractor reads the body limit from the extensions, which nothing else needs.
+    let mut body = Request::new(body);
+    *body.extensions_mut() = std::mem::take(&mut parts.extensions);
+    let body = Bytes::from_request(body, &()).await;
+    let outcome = match parse(&parts.method, &parts.headers, &parts.uri, body) {
         Ok(request) => {
             let message_id = request.message_id.clone();
             handler.submit(client, request).await.map(|()| message_id)
@@ -98,8 +102,12 @@ async fn receive<H: ReceiverHandler>(
 }
 
 fn count(code: u16) {
-    metrics::counter!("smsgw_http_receiver_requests_total", "result_code" => code.to_string())
-        .increment(1);
+    // Every accepted MT counts under "0": a constant label, not a string made per request.
+    let label = match code {
+        result_code::OK => metrics::SharedString::const_str("0"),
+        code => code.to_string().into(),
+    };
+    metrics::counter!("smsgw_http_receiver_requests_total", "result_code" => label).increment(1);
 }
 
 fn parse(
