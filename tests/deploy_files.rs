@@ -39,10 +39,18 @@ fn the_kubernetes_configmap_is_a_valid_config_for_a_redis_cluster() {
     );
 }
 
+/// deploy/two-sites.sh of the checkout the tests run in (cargo sets CARGO_MANIFEST_DIR when it
+/// runs them; the compile-time value may name another checkout sharing the target dir).
+fn two_sites_script() -> String {
+    let root = std::env::var("CARGO_MANIFEST_DIR")
+        .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned());
+    format!("{root}/deploy/two-sites.sh")
+}
+
 /// Runs deploy/two-sites.sh with `args` in `run` on ports from `base`.
 fn two_sites(run: &std::path::Path, base: u16, args: &[&str]) -> std::process::Output {
     std::process::Command::new("bash")
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/two-sites.sh"))
+        .arg(two_sites_script())
         .args(args)
         .env("SMSGW_BIN", env!("CARGO_BIN_EXE_smsgw"))
         .env("SMSGW_DEMO_DIR", run)
@@ -54,10 +62,7 @@ fn two_sites(run: &std::path::Path, base: u16, args: &[&str]) -> std::process::O
 #[test]
 fn the_two_site_demo_starts_sends_through_each_site_and_stops_what_it_started() {
     let syntax = std::process::Command::new("bash")
-        .args([
-            "-n",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/two-sites.sh"),
-        ])
+        .args(["-n", &two_sites_script()])
         .status()
         .unwrap();
     assert!(syntax.success());

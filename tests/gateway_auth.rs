@@ -337,11 +337,20 @@ async fn smpp_flood_of_bad_binds_from_another_address_leaves_cached_binds_workin
 /// the flood's binds and of the final bind with the right password.
 async fn smpplib_bad_binds(test: &TestGateway, mode: &str, count: usize) -> (Vec<u64>, u64) {
     let python = std::env::var_os("SMSGW_PYTHON").map_or_else(
-        || std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python"),
+        || {
+            std::path::PathBuf::from(
+                std::env::var("CARGO_MANIFEST_DIR")
+                    .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned()),
+            )
+            .join(".venv/bin/python")
+        },
         std::path::PathBuf::from,
     );
-    let script = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/interop/smpplib_bad_binds.py");
+    let script = std::path::PathBuf::from(
+        std::env::var("CARGO_MANIFEST_DIR")
+            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned()),
+    )
+    .join("tests/interop/smpplib_bad_binds.py");
     let addr = test.gateway.smpp_addr();
     let output = tokio::process::Command::new(&python)
         .arg(script)

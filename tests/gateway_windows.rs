@@ -205,7 +205,13 @@ async fn a_carrier_flooding_receipts_without_reading_gets_every_one_taken_and_de
 /// The python with smpplib: `SMSGW_PYTHON`, else the workspace's `.venv`.
 fn python() -> PathBuf {
     std::env::var_os("SMSGW_PYTHON").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python"),
+        || {
+            PathBuf::from(
+                std::env::var("CARGO_MANIFEST_DIR")
+                    .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned()),
+            )
+            .join(".venv/bin/python")
+        },
         PathBuf::from,
     )
 }
@@ -216,8 +222,11 @@ async fn smpplib_pipelining_past_the_accounts_window_gets_every_submit_accepted(
     // A narrow window for the account: smpplib sends every submit before reading anything.
     let test = TestGateway::start_with(Default::default(), "inbound_window = 8").await;
     let addr = test.gateway.smpp_addr();
-    let script =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/smpplib_pipeline.py");
+    let script = PathBuf::from(
+        std::env::var("CARGO_MANIFEST_DIR")
+            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned()),
+    )
+    .join("tests/interop/smpplib_pipeline.py");
     let run = tokio::process::Command::new(python())
         .arg(script)
         .args([&addr.ip().to_string(), &addr.port().to_string(), "acme"])

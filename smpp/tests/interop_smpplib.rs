@@ -17,7 +17,11 @@ fn python() -> PathBuf {
     if let Some(path) = std::env::var_os("SMSGW_PYTHON") {
         return path.into();
     }
-    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python");
+    let venv = PathBuf::from(
+        std::env::var("CARGO_MANIFEST_DIR")
+            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned()),
+    )
+    .join("../.venv/bin/python");
     assert!(
         venv.exists(),
         "python with smpplib not found: run `bash scripts/test.sh` once (it creates .venv) or set SMSGW_PYTHON"
@@ -28,7 +32,11 @@ fn python() -> PathBuf {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn smpplib_transceiver_submits_and_receives_a_deliver_sm() {
     let (server, smsc, addr) = start_server(Default::default()).await;
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/smpplib_esme.py");
+    let script = PathBuf::from(
+        std::env::var("CARGO_MANIFEST_DIR")
+            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned()),
+    )
+    .join("tests/interop/smpplib_esme.py");
     let long_text = "The quick brown fox jumps over the lazy dog. ".repeat(5);
     let mut child = tokio::process::Command::new(python())
         .arg(script)
