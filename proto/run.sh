@@ -67,8 +67,8 @@ measure_all() {
 wait_for() { # wait_for SECONDS COMMAND...: retries COMMAND until it succeeds
     local deadline=$((SECONDS + $1))
     shift
-    until "$@" >/dev/null 2>&1; do
-        ((SECONDS < deadline)) || { log "timed out: $*"; return 1; }
+    until "$@" >"$work/wait.out" 2>&1; do
+        ((SECONDS < deadline)) || { log "timed out: $*: $(grep -v "^ *[0-9]*: \|^ *at " "$work/wait.out" | head -8)"; return 1; }
         sleep 0.2
     done
 }
@@ -123,6 +123,7 @@ cluster {
 }
 CONF
         nice -n 19 "$nats_server" -c "$dir/$name.conf" -l "$dir/$name.log" &
+        wait_for 10 test -s "$dir/$name.log"
         pid[$name]=$!
         started+=("${pid[$name]}")
     done
@@ -134,7 +135,10 @@ CONF
     done
     local conn=(--urls "$urls" --ca "$dir/ca.pem" --user "$user" --password "$password")
     # The meta leader is elected a few seconds after the routes are up.
-    wait_for 60 "$bench_bin" nats setup "${conn[@]}"
+    wait_for 60 "$bench_bin" nats setup "${conn[@]}" || {
+        "$bench_bin" nats request "${conn[@]}" --subject '$JS.API.STREAM.INFO.KV_claims' --body '' >&2
+        return 1
+    }
     log "$("$nats_server" --version) x3, routes TLS+credentials, clients TLS+user/password"
     for case in $nats_cases; do
         case $case in
@@ -177,7 +181,7 @@ CONF
     pg_dirs+=("$dir/standby")
     "${as_pg[@]}" "$bin/pg_ctl" -D "$dir/standby" -l "$dir/standby.log" -w start >/dev/null
     local psql=(psql -h 127.0.0.1 -p "$primary_port" -U bench -d postgres -Atc)
-    wait_for 30 bash -c "[[ \$(${psql[*]} \"select sync_state from pg_stat_replication\") == sync ]]"
+    wait_for 30 bash -c "[[ \$(${psql[*]} \"select sync_state from pg_stat_replication\") == quorum ]]"
     log "PostgreSQL $("${psql[@]}" 'show server_version'): standby $("${psql[@]}" 'select application_name, sync_state from pg_stat_replication')"
     local pids
     pids="$(head -1 "$dir/primary/postmaster.pid"),$(head -1 "$dir/standby/postmaster.pid")"

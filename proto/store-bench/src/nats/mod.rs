@@ -64,6 +64,12 @@ pub async fn main(args: &Args) -> anyhow::Result<()> {
     if args.case == "setup" {
         return setup(&js).await;
     }
+    if args.case == "request" {
+        // A raw JetStream API request, to see what the server answers.
+        let reply = js.client().request(args.text("subject")?.to_owned(), Bytes::from(args.text("body")?.to_owned())).await?;
+        println!("{}", String::from_utf8_lossy(&reply.payload));
+        return Ok(());
+    }
     let nats = Nats {
         claims: js.get_key_value(CLAIMS).await.context("claims bucket (run setup)")?,
         records: js.get_key_value(RECORDS).await.context("records bucket")?,
@@ -116,14 +122,22 @@ pub async fn connect(args: &Args) -> anyhow::Result<jetstream::Context> {
 
 /// The buckets and streams, three replicas each (one per site).
 async fn setup(js: &jetstream::Context) -> anyhow::Result<()> {
+    // The bucket's stream as the client's create_key_value makes it: async-nats 0.51 reads
+    // the account's API level first, which 2.9 does not send ("did not match any variant").
     for (bucket, max_age) in [(CLAIMS, Duration::from_secs(3600)), (RECORDS, Duration::ZERO)] {
-        js.create_key_value(kv::Config {
-            bucket: bucket.to_owned(),
-            history: 1,
+        js.get_or_create_stream(stream::Config {
+            name: format!("KV_{bucket}"),
+            subjects: vec![format!("$KV.{bucket}.>")],
+            max_messages_per_subject: 1,
             max_age,
-            max_value_size: 8192,
+            max_message_size: 8192,
             storage: StorageType::File,
             num_replicas: 3,
+            allow_rollup: true,
+            deny_delete: true,
+            allow_direct: true,
+            discard: stream::DiscardPolicy::New,
+            duplicate_window: Duration::from_secs(120),
             ..Default::default()
         })
         .await
