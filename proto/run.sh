@@ -147,7 +147,7 @@ CONF
         failover) # last: it leaves one server dead
             measure nats failover "${conn[@]}" --concurrency 16 --seconds 20 --kill-after 5 \
                 --servers "$servers" | sed 's/^/# /' ;;
-        *) measure_all nats "$case" "${conn[@]}" --pids "$pids" ;;
+        *) measure_all nats "$case" "${conn[@]}" --pids "$pids" --prefill 60000 ;;
         esac
     done
 }
@@ -215,12 +215,14 @@ run_redis() {
     wait_for 20 bash -c "redis-cli -p $replica info replication | grep -q master_link_status:up"
     log "$(redis-server --version | cut -d' ' -f1-3): primary + replica, WAIT 1"
     for case in accept receipt take-done; do
-        measure_all redis "$case" --redis "redis://127.0.0.1:$primary" --replicas 1 --pids "$primary_pid,$replica_pid"
+        measure_all redis "$case" --redis "redis://127.0.0.1:$primary" --replicas 1 --prefill 150000 \
+            --pids "$primary_pid,$replica_pid"
     done
     start_redis "$single"
     local single_pid=${started[-1]}
     for case in accept receipt take-done; do
-        measure_all redis "$case" --redis "redis://127.0.0.1:$single" --replicas 0 --pids "$single_pid"
+        measure_all redis "$case" --redis "redis://127.0.0.1:$single" --replicas 0 --prefill 150000 \
+            --pids "$single_pid"
     done
 }
 

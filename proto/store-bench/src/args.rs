@@ -15,17 +15,25 @@ pub struct Args {
 
 impl Args {
     pub fn parse(mut words: impl Iterator<Item = String>) -> anyhow::Result<Args> {
-        let backend = words.next().ok_or_else(|| anyhow!("usage: store-bench BACKEND CASE --name value ..."))?;
+        let backend = words
+            .next()
+            .ok_or_else(|| anyhow!("usage: store-bench BACKEND CASE --name value ..."))?;
         let case = words.next().ok_or_else(|| anyhow!("missing CASE"))?;
         let mut options = HashMap::new();
         while let Some(name) = words.next() {
             let Some(name) = name.strip_prefix("--") else {
                 bail!("expected --name, got {name}");
             };
-            let value = words.next().ok_or_else(|| anyhow!("--{name} needs a value"))?;
+            let value = words
+                .next()
+                .ok_or_else(|| anyhow!("--{name} needs a value"))?;
             options.insert(name.to_owned(), value);
         }
-        Ok(Args { backend, case, options })
+        Ok(Args {
+            backend,
+            case,
+            options,
+        })
     }
 
     pub fn text(&self, name: &str) -> anyhow::Result<&str> {
@@ -49,7 +57,12 @@ impl Args {
     pub fn list(&self, name: &str) -> Vec<String> {
         self.options
             .get(name)
-            .map(|v| v.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect())
+            .map(|v| {
+                v.split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
             .unwrap_or_default()
     }
 

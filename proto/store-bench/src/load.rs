@@ -101,7 +101,9 @@ where
                     }
                     Err(error) => {
                         tally.errors += 1;
-                        tally.first_error.get_or_insert_with(|| format!("{error:#}"));
+                        tally
+                            .first_error
+                            .get_or_insert_with(|| format!("{error:#}"));
                     }
                 }
             }

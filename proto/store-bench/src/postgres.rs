@@ -29,7 +29,8 @@ CREATE TABLE IF NOT EXISTS outbox (seq bigserial PRIMARY KEY, account text NOT N
 ";
 
 /// A claim taken if the key is free or its holder expired; yields a row only if taken.
-const CLAIM_CTE: &str = "c AS (INSERT INTO claims (key, value, expires_at) VALUES ($1, $2, now() + interval '1 hour')
+const CLAIM_CTE: &str =
+    "c AS (INSERT INTO claims (key, value, expires_at) VALUES ($1, $2, now() + interval '1 hour')
       ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at
       WHERE claims.expires_at < now() RETURNING 1)";
 
@@ -73,7 +74,9 @@ struct Conn {
 }
 
 async fn open(config: &str) -> anyhow::Result<Conn> {
-    let (client, connection) = tokio_postgres::connect(config, NoTls).await.context("connecting to PostgreSQL")?;
+    let (client, connection) = tokio_postgres::connect(config, NoTls)
+        .await
+        .context("connecting to PostgreSQL")?;
     tokio::spawn(connection);
     Ok(Conn {
         accept: client.prepare(&accept_sql()).await?,
@@ -120,7 +123,10 @@ async fn accept(pool: Arc<Vec<Conn>>, shape: load::Shape, cpu: &ServerCpu) -> lo
         async move {
             let conn = &pool[task % pool.len()];
             let body = String::from_utf8(payload::record(&id, 1))?;
-            let rows = conn.client.execute(&conn.accept, &[&format!("idem.{id}"), &id, &body]).await?;
+            let rows = conn
+                .client
+                .execute(&conn.accept, &[&format!("idem.{id}"), &id, &body])
+                .await?;
             if rows != 1 {
                 bail!("{id}: not accepted (claimed)");
             }
@@ -131,25 +137,40 @@ async fn accept(pool: Arc<Vec<Conn>>, shape: load::Shape, cpu: &ServerCpu) -> lo
 }
 
 /// One record per task, so each task's version guard holds; returns (id, version).
-async fn own_records(pool: &[Conn], run: &str, tasks: usize) -> anyhow::Result<Arc<Vec<(String, AtomicI64)>>> {
+async fn own_records(
+    pool: &[Conn],
+    run: &str,
+    tasks: usize,
+) -> anyhow::Result<Arc<Vec<(String, AtomicI64)>>> {
     let mut owned = Vec::with_capacity(tasks);
     for task in 0..tasks {
         let id = format!("{run}-own-{task}");
         let body = String::from_utf8(payload::record(&id, 1))?;
         pool[0]
             .client
-            .execute("INSERT INTO records (id, version, body) VALUES ($1, 1, $2)", &[&id, &body])
+            .execute(
+                "INSERT INTO records (id, version, body) VALUES ($1, 1, $2)",
+                &[&id, &body],
+            )
             .await?;
         owned.push((id, AtomicI64::new(1)));
     }
     Ok(Arc::new(owned))
 }
 
-async fn receipt(pool: Arc<Vec<Conn>>, shape: load::Shape, cpu: &ServerCpu) -> anyhow::Result<load::Report> {
+async fn receipt(
+    pool: Arc<Vec<Conn>>,
+    shape: load::Shape,
+    cpu: &ServerCpu,
+) -> anyhow::Result<load::Report> {
     let run = payload::run_id();
     let owned = own_records(&pool, &run, shape.concurrency).await?;
     Ok(load::run(shape, cpu, move |task, n| {
-        let (pool, owned, dr) = (Arc::clone(&pool), Arc::clone(&owned), payload::key(&run, task, n));
+        let (pool, owned, dr) = (
+            Arc::clone(&pool),
+            Arc::clone(&owned),
+            payload::key(&run, task, n),
+        );
         async move {
             let conn = &pool[task % pool.len()];
             let (id, version) = &owned[task];
@@ -158,7 +179,10 @@ async fn receipt(pool: Arc<Vec<Conn>>, shape: load::Shape, cpu: &ServerCpu) -> a
             let account = format!("acct{}", task % 8);
             let row = conn
                 .client
-                .query_opt(&conn.receipt, &[&format!("dr.{dr}"), id, &read, &body, &account, &dr])
+                .query_opt(
+                    &conn.receipt,
+                    &[&format!("dr.{dr}"), id, &read, &body, &account, &dr],
+                )
                 .await?
                 .ok_or_else(|| anyhow!("{id}: conflict"))?;
             version.store(row.get(0), Ordering::Relaxed);
@@ -168,9 +192,17 @@ async fn receipt(pool: Arc<Vec<Conn>>, shape: load::Shape, cpu: &ServerCpu) -> a
     .await)
 }
 
-async fn take_done(pool: Arc<Vec<Conn>>, shape: load::Shape, cpu: &ServerCpu, prefill: i64) -> anyhow::Result<load::Report> {
+async fn take_done(
+    pool: Arc<Vec<Conn>>,
+    shape: load::Shape,
+    cpu: &ServerCpu,
+    prefill: i64,
+) -> anyhow::Result<load::Report> {
     let client = &pool[0].client;
-    let have: i64 = client.query_one("SELECT count(*) FROM queue", &[]).await?.get(0);
+    let have: i64 = client
+        .query_one("SELECT count(*) FROM queue", &[])
+        .await?
+        .get(0);
     client
         .execute(
             "INSERT INTO queue (connector, id) SELECT 'conn1', 'fill-' || g FROM generate_series(1, $1::bigint) g",
@@ -182,7 +214,11 @@ async fn take_done(pool: Arc<Vec<Conn>>, shape: load::Shape, cpu: &ServerCpu, pr
         let pool = Arc::clone(&pool);
         async move {
             let conn = &pool[task % pool.len()];
-            let row = conn.client.query_opt(&conn.take, &[]).await?.ok_or_else(|| anyhow!("queue empty"))?;
+            let row = conn
+                .client
+                .query_opt(&conn.take, &[])
+                .await?
+                .ok_or_else(|| anyhow!("queue empty"))?;
             let seq: i64 = row.get(0);
             conn.client.execute(&conn.done, &[&seq]).await?;
             Ok(())
@@ -191,13 +227,20 @@ async fn take_done(pool: Arc<Vec<Conn>>, shape: load::Shape, cpu: &ServerCpu, pr
     .await)
 }
 
-async fn get(pool: Arc<Vec<Conn>>, shape: load::Shape, cpu: &ServerCpu) -> anyhow::Result<load::Report> {
+async fn get(
+    pool: Arc<Vec<Conn>>,
+    shape: load::Shape,
+    cpu: &ServerCpu,
+) -> anyhow::Result<load::Report> {
     let owned = own_records(&pool, &payload::run_id(), shape.concurrency).await?;
     Ok(load::run(shape, cpu, move |task, _| {
         let (pool, owned) = (Arc::clone(&pool), Arc::clone(&owned));
         async move {
             let conn = &pool[task % pool.len()];
-            conn.client.query_opt(&conn.get, &[&owned[task].0]).await?.ok_or_else(|| anyhow!("record gone"))?;
+            conn.client
+                .query_opt(&conn.get, &[&owned[task].0])
+                .await?
+                .ok_or_else(|| anyhow!("record gone"))?;
             Ok(())
         }
     })

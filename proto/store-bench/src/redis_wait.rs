@@ -39,6 +39,9 @@ const MAX_BATCH: usize = 128;
 
 type Reply = oneshot::Sender<Result<Value, String>>;
 
+/// XREADGROUP's reply: per stream, its entries as (id, fields).
+type StreamEntries = Vec<(String, Vec<(String, Vec<(String, String)>)>)>;
+
 /// Group commit: see the module documentation.
 #[derive(Clone)]
 struct Batcher {
@@ -46,7 +49,11 @@ struct Batcher {
 }
 
 impl Batcher {
-    async fn start(client: &redis::Client, connections: usize, replicas: usize) -> anyhow::Result<Self> {
+    async fn start(
+        client: &redis::Client,
+        connections: usize,
+        replicas: usize,
+    ) -> anyhow::Result<Self> {
         let (queue, incoming) = mpsc::unbounded_channel::<(Cmd, Reply)>();
         let incoming = Arc::new(Mutex::new(incoming));
         for _ in 0..connections {
@@ -57,7 +64,9 @@ impl Batcher {
                     let mut batch = Vec::new();
                     {
                         let mut incoming = incoming.lock().await;
-                        let Some(first) = incoming.recv().await else { return };
+                        let Some(first) = incoming.recv().await else {
+                            return;
+                        };
                         batch.push(first);
                         while batch.len() < MAX_BATCH {
                             let Ok(next) = incoming.try_recv() else { break };
@@ -67,7 +76,9 @@ impl Batcher {
                     let outcome = commit(&mut conn, &batch, replicas).await;
                     for (n, (_, reply)) in batch.into_iter().enumerate() {
                         let answer = match &outcome {
-                            Ok(values) => values.get(n).cloned().ok_or_else(|| "no reply".to_owned()),
+                            Ok(values) => {
+                                values.get(n).cloned().ok_or_else(|| "no reply".to_owned())
+                            }
                             Err(error) => Err(error.clone()),
                         };
                         let _ = reply.send(answer);
@@ -80,13 +91,19 @@ impl Batcher {
 
     async fn run(&self, cmd: Cmd) -> anyhow::Result<Value> {
         let (reply, answer) = oneshot::channel();
-        self.queue.send((cmd, reply)).map_err(|_| anyhow!("batcher gone"))?;
+        self.queue
+            .send((cmd, reply))
+            .map_err(|_| anyhow!("batcher gone"))?;
         answer.await?.map_err(|e| anyhow!(e))
     }
 }
 
 /// One pipeline: the batch's commands, then WAIT when replicas must confirm.
-async fn commit(conn: &mut MultiplexedConnection, batch: &[(Cmd, Reply)], replicas: usize) -> Result<Vec<Value>, String> {
+async fn commit(
+    conn: &mut MultiplexedConnection,
+    batch: &[(Cmd, Reply)],
+    replicas: usize,
+) -> Result<Vec<Value>, String> {
     let mut pipe = redis::pipe();
     for (cmd, _) in batch {
         pipe.add_command(cmd.clone());
@@ -126,22 +143,46 @@ pub async fn main(args: &Args) -> anyhow::Result<()> {
     let cpu = args.server_cpu()?;
     let load_script = |src: &'static str| {
         let mut conn = direct.clone();
-        async move { redis::cmd("SCRIPT").arg("LOAD").arg(src).query_async::<String>(&mut conn).await }
+        async move {
+            redis::cmd("SCRIPT")
+                .arg("LOAD")
+                .arg(src)
+                .query_async::<String>(&mut conn)
+                .await
+        }
     };
     let accept_sha = load_script(ACCEPT).await?;
     let receipt_sha = load_script(RECEIPT).await?;
     let report = match args.case.as_str() {
         "accept" => accept(batcher, accept_sha, shape, &cpu).await,
         "receipt" => receipt(batcher, &mut direct, receipt_sha, shape, &cpu).await?,
-        "take-done" => take_done(batcher, direct, shape, &cpu, args.number("prefill", 20_000usize)?).await?,
+        "take-done" => {
+            take_done(
+                batcher,
+                direct,
+                shape,
+                &cpu,
+                args.number("prefill", 20_000usize)?,
+            )
+            .await?
+        }
         other => bail!("unknown redis case {other}"),
     };
-    let backend = if replicas > 0 { format!("redis+WAIT {replicas}") } else { "redis single".to_owned() };
+    let backend = if replicas > 0 {
+        format!("redis+WAIT {replicas}")
+    } else {
+        "redis single".to_owned()
+    };
     print_row(&report, &backend, &args.case, shape.concurrency);
     Ok(())
 }
 
-async fn accept(batcher: Batcher, sha: String, shape: load::Shape, cpu: &ServerCpu) -> load::Report {
+async fn accept(
+    batcher: Batcher,
+    sha: String,
+    shape: load::Shape,
+    cpu: &ServerCpu,
+) -> load::Report {
     let run = payload::run_id();
     load::run(shape, cpu, move |task, n| {
         let (batcher, id) = (batcher.clone(), payload::key(&run, task, n));
@@ -183,13 +224,22 @@ async fn receipt(
     }
     let owned = Arc::new(owned);
     Ok(load::run(shape, cpu, move |task, n| {
-        let (batcher, owned, dr) = (batcher.clone(), Arc::clone(&owned), payload::key(&run, task, n));
+        let (batcher, owned, dr) = (
+            batcher.clone(),
+            Arc::clone(&owned),
+            payload::key(&run, task, n),
+        );
         let (key, version) = &owned[task];
         let read = version.load(Ordering::Relaxed);
         let cmd = evalsha(
             &sha,
             &[&format!("dr:{dr}"), key, &format!("o:acct{}", task % 8)],
-            &[b"3600000", read.to_string().as_bytes(), &payload::record(key, n + 2), dr.as_bytes()],
+            &[
+                b"3600000",
+                read.to_string().as_bytes(),
+                &payload::record(key, n + 2),
+                dr.as_bytes(),
+            ],
         );
         async move {
             if integer(batcher.run(cmd).await?)? != 1 {
@@ -227,7 +277,12 @@ async fn take_done(
     for chunk in 0..prefill.div_ceil(1000) {
         let mut pipe = redis::pipe();
         for n in 0..1000 {
-            pipe.cmd("XADD").arg(QUEUE).arg("*").arg("id").arg(format!("fill-{chunk}-{n}")).ignore();
+            pipe.cmd("XADD")
+                .arg(QUEUE)
+                .arg("*")
+                .arg("id")
+                .arg(format!("fill-{chunk}-{n}"))
+                .ignore();
         }
         pipe.query_async::<()>(&mut direct).await?;
     }
@@ -245,7 +300,7 @@ async fn take_done(
                 .arg(">")
                 .query_async(&mut direct)
                 .await?;
-            let taken: Option<Vec<(String, Vec<(String, Vec<(String, String)>)>)>> = redis::from_redis_value(reply)?;
+            let taken: Option<StreamEntries> = redis::from_redis_value(reply)?;
             let id = taken
                 .and_then(|streams| streams.into_iter().next())
                 .and_then(|(_, entries)| entries.into_iter().next())

@@ -34,7 +34,9 @@ pub async fn main(args: &Args, nats: &Nats) -> anyhow::Result<()> {
         .list("servers")
         .iter()
         .map(|s| {
-            let (name, pid) = s.split_once(':').ok_or_else(|| anyhow!("--servers name:pid,..."))?;
+            let (name, pid) = s
+                .split_once(':')
+                .ok_or_else(|| anyhow!("--servers name:pid,..."))?;
             Ok((name.to_owned(), pid.parse()?))
         })
         .collect::<anyhow::Result<_>>()?;
@@ -53,8 +55,15 @@ pub async fn main(args: &Args, nats: &Nats) -> anyhow::Result<()> {
                 n += 1;
                 let began = Instant::now();
                 let ok = accept_one(&nats, FAILOVER_SUBJECT, &id).await.is_ok();
-                let attempt = Attempt { began, ended: Instant::now(), acked: ok.then_some(id) };
-                attempts.lock().map_err(|_| anyhow!("poisoned"))?.push(attempt);
+                let attempt = Attempt {
+                    began,
+                    ended: Instant::now(),
+                    acked: ok.then_some(id),
+                };
+                attempts
+                    .lock()
+                    .map_err(|_| anyhow!("poisoned"))?
+                    .push(attempt);
             }
             anyhow::Ok(())
         }));
@@ -73,11 +82,16 @@ pub async fn main(args: &Args, nats: &Nats) -> anyhow::Result<()> {
         .map(|(_, pid)| *pid)
         .ok_or_else(|| anyhow!("leader {victim} not among --servers"))?;
     let killed_at = Instant::now();
-    let status = std::process::Command::new("kill").args(["-9", &pid.to_string()]).status()?;
+    let status = std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()?;
     if !status.success() {
         bail!("kill -9 {pid} failed");
     }
-    println!("leaders before the kill: {before:?}; killed {victim} (pid {pid}) at {:.1} s", (killed_at - start).as_secs_f64());
+    println!(
+        "leaders before the kill: {before:?}; killed {victim} (pid {pid}) at {:.1} s",
+        (killed_at - start).as_secs_f64()
+    );
 
     for task in tasks {
         task.await??;
@@ -93,16 +107,34 @@ pub async fn main(args: &Args, nats: &Nats) -> anyhow::Result<()> {
 /// Which server leads each stream's Raft group.
 async fn leaders(nats: &Nats) -> anyhow::Result<Vec<(String, String)>> {
     let mut out = Vec::new();
-    for name in [format!("KV_{}", super::CLAIMS), format!("KV_{RECORDS}"), super::QUEUE.to_owned()] {
-        let mut stream = nats.js.get_stream(&name).await.with_context(|| format!("STREAM.INFO {name}"))?;
-        let leader = stream.info().await?.cluster.as_ref().and_then(|c| c.leader.clone()).unwrap_or_default();
+    for name in [
+        format!("KV_{}", super::CLAIMS),
+        format!("KV_{RECORDS}"),
+        super::QUEUE.to_owned(),
+    ] {
+        let mut stream = nats
+            .js
+            .get_stream(&name)
+            .await
+            .with_context(|| format!("STREAM.INFO {name}"))?;
+        let leader = stream
+            .info()
+            .await?
+            .cluster
+            .as_ref()
+            .and_then(|c| c.leader.clone())
+            .unwrap_or_default();
         out.push((name, leader));
     }
     Ok(out)
 }
 
 fn report_gap(attempts: &[Attempt], killed_at: Instant, start: Instant) {
-    let mut successes: Vec<Instant> = attempts.iter().filter(|a| a.acked.is_some()).map(|a| a.ended).collect();
+    let mut successes: Vec<Instant> = attempts
+        .iter()
+        .filter(|a| a.acked.is_some())
+        .map(|a| a.ended)
+        .collect();
     successes.sort();
     let longest = successes
         .windows(2)
@@ -114,9 +146,17 @@ fn report_gap(attempts: &[Attempt], killed_at: Instant, start: Instant) {
         .filter(|a| a.acked.is_some() && a.began >= killed_at)
         .map(|a| a.ended)
         .min();
-    let failed_after = attempts.iter().filter(|a| a.acked.is_none() && a.ended >= killed_at).count();
+    let failed_after = attempts
+        .iter()
+        .filter(|a| a.acked.is_none() && a.ended >= killed_at)
+        .count();
     let acked = successes.len();
-    println!("accepts: {} acked, {} failed ({} after the kill)", acked, attempts.len() - acked, failed_after);
+    println!(
+        "accepts: {} acked, {} failed ({} after the kill)",
+        acked,
+        attempts.len() - acked,
+        failed_after
+    );
     if let Some((gap, from)) = longest {
         println!(
             "longest pause between acked accepts after the kill: {:.2} s (from {:.2} s after start)",
@@ -125,7 +165,10 @@ fn report_gap(attempts: &[Attempt], killed_at: Instant, start: Instant) {
         );
     }
     match first_fresh {
-        Some(at) => println!("first accept begun after the kill acked {:.2} s after the kill", (at - killed_at).as_secs_f64()),
+        Some(at) => println!(
+            "first accept begun after the kill acked {:.2} s after the kill",
+            (at - killed_at).as_secs_f64()
+        ),
         None => println!("no accept begun after the kill was acked"),
     }
 }
@@ -136,7 +179,10 @@ async fn verify_kept(nats: &Nats, acked: &[String]) -> anyhow::Result<()> {
         .map(|id| async move {
             let record = nats.records.get(format!("mt.{id}")).await;
             let claim = nats.claims.get(format!("idem.{id}")).await;
-            anyhow::Ok(usize::from(!matches!((record, claim), (Ok(Some(_)), Ok(Some(_))))))
+            anyhow::Ok(usize::from(!matches!(
+                (record, claim),
+                (Ok(Some(_)), Ok(Some(_)))
+            )))
         })
         .buffer_unordered(64)
         .try_fold(0, |sum, missing| async move { Ok(sum + missing) })
@@ -146,7 +192,12 @@ async fn verify_kept(nats: &Nats, acked: &[String]) -> anyhow::Result<()> {
     let mut queued = HashSet::new();
     let mut duplicates = 0usize;
     loop {
-        let mut batch = consumer.fetch().max_messages(1000).expires(Duration::from_secs(2)).messages().await?;
+        let mut batch = consumer
+            .fetch()
+            .max_messages(1000)
+            .expires(Duration::from_secs(2))
+            .messages()
+            .await?;
         let mut got = 0;
         while let Some(message) = batch.next().await {
             let message = message.map_err(|e| anyhow!("fetch: {e}"))?;

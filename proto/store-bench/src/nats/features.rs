@@ -37,7 +37,10 @@ async fn newer_stream(nats: &Nats, name: &str) -> anyhow::Result<()> {
     let reply = nats
         .js
         .client()
-        .request(format!("$JS.API.STREAM.CREATE.{name}"), Bytes::from(request))
+        .request(
+            format!("$JS.API.STREAM.CREATE.{name}"),
+            Bytes::from(request),
+        )
         .await?;
     let text = String::from_utf8_lossy(&reply.payload).into_owned();
     let kept = |flag: &str| text.contains(&format!("\"{flag}\":true"));
@@ -45,7 +48,11 @@ async fn newer_stream(nats: &Nats, name: &str) -> anyhow::Result<()> {
         "stream flags of newer servers: allow_msg_ttl kept: {}, allow_atomic kept: {}{}",
         kept("allow_msg_ttl"),
         kept("allow_atomic"),
-        if text.contains("\"error\"") { format!(" (error: {text})") } else { String::new() }
+        if text.contains("\"error\"") {
+            format!(" (error: {text})")
+        } else {
+            String::new()
+        }
     );
     Ok(())
 }
@@ -98,8 +105,14 @@ async fn compare_and_set(nats: &Nats, run: &str) -> anyhow::Result<()> {
     let key = format!("mt.cas-{run}");
     let revision = nats.records.create(&key, Bytes::from_static(b"v1")).await?;
     let again = nats.records.create(&key, Bytes::from_static(b"v1")).await;
-    let stale = nats.records.update(&key, Bytes::from_static(b"v2"), revision + 1000).await;
-    let fresh = nats.records.update(&key, Bytes::from_static(b"v2"), revision).await;
+    let stale = nats
+        .records
+        .update(&key, Bytes::from_static(b"v2"), revision + 1000)
+        .await;
+    let fresh = nats
+        .records
+        .update(&key, Bytes::from_static(b"v2"), revision)
+        .await;
     println!(
         "CAS (Nats-Expected-Last-Subject-Sequence): create of an existing key -> {}; update at a stale revision -> {}; at the current one -> {:?}",
         again.err().map(|e| e.to_string()).unwrap_or_else(|| "ACCEPTED".into()),
@@ -114,7 +127,11 @@ async fn markers(nats: &Nats, run: &str) -> anyhow::Result<()> {
     nats.records.create(&key, Bytes::from_static(b"v1")).await?;
     nats.records.delete(&key).await?;
     let deleted = nats.records.entry(&key).await?.map(|e| e.operation);
-    let recreated = nats.records.create(&key, Bytes::from_static(b"v2")).await.is_ok();
+    let recreated = nats
+        .records
+        .create(&key, Bytes::from_static(b"v2"))
+        .await
+        .is_ok();
     nats.records.purge(&key).await?;
     let purged = nats.records.entry(&key).await?.map(|e| e.operation);
     println!(
@@ -130,12 +147,26 @@ async fn placement(nats: &Nats, run: &str) -> anyhow::Result<()> {
         name,
         num_replicas: replicas,
         storage: stream::StorageType::Memory,
-        placement: Some(stream::Placement { cluster: None, tags: vec![tag.to_owned()] }),
+        placement: Some(stream::Placement {
+            cluster: None,
+            tags: vec![tag.to_owned()],
+        }),
         ..Default::default()
     };
-    let mut one = nats.js.create_stream(placed(1, "site:b", format!("placeb{run}"))).await?;
-    let leader = one.info().await?.cluster.as_ref().and_then(|c| c.leader.clone());
-    let three = nats.js.create_stream(placed(3, "site:b", format!("place3b{run}"))).await;
+    let mut one = nats
+        .js
+        .create_stream(placed(1, "site:b", format!("placeb{run}")))
+        .await?;
+    let leader = one
+        .info()
+        .await?
+        .cluster
+        .as_ref()
+        .and_then(|c| c.leader.clone());
+    let three = nats
+        .js
+        .create_stream(placed(3, "site:b", format!("place3b{run}")))
+        .await;
     println!(
         "placement tags: R1 with tag site:b is led by {leader:?}; R3 with tag site:b (one server has it) -> {}",
         three.err().map(|e| e.to_string()).unwrap_or_else(|| "ACCEPTED".into())
@@ -159,14 +190,22 @@ async fn atomic_batch(nats: &Nats, run: &str) -> anyhow::Result<()> {
     };
     nats.js
         .client()
-        .publish_with_headers(subject.clone(), batch_headers("1", false), Bytes::from_static(b"1"))
+        .publish_with_headers(
+            subject.clone(),
+            batch_headers("1", false),
+            Bytes::from_static(b"1"),
+        )
         .await?;
     nats.js.client().flush().await?;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let before_commit = stored(nats, &name, &subject).await?;
     let commit = nats
         .js
-        .publish_with_headers(subject.clone(), batch_headers("2", true), Bytes::from_static(b"2"))
+        .publish_with_headers(
+            subject.clone(),
+            batch_headers("2", true),
+            Bytes::from_static(b"2"),
+        )
         .await?
         .await;
     let after_commit = stored(nats, &name, &subject).await?;
@@ -180,14 +219,26 @@ async fn atomic_batch(nats: &Nats, run: &str) -> anyhow::Result<()> {
 
 fn rss_kib(pid: u32) -> anyhow::Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).ok_or_else(|| anyhow!("no VmRSS"))?;
-    line.split_whitespace().nth(1).ok_or_else(|| anyhow!("VmRSS"))?.parse().context("VmRSS")
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .ok_or_else(|| anyhow!("no VmRSS"))?;
+    line.split_whitespace()
+        .nth(1)
+        .ok_or_else(|| anyhow!("VmRSS"))?
+        .parse()
+        .context("VmRSS")
 }
 
 /// Growth of the server's RSS over `count` publishes to an R1 memory stream placed on it,
 /// without message ids and then with (a 2 h window so nothing expires): the difference is
 /// what the duplicate window keeps per id.
-async fn duplicate_window_memory(nats: &Nats, run: &str, pid: u32, count: u64) -> anyhow::Result<()> {
+async fn duplicate_window_memory(
+    nats: &Nats,
+    run: &str,
+    pid: u32,
+    count: u64,
+) -> anyhow::Result<()> {
     if pid == 0 {
         return Ok(());
     }
@@ -200,18 +251,30 @@ async fn duplicate_window_memory(nats: &Nats, run: &str, pid: u32, count: u64) -
                 subjects: vec![format!("{name}.>")],
                 storage: stream::StorageType::File,
                 duplicate_window: Duration::from_secs(7200),
-                placement: Some(stream::Placement { cluster: None, tags: vec!["site:a".into()] }),
+                placement: Some(stream::Placement {
+                    cluster: None,
+                    tags: vec!["site:a".into()],
+                }),
                 ..Default::default()
             })
             .await?;
         let before = rss_kib(pid)?;
         let subject = format!("{name}.x");
-        super::publish_many(&nats.js, &subject, 0..count, |n| with_ids.then(|| payload::key(run, 0, n))).await?;
+        super::publish_many(&nats.js, &subject, 0..count, |n| {
+            with_ids.then(|| payload::key(run, 0, n))
+        })
+        .await?;
         let after = rss_kib(pid)?;
         growth.push(after.saturating_sub(before));
-        println!("duplicate window: {count} publishes {} ids: server RSS {before} -> {after} KiB", if with_ids { "with" } else { "without" });
+        println!(
+            "duplicate window: {count} publishes {} ids: server RSS {before} -> {after} KiB",
+            if with_ids { "with" } else { "without" }
+        );
     }
     let per_id = (growth[1] as f64 - growth[0] as f64) * 1024.0 / count as f64;
-    println!("duplicate window: about {per_id:.0} bytes of server memory per id held (ids of {} bytes)", payload::key(run, 0, 0).len());
+    println!(
+        "duplicate window: about {per_id:.0} bytes of server memory per id held (ids of {} bytes)",
+        payload::key(run, 0, 0).len()
+    );
     Ok(())
 }

@@ -66,12 +66,21 @@ pub async fn main(args: &Args) -> anyhow::Result<()> {
     }
     if args.case == "request" {
         // A raw JetStream API request, to see what the server answers.
-        let reply = js.client().request(args.text("subject")?.to_owned(), Bytes::from(args.text("body")?.to_owned())).await?;
+        let reply = js
+            .client()
+            .request(
+                args.text("subject")?.to_owned(),
+                Bytes::from(args.text("body")?.to_owned()),
+            )
+            .await?;
         println!("{}", String::from_utf8_lossy(&reply.payload));
         return Ok(());
     }
     let nats = Nats {
-        claims: js.get_key_value(CLAIMS).await.context("claims bucket (run setup)")?,
+        claims: js
+            .get_key_value(CLAIMS)
+            .await
+            .context("claims bucket (run setup)")?,
         records: js.get_key_value(RECORDS).await.context("records bucket")?,
         js,
     };
@@ -86,7 +95,9 @@ pub async fn main(args: &Args) -> anyhow::Result<()> {
                 "kv-update" => kv_update(&nats, shape, &cpu).await?,
                 "kv-get" => kv_get(&nats, shape, &cpu).await?,
                 "publish" => publish(&nats, shape, &cpu).await,
-                "take-done" => take_done(&nats, shape, &cpu, args.number("prefill", 20_000)?).await?,
+                "take-done" => {
+                    take_done(&nats, shape, &cpu, args.number("prefill", 20_000)?).await?
+                }
                 "accept" => accept(&nats, shape, &cpu).await,
                 "receipt" => receipt(&nats, shape, &cpu).await?,
                 other => bail!("unknown nats case {other}"),
@@ -103,7 +114,10 @@ pub async fn connect(args: &Args) -> anyhow::Result<jetstream::Context> {
     let urls = args
         .list("urls")
         .iter()
-        .map(|u| u.parse::<ServerAddr>().with_context(|| format!("--urls {u}")))
+        .map(|u| {
+            u.parse::<ServerAddr>()
+                .with_context(|| format!("--urls {u}"))
+        })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let client = async_nats::ConnectOptions::with_user_and_password(
         args.text("user")?.to_owned(),
@@ -124,7 +138,10 @@ pub async fn connect(args: &Args) -> anyhow::Result<jetstream::Context> {
 async fn setup(js: &jetstream::Context) -> anyhow::Result<()> {
     // The bucket's stream as the client's create_key_value makes it: async-nats 0.51 reads
     // the account's API level first, which 2.9 does not send ("did not match any variant").
-    for (bucket, max_age) in [(CLAIMS, Duration::from_secs(3600)), (RECORDS, Duration::ZERO)] {
+    for (bucket, max_age) in [
+        (CLAIMS, Duration::from_secs(3600)),
+        (RECORDS, Duration::ZERO),
+    ] {
         js.get_or_create_stream(stream::Config {
             name: format!("KV_{bucket}"),
             subjects: vec![format!("$KV.{bucket}.>")],
@@ -192,7 +209,11 @@ pub async fn enqueue(js: &jetstream::Context, subject: &str, id: &str) -> anyhow
     let mut headers = HeaderMap::new();
     headers.insert(async_nats::header::NATS_MESSAGE_ID, id);
     let ack = js
-        .publish_with_headers(subject.to_owned(), headers, Bytes::copy_from_slice(id.as_bytes()))
+        .publish_with_headers(
+            subject.to_owned(),
+            headers,
+            Bytes::copy_from_slice(id.as_bytes()),
+        )
         .await?
         .await?;
     if ack.duplicate {
@@ -215,7 +236,9 @@ pub async fn publish_many(
         if let Some(id) = id(n) {
             headers.insert(async_nats::header::NATS_MESSAGE_ID, id.as_str());
         }
-        let ack = js.publish_with_headers(subject.to_owned(), headers, Bytes::from_static(b"x")).await?;
+        let ack = js
+            .publish_with_headers(subject.to_owned(), headers, Bytes::from_static(b"x"))
+            .await?;
         pending.push(ack.into_future());
         if pending.len() >= 512 {
             pending.next().await.transpose()?;
@@ -239,41 +262,76 @@ pub async fn accept_one(nats: &Nats, subject: &str, id: &str) -> anyhow::Result<
     enqueue(&nats.js, subject, id).await.context("enqueue")
 }
 
-async fn kv_create(nats: &Nats, shape: load::Shape, cpu: &crate::cpu::ServerCpu) -> load::Report {
+/// Runs `op(state, key)` with a key of its own for every call.
+async fn with_fresh_keys<S, F, Fut>(
+    shape: load::Shape,
+    cpu: &crate::cpu::ServerCpu,
+    state: S,
+    op: F,
+) -> load::Report
+where
+    S: Clone + Send + Sync + 'static,
+    F: Fn(S, String) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
+{
     let run = payload::run_id();
-    let claims = nats.claims.clone();
     load::run(shape, cpu, move |task, n| {
-        let (claims, key) = (claims.clone(), payload::key(&run, task, n));
-        async move {
-            claims.create(format!("c.{key}"), Bytes::from_static(b"1")).await?;
-            Ok(())
-        }
+        op(state.clone(), payload::key(&run, task, n))
+    })
+    .await
+}
+
+async fn kv_create(nats: &Nats, shape: load::Shape, cpu: &crate::cpu::ServerCpu) -> load::Report {
+    with_fresh_keys(shape, cpu, nats.claims.clone(), |claims, key| async move {
+        claims
+            .create(format!("c.{key}"), Bytes::from_static(b"1"))
+            .await?;
+        Ok(())
     })
     .await
 }
 
 /// One record per task, created first; each task then updates its own at the revision it got.
-async fn own_records(nats: &Nats, run: &str, tasks: usize) -> anyhow::Result<Arc<Vec<(String, AtomicU64)>>> {
+async fn own_records(
+    nats: &Nats,
+    run: &str,
+    tasks: usize,
+) -> anyhow::Result<Arc<Vec<(String, AtomicU64)>>> {
     let mut owned = Vec::with_capacity(tasks);
     for task in 0..tasks {
         let key = format!("mt.{run}-own-{task}");
-        let revision = nats.records.create(&key, payload::record(&key, 1).into()).await?;
+        let revision = nats
+            .records
+            .create(&key, payload::record(&key, 1).into())
+            .await?;
         owned.push((key, AtomicU64::new(revision)));
     }
     Ok(Arc::new(owned))
 }
 
 /// A record CAS at the revision the task last wrote.
-async fn update_own(records: &kv::Store, owned: &(String, AtomicU64), n: u64) -> anyhow::Result<()> {
+async fn update_own(
+    records: &kv::Store,
+    owned: &(String, AtomicU64),
+    n: u64,
+) -> anyhow::Result<()> {
     let (key, revision) = owned;
     let next = records
-        .update(key, payload::record(key, n + 2).into(), revision.load(Ordering::Relaxed))
+        .update(
+            key,
+            payload::record(key, n + 2).into(),
+            revision.load(Ordering::Relaxed),
+        )
         .await?;
     revision.store(next, Ordering::Relaxed);
     Ok(())
 }
 
-async fn kv_update(nats: &Nats, shape: load::Shape, cpu: &crate::cpu::ServerCpu) -> anyhow::Result<load::Report> {
+async fn kv_update(
+    nats: &Nats,
+    shape: load::Shape,
+    cpu: &crate::cpu::ServerCpu,
+) -> anyhow::Result<load::Report> {
     let owned = own_records(nats, &payload::run_id(), shape.concurrency).await?;
     let records = nats.records.clone();
     Ok(load::run(shape, cpu, move |task, n| {
@@ -283,7 +341,11 @@ async fn kv_update(nats: &Nats, shape: load::Shape, cpu: &crate::cpu::ServerCpu)
     .await)
 }
 
-async fn kv_get(nats: &Nats, shape: load::Shape, cpu: &crate::cpu::ServerCpu) -> anyhow::Result<load::Report> {
+async fn kv_get(
+    nats: &Nats,
+    shape: load::Shape,
+    cpu: &crate::cpu::ServerCpu,
+) -> anyhow::Result<load::Report> {
     let owned = own_records(nats, &payload::run_id(), shape.concurrency).await?;
     let records = nats.records.clone();
     Ok(load::run(shape, cpu, move |task, _| {
@@ -300,11 +362,8 @@ async fn kv_get(nats: &Nats, shape: load::Shape, cpu: &crate::cpu::ServerCpu) ->
 }
 
 async fn publish(nats: &Nats, shape: load::Shape, cpu: &crate::cpu::ServerCpu) -> load::Report {
-    let run = payload::run_id();
-    let js = nats.js.clone();
-    load::run(shape, cpu, move |task, n| {
-        let (js, id) = (js.clone(), payload::key(&run, task, n));
-        async move { enqueue(&js, CONNECTOR_SUBJECT, &id).await }
+    with_fresh_keys(shape, cpu, nats.js.clone(), |js, id| async move {
+        enqueue(&js, CONNECTOR_SUBJECT, &id).await
     })
     .await
 }
@@ -320,7 +379,10 @@ async fn take_done(
     let mut queue = nats.js.get_stream(QUEUE).await?;
     let have = queue.info().await?.state.messages;
     let run = payload::run_id();
-    publish_many(&nats.js, CONNECTOR_SUBJECT, have..prefill, |n| Some(format!("{run}-fill-{n}"))).await?;
+    publish_many(&nats.js, CONNECTOR_SUBJECT, have..prefill, |n| {
+        Some(format!("{run}-fill-{n}"))
+    })
+    .await?;
     Ok(load::run(shape, cpu, move |_, _| {
         let consumer = consumer.clone();
         async move {
@@ -335,7 +397,10 @@ async fn take_done(
                 .await
                 .ok_or_else(|| anyhow!("queue empty"))?
                 .map_err(|e| anyhow!("fetch: {e}"))?;
-            message.double_ack().await.map_err(|e| anyhow!("ack: {e}"))?;
+            message
+                .double_ack()
+                .await
+                .map_err(|e| anyhow!("ack: {e}"))?;
             Ok(())
         }
     })
@@ -343,27 +408,41 @@ async fn take_done(
 }
 
 async fn accept(nats: &Nats, shape: load::Shape, cpu: &crate::cpu::ServerCpu) -> load::Report {
-    let run = payload::run_id();
-    let nats = nats.clone();
-    load::run(shape, cpu, move |task, n| {
-        let (nats, id) = (nats.clone(), payload::key(&run, task, n));
-        async move { accept_one(&nats, CONNECTOR_SUBJECT, &id).await }
+    with_fresh_keys(shape, cpu, nats.clone(), |nats, id| async move {
+        accept_one(&nats, CONNECTOR_SUBJECT, &id).await
     })
     .await
 }
 
 /// A receipt: dedupe claim, the record at the revision read, the client receipt appended to
 /// the account's outbox.
-async fn receipt(nats: &Nats, shape: load::Shape, cpu: &crate::cpu::ServerCpu) -> anyhow::Result<load::Report> {
+async fn receipt(
+    nats: &Nats,
+    shape: load::Shape,
+    cpu: &crate::cpu::ServerCpu,
+) -> anyhow::Result<load::Report> {
     let run = payload::run_id();
     let owned = own_records(nats, &run, shape.concurrency).await?;
     let nats = nats.clone();
     Ok(load::run(shape, cpu, move |task, n| {
-        let (nats, owned, id) = (nats.clone(), Arc::clone(&owned), payload::key(&run, task, n));
+        let (nats, owned, id) = (
+            nats.clone(),
+            Arc::clone(&owned),
+            payload::key(&run, task, n),
+        );
         async move {
-            nats.claims.create(format!("dr.{id}"), Bytes::from_static(b"1")).await.context("claim")?;
-            update_own(&nats.records, &owned[task], n).await.context("record")?;
-            let ack = nats.js.publish(format!("o.acct{}", task % 8), Bytes::from(id)).await?.await;
+            nats.claims
+                .create(format!("dr.{id}"), Bytes::from_static(b"1"))
+                .await
+                .context("claim")?;
+            update_own(&nats.records, &owned[task], n)
+                .await
+                .context("record")?;
+            let ack = nats
+                .js
+                .publish(format!("o.acct{}", task % 8), Bytes::from(id))
+                .await?
+                .await;
             ack.context("outbox")?;
             Ok(())
         }
