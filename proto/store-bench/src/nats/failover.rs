@@ -188,7 +188,19 @@ async fn verify_kept(nats: &Nats, acked: &[String]) -> anyhow::Result<()> {
         .try_fold(0, |sum, missing| async move { Ok(sum + missing) })
         .await?;
 
-    let consumer = take_consumer(&nats.js, "failover-check", FAILOVER_SUBJECT).await?;
+    // Right after a failover the API may time out a few times while groups settle.
+    let mut attempts = 0;
+    let consumer = loop {
+        match take_consumer(&nats.js, "failover-check", FAILOVER_SUBJECT).await {
+            Ok(consumer) => break consumer,
+            Err(error) if attempts < 15 => {
+                attempts += 1;
+                eprintln!("failover check consumer, try {attempts}: {error:#}");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(error) => return Err(error),
+        }
+    };
     let mut queued = HashSet::new();
     let mut duplicates = 0usize;
     loop {
