@@ -2,7 +2,8 @@
 //! a throwaway CA: the store contract with a password and the CA from `tls_ca`; a server
 //! that asks for client certificates refuses a store without one and takes one with it; a
 //! server whose certificate the store's CA did not sign is refused with an error that says
-//! so; and a `redis://` URL does not reach a TLS-only server.
+//! so; a `redis://` URL does not reach a TLS-only server; and a `tls_ca` file that holds no
+//! certificate stops the gateway's start with an error naming it.
 
 mod redis_server;
 #[macro_use]
@@ -12,7 +13,11 @@ use std::{sync::Arc, time::Duration};
 
 use redis::TlsCertificates;
 use redis_server::{tls::TestPki, Access, RedisServer};
-use smsgw::store::{RedisServers, RedisStore, RedisTarget, Store, StoreError};
+use smsgw::{
+    config::Config,
+    node::Gateway,
+    store::{RedisServers, RedisStore, RedisTarget, Store, StoreError},
+};
 
 const PASSWORD: &str = "st0re-Pa55";
 
@@ -98,4 +103,27 @@ async fn a_plain_redis_url_does_not_reach_a_tls_only_server() {
     assert!(connect(&plain, pki.certificates("ca.pem", false))
         .await
         .is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ca_file_without_a_certificate_stops_the_start_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("redis-ca.pem");
+    std::fs::write(&ca, "not a certificate\n").unwrap();
+    let text = format!(
+        "[store]\nkind = \"redis\"\n[store.redis]\nurl = \"rediss://127.0.0.1:1\"\n\
+         tls_ca = \"{}\"\n",
+        ca.display()
+    );
+    let config = Config::from_str_named(&text, "test.toml").unwrap_or_else(|e| panic!("{e}"));
+    let error = Gateway::start(config)
+        .await
+        .err()
+        .expect("the gateway started")
+        .to_string();
+    assert!(
+        error.starts_with("[store.redis]")
+            && error.contains(&format!("no certificate in {}", ca.display())),
+        "{error}"
+    );
 }
