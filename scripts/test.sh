@@ -23,7 +23,8 @@ apt_install() {
     DEBIAN_FRONTEND=noninteractive apt-get install -y "$@"
 }
 
-# redis-server: the distributed store's tests start real servers.
+# redis-server: the distributed store's tests start real servers (Debian's is built with TLS,
+# which tests/store_redis_tls.rs needs: --tls-port).
 if ! command -v redis-server >/dev/null 2>&1; then
     apt_install redis-server
 fi

@@ -3,15 +3,19 @@
 //! the Sentinels have promoted the replica (and the old primary, restarted, has become its
 //! replica). Measured and printed: acknowledged MTs lost (no record in the store, or no
 //! receipt) and duplicated receipts, with `wait_replicas = 0` (asynchronous replication may
-//! lose what the primary had not passed on; reported, not asserted) and `= 1` (asserted).
+//! lose what the primary had not passed on; reported, not asserted) and `= 1` (asserted),
+//! the latter also with every server and Sentinel TLS-only, asking for client certificates,
+//! and the data servers password-protected (the node configured with `rediss://` URLs,
+//! `tls_ca`, `tls_cert` and `tls_key`).
 
 mod gateway;
 mod redis_server;
 mod sentinel_set;
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use gateway::*;
+use redis_server::{tls::TestPki, Access};
 use sentinel_set::SentinelSet;
 use smsgw::{
     carrier_sim::CarrierSimConfig,
@@ -30,8 +34,8 @@ struct Outcome {
     carrier_submits: u64,
 }
 
-async fn failover_under_load(wait_replicas: u32) -> Outcome {
-    let mut set = SentinelSet::start().await;
+async fn failover_under_load(wait_replicas: u32, access: Access) -> Outcome {
+    let mut set = SentinelSet::start_secured(access).await;
     let sim = start_sim(CarrierSimConfig {
         dr_delay: Duration::from_millis(20),
         ..Default::default()
@@ -102,13 +106,25 @@ async fn failover_under_load(wait_replicas: u32) -> Outcome {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failover_with_asynchronous_replication_is_measured() {
-    let outcome = failover_under_load(0).await;
+    let outcome = failover_under_load(0, Access::default()).await;
     assert!(outcome.acknowledged > 800);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failover_with_wait_replicas_1_loses_no_acknowledged_mt() {
-    let outcome = failover_under_load(1).await;
+    assert_nothing_lost(failover_under_load(1, Access::default()).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failover_over_tls_with_client_certificates_and_passwords_loses_no_acknowledged_mt() {
+    let access = Access {
+        tls: Some((Arc::new(TestPki::new()), true)),
+        password: Some("st0re-Pa55".into()),
+    };
+    assert_nothing_lost(failover_under_load(1, access).await);
+}
+
+fn assert_nothing_lost(outcome: Outcome) {
     assert_eq!(outcome.missing_records, 0, "{outcome:?}");
     assert_eq!(outcome.missing_receipts, 0, "{outcome:?}");
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use smsgw::config::{
-    Config, ConfigErrors, Numbering, ProxyProtocolOn, PushFormat, RedisSentinel, Secret,
+    Config, ConfigErrors, Numbering, ProxyProtocolOn, PushFormat, RedisSentinel, RedisTls, Secret,
     StoreConfig,
 };
 use smsgw::credentials::verify_password;
@@ -522,6 +522,7 @@ fn redis_store_and_simulator_settings() {
             wait_replicas: 1,
             key_prefix: "smsgw:".into(),
             lease: Duration::from_secs(20),
+            tls: RedisTls::default(),
         }
     );
     assert_eq!(
@@ -533,7 +534,7 @@ fn redis_store_and_simulator_settings() {
 #[test]
 fn redis_store_behind_sentinels() {
     let config = load(
-        "[store]\nkind = \"redis\"\n[store.redis]\nsentinels = [\"10.0.0.7:26379\", \"redis://:spw@10.0.1.7:26379\"]\n\
+        "[store]\nkind = \"redis\"\n[store.redis]\nsentinels = [\"redis://:spw@10.0.0.7:26379\", \"redis://:spw@10.0.1.7:26379\"]\n\
          master_name = \"smsgw\"\nurl = \"redis://:pw@primary/2\"\n",
     )
     .unwrap();
@@ -545,7 +546,7 @@ fn redis_store_behind_sentinels() {
         sentinel,
         Some(RedisSentinel {
             addresses: vec![
-                Secret::new("10.0.0.7:26379"),
+                Secret::new("redis://:spw@10.0.0.7:26379"),
                 Secret::new("redis://:spw@10.0.1.7:26379")
             ],
             master_name: "smsgw".into(),
@@ -570,10 +571,82 @@ fn redis_store_behind_sentinels() {
         "4:15",
         "master_name needs sentinels",
     );
+    // TLS to the primary is allowed now; other schemes are not.
+    load(&format!(
+        "{redis}sentinels = [\"s1:26379\"]\nmaster_name = \"m\"\nurl = \"rediss://:pw@r\"\n"
+    ))
+    .unwrap();
     assert_problem(
-        &format!("{redis}sentinels = [\"s1:26379\"]\nmaster_name = \"m\"\nurl = \"rediss://r\"\n"),
+        &format!(
+            "{redis}sentinels = [\"s1:26379\"]\nmaster_name = \"m\"\nurl = \"unix:///r.sock\"\n"
+        ),
         "6:7",
-        "TLS to the primary is not supported",
+        "or rediss:// for TLS to the primary",
+    );
+    assert_problem(
+        &format!("{redis}sentinels = [\"rediss://s1:26379\", \"s2:26379\"]\nmaster_name = \"m\"\n"),
+        "4:35",
+        "all sentinels use TLS (rediss://) or none does",
+    );
+    assert_problem(
+        &format!("{redis}sentinels = [\"redis://:a@s1:26379\", \"redis://:b@s2:26379\"]\nmaster_name = \"m\"\n"),
+        "4:37",
+        "all sentinels must have the same user and password",
+    );
+}
+
+#[test]
+fn redis_store_tls_certificates() {
+    let dir = tempfile::tempdir().unwrap();
+    for file in ["ca.pem", "client.pem", "client.key"] {
+        std::fs::write(dir.path().join(file), "").unwrap();
+    }
+    let path = |file: &str| dir.path().join(file);
+    let redis = format!(
+        "[store]\nkind = \"redis\"\n[store.redis]\ntls_ca = \"{}\"\n",
+        path("ca.pem").display()
+    );
+    let client = format!(
+        "tls_cert = \"{}\"\ntls_key = \"{}\"\n",
+        path("client.pem").display(),
+        path("client.key").display()
+    );
+    let tls = |config: Config| match config.store {
+        StoreConfig::Redis { tls, .. } => tls,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        tls(load(&format!("{redis}{client}url = \"rediss://:pw@r:6380/0\"\n")).unwrap()),
+        RedisTls {
+            ca: Some(path("ca.pem")),
+            client: Some((path("client.pem"), path("client.key"))),
+        }
+    );
+    // With Sentinels: TLS to the Sentinels (and so to the primary), or to the primary only.
+    for sentinels in [
+        "sentinels = [\"rediss://s1:26379\"]\nmaster_name = \"m\"\n",
+        "sentinels = [\"s1:26379\"]\nmaster_name = \"m\"\nurl = \"rediss://:pw@primary\"\n",
+    ] {
+        assert_eq!(
+            tls(load(&format!("{redis}{sentinels}")).unwrap()).ca,
+            Some(path("ca.pem"))
+        );
+    }
+    // Certificates where nothing uses TLS would be ignored: refused.
+    assert_problem(
+        &format!("{redis}url = \"redis://r\"\n"),
+        "4:10",
+        "no store connection uses TLS",
+    );
+    assert_problem(
+        &format!("{redis}url = \"rediss://r\"\ntls_cert = \"client.pem\"\n"),
+        "6:12",
+        "tls_cert and tls_key go together",
+    );
+    assert_problem(
+        "[store]\nkind = \"redis\"\n[store.redis]\nurl = \"rediss://r\"\ntls_ca = \"/nonexistent/ca.pem\"\n",
+        "5:10",
+        "CA certificate file /nonexistent/ca.pem does not exist",
     );
 }
 

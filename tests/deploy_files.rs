@@ -1,7 +1,11 @@
 //! The deployment assets stay in step with the code: the Kubernetes ConfigMap's smsgw.toml
-//! passes the same checks as `smsgw check-config`.
+//! passes the same checks as `smsgw check-config`, with the store reached over TLS with the
+//! URL and CA the Deployment takes from a Secret.
 
 use smsgw::config::{Config, StoreConfig};
+
+/// Where the Deployment mounts the Redis CA; the ConfigMap's `tls_ca` is in it.
+const REDIS_CA_MOUNT: &str = "/etc/smsgw-redis-tls";
 
 /// The block scalar under `smsgw.toml: |`, de-indented.
 fn configmap_toml() -> String {
@@ -18,24 +22,66 @@ fn configmap_toml() -> String {
 #[test]
 fn the_kubernetes_configmap_is_a_valid_config_for_a_redis_cluster() {
     let env = |name: &str| match name {
-        "SMSGW_REDIS_URL" => Some("redis://redis:6379/0".to_owned()),
+        "SMSGW_REDIS_URL" => Some("rediss://:R3dis-pw@redis:6380/0".to_owned()),
         "SMSGW_ACME_PASSWORD" | "SMSGW_PRIMARY_PASSWORD" => Some("secret12".to_owned()),
         _ => None,
     };
-    let text = format!("node_id = \"smsgw-0\"\n{}", configmap_toml());
+    // The CA is mounted in the pod; here a file stands in for it.
+    let mounted = tempfile::tempdir().unwrap();
+    let ca = mounted.path().join("ca.pem");
+    std::fs::write(&ca, "").unwrap();
+    let toml = configmap_toml();
+    assert!(
+        toml.contains(&format!("tls_ca = \"{REDIS_CA_MOUNT}/ca.pem\"")),
+        "{toml}"
+    );
+    let text = format!("node_id = \"smsgw-0\"\n{toml}")
+        .replace(REDIS_CA_MOUNT, &mounted.path().display().to_string());
     let config = Config::from_str_with_env(&text, "configmap.yaml", &env)
         .unwrap_or_else(|errors| panic!("{errors}"));
-    assert!(matches!(
-        config.store,
-        StoreConfig::Redis {
-            wait_replicas: 1,
-            ..
-        }
-    ));
+    let StoreConfig::Redis {
+        wait_replicas: 1,
+        url,
+        tls,
+        ..
+    } = &config.store
+    else {
+        panic!("{:?}", config.store)
+    };
+    assert!(url.expose().starts_with("rediss://"));
+    assert_eq!(tls.ca.as_deref(), Some(ca.as_path()));
     assert_eq!(config.node_id, "smsgw-0");
     assert_eq!(
         config.route("acme", "447700900001", None).unwrap(),
         ["primary"]
+    );
+}
+
+#[test]
+fn the_kubernetes_deployment_takes_the_redis_url_and_ca_from_a_secret() {
+    let deployment = include_str!("../deploy/kubernetes/deployment.yaml");
+    let url = deployment
+        .split("- name: SMSGW_REDIS_URL")
+        .nth(1)
+        .and_then(|rest| rest.lines().nth(1))
+        .expect("SMSGW_REDIS_URL in the container's env");
+    assert!(
+        url.contains("secretKeyRef: { name: smsgw-redis, key: url }"),
+        "{url}"
+    );
+    assert!(
+        !deployment.contains("redis://"),
+        "a plain Redis URL in the Deployment"
+    );
+    assert!(
+        deployment.contains(&format!("mountPath: {REDIS_CA_MOUNT}"))
+            && deployment.contains("secretName: smsgw-redis"),
+        "the Redis CA is not mounted from the Secret"
+    );
+    let secrets = include_str!("../deploy/kubernetes/secrets.example.yaml");
+    assert!(
+        secrets.contains("name: smsgw-redis") && secrets.contains("url: rediss://"),
+        "{secrets}"
     );
 }
 

@@ -1,5 +1,5 @@
 //! Secrets stay out of `Debug` output and logs: connector and bind passwords, Redis URLs and
-//! Sentinel addresses with passwords, push URLs with credentials or tokens. The log test runs
+//! Sentinel addresses with passwords, the Redis store's client key, push URLs with credentials or tokens. The log test runs
 //! a real gateway process at debug level, drives a bad bind and failing pushes to a URL that
 //! carries a password and a token, and searches everything it wrote.
 
@@ -11,7 +11,7 @@ use std::time::Duration;
 use gateway::push_receiver::{wait_until, Answer, PushReceiver};
 use gateway::{config_text, http_load, spawn_gateway_process_logging, start_sim};
 use smsgw::carrier_sim::CarrierSimConfig;
-use smsgw::store::RedisTarget;
+use smsgw::store::{RedisServers, RedisTarget};
 use smsgw::upstream::ConnectorSettings;
 use smsgw_smpp::{BindKind, BindRequest, Client, ClientConfig};
 
@@ -31,21 +31,30 @@ fn debug_output_masks_passwords_of_connectors_binds_and_redis() {
         "{shown}"
     );
 
-    let url = RedisTarget::Url("redis://user:R3disPa55@10.0.0.5:6379/2".into());
-    let sentinels = RedisTarget::Sentinel {
-        sentinels: vec![
-            "redis://:S3ntPa55@10.0.1.7:26379".into(),
-            "10.0.2.7:26379".into(),
-        ],
-        master_name: "smsgw".into(),
-        primary_url: Some("redis://:Pr1mPa55@ignored/3".into()),
+    let url = RedisTarget::from("redis://user:R3disPa55@10.0.0.5:6379/2");
+    let sentinels = RedisTarget {
+        servers: RedisServers::Sentinel {
+            sentinels: vec![
+                "rediss://:S3ntPa55@10.0.1.7:26379".into(),
+                "rediss://:S3ntPa55@10.0.2.7:26379".into(),
+            ],
+            master_name: "smsgw".into(),
+            primary_url: Some("rediss://:Pr1mPa55@ignored/3".into()),
+        },
+        tls: Some(redis::TlsCertificates {
+            client_tls: Some(redis::ClientTlsConfig {
+                client_cert: b"CL1entCert".to_vec(),
+                client_key: b"CL1entKey".to_vec(),
+            }),
+            root_cert: None,
+        }),
     };
     let shown = format!("{url:?} {sentinels:?}");
-    for secret in ["R3disPa55", "S3ntPa55", "Pr1mPa55"] {
+    for secret in ["R3disPa55", "S3ntPa55", "Pr1mPa55", "CL1entKey"] {
         assert!(!shown.contains(secret), "{shown}");
     }
     assert!(
-        shown.contains("10.0.0.5:6379/2") && shown.contains("10.0.2.7:26379"),
+        shown.contains("10.0.0.5:6379/2") && shown.contains("rediss://:***@10.0.2.7:26379"),
         "{shown}"
     );
 }

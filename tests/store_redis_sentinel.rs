@@ -1,7 +1,8 @@
 //! The Redis store behind Redis Sentinel, on real processes (a primary, a replica, three
 //! Sentinels): it follows a failover after the primary is killed with SIGKILL, and a manual
 //! failover that demotes the primary under it (`READONLY`), keeping every MT it acknowledged
-//! with `wait_replicas = 1`.
+//! with `wait_replicas = 1`; the first also with every server and Sentinel TLS-only and the
+//! data servers password-protected.
 
 mod redis_server;
 mod sentinel_set;
@@ -9,6 +10,7 @@ mod store_suite;
 
 use std::{sync::Arc, time::Duration};
 
+use redis_server::{tls::TestPki, Access};
 use sentinel_set::{SentinelSet, MASTER_NAME};
 use smsgw::{
     message::{IdGenerator, MessageId, Priority},
@@ -68,7 +70,19 @@ async fn assert_all_kept(store: &Arc<RedisStore>, acknowledged: &[MessageId]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_store_follows_a_failover_after_the_primary_is_killed() {
-    let mut set = SentinelSet::start().await;
+    follows_a_failover_after_the_primary_is_killed(SentinelSet::start().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_tls_with_a_password_the_store_follows_a_failover_after_the_primary_is_killed() {
+    let access = Access {
+        tls: Some((Arc::new(TestPki::new()), false)),
+        password: Some("st0re-Pa55".into()),
+    };
+    follows_a_failover_after_the_primary_is_killed(SentinelSet::start_secured(access).await).await;
+}
+
+async fn follows_a_failover_after_the_primary_is_killed(mut set: SentinelSet) {
     let store = RedisStore::connect(set.target(), "sentinel-kill:", 1)
         .await
         .unwrap();

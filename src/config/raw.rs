@@ -81,6 +81,9 @@ pub(crate) struct RawRedisStore {
     pub lease: Option<S<String>>,
     pub sentinels: Option<S<Vec<S<String>>>>,
     pub master_name: Option<S<String>>,
+    pub tls_ca: Option<S<String>>,
+    pub tls_cert: Option<S<String>>,
+    pub tls_key: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]

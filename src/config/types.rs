@@ -107,7 +107,8 @@ pub enum StoreConfig {
     /// Redis 6.2+ shared by all nodes and sites.
     Redis {
         /// May hold a password (`redis://:pw@host`), hence secret. With `sentinel`, only its
-        /// user, password and database are used (empty: none).
+        /// scheme (`rediss://`: TLS to the primary), user, password and database are used
+        /// (empty: none).
         url: Secret,
         /// Sentinels that name the primary; `None` for one fixed Redis at `url`.
         sentinel: Option<RedisSentinel>,
@@ -117,14 +118,27 @@ pub enum StoreConfig {
         /// How long work a node took stays its own; a node that died without finishing it
         /// leaves it to others after this. Keep it well above the carriers' response timeout.
         lease: Duration,
+        /// Certificates for the `rediss://` connections.
+        tls: RedisTls,
     },
+}
+
+/// Certificate files for the Redis store's TLS connections (`rediss://` URLs and Sentinels).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RedisTls {
+    /// PEM certificates of the CA that signed the servers' certificates; `None`: the system's
+    /// roots.
+    pub ca: Option<PathBuf>,
+    /// PEM client certificate chain and private key, for servers with `tls-auth-clients yes`.
+    pub client: Option<(PathBuf, PathBuf)>,
 }
 
 /// Redis Sentinels watching the store's primary: the store asks them where the primary is,
 /// and again after a failover.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RedisSentinel {
-    /// `host:port`, or `redis://[:password@]host:port` for Sentinels that ask for a password.
+    /// `host:port`, or `redis[s]://[[user]:password@]host:port` for Sentinels that ask for a
+    /// password or speak TLS (all with the same user, password and scheme).
     pub addresses: Vec<Secret>,
     /// The name the Sentinels monitor the primary under.
     pub master_name: String,

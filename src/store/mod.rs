@@ -20,7 +20,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::message::{CarrierReceipt, MessageId, MessageState, Mt, OutboxItem};
 
-pub use self::redis::{connect::Target as RedisTarget, RedisStore};
+pub use self::redis::{
+    connect::{Servers as RedisServers, Target as RedisTarget},
+    RedisStore,
+};
 pub use change::{
     CarrierIdRecord, CarrierKey, Change, Claim, ClaimSpace, Committed, Guard, Versioned, Write,
 };

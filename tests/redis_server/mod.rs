@@ -1,15 +1,74 @@
 //! A real `redis-server` for tests: started on a free port without persistence, in a temp
 //! dir, and killed on drop. It is ready once it answers as itself (INFO's process_id is the
-//! child's pid); a port someone else took meanwhile is given up for another. Extra arguments make replicas, Sentinels or cluster nodes.
+//! child's pid); a port someone else took meanwhile is given up for another. Extra arguments
+//! make replicas, Sentinels or cluster nodes; an [`Access`] makes it TLS-only and/or
+//! password-protected.
 #![allow(dead_code)]
 
 pub mod leases;
+pub mod tls;
 
 use std::{
     net::TcpListener,
     process::{Child, Command, Stdio},
+    sync::Arc,
     time::Duration,
 };
+
+use tls::TestPki;
+
+/// How clients reach a server: plain and open by default.
+#[derive(Clone, Default)]
+pub struct Access {
+    /// TLS only, with this PKI's certificates; `true`: clients must present one
+    /// (`tls-auth-clients yes`).
+    pub tls: Option<(Arc<TestPki>, bool)>,
+    /// `requirepass` (and `masterauth`, for when it replicates from a server like itself).
+    pub password: Option<String>,
+}
+
+impl Access {
+    /// `redis://` or `rediss://`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() {
+            "rediss://"
+        } else {
+            "redis://"
+        }
+    }
+
+    /// The URL of a server on `port`, with the password.
+    pub fn url(&self, port: u16) -> String {
+        let password = self
+            .password
+            .as_ref()
+            .map_or(String::new(), |password| format!(":{password}@"));
+        format!("{}{password}127.0.0.1:{port}", self.scheme())
+    }
+
+    fn server_args(&self, port: u16) -> Vec<String> {
+        let mut args = match &self.tls {
+            Some((pki, client_certificates)) => pki.server_args(port, *client_certificates),
+            None => Vec::new(),
+        };
+        if let Some(password) = &self.password {
+            args.extend(["--requirepass", password, "--masterauth", password].map(str::to_owned));
+        }
+        args
+    }
+
+    /// A client with the password, trusting the PKI's CA and presenting its client
+    /// certificate.
+    pub fn client(&self, port: u16) -> redis::Client {
+        let url = self.url(port);
+        match &self.tls {
+            Some((pki, _)) => {
+                redis::Client::build_with_tls(url, pki.certificates("ca.pem", true)).unwrap()
+            }
+            None => redis::Client::open(url).unwrap(),
+        }
+    }
+}
 
 /// A `redis-server` process, killed on drop.
 pub struct RedisServer {
@@ -17,6 +76,7 @@ pub struct RedisServer {
     pub port: u16,
     pub url: String,
     args: Vec<String>,
+    access: Access,
     dir: tempfile::TempDir,
 }
 
@@ -41,16 +101,22 @@ impl RedisServer {
     /// A server whose config file holds `config` (Sentinel rewrites it: it must be a file),
     /// with `args` after the port, bind address and persistence settings.
     pub async fn start_with(config: &str, args: &[&str]) -> Self {
+        Self::start_secured(Access::default(), config, args).await
+    }
+
+    /// [`Self::start_with`], reached as `access` says.
+    pub async fn start_secured(access: Access, config: &str, args: &[&str]) -> Self {
         let mut server = Self {
             child: None,
             port: 0,
             url: String::new(),
             args: args.iter().map(|arg| arg.to_string()).collect(),
+            access,
             dir: tempfile::tempdir().unwrap(),
         };
         for attempt in 1..=PORT_ATTEMPTS {
             server.port = free_port();
-            server.url = format!("redis://127.0.0.1:{}", server.port);
+            server.url = server.access.url(server.port);
             std::fs::write(server.config_file(), config).unwrap();
             server.spawn();
             match server.wait_until_ready().await {
@@ -82,6 +148,7 @@ impl RedisServer {
             .args(["--save", "", "--appendonly", "no"])
             .arg("--dir")
             .arg(self.dir.path())
+            .args(self.access.server_args(self.port))
             .args(&self.args)
             .stdout(Stdio::null())
             .stderr(Stdio::null());
@@ -105,10 +172,14 @@ impl RedisServer {
         }
     }
 
+    /// A client of this server, allowed in whatever its access asks.
+    pub fn client(&self) -> redis::Client {
+        self.access.client(self.port)
+    }
+
     /// A connection to this server.
     pub async fn connection(&self) -> redis::aio::MultiplexedConnection {
-        redis::Client::open(self.url.as_str())
-            .unwrap()
+        self.client()
             .get_multiplexed_async_connection()
             .await
             .unwrap()
@@ -117,7 +188,7 @@ impl RedisServer {
     /// Waits until our own child answers on the port: a PONG alone could come from another
     /// server that took the port first (ours then fails to bind and exits).
     async fn wait_until_ready(&mut self) -> Result<(), String> {
-        let client = redis::Client::open(self.url.as_str()).unwrap();
+        let client = self.client();
         for _ in 0..200 {
             let child = self.child.as_mut().expect("spawned");
             if let Ok(Some(status)) = child.try_wait() {

@@ -1,5 +1,7 @@
 //! A Sentinel-managed Redis for tests: a primary, one replica and three Sentinels (quorum 2)
 //! as real processes, with short timers (down after 1 s) so a failover ends within seconds.
+//! [`SentinelSet::start_secured`] makes all of them TLS-only and the data servers
+//! password-protected.
 #![allow(dead_code)]
 
 use std::{
@@ -7,9 +9,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use smsgw::store::RedisTarget;
+use smsgw::store::{RedisServers, RedisTarget};
 
-use crate::redis_server::RedisServer;
+use crate::redis_server::{Access, RedisServer};
 
 /// The name the Sentinels monitor the primary under.
 pub const MASTER_NAME: &str = "smsgw";
@@ -18,31 +20,51 @@ pub struct SentinelSet {
     /// The first primary and its replica (roles change with failovers).
     pub servers: Vec<RedisServer>,
     pub sentinels: Vec<RedisServer>,
+    /// How the primary and replica are reached (the Sentinels: the same TLS, no password).
+    access: Access,
 }
 
 impl SentinelSet {
     pub async fn start() -> Self {
+        Self::start_secured(Access::default()).await
+    }
+
+    /// A set whose data servers are reached as `access` says, and its Sentinels with the same
+    /// TLS (they reach the servers with it too) and no password.
+    pub async fn start_secured(access: Access) -> Self {
         // With an append-only file, as in production: a server restarted after a kill comes
         // back with its data, never as an empty primary that replicas would copy.
-        let primary = RedisServer::start_with("", &["--appendonly", "yes"]).await;
+        let primary =
+            RedisServer::start_secured(access.clone(), "", &["--appendonly", "yes"]).await;
         let port = primary.port.to_string();
-        let replica = RedisServer::start_with(
+        let replica = RedisServer::start_secured(
+            access.clone(),
             "",
             &["--appendonly", "yes", "--replicaof", "127.0.0.1", &port],
         )
         .await;
-        let config = format!(
+        let mut config = format!(
             "sentinel monitor {MASTER_NAME} 127.0.0.1 {port} 2\n\
              sentinel down-after-milliseconds {MASTER_NAME} 1000\n\
              sentinel failover-timeout {MASTER_NAME} 5000\n"
         );
+        if let Some(password) = &access.password {
+            config += &format!("sentinel auth-pass {MASTER_NAME} {password}\n");
+        }
+        let sentinel_access = Access {
+            tls: access.tls.clone(),
+            password: None,
+        };
         let mut sentinels = Vec::new();
         for _ in 0..3 {
-            sentinels.push(RedisServer::start_with(&config, &["--sentinel"]).await);
+            sentinels.push(
+                RedisServer::start_secured(sentinel_access.clone(), &config, &["--sentinel"]).await,
+            );
         }
         let set = Self {
             servers: vec![primary, replica],
             sentinels,
+            access,
         };
         set.wait_until_replicated(Duration::from_secs(20)).await;
         set.wait_until_sentinels_agree().await;
@@ -53,16 +75,34 @@ impl SentinelSet {
     pub fn addresses(&self) -> Vec<String> {
         self.sentinels
             .iter()
-            .map(|sentinel| format!("127.0.0.1:{}", sentinel.port))
+            .map(|sentinel| match self.access.tls {
+                Some(_) => format!("rediss://127.0.0.1:{}", sentinel.port),
+                None => format!("127.0.0.1:{}", sentinel.port),
+            })
             .collect()
     }
 
-    /// What a store connects to.
+    /// The primary's URL as `[store.redis] url` takes it with Sentinels (its host is not
+    /// used): the password, and TLS or not; `None` without a password.
+    fn primary_url(&self) -> Option<String> {
+        let password = self.access.password.as_ref()?;
+        Some(format!("{}:{password}@primary/0", self.access.scheme()))
+    }
+
+    /// What a store connects to (trusting the PKI's CA, if TLS, and presenting the client
+    /// certificate if the servers ask for one).
     pub fn target(&self) -> RedisTarget {
-        RedisTarget::Sentinel {
-            sentinels: self.addresses(),
-            master_name: MASTER_NAME.into(),
-            primary_url: None,
+        RedisTarget {
+            servers: RedisServers::Sentinel {
+                sentinels: self.addresses(),
+                master_name: MASTER_NAME.into(),
+                primary_url: self.primary_url(),
+            },
+            tls: self
+                .access
+                .tls
+                .as_ref()
+                .map(|(pki, client)| pki.certificates("ca.pem", *client)),
         }
     }
 
@@ -73,11 +113,18 @@ impl SentinelSet {
             .iter()
             .map(|a| format!("\"{a}\""))
             .collect();
-        format!(
+        let mut config = format!(
             "\n[store]\nkind = \"redis\"\n\n[store.redis]\nsentinels = [{}]\nmaster_name = \"{MASTER_NAME}\"\n\
              key_prefix = \"{key_prefix}\"\nwait_replicas = {wait_replicas}\nlease = \"2s\"\n",
             sentinels.join(", ")
-        )
+        );
+        if let Some(url) = self.primary_url() {
+            config += &format!("url = \"{url}\"\n");
+        }
+        if let Some((pki, client_certificates)) = &self.access.tls {
+            config += &pki.store_config(*client_certificates);
+        }
+        config
     }
 
     /// The server with this port.
@@ -100,8 +147,11 @@ impl SentinelSet {
 
     /// The port of the primary `sentinel` names, if it answers.
     async fn named_primary(sentinel: &RedisServer) -> Option<u16> {
-        let client = redis::Client::open(sentinel.url.as_str()).ok()?;
-        let mut conn = client.get_multiplexed_async_connection().await.ok()?;
+        let mut conn = sentinel
+            .client()
+            .get_multiplexed_async_connection()
+            .await
+            .ok()?;
         let addr: (String, u16) = redis::cmd("SENTINEL")
             .arg("GET-MASTER-ADDR-BY-NAME")
             .arg(MASTER_NAME)
@@ -188,7 +238,7 @@ impl SentinelSet {
     }
 
     async fn role(&self, port: u16) -> Option<String> {
-        let client = redis::Client::open(format!("redis://127.0.0.1:{port}")).ok()?;
+        let client = self.access.client(port);
         let mut conn = client.get_multiplexed_async_connection().await.ok()?;
         let role: Vec<redis::Value> = redis::cmd("ROLE").query_async(&mut conn).await.ok()?;
         match role.first() {
@@ -198,9 +248,7 @@ impl SentinelSet {
     }
 
     async fn info(&self, port: u16, section: &str) -> String {
-        let Ok(client) = redis::Client::open(format!("redis://127.0.0.1:{port}")) else {
-            return String::new();
-        };
+        let client = self.access.client(port);
         let Ok(mut conn) = client.get_multiplexed_async_connection().await else {
             return String::new();
         };

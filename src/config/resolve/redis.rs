@@ -1,6 +1,7 @@
 //! `[store.redis]`: one Redis at `url`, or the primary named by `sentinels` + `master_name`
-//! (then `url`, if set, carries only the primary's user, password and database); key prefix,
-//! lease and `wait_replicas`.
+//! (then `url`, if set, carries only the primary's scheme, user, password and database); key
+//! prefix, lease, `wait_replicas`, and the certificates of the TLS (`rediss://`) connections:
+//! `tls_ca`, `tls_cert` + `tls_key`.
 
 use std::time::Duration;
 
@@ -10,10 +11,12 @@ use super::{connectors::is_host_port, Resolver};
 use crate::config::{
     defaults,
     raw::{RawRedisStore, RawStore},
-    types::{RedisSentinel, Secret, StoreConfig},
+    types::{RedisSentinel, RedisTls, Secret, StoreConfig},
 };
 
 const SCHEMES: [&str; 4] = ["redis://", "rediss://", "redis+unix://", "unix://"];
+const SENTINEL_SCHEMES: [&str; 2] = ["redis://", TLS_SCHEME];
+const TLS_SCHEME: &str = "rediss://";
 
 impl Resolver<'_, '_, '_> {
     pub(super) fn redis_store(&mut self, raw: &RawStore) -> StoreConfig {
@@ -30,6 +33,7 @@ impl Resolver<'_, '_, '_> {
                 wait_replicas: 0,
                 key_prefix: defaults::REDIS_KEY_PREFIX.to_owned(),
                 lease: defaults::REDIS_LEASE,
+                tls: RedisTls::default(),
             };
         };
         let table_span = redis.span();
@@ -48,6 +52,7 @@ impl Resolver<'_, '_, '_> {
             .unwrap_or_default()
         };
         self.check_url(redis, &url, sentinels_named);
+        let tls = self.redis_tls(redis, &url, sentinel.as_ref());
         let key_prefix = redis.key_prefix.as_ref().map_or_else(
             || defaults::REDIS_KEY_PREFIX.to_owned(),
             |prefix| prefix.get_ref().clone(),
@@ -64,7 +69,55 @@ impl Resolver<'_, '_, '_> {
             wait_replicas: redis.wait_replicas.unwrap_or(0),
             key_prefix,
             lease,
+            tls,
         }
+    }
+
+    /// `tls_ca`, `tls_cert` and `tls_key`: existing files, the last two both or neither, and
+    /// only where some connection uses TLS (else they would be silently ignored).
+    fn redis_tls(
+        &mut self,
+        redis: &RawRedisStore,
+        url: &str,
+        sentinel: Option<&RedisSentinel>,
+    ) -> RedisTls {
+        let sentinels_tls = sentinel.is_some_and(|sentinel| {
+            sentinel
+                .addresses
+                .iter()
+                .any(|address| address.expose().starts_with(TLS_SCHEME))
+        });
+        let uses_tls = url.starts_with(TLS_SCHEME) || sentinels_tls;
+        let first_setting = [&redis.tls_ca, &redis.tls_cert, &redis.tls_key]
+            .into_iter()
+            .flatten()
+            .next();
+        if let Some(setting) = first_setting.filter(|_| !uses_tls) {
+            self.problems.at(
+                setting.span(),
+                "no store connection uses TLS: write url = \"rediss://...\" (or rediss:// \
+                 sentinels) for the certificates to be used",
+            );
+        }
+        let ca = redis
+            .tls_ca
+            .as_ref()
+            .map(|ca| self.existing_file(ca, "CA certificate"));
+        let client = match (&redis.tls_cert, &redis.tls_key) {
+            (Some(cert), Some(key)) => Some((
+                self.existing_file(cert, "client certificate"),
+                self.existing_file(key, "client key"),
+            )),
+            (Some(only), None) | (None, Some(only)) => {
+                self.problems.at(
+                    only.span(),
+                    "tls_cert and tls_key go together: the client certificate and its key",
+                );
+                None
+            }
+            (None, None) => None,
+        };
+        RedisTls { ca, client }
     }
 
     fn check_url(&mut self, redis: &RawRedisStore, url: &str, sentinel: bool) {
@@ -80,11 +133,15 @@ impl Resolver<'_, '_, '_> {
                 span(),
                 "redis url must start with redis://, rediss://, redis+unix:// or unix://",
             );
-        } else if sentinel && !url.is_empty() && !url.starts_with("redis://") {
+        } else if sentinel
+            && !url.is_empty()
+            && !SENTINEL_SCHEMES.iter().any(|s| url.starts_with(s))
+        {
             self.problems.at(
                 span(),
-                "with sentinels, url only gives the primary's user, password and database: \
-                 write redis://[user][:password@]host[/db] (TLS to the primary is not supported)",
+                "with sentinels, url only gives the primary's scheme, user, password and \
+                 database: write redis://[user][:password@]host[/db], or rediss:// for TLS to \
+                 the primary",
             );
         }
     }
@@ -127,6 +184,7 @@ impl Resolver<'_, '_, '_> {
                     .iter()
                     .map(|address| self.sentinel_address(address))
                     .collect();
+                self.sentinels_alike(sentinels.get_ref());
                 Some(RedisSentinel {
                     addresses,
                     master_name: name.get_ref().clone(),
@@ -136,19 +194,50 @@ impl Resolver<'_, '_, '_> {
     }
 
     fn sentinel_address(&mut self, address: &Spanned<String>) -> Secret {
-        let text = address.get_ref();
-        let host_port = text.strip_prefix("redis://").map_or(text.as_str(), |rest| {
-            rest.rsplit_once('@').map_or(rest, |(_, host)| host)
-        });
+        let (_, _, host_port) = sentinel_parts(address.get_ref());
         if !is_host_port(host_port.trim_end_matches('/')) {
             self.problems.at(
                 address.span(),
                 format!(
-                    "sentinel \"{host_port}\" must be host:port (or redis://[:password@]host:port), \
-                     e.g. \"10.0.0.7:26379\""
+                    "sentinel \"{host_port}\" must be host:port (or \
+                     redis[s]://[[user]:password@]host:port), e.g. \"10.0.0.7:26379\""
                 ),
             );
         }
-        Secret::new(text.clone())
+        Secret::new(address.get_ref().clone())
     }
+
+    /// All Sentinels are reached the same way: the `redis` crate takes one user and password
+    /// for all of them, and TLS for all or none.
+    fn sentinels_alike(&mut self, sentinels: &[Spanned<String>]) {
+        let Some((first, rest)) = sentinels.split_first() else {
+            return;
+        };
+        let (tls, credentials, _) = sentinel_parts(first.get_ref());
+        for other in rest {
+            let (other_tls, other_credentials, _) = sentinel_parts(other.get_ref());
+            if other_tls != tls {
+                self.problems.at(
+                    other.span(),
+                    "all sentinels use TLS (rediss://) or none does: a set is configured one way",
+                );
+            } else if other_credentials != credentials {
+                self.problems.at(
+                    other.span(),
+                    "all sentinels must have the same user and password (as in the first entry)",
+                );
+            }
+        }
+    }
+}
+
+/// A sentinel entry's parts: TLS (`rediss://`), the credentials before `@`, and `host:port`.
+fn sentinel_parts(text: &str) -> (bool, &str, &str) {
+    let (tls, rest) = match (text.strip_prefix(TLS_SCHEME), text.strip_prefix("redis://")) {
+        (Some(rest), _) => (true, rest),
+        (None, Some(rest)) => (false, rest),
+        (None, None) => return (false, "", text),
+    };
+    let (credentials, host_port) = rest.rsplit_once('@').unwrap_or(("", rest));
+    (tls, credentials, host_port)
 }

@@ -21,9 +21,9 @@ use std::{
 
 use redis::{
     aio::{ConnectionLike, MultiplexedConnection},
-    sentinel::{SentinelClient, SentinelNodeConnectionInfo, SentinelServerType},
-    AsyncConnectionConfig, Cmd, ConnectionInfo, ErrorKind, Pipeline, RedisError, RedisFuture,
-    RedisResult, ServerErrorKind, Value,
+    sentinel::SentinelClient,
+    AsyncConnectionConfig, Cmd, ErrorKind, Pipeline, RedisError, RedisFuture, RedisResult,
+    ServerErrorKind, Value,
 };
 
 /// Least time between two lookups of the primary while none answers.
@@ -65,27 +65,12 @@ struct Current {
 }
 
 impl PrimaryConnection {
-    /// Connects to the primary the `sentinels` (URLs) know as `master_name`, with the user,
-    /// password and database of `primary` if given.
+    /// Connects to the primary `sentinel` names, on database `db`.
     pub async fn open(
-        sentinels: Vec<String>,
-        master_name: &str,
-        primary: Option<ConnectionInfo>,
+        sentinel: SentinelClient,
+        db: i64,
         response_timeout: Duration,
     ) -> RedisResult<Self> {
-        let db = primary
-            .as_ref()
-            .map_or(0, |info| info.redis_settings().db());
-        let node = primary.map(|info| {
-            SentinelNodeConnectionInfo::default()
-                .set_redis_connection_info(info.redis_settings().clone())
-        });
-        let sentinel = SentinelClient::build(
-            sentinels,
-            master_name.to_owned(),
-            node,
-            SentinelServerType::Master,
-        )?;
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(CONNECT_TIMEOUT))
             .set_response_timeout(Some(response_timeout));
