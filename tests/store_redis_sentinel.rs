@@ -18,6 +18,13 @@ use smsgw::{
 };
 use store_suite::{mt, Flows};
 
+/// How long accepts may keep failing after a failover before the test calls the store stuck:
+/// a liveness bound, not a speed claim. With `wait_replicas = 1` a write succeeds only once
+/// the new primary has a replica in sync again, which (a demoted primary turned replica by the
+/// Sentinels, then a resync) took over 15 s when three Sentinel sets ran side by side on a
+/// loaded 2-core machine.
+const STUCK_AFTER: Duration = Duration::from_secs(60);
+
 /// Accepts an MT, retrying until the store takes one (a failover is under way) or `limit`
 /// passes; returns its id and how many attempts failed. Each attempt is a new MT, as a new
 /// submit_sm after an error would be: a failed attempt may still have been stored.
@@ -101,7 +108,7 @@ async fn follows_a_failover_after_the_primary_is_killed(mut set: SentinelSet) {
     set.wait_until_replicated(Duration::from_secs(20)).await;
     let mut failed = 0;
     for _ in 0..20 {
-        let (id, failures) = accept_retrying(&store, &ids, Duration::from_secs(15)).await;
+        let (id, failures) = accept_retrying(&store, &ids, STUCK_AFTER).await;
         accepted.push(id);
         failed += failures;
     }
@@ -127,7 +134,7 @@ async fn a_manual_failover_demoting_the_primary_loses_no_acknowledged_mt() {
             let mut accepted = Vec::new();
             let mut failed = 0;
             for _ in 0..200 {
-                let (id, failures) = accept_retrying(&store, &ids, Duration::from_secs(15)).await;
+                let (id, failures) = accept_retrying(&store, &ids, STUCK_AFTER).await;
                 accepted.push(id);
                 failed += failures;
                 tokio::time::sleep(Duration::from_millis(10)).await;
