@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use smsgw::config::{
-    Config, ConfigErrors, Numbering, ProxyProtocolOn, PushFormat, RedisSentinel, RedisTls, Secret,
+    Config, ConfigErrors, Numbering, ProxyProtocolOn, PushFormat, RedisSentinel, StoreTls, Secret,
     StoreConfig,
 };
 use smsgw::credentials::verify_password;
@@ -522,7 +522,7 @@ fn redis_store_and_simulator_settings() {
             wait_replicas: 1,
             key_prefix: "smsgw:".into(),
             lease: Duration::from_secs(20),
-            tls: RedisTls::default(),
+            tls: StoreTls::default(),
         }
     );
     assert_eq!(
@@ -617,7 +617,7 @@ fn redis_store_tls_certificates() {
     };
     assert_eq!(
         tls(load(&format!("{redis}{client}url = \"rediss://:pw@r:6380/0\"\n")).unwrap()),
-        RedisTls {
+        StoreTls {
             ca: Some(path("ca.pem")),
             client: Some((path("client.pem"), path("client.key"))),
         }

@@ -22,7 +22,7 @@ pub use duration::parse_duration;
 pub use error::{ConfigError, ConfigErrors, Position};
 pub use types::{
     Account, AccountPush, AuthSettings, ConnectorConfig, ConnectorTls, EdgeSettings, Listeners,
-    NumberPattern, Numbering, ProxyProtocolOn, PushFormat, RedisSentinel, RedisTls, Route, Secret,
+    NumberPattern, Numbering, ProxyProtocolOn, PushFormat, RedisSentinel, StoreTls, Route, Secret,
     SimulatorSettings, StoreConfig, TlsListener,
 };
 

@@ -7,7 +7,7 @@ use redis::{ClientTlsConfig, TlsCertificates};
 
 use super::StartError;
 use crate::{
-    config::{RedisSentinel, RedisTls, Secret, StoreConfig},
+    config::{RedisSentinel, StoreTls, Secret, StoreConfig},
     edge::tls::{self, TlsError},
     store::{EmbeddedStore, RedisServers, RedisStore, RedisTarget, Store},
 };
@@ -32,7 +32,7 @@ fn redis_servers(url: &Secret, sentinel: Option<&RedisSentinel>) -> RedisServers
 /// The PEM files of `[store.redis]`'s `tls_ca`, `tls_cert` and `tls_key`, checked now so a
 /// file that is not what it should be stops the start with its name (rather than every
 /// connection failing later); `None` when none is set.
-fn redis_certificates(files: &RedisTls) -> Result<Option<TlsCertificates>, StartError> {
+fn redis_certificates(files: &StoreTls) -> Result<Option<TlsCertificates>, StartError> {
     let unusable = |error| StartError::Tls {
         context: "[store.redis]".into(),
         error: Box::new(error),
