@@ -18,7 +18,7 @@ use std::{
 use nats_server::NatsCluster;
 use smsgw::{
     message::{IdGenerator, MessageState, Priority},
-    store::{Change, ClaimSpace, Committed, MessageRecord, NatsStore, Store},
+    store::{Change, ClaimSpace, Committed, MessageRecord, NatsStore, NatsTarget, Store},
 };
 use store_suite::{mt, Flows};
 
@@ -27,7 +27,7 @@ impl NatsCluster {
     async fn store(&self) -> Arc<NatsStore> {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         let namespace = format!("t{}", NEXT.fetch_add(1, Ordering::Relaxed));
-        NatsStore::connect(&self.urls(), &namespace, 3)
+        NatsStore::connect(&NatsTarget::new(self.urls(), &namespace, 3))
             .await
             .unwrap()
     }

@@ -141,6 +141,16 @@ pub enum StoreConfig {
     },
 }
 
+impl StoreConfig {
+    /// How long taken work stays a node's own, for the shared stores.
+    pub fn lease(&self) -> Option<Duration> {
+        match self {
+            StoreConfig::Embedded { .. } => None,
+            StoreConfig::Redis { lease, .. } | StoreConfig::Nats { lease, .. } => Some(*lease),
+        }
+    }
+}
+
 /// Certificate files for a shared store's TLS connections (`rediss://` Redis and Sentinels,
 /// `tls://` NATS servers).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

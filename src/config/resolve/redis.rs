@@ -11,7 +11,7 @@ use super::{connectors::is_host_port, Resolver};
 use crate::config::{
     defaults,
     raw::{RawRedisStore, RawStore},
-    types::{RedisSentinel, StoreTls, Secret, StoreConfig},
+    types::{RedisSentinel, Secret, StoreConfig, StoreTls},
 };
 
 const SCHEMES: [&str; 4] = ["redis://", "rediss://", "redis+unix://", "unix://"];

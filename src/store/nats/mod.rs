@@ -10,6 +10,9 @@
 mod api;
 mod commit;
 pub mod subjects;
+mod target;
+
+pub use target::{NatsTarget, NatsTls};
 
 use std::{sync::Arc, time::Duration};
 
@@ -37,22 +40,21 @@ pub struct NatsStore {
 }
 
 impl NatsStore {
-    /// Connects to any of `servers` (`nats://host:port`), and makes the shard stream of
-    /// `namespace` with `replicas` copies (3 over three sites; 1 for a single server).
-    pub async fn connect(
-        servers: &[String],
-        namespace: &str,
-        replicas: usize,
-    ) -> Result<Arc<Self>, StoreError> {
+    /// Connects to the cluster `target` names and makes its shard streams (3 copies over
+    /// three sites; 1 for a single server).
+    pub async fn connect(target: &NatsTarget) -> Result<Arc<Self>, StoreError> {
+        let namespace = target.namespace.as_str();
+        let replicas = target.replicas;
         if !subjects::valid_namespace(namespace) {
             return Err(StoreError::Backend(format!(
                 "nats namespace {namespace:?}: only letters, digits, '-' and '_'"
             )));
         }
-        let client = async_nats::ConnectOptions::new()
+        let client = target
+            .connect_options()
             .request_timeout(Some(REQUEST_TIMEOUT))
             .retry_on_initial_connect()
-            .connect(servers)
+            .connect(target.servers.as_slice())
             .await
             .map_err(StoreError::backend)?;
         let subjects = Subjects::new(namespace);
