@@ -32,10 +32,10 @@ if ! command -v redis-server >/dev/null 2>&1; then
     apt_install redis-server
 fi
 
-# haproxy and curl: deploy/two-sites.sh (tests/deploy_files.rs starts and stops it) and
-# tests/gateway_haproxy.rs (haproxy sending PROXY v2 in front of the gateway). Sentinel
-# is `redis-server --sentinel`, no other package.
-for tool in haproxy curl; do
+# haproxy, curl and openssl: deploy/two-sites.sh (tests/deploy_files.rs starts and stops it;
+# openssl makes its NATS servers' certificates) and tests/gateway_haproxy.rs (haproxy sending
+# PROXY v2 in front of the gateway). Sentinel is `redis-server --sentinel`, no other package.
+for tool in haproxy curl openssl; do
     if ! command -v "$tool" >/dev/null 2>&1; then
         apt_install "$tool"
     fi
