@@ -143,6 +143,14 @@ impl NatsCluster {
             .collect()
     }
 
+    /// The client URL of the site's server.
+    pub fn url(&self, site: &str) -> String {
+        format!(
+            "nats://127.0.0.1:{}",
+            self.servers[self.index(site)].client_port
+        )
+    }
+
     fn index(&self, site: &str) -> usize {
         self.servers
             .iter()
