@@ -1,11 +1,9 @@
-//! The JetStream API requests the store makes, over plain NATS requests with JSON bodies:
-//! creating a shard's stream and reading the last message of a subject from the stream's
-//! leader. async-nats's typed JetStream API is not used: its stream config (0.51) has no
-//! `allow_atomic`, and its direct gets may be answered by a lagging replica.
+//! The JetStream API requests the store makes by hand, over plain NATS requests with JSON
+//! bodies: creating a shard's stream, and reading the answers to publishes and batches
+//! (async-nats has no call for atomic batches, so their acks are decoded here too).
 
 use std::time::Duration;
 
-use base64::Engine as _;
 use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::json;
@@ -27,8 +25,8 @@ pub struct ApiError {
 /// without N (JSStreamWrongLastSequenceConstantError, 10164) when a clustered leader finds
 /// the subject in a proposal still in flight: under concurrent updates of one key on R3.
 pub const WRONG_LAST_SEQUENCE: [u32; 2] = [10071, 10164];
-/// "no message found".
-const NO_MESSAGE_FOUND: u32 = 10037;
+/// Too many atomic batches open on the stream (50 by default): a moment later it is fine.
+pub const TOO_MANY_BATCHES: u32 = 10210;
 
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -122,51 +120,5 @@ pub async fn ensure_stream(
         }
         tracing::debug!(stream = spec.name, %outcome, "stream not created yet; trying again");
         tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-/// The last message of a subject as the stream's leader has it.
-#[derive(Debug, Clone)]
-pub struct StoredMessage {
-    /// Its stream sequence: the version of the key.
-    pub seq: u64,
-    pub data: Vec<u8>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Got {
-    message: RawMessage,
-}
-
-#[derive(Debug, Deserialize)]
-struct RawMessage {
-    seq: u64,
-    #[serde(default)]
-    data: String,
-}
-
-/// The last message on `subject` in `stream`, read from the stream's leader (`STREAM.MSG.GET`,
-/// not a direct get, so a stale follower never answers).
-pub async fn last_message(
-    client: &async_nats::Client,
-    stream: &str,
-    subject: &str,
-) -> Result<Option<StoredMessage>, StoreError> {
-    let body = Bytes::from(json!({ "last_by_subj": subject }).to_string());
-    match request::<Got>(client, format!("$JS.API.STREAM.MSG.GET.{stream}"), body).await? {
-        Ok(got) => {
-            let data = base64::engine::general_purpose::STANDARD
-                .decode(got.message.data)
-                .map_err(|error| StoreError::Corrupt {
-                    key: subject.to_owned(),
-                    error: error.to_string(),
-                })?;
-            Ok(Some(StoredMessage {
-                seq: got.message.seq,
-                data,
-            }))
-        }
-        Err(error) if error.err_code == NO_MESSAGE_FOUND => Ok(None),
-        Err(error) => Err(StoreError::Backend(format!("{subject}: {error}"))),
     }
 }

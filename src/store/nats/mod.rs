@@ -3,40 +3,79 @@
 //! [`Change`] is one atomic batch whose guards are expected subject sequences. See
 //! docs/design/multi-site-store.md, "Decision".
 //!
-//! Built in steps on its branch: records, claims and `commit` (with claims, record versions
-//! and enqueues) work; the queue consumers, outboxes, carrier-id slots, sweep and heartbeats
-//! answer "not implemented yet".
+//! - **Records** `r.<id>`: the record's JSON; its version is the stream sequence of its last
+//!   write. **Claims** `c.…`: the value and its expiry, with a `Nats-TTL` that outlives it.
+//!   **Carrier-id slots** `m.<connector>.<carrier id>`: the mapping and the receipts parked
+//!   before it, so a park and a mapping guard each other ([`commit`]).
+//! - **Queues** `q.<connector>.<slot>.<id>` and **outboxes** `o.<account>.<seq>`: read through
+//!   durable pull consumers ([`consumers`]); a fetched entry is taken until acknowledged, and
+//!   delivered again once its lease (`ack_wait`) runs out. A change that finishes a queued
+//!   MT replaces its entry with a tombstone in the same batch; takers skip tombstones, and
+//!   check each entry against its record, so an entry a change did not finish is dropped.
+//! - **Heartbeats** `n.<node>` with a TTL; **wake-ups** on core NATS ([`wakeups`]).
+//! - Reads go to the stream's leader (`STREAM.MSG.GET`), never to a replica that may lag.
+//!
+//! One shard for now: the stream is named per shard so connectors can be spread over several
+//! later.
 
 mod api;
+mod carrier;
 mod commit;
+mod consumers;
+mod held;
+mod maintenance;
+mod outbox;
+mod queue;
 pub mod subjects;
 mod target;
+mod values;
+mod wakeups;
 
 pub use target::{NatsTarget, NatsTls};
 
-use std::{sync::Arc, time::Duration};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
+use async_nats::jetstream::{
+    self,
+    message::StreamMessage,
+    stream::{DeleteMessageErrorKind, LastRawMessageErrorKind},
+};
 use async_trait::async_trait;
+use futures_util::StreamExt;
 
-use self::subjects::Subjects;
+use self::{
+    consumers::Consumers,
+    held::HeldEntries,
+    subjects::{Subjects, Topic},
+    wakeups::Wakeups,
+};
 use super::{
     CarrierIdRecord, CarrierKey, Change, ClaimSpace, Committed, MessageRecord, NodeInfo,
     OutboxEntry, Store, StoreError, SweepStats, Versioned,
 };
-use crate::message::{CarrierReceipt, MessageId, Mt};
+use crate::message::{now_ms, CarrierReceipt, MessageId, Mt};
 
 /// How long `connect` waits for a cluster that is still electing its leaders.
 const STREAM_PATIENCE: Duration = Duration::from_secs(15);
 /// A request the cluster does not answer within this is an error (a leader election takes
 /// a few seconds; the caller retries).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// JetStream's "no message found".
+const NO_MESSAGE_FOUND: jetstream::ErrorCode = jetstream::ErrorCode(10037);
 
 /// The store on a NATS JetStream cluster. See the module documentation.
 pub struct NatsStore {
     client: async_nats::Client,
-    subjects: Subjects,
     /// The one shard's stream (sharding by connector comes later).
-    stream: String,
+    stream: jetstream::stream::Stream<()>,
+    subjects: Subjects,
+    consumers: Consumers,
+    wakeups: Arc<Wakeups>,
+    held_mts: HeldEntries<MessageId>,
+    held_outbox: HeldEntries<(String, u64)>,
+    /// Where the sweep of a kind of key starts: everything before is kept for a reason that
+    /// lasts until it is written again (and so moves past this point).
+    sweep_from: std::sync::Mutex<HashMap<&'static str, u64>>,
 }
 
 impl NatsStore {
@@ -52,6 +91,9 @@ impl NatsStore {
                 "nats namespace {namespace:?}: only letters, digits, '-' and '_'"
             )));
         }
+        if target.lease.is_zero() {
+            return Err(StoreError::Backend("nats lease must not be zero".into()));
+        }
         let client = target
             .connect_options()
             .request_timeout(Some(REQUEST_TIMEOUT))
@@ -59,34 +101,124 @@ impl NatsStore {
             .await
             .map_err(StoreError::backend)?;
         let subjects = Subjects::new(namespace);
-        let stream = subjects.stream(0);
+        let stream_name = subjects.stream(0);
         api::ensure_stream(
             &client,
             &api::StreamSpec {
-                name: &stream,
+                name: &stream_name,
                 subjects: subjects.stream_filters(),
                 replicas,
             },
             STREAM_PATIENCE,
         )
         .await?;
+        let mut context = jetstream::new(client.clone());
+        context.set_timeout(REQUEST_TIMEOUT);
+        let stream = context
+            .get_stream_no_info(&stream_name)
+            .await
+            .map_err(StoreError::backend)?;
         Ok(Arc::new(Self {
+            wakeups: Wakeups::start(&client, &subjects).await?,
+            consumers: Consumers::new(stream.clone(), target.lease),
             client,
-            subjects,
             stream,
+            subjects,
+            held_mts: HeldEntries::default(),
+            held_outbox: HeldEntries::default(),
+            sweep_from: Default::default(),
         }))
     }
 
     /// The last message on `subject`, from the stream's leader.
-    async fn last(&self, subject: &str) -> Result<Option<api::StoredMessage>, StoreError> {
-        api::last_message(&self.client, &self.stream, subject).await
+    async fn last(&self, subject: &str) -> Result<Option<StreamMessage>, StoreError> {
+        match self.stream.get_last_raw_message_by_subject(subject).await {
+            Ok(message) => Ok(Some(message)),
+            Err(error) if matches!(error.kind(), LastRawMessageErrorKind::NoMessageFound) => {
+                Ok(None)
+            }
+            Err(error) => Err(StoreError::Backend(format!("{subject}: {error}"))),
+        }
+    }
+
+    /// The first message at or after stream sequence `from` on a subject `filter` matches,
+    /// from the stream's leader.
+    async fn first_from(
+        &self,
+        filter: &str,
+        from: u64,
+    ) -> Result<Option<StreamMessage>, StoreError> {
+        match self
+            .stream
+            .get_first_raw_message_by_subject(filter, from)
+            .await
+        {
+            Ok(message) => Ok(Some(message)),
+            Err(error) if matches!(error.kind(), LastRawMessageErrorKind::NoMessageFound) => {
+                Ok(None)
+            }
+            Err(error) => Err(StoreError::Backend(format!("{filter}: {error}"))),
+        }
+    }
+
+    /// The messages on subjects `filter` matches, from stream sequence `from` on, in order,
+    /// each read from the stream's leader.
+    fn scan<'a>(
+        &'a self,
+        filter: &'a str,
+        from: u64,
+    ) -> impl futures_util::Stream<Item = Result<StreamMessage, StoreError>> + 'a {
+        futures_util::stream::try_unfold(from, move |from| async move {
+            let found = self.first_from(filter, from).await?;
+            Ok(found.map(|found| {
+                let next = found.sequence + 1;
+                (found, next)
+            }))
+        })
+    }
+
+    /// How many messages each subject `filter` matches has (one at most, per the stream).
+    async fn subject_counts(&self, filter: &str) -> Result<Vec<(String, usize)>, StoreError> {
+        let mut listed = self
+            .stream
+            .info_with_subjects(filter)
+            .await
+            .map_err(StoreError::backend)?;
+        let mut counts = Vec::new();
+        while let Some(subject) = listed.next().await {
+            counts.push(subject.map_err(StoreError::backend)?);
+        }
+        Ok(counts)
+    }
+
+    /// Removes the message at stream sequence `seq`; `false` if it was gone already (replaced,
+    /// expired or removed by another node).
+    async fn delete(&self, seq: u64) -> Result<bool, StoreError> {
+        match self.stream.delete_message(seq).await {
+            Ok(deleted) => Ok(deleted),
+            Err(error) => match error.kind() {
+                DeleteMessageErrorKind::JetStream(error)
+                    if error.error_code() == NO_MESSAGE_FOUND =>
+                {
+                    Ok(false)
+                }
+                _ => Err(StoreError::Backend(format!("deleting {seq}: {error}"))),
+            },
+        }
+    }
+
+    /// Tells every node's waiters for `topic` (best effort: they also look on their own).
+    async fn wake(&self, topic: &Topic) {
+        let subject = self.subjects.wake(topic);
+        if let Err(error) = self.client.publish(subject, bytes::Bytes::new()).await {
+            tracing::debug!(%error, "nats: wake-up not sent");
+        }
     }
 }
 
-fn not_implemented<T>(what: &str) -> Result<T, StoreError> {
-    Err(StoreError::Backend(format!(
-        "nats store: {what} not implemented yet"
-    )))
+/// A stream message's time in ms since the epoch.
+fn written_ms(message: &StreamMessage) -> u64 {
+    u64::try_from(message.time.unix_timestamp_nanos() / 1_000_000).unwrap_or(0)
 }
 
 #[async_trait]
@@ -96,118 +228,107 @@ impl Store for NatsStore {
         let Some(found) = self.last(&subject).await? else {
             return Ok(None);
         };
-        let mut value: MessageRecord =
-            serde_json::from_slice(&found.data).map_err(|error| StoreError::Corrupt {
-                key: subject,
-                error: error.to_string(),
-            })?;
+        let mut value: MessageRecord = values::decode(&subject, &found.payload)?;
         // A version is the stream sequence of the record's last write: opaque, not a count.
-        value.version = found.seq;
+        value.version = found.sequence;
         Ok(Some(Versioned {
             value,
-            version: found.seq,
+            version: found.sequence,
         }))
     }
 
     async fn carrier_target(
         &self,
-        _key: &CarrierKey,
+        key: &CarrierKey,
     ) -> Result<Option<(CarrierIdRecord, Versioned<MessageRecord>)>, StoreError> {
-        not_implemented("carrier_target")
+        self.target(key).await
     }
 
     async fn record_with_parked(
         &self,
-        _id: &MessageId,
-        _keys: &[CarrierKey],
+        id: &MessageId,
+        keys: &[CarrierKey],
     ) -> Result<(Versioned<MessageRecord>, Vec<Vec<CarrierReceipt>>), StoreError> {
-        not_implemented("record_with_parked")
+        self.record_and_parked(id, keys).await
     }
 
     async fn claimed(&self, space: &ClaimSpace, key: &str) -> Result<Option<String>, StoreError> {
-        // An expired claim is gone: the server removes it at its TTL.
         let subject = self.subjects.claim(space, key);
-        self.last(&subject)
-            .await?
-            .map(|found| {
-                String::from_utf8(found.data).map_err(|error| StoreError::Corrupt {
-                    key: subject.clone(),
-                    error: error.to_string(),
-                })
-            })
-            .transpose()
+        let Some(found) = self.last(&subject).await? else {
+            return Ok(None);
+        };
+        let claim: values::ClaimValue = values::decode(&subject, &found.payload)?;
+        Ok(claim.live(now_ms()).then_some(claim.value))
     }
 
     async fn commit(&self, change: Change) -> Result<Committed, StoreError> {
         self.commit_change(change).await
     }
 
-    async fn take_mts(&self, _connector: &str, _max: usize) -> Result<Vec<Mt>, StoreError> {
-        not_implemented("take_mts")
+    async fn take_mts(&self, connector: &str, max: usize) -> Result<Vec<Mt>, StoreError> {
+        self.take(connector, max).await
     }
 
-    async fn wait_for_mts(&self, _connector: &str, timeout: Duration) {
-        tokio::time::sleep(timeout).await;
+    async fn wait_for_mts(&self, connector: &str, timeout: Duration) {
+        let topic = Topic::Queue(connector.to_owned());
+        self.wakeups.wait(&topic, timeout).await;
     }
 
-    async fn release_mt(&self, _id: &MessageId, _connector: &str) -> Result<(), StoreError> {
-        not_implemented("release_mt")
+    async fn release_mt(&self, id: &MessageId, connector: &str) -> Result<(), StoreError> {
+        self.release(id, connector).await
     }
 
-    async fn take_outbox(
-        &self,
-        _account: &str,
-        _max: usize,
-    ) -> Result<Vec<OutboxEntry>, StoreError> {
-        not_implemented("take_outbox")
+    async fn take_outbox(&self, account: &str, max: usize) -> Result<Vec<OutboxEntry>, StoreError> {
+        self.take_due(account, max).await
     }
 
-    async fn wait_for_outbox(&self, _account: &str, timeout: Duration) {
-        tokio::time::sleep(timeout).await;
+    async fn wait_for_outbox(&self, account: &str, timeout: Duration) {
+        let topic = Topic::Outbox(account.to_owned());
+        self.wakeups.wait(&topic, timeout).await;
     }
 
-    async fn outbox_done(&self, _account: &str, _seq: u64) -> Result<(), StoreError> {
-        not_implemented("outbox_done")
+    async fn outbox_done(&self, account: &str, seq: u64) -> Result<(), StoreError> {
+        self.done(account, seq).await
     }
 
     async fn outbox_retry(
         &self,
-        _account: &str,
-        _seq: u64,
-        _retry_at_ms: u64,
+        account: &str,
+        seq: u64,
+        retry_at_ms: u64,
     ) -> Result<(), StoreError> {
-        not_implemented("outbox_retry")
+        self.retry(account, seq, retry_at_ms).await
     }
 
     async fn expire_outbox(
         &self,
-        _account: &str,
-        _ttl: Duration,
+        account: &str,
+        ttl: Duration,
     ) -> Result<Vec<OutboxEntry>, StoreError> {
-        not_implemented("expire_outbox")
+        self.expire(account, ttl).await
     }
 
     async fn outbox_depths(&self) -> Result<Vec<(String, usize)>, StoreError> {
-        not_implemented("outbox_depths")
+        self.outbox_sizes().await
     }
 
     async fn queue_depths(&self) -> Result<Vec<(String, usize)>, StoreError> {
-        not_implemented("queue_depths")
+        self.queue_sizes().await
     }
 
-    async fn sweep(&self, _retention: Duration) -> Result<SweepStats, StoreError> {
-        not_implemented("sweep")
+    async fn sweep(&self, retention: Duration) -> Result<SweepStats, StoreError> {
+        self.remove_old(retention).await
     }
 
-    async fn heartbeat(&self, _node: &NodeInfo, _lease: Duration) -> Result<(), StoreError> {
-        not_implemented("heartbeat")
+    async fn heartbeat(&self, node: &NodeInfo, lease: Duration) -> Result<(), StoreError> {
+        self.beat(node, lease).await
     }
 
     async fn nodes(&self) -> Result<Vec<NodeInfo>, StoreError> {
-        not_implemented("nodes")
+        self.live_nodes().await
     }
 
     async fn check_writable(&self) -> Result<(), StoreError> {
-        not_implemented("check_writable")
+        self.write_check().await
     }
 }

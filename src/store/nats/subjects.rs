@@ -42,8 +42,27 @@ pub struct Subjects {
     namespace: String,
 }
 
-/// The kinds of keys in a shard's stream (see the design record, "Decision").
-pub const KINDS: [&str; 6] = ["r", "c", "m", "q", "o", "n"];
+/// The kinds of keys in a shard's stream (see the design record, "Decision"), and `h` for
+/// health checks and guard carriers.
+pub const KINDS: [&str; 7] = ["r", "c", "m", "q", "o", "n", "h"];
+
+/// Queue slots per connector: per priority rank, MTs given back (taken first), then the rest.
+pub const QUEUE_SLOTS: usize = crate::message::PRIORITIES_HIGHEST_FIRST.len() * 2;
+
+/// The queue slot of an MT of `rank` (0 = highest priority); lower slots are taken first.
+pub fn queue_slot(rank: usize, released: bool) -> usize {
+    rank * 2 + usize::from(!released)
+}
+
+/// The kinds of claims (the token after `c`): idempotency keys, receipt dedupe, MO dedupe.
+pub const CLAIM_SPACES: [char; 3] = ['i', 'd', 'm'];
+
+/// Where a wake-up goes: a connector's queue or an account's outbox.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Topic {
+    Queue(String),
+    Outbox(String),
+}
 
 impl Subjects {
     /// `namespace` must satisfy [`valid_namespace`].
@@ -82,14 +101,140 @@ impl Subjects {
         }
     }
 
-    /// A queued MT of `connector` at `rank` (lower is taken first).
-    pub fn queued(&self, connector: &str, rank: usize, id: &str) -> String {
+    /// The claims of one space (see [`CLAIM_SPACES`]), for the sweep.
+    pub fn claims_of(&self, space: char) -> String {
+        format!("{}.c.{space}.>", self.namespace)
+    }
+
+    /// Every record, for the sweep.
+    pub fn records(&self) -> String {
+        format!("{}.r.>", self.namespace)
+    }
+
+    /// A carrier id's slot: its mapping, or the receipts parked before it.
+    pub fn slot(&self, connector: &str, carrier_id: &str) -> String {
         format!(
-            "{}.q.{}.{rank}.{}",
+            "{}.m.{}.{}",
+            self.namespace,
+            token(connector),
+            token(carrier_id)
+        )
+    }
+
+    /// Every carrier-id slot, for the sweep.
+    pub fn slots(&self) -> String {
+        format!("{}.m.>", self.namespace)
+    }
+
+    /// A queued MT of `connector` in queue `slot` (see [`queue_slot`]).
+    pub fn queued(&self, connector: &str, slot: usize, id: &str) -> String {
+        format!(
+            "{}.q.{}.{slot}.{}",
             self.namespace,
             token(connector),
             token(id)
         )
+    }
+
+    /// What the consumer of one queue slot reads.
+    pub fn queue_slot_filter(&self, connector: &str, slot: usize) -> String {
+        format!("{}.q.{}.{slot}.>", self.namespace, token(connector))
+    }
+
+    /// The durable consumer of one queue slot.
+    pub fn queue_consumer(&self, connector: &str, slot: usize) -> String {
+        format!("q_{}_{slot}", token(connector))
+    }
+
+    /// Every queued MT, for the depths.
+    pub fn queues(&self) -> String {
+        format!("{}.q.>", self.namespace)
+    }
+
+    /// The connector and slot of a queued MT's subject.
+    pub fn queue_of(&self, subject: &str) -> Option<(String, usize)> {
+        let rest = subject.strip_prefix(&format!("{}.q.", self.namespace))?;
+        let mut parts = rest.split('.');
+        let connector = key_of(parts.next()?)?;
+        let slot = parts.next()?.parse().ok()?;
+        Some((connector, slot))
+    }
+
+    /// The connector and slot a queue consumer's name stands for.
+    pub fn queue_consumer_of(&self, name: &str) -> Option<(String, usize)> {
+        let (connector, slot) = name.strip_prefix("q_")?.rsplit_once('_')?;
+        Some((key_of(connector)?, slot.parse().ok()?))
+    }
+
+    /// An outbox entry of `account`.
+    pub fn outbox(&self, account: &str, seq: u64) -> String {
+        format!("{}.o.{}.{seq}", self.namespace, token(account))
+    }
+
+    /// What the consumer of an account's outbox reads.
+    pub fn outbox_filter(&self, account: &str) -> String {
+        format!("{}.o.{}.>", self.namespace, token(account))
+    }
+
+    /// The durable consumer of an account's outbox.
+    pub fn outbox_consumer(&self, account: &str) -> String {
+        format!("o_{}", token(account))
+    }
+
+    /// Every outbox entry, for the depths.
+    pub fn outboxes(&self) -> String {
+        format!("{}.o.>", self.namespace)
+    }
+
+    /// The account of an outbox entry's subject.
+    pub fn outbox_account(&self, subject: &str) -> Option<String> {
+        let rest = subject.strip_prefix(&format!("{}.o.", self.namespace))?;
+        key_of(rest.split('.').next()?)
+    }
+
+    /// A node's heartbeat.
+    pub fn node(&self, node: &str) -> String {
+        format!("{}.n.{}", self.namespace, token(node))
+    }
+
+    /// Every heartbeat.
+    pub fn nodes(&self) -> String {
+        format!("{}.n.>", self.namespace)
+    }
+
+    /// What `check_writable` writes.
+    pub fn health(&self) -> String {
+        format!("{}.h.check", self.namespace)
+    }
+
+    /// The prefix of messages that only carry a guard of their batch (on another subject).
+    pub fn guard_carrier(&self) -> String {
+        format!("{}.h.guard", self.namespace)
+    }
+
+    /// The core NATS subject (not in the stream) of a wake-up.
+    pub fn wake(&self, topic: &Topic) -> String {
+        match topic {
+            Topic::Queue(connector) => format!("{}.w.q.{}", self.namespace, token(connector)),
+            Topic::Outbox(account) => format!("{}.w.o.{}", self.namespace, token(account)),
+        }
+    }
+
+    /// Every wake-up of this namespace.
+    pub fn wakes(&self) -> String {
+        format!("{}.w.>", self.namespace)
+    }
+
+    /// The topic of a wake-up's subject.
+    pub fn topic_of(&self, subject: &str) -> Option<Topic> {
+        let rest = subject.strip_prefix(&format!("{}.w.", self.namespace))?;
+        let (kind, key) = rest.split_once('.')?;
+        let key = key_of(key)?;
+        match kind {
+            "q" => Some(Topic::Queue(key)),
+            "o" => Some(Topic::Outbox(key)),
+            _ => None,
+        }
     }
 }
 
@@ -134,6 +279,26 @@ mod tests {
             subjects.claim(&ClaimSpace::MoDedupe, "k"),
             subjects.claim(&ClaimSpace::ReceiptDedupe, "k")
         );
+    }
+
+    #[test]
+    fn subjects_read_back_as_what_they_name() {
+        let subjects = Subjects::new("t");
+        let queued = subjects.queued("a.b", queue_slot(2, true), "id");
+        assert_eq!(subjects.queue_of(&queued), Some(("a.b".to_owned(), 4)));
+        let consumer = subjects.queue_consumer("a_b", 5);
+        assert_eq!(
+            subjects.queue_consumer_of(&consumer),
+            Some(("a_b".to_owned(), 5))
+        );
+        let outbox = subjects.outbox("acme.eu", 7);
+        assert_eq!(subjects.outbox_account(&outbox).as_deref(), Some("acme.eu"));
+        for topic in [Topic::Queue("x.y".into()), Topic::Outbox("".into())] {
+            assert_eq!(subjects.topic_of(&subjects.wake(&topic)), Some(topic));
+        }
+        assert!(queue_slot(0, true) < queue_slot(0, false));
+        assert!(queue_slot(0, false) < queue_slot(1, true));
+        assert!(queue_slot(3, false) < QUEUE_SLOTS);
     }
 
     #[test]

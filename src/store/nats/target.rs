@@ -38,7 +38,7 @@ impl NatsTarget {
             servers,
             namespace: namespace.to_owned(),
             replicas,
-            lease: Duration::from_secs(60),
+            lease: crate::store::redis::DEFAULT_LEASE,
             credentials: None,
             tls: NatsTls::default(),
         }
