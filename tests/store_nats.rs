@@ -3,7 +3,7 @@
 //! one atomic batch and leases promise, each on a store of its own namespace in ONE shared
 //! cluster (a cluster start costs seconds on a small machine); and, on a cluster of its own,
 //! what R3 over three sites promises (commits go on without one site; without a quorum
-//! nothing commits).
+//! nothing commits), and a cluster with TLS and passwords on client connections and routes.
 
 mod nats_server;
 #[macro_use]
@@ -20,7 +20,10 @@ use std::{
 use nats_server::NatsCluster;
 use smsgw::{
     message::{IdGenerator, MessageState, Priority},
-    store::{Change, ClaimSpace, Committed, MessageRecord, NatsOptions, NatsStore, Store, Write},
+    store::{
+        Change, ClaimSpace, Committed, MessageRecord, NatsCredentials, NatsOptions, NatsStore,
+        NatsTls, Store, Write,
+    },
 };
 use store_suite::{mt, receipt, take_after_lease, Flows};
 
@@ -37,7 +40,11 @@ impl NatsCluster {
 
     /// A store (a node) in `namespace`: stores of one namespace share everything.
     async fn store_in(&self, namespace: &str, lease: Duration) -> Arc<NatsStore> {
-        NatsStore::connect_with(&self.urls(), namespace, 3, NatsOptions { lease })
+        let options = NatsOptions {
+            lease,
+            ..NatsOptions::default()
+        };
+        NatsStore::connect_with(&self.urls(), namespace, 3, options)
             .await
             .unwrap()
     }
@@ -388,4 +395,74 @@ async fn commits_go_on_without_one_site_and_stop_without_a_quorum() {
         Committed::Done,
         "commits again once the sites are back"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_with_tls_and_passwords_serves_only_clients_it_trusts() {
+    let cluster = NatsCluster::start_secured().await;
+    let secured = cluster.secured().unwrap().clone();
+    let trusted = NatsOptions {
+        tls: Some(NatsTls {
+            ca: Some(secured.cert.clone()),
+            client_cert: Some((secured.cert.clone(), secured.key.clone())),
+        }),
+        credentials: Some(NatsCredentials {
+            user: secured.user.clone(),
+            password: secured.password.clone(),
+        }),
+        ..NatsOptions::default()
+    };
+    // An accept commits on R3 (so over the TLS routes) and comes back through a consumer.
+    let store = NatsStore::connect_with(&cluster.urls(), "tls", 3, trusted.clone())
+        .await
+        .unwrap();
+    let ids = IdGenerator::new("a", "n1");
+    let message = mt(&ids, Priority::Bulk, 1);
+    store.accept_mt(message.clone(), None).await.unwrap();
+    assert_eq!(
+        store.take_mts("sim", 10).await.unwrap(),
+        std::slice::from_ref(&message)
+    );
+
+    let refused = |options: NatsOptions| {
+        let urls = cluster.urls();
+        async move {
+            match NatsStore::connect_with(&urls, "tls", 3, options).await {
+                Ok(_) => panic!("connected with options the cluster must refuse"),
+                Err(error) => error.to_string(),
+            }
+        }
+    };
+    let wrong_password = NatsOptions {
+        credentials: Some(NatsCredentials {
+            user: secured.user.clone(),
+            password: "not-the-password".into(),
+        }),
+        ..trusted.clone()
+    };
+    let error = refused(wrong_password).await;
+    assert!(error.contains("authorization"), "{error}");
+    let no_password = NatsOptions {
+        credentials: None,
+        ..trusted.clone()
+    };
+    let error = refused(no_password).await;
+    assert!(error.contains("authorization"), "{error}");
+    // Without our CA the servers' certificate is not trusted; without a client certificate
+    // the servers do not trust us.
+    let untrusted_servers = NatsOptions {
+        tls: Some(NatsTls::default()),
+        ..trusted.clone()
+    };
+    let error = refused(untrusted_servers).await;
+    assert!(error.contains("certificate"), "{error}");
+    let no_client_cert = NatsOptions {
+        tls: Some(NatsTls {
+            ca: Some(secured.cert.clone()),
+            client_cert: None,
+        }),
+        ..trusted
+    };
+    let error = refused(no_client_cert).await;
+    assert!(error.contains("Certificate"), "{error}");
 }

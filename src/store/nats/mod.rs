@@ -21,6 +21,7 @@
 mod api;
 mod carrier;
 mod commit;
+mod connect;
 mod consumers;
 mod held;
 mod maintenance;
@@ -52,6 +53,8 @@ use super::{
 };
 use crate::message::{now_ms, CarrierReceipt, MessageId, Mt};
 
+pub use self::connect::{NatsCredentials, NatsOptions, NatsTls};
+
 /// How long `connect` waits for a cluster that is still electing its leaders.
 const STREAM_PATIENCE: Duration = Duration::from_secs(15);
 /// A request the cluster does not answer within this is an error (a leader election takes
@@ -59,21 +62,6 @@ const STREAM_PATIENCE: Duration = Duration::from_secs(15);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// JetStream's "no message found".
 const NO_MESSAGE_FOUND: jetstream::ErrorCode = jetstream::ErrorCode(10037);
-
-/// How a [`NatsStore`] connects and behaves, beyond its servers, namespace and replicas.
-#[derive(Debug, Clone)]
-pub struct NatsOptions {
-    /// How long an MT or outbox entry stays with the node that took it.
-    pub lease: Duration,
-}
-
-impl Default for NatsOptions {
-    fn default() -> Self {
-        Self {
-            lease: super::redis::DEFAULT_LEASE,
-        }
-    }
-}
 
 /// The store on a NATS JetStream cluster. See the module documentation.
 pub struct NatsStore {
@@ -91,7 +79,7 @@ pub struct NatsStore {
 }
 
 impl NatsStore {
-    /// Connects to any of `servers` (`nats://host:port`), and makes the shard stream of
+    /// Connects to any of `servers` (`nats://host:port`, `tls://host:port`), and makes the shard stream of
     /// `namespace` with `replicas` copies (3 over three sites; 1 for a single server).
     pub async fn connect(
         servers: &[String],
@@ -116,12 +104,7 @@ impl NatsStore {
         if options.lease.is_zero() {
             return Err(StoreError::Backend("nats lease must not be zero".into()));
         }
-        let client = async_nats::ConnectOptions::new()
-            .request_timeout(Some(REQUEST_TIMEOUT))
-            .retry_on_initial_connect()
-            .connect(servers)
-            .await
-            .map_err(StoreError::backend)?;
+        let client = connect::client(servers, &options, REQUEST_TIMEOUT).await?;
         let subjects = Subjects::new(namespace);
         let stream_name = subjects.stream(0);
         api::ensure_stream(
