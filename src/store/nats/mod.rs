@@ -21,17 +21,15 @@
 mod api;
 mod carrier;
 mod commit;
+mod connect;
 mod consumers;
 mod held;
 mod maintenance;
 mod outbox;
 mod queue;
 pub mod subjects;
-mod target;
 mod values;
 mod wakeups;
-
-pub use target::{NatsTarget, NatsTls};
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
@@ -54,6 +52,8 @@ use super::{
     OutboxEntry, Store, StoreError, SweepStats, Versioned,
 };
 use crate::message::{now_ms, CarrierReceipt, MessageId, Mt};
+
+pub use self::connect::{NatsTarget, NatsTls};
 
 /// How long `connect` waits for a cluster that is still electing its leaders.
 const STREAM_PATIENCE: Duration = Duration::from_secs(15);
@@ -79,10 +79,8 @@ pub struct NatsStore {
 }
 
 impl NatsStore {
-    /// Connects to the cluster `target` names and makes its shard streams (3 copies over
-    /// three sites; 1 for a single server). Each server is tried in turn; when none takes the
-    /// connection (all down, a wrong password, a certificate not trusted) this fails with the
-    /// reason, rather than retrying out of sight, so a misconfigured node stops at start.
+    /// Connects to the cluster `target` names (see [`connect`]) and makes its shard streams (3
+    /// copies over three sites; 1 for a single server).
     pub async fn connect(target: &NatsTarget) -> Result<Arc<Self>, StoreError> {
         let namespace = target.namespace.as_str();
         let replicas = target.replicas;
@@ -94,12 +92,7 @@ impl NatsStore {
         if target.lease.is_zero() {
             return Err(StoreError::Backend("nats lease must not be zero".into()));
         }
-        let client = target
-            .connect_options()
-            .request_timeout(Some(REQUEST_TIMEOUT))
-            .connect(target.servers.as_slice())
-            .await
-            .map_err(StoreError::backend)?;
+        let client = connect::client(target, REQUEST_TIMEOUT).await?;
         let subjects = Subjects::new(namespace);
         let stream_name = subjects.stream(0);
         api::ensure_stream(
