@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
 # Two sites x two smsgw nodes on loopback, active/active, as a demo of the multi-site set-up:
 #
-#   Redis primary + replica + 3 Sentinels (the store follows a failover)
+#   the store, one of:
+#     nats (default): three nats-server (>= 2.12) in one JetStream cluster, one per site:
+#       A and B, and C the tie-breaker; every stream has a copy on each site, so either data
+#       centre may be lost (configs made from deploy/nats-server.conf: TLS with a CA made
+#       here, passwords for clients and routes)
+#     redis: a Redis primary + replica + 3 Sentinels (the store follows a failover; a single-
+#       site store: see the README's failure matrix)
 #   a carrier simulator (`smsgw carrier-sim`) both sites bind to
 #   site A: nodes a1, a2 behind haproxy A; site B: nodes b1, b2 behind haproxy B
 #   (haproxy configs made from deploy/haproxy.cfg: HTTP round-robin, SMPP TCP, /readyz checks)
@@ -10,16 +16,20 @@
 #   deploy/two-sites.sh --stop   stop everything it started (by the PIDs in its run dir)
 #
 # Environment:
-#   SMSGW_BIN        smsgw binary (default: `cargo build --release`, then its output)
-#   SMSGW_DEMO_DIR   run dir: configs, logs, data, PIDs (default /tmp/smsgw-two-sites)
-#   SMSGW_DEMO_PORT  first of the ~300 loopback ports used (default 24000)
-# Needs redis-server, redis-cli, haproxy and curl on PATH.
+#   SMSGW_BIN          smsgw binary (default: `cargo build --release`, then its output)
+#   SMSGW_DEMO_STORE   nats (default) or redis
+#   SMSGW_NATS_SERVER  nats-server binary (default: the one on PATH)
+#   SMSGW_DEMO_DIR     run dir: configs, logs, data, PIDs (default /tmp/smsgw-two-sites)
+#   SMSGW_DEMO_PORT    first of the ~700 loopback ports used (default 24000)
+# Needs haproxy and curl on PATH, and nats-server and openssl, or redis-server and redis-cli.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 run="${SMSGW_DEMO_DIR:-/tmp/smsgw-two-sites}"
 base="${SMSGW_DEMO_PORT:-24000}"
 password="demo1234"
+store="${SMSGW_DEMO_STORE:-nats}"
+nats_server="${SMSGW_NATS_SERVER:-nats-server}"
 
 # running PID: the process exists and is not a zombie waiting to be reaped.
 running() {
@@ -32,7 +42,7 @@ stop() {
         echo "nothing to stop in $run"
         return 0
     fi
-    # SIGTERM to all (newest first: balancers, nodes, simulator, Sentinels, Redis), up to 10 s
+    # SIGTERM to all (newest first: balancers, nodes, simulator, the store's servers), up to 10 s
     # for them to finish, then SIGKILL for any still there.
     tac "$run/pids" | while read -r pid name; do
         kill "$pid" 2>/dev/null && echo "stopping $name ($pid)" || true
@@ -66,7 +76,12 @@ if [ -z "${SMSGW_BIN:-}" ]; then
     (cd "$here/.." && cargo build --release --bin smsgw)
     SMSGW_BIN="${CARGO_TARGET_DIR:-$here/../target}/release/smsgw"
 fi
-for tool in redis-server redis-cli haproxy curl; do
+case "$store" in
+    nats) store_tools=("$nats_server" openssl) ;;
+    redis) store_tools=(redis-server redis-cli) ;;
+    *) echo "SMSGW_DEMO_STORE must be nats or redis, not \"$store\"" >&2; exit 1 ;;
+esac
+for tool in "${store_tools[@]}" haproxy curl; do
     command -v "$tool" >/dev/null || { echo "$tool is not on PATH" >&2; exit 1; }
 done
 
@@ -94,36 +109,11 @@ wait_for() {
     return 1
 }
 
-primary=$((base + 379))
-replica=$((base + 380))
-sentinels=($((base + 381)) $((base + 382)) $((base + 383)))
 carrier=$((base + 10))
-
-# redis PORT CONFIG_FILE|"" ARGS...: a redis-server (a Sentinel's config file must come first:
-# Sentinel rewrites it).
-redis() {
-    local port="$1" config="$2"
-    shift 2
-    mkdir -p "$run/redis-$port"
-    start "redis-$port" "$run/redis-$port.log" redis-server ${config:+"$config"} --port "$port" \
-        --bind 127.0.0.1 --dir "$run/redis-$port" --appendonly yes --appendfsync everysec \
-        --save "" "$@"
-    wait_for "redis on $port" redis-cli -p "$port" ping
-}
-redis "$primary" ""
-redis "$replica" "" --replicaof 127.0.0.1 "$primary"
-# The nodes WAIT for one replica before acknowledging: start them once it is in sync.
-replica_in_sync() { redis-cli -p "$replica" info replication | grep -q 'master_link_status:up'; }
-wait_for "the replica's sync" replica_in_sync
-for port in "${sentinels[@]}"; do
-    printf 'sentinel monitor smsgw 127.0.0.1 %s 2\nsentinel down-after-milliseconds smsgw 5000\nsentinel failover-timeout smsgw 30000\n' \
-        "$primary" >"$run/sentinel-$port.conf"
-    redis "$port" "$run/sentinel-$port.conf" --sentinel
-done
+. "$here/two-sites-stores.sh"
+"start_${store}_store"
 
 start carrier-sim "$run/carrier-sim.log" "$SMSGW_BIN" carrier-sim --listen "127.0.0.1:$carrier"
-
-sentinel_list=$(printf '"127.0.0.1:%s", ' "${sentinels[@]}")
 # The balancers connect to the nodes from this loopback address, which the nodes trust to name
 # the client (PROXY protocol); anything else on 127.0.0.1 (curl, smsgw send) reaches a node
 # directly as itself.
@@ -142,14 +132,7 @@ http = "127.0.0.1:$http"
 trusted_proxies = ["$balancer"]
 proxy_protocol = ["smpp", "http"]
 
-[store]
-kind = "redis"
-
-[store.redis]
-sentinels = [${sentinel_list%, }]
-master_name = "smsgw"
-wait_replicas = 1
-key_prefix = "demo:"
+$store_toml
 
 [[accounts]]
 system_id = "demo"
@@ -212,7 +195,7 @@ trap - ERR
 
 cat <<EOF
 Two sites running (run dir $run; stop with: deploy/two-sites.sh --stop)
-  Redis primary 127.0.0.1:$primary, replica :$replica, Sentinels :${sentinels[0]} :${sentinels[1]} :${sentinels[2]} (master "smsgw")
+  $store_summary
   carrier simulator 127.0.0.1:$carrier
   site A: haproxy HTTP 127.0.0.1:$((base + 80)), SMPP 127.0.0.1:$((base + 75)); nodes a1, a2
   site B: haproxy HTTP 127.0.0.1:$((base + 90)), SMPP 127.0.0.1:$((base + 85)); nodes b1, b2
@@ -221,5 +204,5 @@ Send through site A (HTTP), then site B (SMPP, waiting for the receipt):
   curl -d 'login=demo&password=$password&phone_number=447700900001&sender=DEMO&message=hello&message_id=m1&receipt=TRUE' http://127.0.0.1:$((base + 80))/httpapi/receiver
   $SMSGW_BIN send --smpp 127.0.0.1:$((base + 85)) --system-id demo --password $password --to 447700900001 --text hello --wait
 The nodes on either site: curl http://127.0.0.1:$((base + 90))/cluster
-Fail the Redis primary over: redis-cli -p $primary debug sleep 30   (or kill it; the Sentinels promote the replica)
+$store_howto
 EOF

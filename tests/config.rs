@@ -6,8 +6,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use smsgw::config::{
-    Config, ConfigErrors, Numbering, ProxyProtocolOn, PushFormat, RedisSentinel, RedisTls, Secret,
-    StoreConfig,
+    Config, ConfigErrors, Numbering, ProxyProtocolOn, PushFormat, RedisSentinel, Secret,
+    StoreConfig, StoreTls,
 };
 use smsgw::credentials::verify_password;
 use smsgw_smpp::encoding::ReceiptIdFormat;
@@ -522,7 +522,7 @@ fn redis_store_and_simulator_settings() {
             wait_replicas: 1,
             key_prefix: "smsgw:".into(),
             lease: Duration::from_secs(20),
-            tls: RedisTls::default(),
+            tls: StoreTls::default(),
         }
     );
     assert_eq!(
@@ -617,7 +617,7 @@ fn redis_store_tls_certificates() {
     };
     assert_eq!(
         tls(load(&format!("{redis}{client}url = \"rediss://:pw@r:6380/0\"\n")).unwrap()),
-        RedisTls {
+        StoreTls {
             ca: Some(path("ca.pem")),
             client: Some((path("client.pem"), path("client.key"))),
         }
@@ -647,6 +647,126 @@ fn redis_store_tls_certificates() {
         "[store]\nkind = \"redis\"\n[store.redis]\nurl = \"rediss://r\"\ntls_ca = \"/nonexistent/ca.pem\"\n",
         "5:10",
         "CA certificate file /nonexistent/ca.pem does not exist",
+    );
+}
+
+#[test]
+fn nats_store_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    for file in ["ca.pem", "client.pem", "client.key"] {
+        std::fs::write(dir.path().join(file), "").unwrap();
+    }
+    let path = |file: &str| dir.path().join(file);
+    let config = load(&format!(
+        "[store]\nkind = \"nats\"\n[store.nats]\n\
+         servers = [\"tls://10.0.1.5:4222\", \"tls://10.0.2.5:4222\", \"tls://10.0.3.5:4222\"]\n\
+         namespace = \"prod-eu\"\nlease = \"45s\"\nuser = \"smsgw\"\n\
+         password_env = \"SMSGW_PRIMARY_PASSWORD\"\ntls_ca = \"{}\"\n\
+         tls_cert = \"{}\"\ntls_key = \"{}\"\n",
+        path("ca.pem").display(),
+        path("client.pem").display(),
+        path("client.key").display()
+    ))
+    .unwrap();
+    assert_eq!(
+        config.store,
+        StoreConfig::Nats {
+            servers: vec![
+                "tls://10.0.1.5:4222".into(),
+                "tls://10.0.2.5:4222".into(),
+                "tls://10.0.3.5:4222".into()
+            ],
+            namespace: "prod-eu".into(),
+            replicas: 3,
+            lease: Duration::from_secs(45),
+            credentials: Some(("smsgw".into(), Secret::new("prim-pw"))),
+            tls: StoreTls {
+                ca: Some(path("ca.pem")),
+                client: Some((path("client.pem"), path("client.key"))),
+            },
+        }
+    );
+    // One server, one copy, the default namespace; no credentials, no TLS.
+    let single = load("[store]\nkind = \"nats\"\n[store.nats]\nservers = [\"nats://127.0.0.1:4222\"]\nreplicas = 1\n")
+        .unwrap();
+    assert_eq!(
+        single.store,
+        StoreConfig::Nats {
+            servers: vec!["nats://127.0.0.1:4222".into()],
+            namespace: "smsgw".into(),
+            replicas: 1,
+            lease: Duration::from_secs(60),
+            credentials: None,
+            tls: StoreTls::default(),
+        }
+    );
+}
+
+#[test]
+fn nats_store_settings_are_checked() {
+    let nats = "[store]\nkind = \"nats\"\n[store.nats]\n";
+    let servers = "servers = [\"nats://n1:4222\"]\n";
+    assert_problem(
+        "[store]\nkind = \"nats\"\n",
+        "2:8",
+        "needs a [store.nats] table with servers",
+    );
+    assert_problem(
+        &format!("{nats}namespace = \"x\"\n"),
+        "3:1",
+        "missing servers",
+    );
+    assert_problem(
+        &format!("{nats}servers = []\n"),
+        "4:11",
+        "at least one NATS server",
+    );
+    for bad in [
+        "n1:4222",
+        "nats://n1",
+        "redis://n1:4222",
+        "nats://u:p@n1:4222",
+    ] {
+        assert_problem(
+            &format!("{nats}servers = [\"{bad}\"]\n"),
+            "4:12",
+            "must be nats://host:port or tls://host:port",
+        );
+    }
+    assert_problem(
+        &format!("{nats}{servers}namespace = \"a.b\"\n"),
+        "5:13",
+        "letters, digits, '-' and '_' only",
+    );
+    for replicas in ["0", "6"] {
+        assert_problem(
+            &format!("{nats}{servers}replicas = {replicas}\n"),
+            "5:12",
+            "replicas must be 1 to 5",
+        );
+    }
+    assert_problem(
+        &format!("{nats}{servers}password = \"pw\"\n"),
+        "5:12",
+        "a password needs its user",
+    );
+    assert_problem(
+        &format!("{nats}{servers}user = \"smsgw\"\n"),
+        "5:8",
+        "missing password (or password_env)",
+    );
+    assert_problem(
+        &format!(
+            "{nats}{servers}tls_ca = \"{}/Cargo.toml\"\n",
+            env!("CARGO_MANIFEST_DIR")
+        ),
+        "5:10",
+        "no store connection uses TLS: write servers as tls://host:port",
+    );
+    assert_problem(
+        &format!("[store.nats]\n{servers}"),
+        "1:1",
+        "[store.nats] is set but [store] has no kind: add kind = \"nats\"",
     );
 }
 

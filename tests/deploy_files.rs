@@ -2,6 +2,8 @@
 //! passes the same checks as `smsgw check-config`, with the store reached over TLS with the
 //! URL and CA the Deployment takes from a Secret.
 
+mod nats_server;
+
 use smsgw::config::{Config, StoreConfig};
 
 /// Where the Deployment mounts the Redis CA; the ConfigMap's `tls_ca` is in it.
@@ -93,12 +95,14 @@ fn two_sites_script() -> String {
     format!("{root}/deploy/two-sites.sh")
 }
 
-/// Runs deploy/two-sites.sh with `args` in `run` on ports from `base`.
-fn two_sites(run: &std::path::Path, base: u16, args: &[&str]) -> std::process::Output {
+/// Runs deploy/two-sites.sh on `store` with `args` in `run` on ports from `base`.
+fn two_sites(store: &str, run: &std::path::Path, base: u16, args: &[&str]) -> std::process::Output {
     std::process::Command::new("bash")
         .arg(two_sites_script())
         .args(args)
         .env("SMSGW_BIN", env!("CARGO_BIN_EXE_smsgw"))
+        .env("SMSGW_DEMO_STORE", store)
+        .env("SMSGW_NATS_SERVER", nats_server::binary())
         .env("SMSGW_DEMO_DIR", run)
         .env("SMSGW_DEMO_PORT", base.to_string())
         .output()
@@ -106,7 +110,25 @@ fn two_sites(run: &std::path::Path, base: u16, args: &[&str]) -> std::process::O
 }
 
 #[test]
-fn the_two_site_demo_starts_sends_through_each_site_and_stops_what_it_started() {
+fn the_two_site_demo_on_nats_starts_sends_through_each_site_and_stops_what_it_started() {
+    // Three nats-server (sites A, B, C), the simulator, 4 nodes, 2 haproxy.
+    two_site_demo("nats", 10);
+}
+
+#[test]
+fn the_two_site_demo_on_redis_starts_sends_through_each_site_and_stops_what_it_started() {
+    // 5 Redis processes (primary, replica, 3 Sentinels), the simulator, 4 nodes, 2 haproxy.
+    two_site_demo("redis", 12);
+}
+
+/// Starts the demo on `store`, sends an MT through each site's balancer, stops it and checks
+/// that the `processes` it started are all gone.
+fn two_site_demo(store: &str, processes: usize) {
+    // One demo at a time: its ports are free when chosen, not yet bound.
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _turn = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let syntax = std::process::Command::new("bash")
         .args(["-n", &two_sites_script()])
         .status()
@@ -115,7 +137,7 @@ fn the_two_site_demo_starts_sends_through_each_site_and_stops_what_it_started() 
 
     let run = tempfile::tempdir().unwrap();
     let base = free_demo_base();
-    let started = two_sites(run.path(), base, &[]);
+    let started = two_sites(store, run.path(), base, &[]);
     let stdout = String::from_utf8_lossy(&started.stdout).into_owned();
     let pids = std::fs::read_to_string(run.path().join("pids")).unwrap_or_default();
     let sent = started.status.success().then(|| {
@@ -130,7 +152,7 @@ fn the_two_site_demo_starts_sends_through_each_site_and_stops_what_it_started() 
             String::from_utf8_lossy(&out.stdout).into_owned()
         })
     });
-    let stopped = two_sites(run.path(), base, &["--stop"]);
+    let stopped = two_sites(store, run.path(), base, &["--stop"]);
     assert!(
         started.status.success(),
         "{stdout}{}",
@@ -142,8 +164,7 @@ fn the_two_site_demo_starts_sends_through_each_site_and_stops_what_it_started() 
         ["result_code=0&message_id=m1", "result_code=0&message_id=m1"].map(String::from)
     );
     assert!(stopped.status.success());
-    // 5 Redis processes, the simulator, 4 nodes, 2 haproxy: all gone.
-    assert_eq!(pids.lines().count(), 12, "{pids}");
+    assert_eq!(pids.lines().count(), processes, "{pids}");
     for line in pids.lines() {
         let pid = line.split_whitespace().next().unwrap();
         // Gone, or a zombie its new parent has not reaped yet.
@@ -156,22 +177,24 @@ fn the_two_site_demo_starts_sends_through_each_site_and_stops_what_it_started() 
     }
 }
 
-/// A base port for `two-sites.sh` (it listens on base + these offsets) below the kernel's
+/// A base port for `two-sites.sh` (it listens on base + these offsets: either store's) below the kernel's
 /// ephemeral range, so the ports other tests get from the kernel never collide with it, and
 /// each of them free now.
 fn free_demo_base() -> u16 {
-    const OFFSETS: [u16; 18] = [
-        10, 75, 80, 85, 90, 101, 102, 181, 182, 201, 202, 281, 282, 379, 380, 381, 382, 383,
+    const SPAN: u16 = 700;
+    const OFFSETS: [u16; 24] = [
+        10, 75, 80, 85, 90, 101, 102, 181, 182, 201, 202, 281, 282, 379, 380, 381, 382, 383, 422,
+        423, 424, 622, 623, 624,
     ];
     let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
         .ok()
         .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
         .unwrap_or(32768);
-    let top = ephemeral_low.saturating_sub(400).max(10_400);
+    let top = ephemeral_low.saturating_sub(SPAN).max(10_000 + SPAN);
     // Start somewhere different each run, so parallel runs on one machine rarely meet.
-    let start = 10_000 + (std::process::id() % 50) as u16 * 400;
+    let start = 10_000 + (std::process::id() % 30) as u16 * SPAN;
     (0..100u16)
-        .map(|step| 10_000 + (start - 10_000 + step * 400) % (top - 10_000))
+        .map(|step| 10_000 + (start - 10_000 + step * SPAN) % (top - 10_000))
         .find(|base| {
             OFFSETS
                 .iter()

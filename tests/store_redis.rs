@@ -45,18 +45,6 @@ async fn fresh() -> (RedisServer, Arc<dyn Store>) {
 
 store_contract_tests!(fresh);
 
-/// Polls `take` until it returns something or `tries` run out (the lease must pass first).
-async fn take_after_lease(store: &dyn Store, tries: usize) -> Vec<smsgw::message::MessageId> {
-    for _ in 0..tries {
-        let taken = store.take_mts("sim", 10).await.unwrap();
-        if !taken.is_empty() {
-            return taken.into_iter().map(|m| m.id).collect();
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Vec::new()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn work_of_a_dead_node_is_taken_again_after_the_lease() {
     let server = RedisServer::start().await;

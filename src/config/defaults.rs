@@ -66,8 +66,13 @@ pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
 pub const REBIND_DELAY: Duration = Duration::from_secs(30);
 /// A connector down this long hands its queue to the next connector of each MT's route.
 pub const FALLBACK_AFTER: Duration = Duration::from_secs(60);
-/// Redis store: how long taken work stays a node's own before others may take it.
-pub const REDIS_LEASE: Duration = Duration::from_secs(60);
+/// Shared stores (Redis, NATS): how long taken work stays a node's own before others may
+/// take it.
+pub const STORE_LEASE: Duration = Duration::from_secs(60);
+/// NATS store: the prefix of its subjects and the name of its streams.
+pub const NATS_NAMESPACE: &str = "smsgw";
+/// NATS store: copies of each stream, one per site (two data centres and a tie-breaker).
+pub const NATS_REPLICAS: u32 = 3;
 
 /// How long a login waits for a free password verifier before it is refused as busy: long
 /// enough to absorb a burst of binds at start-up, short enough that a flood is refused fast.

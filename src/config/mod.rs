@@ -22,8 +22,8 @@ pub use duration::parse_duration;
 pub use error::{ConfigError, ConfigErrors, Position};
 pub use types::{
     Account, AccountPush, AuthSettings, ConnectorConfig, ConnectorTls, EdgeSettings, Listeners,
-    NumberPattern, Numbering, ProxyProtocolOn, PushFormat, RedisSentinel, RedisTls, Route, Secret,
-    SimulatorSettings, StoreConfig, TlsListener,
+    NumberPattern, Numbering, ProxyProtocolOn, PushFormat, RedisSentinel, Route, Secret,
+    SimulatorSettings, StoreConfig, StoreTls, TlsListener,
 };
 
 use crate::routing::{MoIndex, RouteIndex};

@@ -55,6 +55,7 @@ pub(crate) struct RawAuth {
 pub(crate) enum RawStoreKind {
     Embedded,
     Redis,
+    Nats,
 }
 
 #[derive(Debug, Deserialize)]
@@ -63,6 +64,7 @@ pub(crate) struct RawStore {
     pub kind: Option<S<RawStoreKind>>,
     pub embedded: Option<RawEmbeddedStore>,
     pub redis: Option<S<RawRedisStore>>,
+    pub nats: Option<S<RawNatsStore>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -81,6 +83,21 @@ pub(crate) struct RawRedisStore {
     pub lease: Option<S<String>>,
     pub sentinels: Option<S<Vec<S<String>>>>,
     pub master_name: Option<S<String>>,
+    pub tls_ca: Option<S<String>>,
+    pub tls_cert: Option<S<String>>,
+    pub tls_key: Option<S<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a [store.nats] table")]
+pub(crate) struct RawNatsStore {
+    pub servers: Option<S<Vec<S<String>>>>,
+    pub namespace: Option<S<String>>,
+    pub replicas: Option<S<u32>>,
+    pub lease: Option<S<String>>,
+    pub user: Option<S<String>>,
+    pub password: Option<S<String>>,
+    pub password_env: Option<S<String>>,
     pub tls_ca: Option<S<String>>,
     pub tls_cert: Option<S<String>>,
     pub tls_key: Option<S<String>>,

@@ -119,17 +119,46 @@ pub enum StoreConfig {
         /// leaves it to others after this. Keep it well above the carriers' response timeout.
         lease: Duration,
         /// Certificates for the `rediss://` connections.
-        tls: RedisTls,
+        tls: StoreTls,
+    },
+    /// A NATS JetStream cluster (nats-server >= 2.12) over three sites: every acknowledged
+    /// write is committed by a majority of its stream's replicas.
+    Nats {
+        /// `nats://host:port` or `tls://host:port`; any one of them is enough to find the
+        /// cluster, more let a node start while one is down.
+        servers: Vec<String>,
+        /// Prefix of the subjects and name of the streams (several deployments may share a
+        /// cluster).
+        namespace: String,
+        /// Copies of each stream (3: one per site; 1 for a single server).
+        replicas: u32,
+        /// As for Redis: how long taken work stays a node's own.
+        lease: Duration,
+        /// User and password the servers ask for; `None`: no credentials.
+        credentials: Option<(String, Secret)>,
+        /// Certificates for `tls://` servers.
+        tls: StoreTls,
     },
 }
 
-/// Certificate files for the Redis store's TLS connections (`rediss://` URLs and Sentinels).
+impl StoreConfig {
+    /// How long taken work stays a node's own, for the shared stores.
+    pub fn lease(&self) -> Option<Duration> {
+        match self {
+            StoreConfig::Embedded { .. } => None,
+            StoreConfig::Redis { lease, .. } | StoreConfig::Nats { lease, .. } => Some(*lease),
+        }
+    }
+}
+
+/// Certificate files for a shared store's TLS connections (`rediss://` Redis and Sentinels,
+/// `tls://` NATS servers).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct RedisTls {
+pub struct StoreTls {
     /// PEM certificates of the CA that signed the servers' certificates; `None`: the system's
     /// roots.
     pub ca: Option<PathBuf>,
-    /// PEM client certificate chain and private key, for servers with `tls-auth-clients yes`.
+    /// PEM client certificate chain and private key, for servers that verify clients.
     pub client: Option<(PathBuf, PathBuf)>,
 }
 

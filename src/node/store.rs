@@ -1,5 +1,6 @@
-//! The store a node runs on: the embedded redb file, or Redis (a URL, or Sentinels that name
-//! the primary), with the certificates of its TLS connections read and checked at start.
+//! The store a node runs on: the embedded redb file, Redis (a URL, or Sentinels that name
+//! the primary), or a NATS JetStream cluster, with the certificates of its TLS connections
+//! read and checked at start.
 
 use std::{path::Path, sync::Arc};
 
@@ -7,9 +8,11 @@ use redis::{ClientTlsConfig, TlsCertificates};
 
 use super::StartError;
 use crate::{
-    config::{RedisSentinel, RedisTls, Secret, StoreConfig},
+    config::{RedisSentinel, Secret, StoreConfig, StoreTls},
     edge::tls::{self, TlsError},
-    store::{EmbeddedStore, RedisServers, RedisStore, RedisTarget, Store},
+    store::{
+        EmbeddedStore, NatsStore, NatsTarget, NatsTls, RedisServers, RedisStore, RedisTarget, Store,
+    },
 };
 
 /// Where the Redis store connects: the configured URL, or the Sentinels (the URL then only
@@ -29,38 +32,43 @@ fn redis_servers(url: &Secret, sentinel: Option<&RedisSentinel>) -> RedisServers
     }
 }
 
-/// The PEM files of `[store.redis]`'s `tls_ca`, `tls_cert` and `tls_key`, checked now so a
-/// file that is not what it should be stops the start with its name (rather than every
-/// connection failing later); `None` when none is set.
-fn redis_certificates(files: &RedisTls) -> Result<Option<TlsCertificates>, StartError> {
+/// Checks the certificate files of a store's TLS settings now, so a file that is not what it
+/// should be stops the start with its name (rather than every connection failing later).
+fn check_certificates(files: &StoreTls, context: &str) -> Result<(), StartError> {
     let unusable = |error| StartError::Tls {
-        context: "[store.redis]".into(),
+        context: context.into(),
         error: Box::new(error),
     };
+    if let Some(ca) = &files.ca {
+        tls::trusted_roots(Some(ca.as_path())).map_err(unusable)?;
+    }
+    if let Some((cert, key)) = &files.client {
+        tls::load_certificates(cert).map_err(unusable)?;
+        tls::load_private_key(key).map_err(unusable)?;
+    }
+    Ok(())
+}
+
+/// The PEM files of `[store.redis]`'s `tls_ca`, `tls_cert` and `tls_key`, checked, as the
+/// `redis` crate takes them; `None` when none is set.
+fn redis_certificates(files: &StoreTls) -> Result<Option<TlsCertificates>, StartError> {
+    const CONTEXT: &str = "[store.redis]";
+    check_certificates(files, CONTEXT)?;
     let pem = |path: &Path| {
-        std::fs::read(path).map_err(|error| {
-            unusable(TlsError::Read {
+        std::fs::read(path).map_err(|error| StartError::Tls {
+            context: CONTEXT.into(),
+            error: Box::new(TlsError::Read {
                 path: path.to_owned(),
                 error,
-            })
+            }),
         })
     };
-    let root_cert = match &files.ca {
-        Some(ca) => {
-            tls::trusted_roots(Some(ca.as_path())).map_err(unusable)?;
-            Some(pem(ca)?)
-        }
-        None => None,
-    };
+    let root_cert = files.ca.as_deref().map(pem).transpose()?;
     let client_tls = match &files.client {
-        Some((cert, key)) => {
-            tls::load_certificates(cert).map_err(unusable)?;
-            tls::load_private_key(key).map_err(unusable)?;
-            Some(ClientTlsConfig {
-                client_cert: pem(cert)?,
-                client_key: pem(key)?,
-            })
-        }
+        Some((cert, key)) => Some(ClientTlsConfig {
+            client_cert: pem(cert)?,
+            client_key: pem(key)?,
+        }),
         None => None,
     };
     Ok(
@@ -88,6 +96,30 @@ pub(super) async fn open_store(config: &StoreConfig) -> Result<Arc<dyn Store>, S
                 tls: redis_certificates(tls)?,
             };
             RedisStore::connect_with_lease(target, key_prefix, *wait_replicas, *lease).await?
+        }
+        StoreConfig::Nats {
+            servers,
+            namespace,
+            replicas,
+            lease,
+            credentials,
+            tls,
+        } => {
+            check_certificates(tls, "[store.nats]")?;
+            let target = NatsTarget {
+                servers: servers.clone(),
+                namespace: namespace.clone(),
+                replicas: *replicas as usize,
+                lease: *lease,
+                credentials: credentials
+                    .as_ref()
+                    .map(|(user, password)| (user.clone(), password.expose().to_owned())),
+                tls: NatsTls {
+                    ca: tls.ca.clone(),
+                    client: tls.client.clone(),
+                },
+            };
+            NatsStore::connect(&target).await?
         }
     })
 }

@@ -20,7 +20,8 @@ use crate::message::{CarrierReceipt, MessageId, OutboxItem, Priority};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Versioned<T> {
     pub value: T,
-    /// Bumped by every write; 0 never written.
+    /// Grows with every write; 0 never written. Opaque: the embedded and Redis stores count
+    /// writes, NATS gives the stream sequence of the last one.
     pub version: u64,
 }
 

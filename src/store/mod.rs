@@ -11,6 +11,7 @@
 
 pub mod change;
 pub mod embedded;
+pub mod nats;
 pub mod redis;
 
 use std::{path::Path, time::Duration};
@@ -28,6 +29,7 @@ pub use change::{
     CarrierIdRecord, CarrierKey, Change, Claim, ClaimSpace, Committed, Guard, Versioned, Write,
 };
 pub use embedded::EmbeddedStore;
+pub use nats::{NatsStore, NatsTarget, NatsTls};
 
 /// Why a store operation failed.
 #[derive(Debug, Clone, thiserror::Error)]

@@ -613,3 +613,16 @@ pub async fn heartbeats_list_live_nodes_until_their_lease_ends(store: Arc<dyn St
         ("a1", 2)
     );
 }
+
+/// Polls `take_mts("sim")` until it returns something or `tries` run out (a lease must pass
+/// first); the ids taken.
+pub async fn take_after_lease(store: &dyn Store, tries: usize) -> Vec<MessageId> {
+    for _ in 0..tries {
+        let taken = store.take_mts("sim", 10).await.unwrap();
+        if !taken.is_empty() {
+            return taken.into_iter().map(|m| m.id).collect();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Vec::new()
+}

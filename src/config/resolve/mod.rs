@@ -5,9 +5,11 @@ mod accounts;
 mod auth;
 mod connectors;
 mod edge;
+mod nats;
 mod push;
 mod redis;
 mod routes;
+mod store_tls;
 
 use std::net::SocketAddr;
 use std::ops::Range;
@@ -266,13 +268,20 @@ impl Resolver<'_, '_, '_> {
         let Some(raw) = raw else {
             return embedded_default;
         };
-        let kind = match (&raw.kind, &raw.redis) {
+        let table_without_kind = match (&raw.redis, &raw.nats) {
+            (Some(redis), _) => Some(("redis", redis.span())),
+            (None, Some(nats)) => Some(("nats", nats.span())),
+            (None, None) => None,
+        };
+        let kind = match (&raw.kind, table_without_kind) {
             (Some(kind), _) => *kind.get_ref(),
-            (None, Some(redis)) => {
+            (None, Some((name, span))) => {
                 self.problems.at(
-                    redis.span(),
-                    "[store.redis] is set but [store] has no kind: add kind = \"redis\" \
-                     (or kind = \"embedded\" to keep the embedded store)",
+                    span,
+                    format!(
+                        "[store.{name}] is set but [store] has no kind: add kind = \"{name}\" \
+                         (or kind = \"embedded\" to keep the embedded store)"
+                    ),
                 );
                 RawStoreKind::Embedded
             }
@@ -292,6 +301,7 @@ impl Resolver<'_, '_, '_> {
                 }
             }
             RawStoreKind::Redis => self.redis_store(raw),
+            RawStoreKind::Nats => self.nats_store(raw),
         }
     }
 

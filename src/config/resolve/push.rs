@@ -23,7 +23,7 @@ const MAX_CONCURRENCY: u32 = 4096;
 pub(super) struct PushContext {
     /// The global allow list (`[push] allow_private_targets`), added to each account's.
     allowed_everywhere: Vec<IpNet>,
-    /// The Redis store's lease, if the store is Redis: a push must end well within it.
+    /// The shared store's lease, if the store is shared: a push must end well within it.
     lease: Option<Duration>,
 }
 
@@ -36,10 +36,7 @@ impl PushContext {
         let allowed = raw.and_then(|raw| raw.allow_private_targets.as_deref());
         PushContext {
             allowed_everywhere: networks(allowed, resolver),
-            lease: match store {
-                StoreConfig::Redis { lease, .. } => Some(*lease),
-                StoreConfig::Embedded { .. } => None,
-            },
+            lease: store.lease(),
         }
     }
 

@@ -11,7 +11,7 @@ use super::{connectors::is_host_port, Resolver};
 use crate::config::{
     defaults,
     raw::{RawRedisStore, RawStore},
-    types::{RedisSentinel, RedisTls, Secret, StoreConfig},
+    types::{RedisSentinel, Secret, StoreConfig, StoreTls},
 };
 
 const SCHEMES: [&str; 4] = ["redis://", "rediss://", "redis+unix://", "unix://"];
@@ -32,8 +32,8 @@ impl Resolver<'_, '_, '_> {
                 sentinel: None,
                 wait_replicas: 0,
                 key_prefix: defaults::REDIS_KEY_PREFIX.to_owned(),
-                lease: defaults::REDIS_LEASE,
-                tls: RedisTls::default(),
+                lease: defaults::STORE_LEASE,
+                tls: StoreTls::default(),
             };
         };
         let table_span = redis.span();
@@ -60,7 +60,7 @@ impl Resolver<'_, '_, '_> {
         let lease = self.duration(
             redis.lease.as_ref(),
             "lease",
-            defaults::REDIS_LEASE,
+            defaults::STORE_LEASE,
             Duration::from_secs(1),
         );
         StoreConfig::Redis {
@@ -73,14 +73,13 @@ impl Resolver<'_, '_, '_> {
         }
     }
 
-    /// `tls_ca`, `tls_cert` and `tls_key`: existing files, the last two both or neither, and
-    /// only where some connection uses TLS (else they would be silently ignored).
+    /// `tls_ca`, `tls_cert` and `tls_key`, used by `rediss://` URLs and Sentinels.
     fn redis_tls(
         &mut self,
         redis: &RawRedisStore,
         url: &str,
         sentinel: Option<&RedisSentinel>,
-    ) -> RedisTls {
+    ) -> StoreTls {
         let sentinels_tls = sentinel.is_some_and(|sentinel| {
             sentinel
                 .addresses
@@ -88,36 +87,11 @@ impl Resolver<'_, '_, '_> {
                 .any(|address| address.expose().starts_with(TLS_SCHEME))
         });
         let uses_tls = url.starts_with(TLS_SCHEME) || sentinels_tls;
-        let first_setting = [&redis.tls_ca, &redis.tls_cert, &redis.tls_key]
-            .into_iter()
-            .flatten()
-            .next();
-        if let Some(setting) = first_setting.filter(|_| !uses_tls) {
-            self.problems.at(
-                setting.span(),
-                "no store connection uses TLS: write url = \"rediss://...\" (or rediss:// \
-                 sentinels) for the certificates to be used",
-            );
-        }
-        let ca = redis
-            .tls_ca
-            .as_ref()
-            .map(|ca| self.existing_file(ca, "CA certificate"));
-        let client = match (&redis.tls_cert, &redis.tls_key) {
-            (Some(cert), Some(key)) => Some((
-                self.existing_file(cert, "client certificate"),
-                self.existing_file(key, "client key"),
-            )),
-            (Some(only), None) | (None, Some(only)) => {
-                self.problems.at(
-                    only.span(),
-                    "tls_cert and tls_key go together: the client certificate and its key",
-                );
-                None
-            }
-            (None, None) => None,
-        };
-        RedisTls { ca, client }
+        self.store_tls_files(
+            [&redis.tls_ca, &redis.tls_cert, &redis.tls_key],
+            uses_tls,
+            "write url = \"rediss://...\" (or rediss:// sentinels)",
+        )
     }
 
     fn check_url(&mut self, redis: &RawRedisStore, url: &str, sentinel: bool) {
