@@ -7,8 +7,9 @@
 # missing or SMSGW_BUILD=1), `run` (a fresh /tmp/smsgw-NAME.XXXXXX) and `pids` (append the
 # PID of each process started). On exit every PID is killed, the run's *.log files are copied
 # to /tmp/NAME-*.log, and the run directory is removed. Also `free_port` (a port free on
-# 127.0.0.1 now), `sim_route_toml PORT` (every destination to a carrier simulator there) and
-# `start_nginx PORT` (a fast receiver answering 200, for pushes and DLR callbacks).
+# 127.0.0.1 now), `sim_route_toml PORT` (every destination to a carrier simulator there),
+# `node_toml ...` (a node's config on a given store), `cpu_seconds PID` and `start_nginx PORT`
+# (a fast receiver answering 200, for pushes and DLR callbacks).
 
 bench_name=$1
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -48,6 +49,37 @@ password = "sim"
 prefix = "*"
 connectors = ["sim"]
 EOF
+}
+
+node_toml() { # NODE SITE SMPP HTTP SIMULATOR(true|false) STORE_TOML: a node of account `demo`
+    # on the simulator at 12776 (started by the node with SIMULATOR = true)
+    cat <<EOF
+node_id = "$1"
+site = "$2"
+data_dir = "$run/$1"
+
+[listeners]
+smpp = "127.0.0.1:$3"
+http = "127.0.0.1:$4"
+
+$6
+
+[simulator]
+enabled = $5
+listen = "127.0.0.1:12776"
+
+[[accounts]]
+system_id = "demo"
+password_env = "SMSGW_BENCH_PASSWORD"
+max_binds = 64
+
+
+$(sim_route_toml 12776)
+EOF
+}
+
+cpu_seconds() { # PID: user + system CPU seconds so far
+    awk -v hz="$(getconf CLK_TCK)" '{ printf "%.1f", ($14 + $15) / hz }' "/proc/$1/stat"
 }
 
 start_nginx() { # PORT: a fast receiver answering 200 to anything, for pushes and DLR callbacks
