@@ -33,7 +33,7 @@ use nats_server::NatsCluster;
 use smsgw::{
     carrier_sim::{CarrierSim, CarrierSimConfig},
     message::MessageId,
-    store::{NatsStore, NatsTarget, Store},
+    store::{MessageRecord, NatsStore, NatsTarget, Store},
 };
 use smsgw_smpp::{client::IncomingDeliver, BindKind};
 
@@ -113,34 +113,56 @@ impl Front {
     }
 }
 
-/// Acknowledged ids with no record in the store, read through the servers of `sites` (reads
-/// are retried while the streams elect new leaders).
-async fn missing_records(
-    cluster: &NatsCluster,
-    sites: &[&str],
-    namespace: &str,
-    ids: &HashSet<String>,
-) -> usize {
-    let urls = sites.iter().map(|site| cluster.url(site)).collect();
-    let store = NatsStore::connect(&NatsTarget::new(urls, namespace, 3))
-        .await
-        .unwrap();
-    let deadline = Instant::now() + STUCK_AFTER;
-    let mut missing = 0;
-    for id in ids {
-        let id = MessageId(id.clone());
-        let found = loop {
-            match store.message(&id).await {
-                Ok(found) => break found,
+/// The store as the surviving sites see it, read through the servers of `sites` (reads are
+/// retried while the streams elect new leaders).
+struct StoreView(Arc<NatsStore>);
+
+impl StoreView {
+    async fn connect(cluster: &NatsCluster, sites: &[&str], namespace: &str) -> Self {
+        let urls = sites.iter().map(|site| cluster.url(site)).collect();
+        let store = NatsStore::connect(&NatsTarget::new(urls, namespace, 3))
+            .await
+            .unwrap();
+        Self(store)
+    }
+
+    async fn record(&self, id: &str) -> Option<MessageRecord> {
+        let deadline = Instant::now() + STUCK_AFTER;
+        let id = MessageId(id.to_owned());
+        loop {
+            match self.0.message(&id).await {
+                Ok(found) => return found,
                 Err(error) => {
                     assert!(Instant::now() < deadline, "store unreadable: {error}");
                     tokio::time::sleep(Duration::from_millis(200)).await;
                 }
             }
-        };
-        missing += usize::from(found.is_none());
+        }
     }
-    missing
+
+    /// Acknowledged ids with no record.
+    async fn missing(&self, ids: &HashSet<String>) -> usize {
+        let mut missing = 0;
+        for id in ids {
+            missing += usize::from(self.record(id).await.is_none());
+        }
+        missing
+    }
+
+    /// Where the messages of `ids` are (by state), with the queue depths: printed when
+    /// receipts are missing, to tell stuck work from lost work.
+    async fn explain(&self, ids: impl Iterator<Item = &String>) -> String {
+        let mut states = std::collections::BTreeMap::new();
+        for id in ids {
+            let state = match self.record(id).await {
+                Some(record) => format!("{:?} on {:?}", record.state, record.connector),
+                None => "no record".to_owned(),
+            };
+            *states.entry(state).or_insert(0) += 1;
+        }
+        let queues = self.0.queue_depths().await;
+        format!("states {states:?}; queue depths {queues:?}")
+    }
 }
 
 /// Waits until `acked` grows past `from`; how long that took.
@@ -266,9 +288,17 @@ async fn losing_site_a_whole_site_b_goes_on_and_nothing_acknowledged_is_lost() {
             .unwrap();
     }
     let acked = union(&[&acked_a, &acked_b, &acked_http_a, &acked_http_b]);
-    let missing = missing_records(&cluster, &["b", "c"], namespace, &acked).await;
+    let survivors = StoreView::connect(&cluster, &["b", "c"], namespace).await;
+    let missing = survivors.missing(&acked).await;
     let counts = receipts.once_all_of(&acked, Duration::from_secs(90)).await;
     let (missing_receipts, duplicated) = missing_and_duplicated(&acked, &counts);
+    if missing_receipts > 0 {
+        let without = acked.iter().filter(|id| !counts.contains_key(*id));
+        eprintln!(
+            "MTs without a receipt: {}",
+            survivors.explain(without).await
+        );
+    }
     eprintln!(
         "acknowledged {} (SMPP via A {}, via B {}, HTTP via A {}, via B {}); records missing \
          {missing}, \
@@ -367,7 +397,10 @@ async fn a_site_cut_off_acknowledges_nothing_it_could_not_commit_with_a_quorum()
         "acknowledged {at_cut} before the cut, {} while cut off",
         during_cut.len() - at_cut
     );
-    let missing = missing_records(&cluster, &["b", "c"], namespace, &during_cut).await;
+    let missing = StoreView::connect(&cluster, &["b", "c"], namespace)
+        .await
+        .missing(&during_cut)
+        .await;
     assert_eq!(
         missing, 0,
         "acknowledged by the cut-off site without a quorum"
@@ -384,10 +417,18 @@ async fn a_site_cut_off_acknowledges_nothing_it_could_not_commit_with_a_quorum()
         acked.len() > during_cut.len(),
         "nothing accepted after the heal"
     );
-    let missing = missing_records(&cluster, &["b", "c"], namespace, &acked).await;
+    let survivors = StoreView::connect(&cluster, &["b", "c"], namespace).await;
+    let missing = survivors.missing(&acked).await;
     assert_eq!(missing, 0, "acknowledged MTs the majority does not have");
     let counts = receipts.once_all_of(&acked, Duration::from_secs(60)).await;
     let (missing_receipts, duplicated) = missing_and_duplicated(&acked, &counts);
+    if missing_receipts > 0 {
+        let without = acked.iter().filter(|id| !counts.contains_key(*id));
+        eprintln!(
+            "MTs without a receipt: {}",
+            survivors.explain(without).await
+        );
+    }
     eprintln!(
         "acknowledged {}; receipts missing {missing_receipts}, duplicated {duplicated}",
         acked.len()
