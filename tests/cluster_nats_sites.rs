@@ -1,38 +1,44 @@
 //! Two sites on the NATS JetStream store, as a deployment runs them: three nats-server
 //! processes tagged sites a, b and c (the tie-breaker), two smsgw nodes in site A and two in
-//! site B, a carrier simulator that outlives them, SMPP and HTTP load through both sites and a
-//! client with a receiver bound at each site.
+//! site B, each site's haproxy in front of its nodes, a carrier simulator that outlives them,
+//! SMPP and HTTP load through both sites' balancers and a client with a receiver bound at each
+//! site.
 //!
-//! - Site A lost whole (both nodes and its store server, SIGKILL, as a power loss): site B
+//! - Site A lost whole (both nodes, its balancer and its store server, SIGKILL, as a power
+//!   loss): site B
 //!   accepts again with no manual step (the gap is measured and printed), no acknowledged MT
 //!   is lost, every receipt reaches the client's bind at site B, duplicates only within the
-//!   deliver_sm window of the bind that died; site A restarted rejoins and delivers nothing a
-//!   second time.
+//!   deliver_sm window of the bind that died and the MTs in flight to the carrier from the
+//!   dead nodes (sent again after their lease); site A restarted rejoins and delivers nothing
+//!   a second time.
 //! - Site A cut off but alive (the other two store servers paused with SIGSTOP, so site A's
 //!   server has no quorum): what its node acknowledged is all on the majority, which is shown
 //!   by killing site A's server before the others resume (what it acknowledged alone would be
 //!   gone); after the heal nothing acknowledged is lost or delivered twice.
 
 mod gateway;
+mod haproxy;
 mod nats_server;
 
 use std::{
     collections::{HashMap, HashSet},
+    net::SocketAddr,
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
 use gateway::*;
+use haproxy::Haproxy;
 use nats_server::NatsCluster;
 use smsgw::{
     carrier_sim::{CarrierSim, CarrierSimConfig},
     message::MessageId,
-    store::{NatsStore, NatsTarget, Store},
+    store::{MessageRecord, NatsStore, NatsTarget, Store},
 };
 use smsgw_smpp::{client::IncomingDeliver, BindKind};
 
 /// The deliver_sm window of a client bind (the account default): receipts in flight on a
-/// bind whose node dies may be delivered again on another bind, no more.
+/// bind whose node dies may be delivered again on another bind.
 const BIND_WINDOW: usize = 64;
 /// A liveness bound, not a speed claim: site B must accept again well within it.
 const STUCK_AFTER: Duration = Duration::from_secs(60);
@@ -82,34 +88,81 @@ impl Node {
     }
 }
 
-/// Acknowledged ids with no record in the store, read through the servers of `sites` (reads
-/// are retried while the streams elect new leaders).
-async fn missing_records(
-    cluster: &NatsCluster,
-    sites: &[&str],
-    namespace: &str,
-    ids: &HashSet<String>,
-) -> usize {
-    let urls = sites.iter().map(|site| cluster.url(site)).collect();
-    let store = NatsStore::connect(&NatsTarget::new(urls, namespace, 3))
-        .await
-        .unwrap();
-    let deadline = Instant::now() + STUCK_AFTER;
-    let mut missing = 0;
-    for id in ids {
-        let id = MessageId(id.clone());
-        let found = loop {
-            match store.message(&id).await {
-                Ok(found) => break found,
+/// Where a site's clients connect: its balancer's SMPP and HTTP addresses.
+struct Front {
+    smpp: SocketAddr,
+    http: SocketAddr,
+}
+
+impl Front {
+    fn new() -> Self {
+        let address = || SocketAddr::from(([127, 0, 0, 1], haproxy::free_port()));
+        Self {
+            smpp: address(),
+            http: address(),
+        }
+    }
+
+    /// The site's balancer (haproxy) in front of `nodes`.
+    async fn balance(&self, nodes: &[&Node]) -> Haproxy {
+        let addresses: Vec<_> = nodes
+            .iter()
+            .map(|node| (node.process.smpp, node.process.http))
+            .collect();
+        Haproxy::site(self.smpp, self.http, &addresses).await
+    }
+}
+
+/// The store as the surviving sites see it, read through the servers of `sites` (reads are
+/// retried while the streams elect new leaders).
+struct StoreView(Arc<NatsStore>);
+
+impl StoreView {
+    async fn connect(cluster: &NatsCluster, sites: &[&str], namespace: &str) -> Self {
+        let urls = sites.iter().map(|site| cluster.url(site)).collect();
+        let store = NatsStore::connect(&NatsTarget::new(urls, namespace, 3))
+            .await
+            .unwrap();
+        Self(store)
+    }
+
+    async fn record(&self, id: &str) -> Option<MessageRecord> {
+        let deadline = Instant::now() + STUCK_AFTER;
+        let id = MessageId(id.to_owned());
+        loop {
+            match self.0.message(&id).await {
+                Ok(found) => return found,
                 Err(error) => {
                     assert!(Instant::now() < deadline, "store unreadable: {error}");
                     tokio::time::sleep(Duration::from_millis(200)).await;
                 }
             }
-        };
-        missing += usize::from(found.is_none());
+        }
     }
-    missing
+
+    /// Acknowledged ids with no record.
+    async fn missing(&self, ids: &HashSet<String>) -> usize {
+        let mut missing = 0;
+        for id in ids {
+            missing += usize::from(self.record(id).await.is_none());
+        }
+        missing
+    }
+
+    /// Where the messages of `ids` are (by state), with the queue depths: printed when
+    /// receipts are missing, to tell stuck work from lost work.
+    async fn explain(&self, ids: impl Iterator<Item = &String>) -> String {
+        let mut states = std::collections::BTreeMap::new();
+        for id in ids {
+            let state = match self.record(id).await {
+                Some(record) => format!("{:?} on {:?}", record.state, record.connector),
+                None => "no record".to_owned(),
+            };
+            *states.entry(state).or_insert(0) += 1;
+        }
+        let queues = self.0.queue_depths().await;
+        format!("states {states:?}; queue depths {queues:?}")
+    }
 }
 
 /// Waits until `acked` grows past `from`; how long that took.
@@ -197,26 +250,35 @@ async fn losing_site_a_whole_site_b_goes_on_and_nothing_acknowledged_is_lost() {
     let mut a2 = spawn_node(&sim, "a2", "siteA", &site_a).await;
     let b1 = spawn_node(&sim, "b1", "siteB", &site_b).await;
     let b2 = spawn_node(&sim, "b2", "siteB", &site_b).await;
+    // Each site's balancer, as clients reach it: SMPP and HTTP round-robin over its nodes.
+    let site_a_front = Front::new();
+    let site_b_front = Front::new();
+    let mut balancer_a = site_a_front.balance(&[&a1, &a2]).await;
+    let _balancer_b = site_b_front.balance(&[&b1, &b2]).await;
 
-    let (_receiver_a, incoming_a) = bind_to(a1.process.smpp, BindKind::Receiver).await;
-    let (_receiver_b, incoming_b) = bind_to(b1.process.smpp, BindKind::Receiver).await;
+    let (_receiver_a, incoming_a) = bind_to(site_a_front.smpp, BindKind::Receiver).await;
+    let (_receiver_b, incoming_b) = bind_to(site_b_front.smpp, BindKind::Receiver).await;
     let receipts = Receipts::default();
     receipts.count_from(incoming_a);
     receipts.count_from(incoming_b);
-    let (via_a1, _none) = bind_to(a1.process.smpp, BindKind::Transmitter).await;
-    let (via_b1, _none) = bind_to(b1.process.smpp, BindKind::Transmitter).await;
-    let (load_a, acked_a) = submit_load(via_a1, 3000, 16);
-    let (load_b, acked_b) = submit_load_past_errors(via_b1, 3000, 16, Duration::from_millis(100));
-    let (http_a, acked_http_a) = http_load(a2.process.http, 1000, 8);
-    let (http_b, acked_http_b) = http_load(b2.process.http, 1000, 8);
+    let (via_a, _none) = bind_to(site_a_front.smpp, BindKind::Transmitter).await;
+    let (via_b, _none) = bind_to(site_b_front.smpp, BindKind::Transmitter).await;
+    let (load_a, acked_a) = submit_load(via_a, 3000, 16);
+    let (load_b, acked_b) = submit_load_past_errors(via_b, 3000, 16, Duration::from_millis(100));
+    let (http_a, acked_http_a) = http_load(site_a_front.http, 1000, 8);
+    let (http_b, acked_http_b) = http_load(site_b_front.http, 1000, 8);
 
     wait_for_acked(&acked_b, 300, STUCK_AFTER).await;
-    // Site A goes at once: its nodes and its store server.
-    let (_, _, ()) = tokio::join!(a1.kill(), a2.kill(), async { cluster.kill("a") });
+    // Site A goes at once: its nodes, its balancer and its store server.
+    let (_, _, ()) = tokio::join!(a1.kill(), a2.kill(), async {
+        balancer_a.kill();
+        cluster.kill("a");
+    });
     let acked_at_loss = acked_b.lock().unwrap().len();
     let gap = next_ack_after(&acked_b, acked_at_loss + 16).await;
     eprintln!(
-        "site A lost after {acked_at_loss} MTs through b1; b1 acknowledged again after {gap:?}"
+        "site A lost after {acked_at_loss} MTs through site B's SMPP; it acknowledged again \
+         after {gap:?}"
     );
 
     for load in [load_a, load_b, http_a, http_b] {
@@ -226,11 +288,20 @@ async fn losing_site_a_whole_site_b_goes_on_and_nothing_acknowledged_is_lost() {
             .unwrap();
     }
     let acked = union(&[&acked_a, &acked_b, &acked_http_a, &acked_http_b]);
-    let missing = missing_records(&cluster, &["b", "c"], namespace, &acked).await;
+    let survivors = StoreView::connect(&cluster, &["b", "c"], namespace).await;
+    let missing = survivors.missing(&acked).await;
     let counts = receipts.once_all_of(&acked, Duration::from_secs(90)).await;
     let (missing_receipts, duplicated) = missing_and_duplicated(&acked, &counts);
+    if missing_receipts > 0 {
+        let without = acked.iter().filter(|id| !counts.contains_key(*id));
+        eprintln!(
+            "MTs without a receipt: {}",
+            survivors.explain(without).await
+        );
+    }
     eprintln!(
-        "acknowledged {} (via a1 {}, via b1 {}, HTTP a2 {}, HTTP b2 {}); records missing {missing}, \
+        "acknowledged {} (SMPP via A {}, via B {}, HTTP via A {}, via B {}); records missing \
+         {missing}, \
          receipts missing {missing_receipts}, duplicated {duplicated}; carrier submits {}",
         acked.len(),
         acked_a.lock().unwrap().len(),
@@ -241,16 +312,22 @@ async fn losing_site_a_whole_site_b_goes_on_and_nothing_acknowledged_is_lost() {
     );
     assert_eq!(missing, 0, "acknowledged MTs lost with site A");
     assert_eq!(missing_receipts, 0, "receipts never delivered at site B");
+    // A receipt comes twice when it was in flight on the dead site's bind, or when its MT was
+    // in flight to the carrier from a dead node (sent again by site B after the lease: the
+    // carrier counts one submit more than the MTs acknowledged).
+    let extra_submits = (sim.stats().submits_accepted as usize).saturating_sub(acked.len());
     assert!(
-        duplicated <= BIND_WINDOW,
-        "{duplicated} receipts delivered twice"
+        duplicated <= BIND_WINDOW + extra_submits,
+        "{duplicated} receipts delivered twice, more than the dead bind's window \
+         ({BIND_WINDOW}) and the carrier's extra submits ({extra_submits})"
     );
 
     // Site A comes back: its server rejoins the cluster, its nodes start again and bind.
     cluster.restart("a");
     a1.restart().await;
     a2.restart().await;
-    let (_receiver_a, incoming_a) = bind_to(a1.process.smpp, BindKind::Receiver).await;
+    let _balancer_a = site_a_front.balance(&[&a1, &a2]).await;
+    let (_receiver_a, incoming_a) = bind_to(site_a_front.smpp, BindKind::Receiver).await;
     receipts.count_from(incoming_a);
     // Every receipt has arrived; none may come again now that site A is back.
     tokio::time::sleep(Duration::from_secs(5)).await;
@@ -260,8 +337,8 @@ async fn losing_site_a_whole_site_b_goes_on_and_nothing_acknowledged_is_lost() {
         .filter(|(id, n)| counts.get(*id).is_some_and(|before| *n > before))
         .count();
     assert_eq!(again, 0, "receipts delivered again after site A rejoined");
-    let (via_a1, _none) = bind_to(a1.process.smpp, BindKind::Transmitter).await;
-    let (load, acked_after) = submit_load_past_errors(via_a1, 50, 8, Duration::from_millis(200));
+    let (via_a, _none) = bind_to(site_a_front.smpp, BindKind::Transmitter).await;
+    let (load, acked_after) = submit_load_past_errors(via_a, 50, 8, Duration::from_millis(200));
     load.await.unwrap();
     let acked_after = acked_after.lock().unwrap().clone();
     assert_eq!(
@@ -320,7 +397,10 @@ async fn a_site_cut_off_acknowledges_nothing_it_could_not_commit_with_a_quorum()
         "acknowledged {at_cut} before the cut, {} while cut off",
         during_cut.len() - at_cut
     );
-    let missing = missing_records(&cluster, &["b", "c"], namespace, &during_cut).await;
+    let missing = StoreView::connect(&cluster, &["b", "c"], namespace)
+        .await
+        .missing(&during_cut)
+        .await;
     assert_eq!(
         missing, 0,
         "acknowledged by the cut-off site without a quorum"
@@ -337,10 +417,18 @@ async fn a_site_cut_off_acknowledges_nothing_it_could_not_commit_with_a_quorum()
         acked.len() > during_cut.len(),
         "nothing accepted after the heal"
     );
-    let missing = missing_records(&cluster, &["b", "c"], namespace, &acked).await;
+    let survivors = StoreView::connect(&cluster, &["b", "c"], namespace).await;
+    let missing = survivors.missing(&acked).await;
     assert_eq!(missing, 0, "acknowledged MTs the majority does not have");
     let counts = receipts.once_all_of(&acked, Duration::from_secs(60)).await;
     let (missing_receipts, duplicated) = missing_and_duplicated(&acked, &counts);
+    if missing_receipts > 0 {
+        let without = acked.iter().filter(|id| !counts.contains_key(*id));
+        eprintln!(
+            "MTs without a receipt: {}",
+            survivors.explain(without).await
+        );
+    }
     eprintln!(
         "acknowledged {}; receipts missing {missing_receipts}, duplicated {duplicated}",
         acked.len()

@@ -4,11 +4,13 @@
 //! locks out the client that made it, not everyone behind haproxy. Needs `haproxy` on PATH.
 
 mod gateway;
+mod haproxy;
 mod loopback;
 
-use std::{net::SocketAddr, process::Stdio, sync::Arc, time::Duration};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use gateway::{submit, ConfigExtra, TestGateway, PASSWORD};
+use haproxy::{free_port, Haproxy};
 use loopback::{connect_from, CLIENT, OTHER_CLIENT};
 use smsgw_smpp::{
     client::{ConnectError, DeliverStream},
@@ -18,55 +20,15 @@ use smsgw_smpp::{
 
 const HAPROXY_SOURCE: &str = "127.0.0.5";
 
-/// haproxy forwarding TCP from `listen` to `server` with a PROXY v2 header; killed on drop.
-struct Haproxy {
-    child: std::process::Child,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Haproxy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
+/// haproxy forwarding TCP from `listen` to `server` with a PROXY v2 header.
 async fn start_haproxy(listen: SocketAddr, server: SocketAddr) -> Haproxy {
-    let dir = tempfile::tempdir().unwrap();
     let config = format!(
         "global\n    maxconn 100\n\
          defaults\n    mode tcp\n    timeout connect 5s\n    timeout client 60s\n    timeout server 60s\n\
          frontend smpp_in\n    bind {listen}\n    default_backend gateway\n\
          backend gateway\n    server gw {server} send-proxy-v2 proxy-v2-options ssl,crc32c source {HAPROXY_SOURCE}\n"
     );
-    let path = dir.path().join("haproxy.cfg");
-    std::fs::write(&path, config).unwrap();
-    // Owned by the guard at once: killed and reaped on every path, panics included.
-    let haproxy = Haproxy {
-        child: std::process::Command::new("haproxy")
-            .args(["-db", "-f"])
-            .arg(&path)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("haproxy on PATH"),
-        _dir: dir,
-    };
-    for _ in 0..100 {
-        if tokio::net::TcpStream::connect(listen).await.is_ok() {
-            return haproxy;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("haproxy did not listen on {listen}");
+    Haproxy::start(&config, &[listen]).await
 }
 
 async fn bind_from(source: &str, via: SocketAddr, password: &str) -> Result<Client, ConnectError> {

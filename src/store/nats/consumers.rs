@@ -140,6 +140,17 @@ pub fn ack_subject(message: &jetstream::Message) -> Option<String> {
     message.reply.as_ref().map(|reply| reply.to_string())
 }
 
+/// Gives a taken entry back to its consumer, delivered again after `delay` (a NAK): best
+/// effort, as one never given back is delivered again after its lease all the same.
+pub async fn give_back(client: &async_nats::Client, ack_subject: Option<&str>, delay: Duration) {
+    if let Some(subject) = ack_subject {
+        let nak = format!("-NAK {{\"delay\": {}}}", delay.as_nanos());
+        if let Err(error) = client.publish(subject.to_owned(), nak.into()).await {
+            tracing::debug!(%error, "nats: giving back a taken entry failed");
+        }
+    }
+}
+
 /// Acknowledges a taken entry by its reply subject: best effort, since an entry whose
 /// subject was replaced or deleted is gone for its consumer anyway, and one never
 /// acknowledged is delivered again after its lease, where the taker finds it finished.

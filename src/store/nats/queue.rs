@@ -24,6 +24,9 @@ use crate::{
     },
 };
 
+/// How soon a queued entry whose record is not where it is yet is delivered again.
+const RECORD_BEHIND_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Whether a queued entry of `connector` is still the record's: accepted and queued there.
 fn still_queued(record: &MessageRecord, connector: &str) -> bool {
     record.state == MessageState::Accepted
@@ -85,10 +88,22 @@ impl NatsStore {
                     self.held_mts.hold(id, held);
                     mts.push(value.mt);
                 }
-                _ => {
+                Some(Versioned { value, .. }) if value.state != MessageState::Accepted => {
+                    // Submitted, or final: done with queues for good (an entry a node that
+                    // lost its lease could not finish).
                     tracing::debug!(%id, "nats: dropping a queue entry its record has left");
                     self.delete(held.stream_seq).await?;
                     consumers::acknowledge(&self.client, held.ack.as_deref()).await;
+                }
+                _ => {
+                    // Not found, or accepted on another connector: the entry and the record
+                    // are written in one batch (and a release ends the old entry in its own),
+                    // so this is a read that is behind (a stream leader just elected, still
+                    // applying what was committed), never a reason to drop the MT. Given back,
+                    // it is looked at again shortly.
+                    tracing::warn!(%id, "nats: a queued MT's record is not where its entry is yet; taking it later");
+                    consumers::give_back(&self.client, held.ack.as_deref(), RECORD_BEHIND_RETRY)
+                        .await;
                 }
             }
         }
