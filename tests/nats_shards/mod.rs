@@ -1,0 +1,143 @@
+//! What crosses shards in the NATS store (docs/design/multi-site-store.md, "Sharding"), on
+//! a store of three shards with connectors `a`, `b`, `c` pinned to shards 0, 1, 2: an MT
+//! released from a connector of one shard to one of another moves with its record and is
+//! submitted, receipted and read by id from there; an account's outbox gets entries of
+//! every shard; an idempotency claim lives in its MT's first connector's shard, so a retry
+//! routed to a connector of another shard is a new message there (as documented).
+
+use std::sync::Arc;
+
+use smsgw::{
+    ingest::Acceptance,
+    message::{IdGenerator, MessageState, Priority},
+    store::Store,
+};
+
+use crate::store_suite::{claim, mt, receipt, Flows};
+
+/// The pins the store of these tests is made with.
+pub const PINS: [(&str, usize); 3] = [("a", 0), ("b", 1), ("c", 2)];
+
+/// An MT of `connectors` with the id the ingest would give it (tagged by the store).
+fn routed(store: &dyn Store, ids: &IdGenerator, connectors: &[&str]) -> smsgw::message::Mt {
+    let mut message = mt(ids, Priority::Bulk, 1);
+    message.connectors = connectors.iter().map(|c| (*c).to_owned()).collect();
+    message.id = ids.next_tagged(store.id_tag(connectors[0]).as_deref());
+    message
+}
+
+/// `a` falls back to `b` (another shard): the MT moves, is taken there and only there, its
+/// submit, receipt and client receipt happen in `b`'s shard, and a read by its id (which
+/// names `a`'s shard) finds it; a release back to `a` moves it again.
+pub async fn an_mt_falls_back_to_a_connector_of_another_shard(store: Arc<dyn Store>) {
+    let ids = IdGenerator::new("a", "n1");
+    let message = routed(store.as_ref(), &ids, &["a", "b"]);
+    assert!(message.id.as_str().ends_with("-s0"), "{}", message.id);
+    store.accept_mt(message.clone(), None).await.unwrap();
+    assert_eq!(
+        store.take_mts("a", 10).await.unwrap(),
+        std::slice::from_ref(&message)
+    );
+
+    store.release_mt(&message.id, "b").await.unwrap();
+    let moved = store.record(&message.id).await.unwrap().unwrap();
+    assert_eq!(moved.value.connector.as_deref(), Some("b"));
+    assert_eq!(moved.value.state, MessageState::Accepted);
+    assert!(store.take_mts("a", 10).await.unwrap().is_empty(), "left a");
+    assert_eq!(
+        store.queue_depths().await.unwrap(),
+        [("a".to_owned(), 0), ("b".to_owned(), 1)]
+    );
+
+    // And back again: a record moves as often as its MT does.
+    assert_eq!(
+        store.take_mts("b", 10).await.unwrap(),
+        std::slice::from_ref(&message)
+    );
+    store.release_mt(&message.id, "a").await.unwrap();
+    assert_eq!(
+        store.take_mts("a", 10).await.unwrap(),
+        std::slice::from_ref(&message)
+    );
+    store.release_mt(&message.id, "b").await.unwrap();
+    assert!(store.take_mts("a", 10).await.unwrap().is_empty());
+    assert_eq!(
+        store.take_mts("b", 10).await.unwrap(),
+        std::slice::from_ref(&message)
+    );
+
+    store
+        .mt_submitted(&message.id, "b", vec!["cb-1".into()])
+        .await
+        .unwrap();
+    store
+        .carrier_receipt("b", receipt("cb-1", MessageState::Delivered))
+        .await
+        .unwrap();
+    let record = store.message(&message.id).await.unwrap().unwrap();
+    assert_eq!(record.state, MessageState::Delivered);
+    assert_eq!(record.connector.as_deref(), Some("b"));
+    let outbox = store.take_outbox("acme", 10).await.unwrap();
+    assert_eq!(outbox.len(), 1, "{outbox:?}");
+    store.outbox_done("acme", outbox[0].seq).await.unwrap();
+    assert!(store.outbox_depths().await.unwrap().is_empty());
+}
+
+/// Receipts of MTs on connectors of three shards all reach the account's one outbox, and a
+/// deliverer acknowledges each where it came from.
+pub async fn an_outbox_is_fed_by_every_shard(store: Arc<dyn Store>) {
+    let ids = IdGenerator::new("a", "n1");
+    for (n, connector) in ["a", "b", "c"].into_iter().enumerate() {
+        let message = routed(store.as_ref(), &ids, &[connector]);
+        store.accept_mt(message.clone(), None).await.unwrap();
+        assert_eq!(
+            store.take_mts(connector, 10).await.unwrap(),
+            std::slice::from_ref(&message)
+        );
+        let carrier_id = format!("x{n}");
+        store
+            .mt_submitted(&message.id, connector, vec![carrier_id.clone()])
+            .await
+            .unwrap();
+        store
+            .carrier_receipt(connector, receipt(&carrier_id, MessageState::Delivered))
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        store.outbox_depths().await.unwrap(),
+        [("acme".to_owned(), 3)]
+    );
+    let mut taken = Vec::new();
+    for _ in 0..3 {
+        taken.extend(store.take_outbox("acme", 1).await.unwrap());
+    }
+    assert_eq!(taken.len(), 3, "{taken:?}");
+    for entry in &taken {
+        store.outbox_done("acme", entry.seq).await.unwrap();
+    }
+    assert!(store.outbox_depths().await.unwrap().is_empty());
+    assert!(store.take_outbox("acme", 10).await.unwrap().is_empty());
+}
+
+/// The claim is the first connector's shard's: a retry routed the same way replays; one
+/// whose first connector is in another shard (the routes changed in between) is not seen
+/// by that claim and is accepted there as a new message, and a lookup by client id finds the
+/// one in the lower shard.
+pub async fn a_retry_routed_to_another_shard_is_a_new_message_there(store: Arc<dyn Store>) {
+    let ids = IdGenerator::new("a", "n1");
+    let first = routed(store.as_ref(), &ids, &["a"]);
+    let same_route = routed(store.as_ref(), &ids, &["a"]);
+    let rerouted = routed(store.as_ref(), &ids, &["c"]);
+    let accept = |message| store.accept_mt(message, claim("k1", "body"));
+    let replayed = Acceptance::Replayed(first.id.clone());
+    assert_eq!(accept(first.clone()).await.unwrap(), Acceptance::Accepted);
+    assert_eq!(accept(same_route).await.unwrap(), replayed);
+    let retried = accept(rerouted.clone()).await.unwrap();
+    assert_eq!(retried, Acceptance::Accepted, "another shard's claim");
+    assert_eq!(store.take_mts("c", 10).await.unwrap(), [rerouted]);
+    assert_eq!(
+        store.message_by_client_id("acme", "k1").await.unwrap(),
+        Some(first.id)
+    );
+}
