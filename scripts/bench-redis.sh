@@ -22,36 +22,13 @@ redis-server --port 16379 --dir "$run" --save "" --appendonly no --daemonize no 
 pids+=($!)
 until redis-cli -p 16379 ping >/dev/null 2>&1; do sleep 0.1; done
 
-node_config() { # NODE SITE SMPP HTTP SIMULATOR(true|false)
-    cat <<EOF
-node_id = "$1"
-site = "$2"
-data_dir = "$run/$1"
-
-[listeners]
-smpp = "127.0.0.1:$3"
-http = "127.0.0.1:$4"
-
-[store]
+store_toml='[store]
 kind = "redis"
 
 [store.redis]
 url = "redis://127.0.0.1:16379/0"
-key_prefix = "bench:"
-
-[simulator]
-enabled = $5
-listen = "127.0.0.1:12776"
-
-[[accounts]]
-system_id = "demo"
-password_env = "SMSGW_BENCH_PASSWORD"
-max_binds = 64
-
-
-$(sim_route_toml 12776)
-EOF
-}
+key_prefix = "bench:"'
+node_config() { node_toml "$@" "$store_toml"; }
 
 export SMSGW_BENCH_PASSWORD=demo1234
 node_config a1 siteA 12775 18080 true >"$run/a.toml"
@@ -67,9 +44,6 @@ for port in 18080 28080; do
     until curl -sf "http://127.0.0.1:$port/readyz" >/dev/null; do sleep 0.2; done
 done
 
-cpu_seconds() { # PID: user + system CPU seconds so far
-    awk -v hz="$(getconf CLK_TCK)" '{ printf "%.1f", ($14 + $15) / hz }' "/proc/$1/stat"
-}
 redis_pid=$(redis-cli -p 16379 info server | awk -F: '/^process_id/ { print $2 }' | tr -d '\r')
 before=("$(cpu_seconds "$node_a")" "$(cpu_seconds "$node_b")" "$(cpu_seconds "$redis_pid")")
 redis-cli -p 16379 config resetstat >/dev/null

@@ -3,7 +3,8 @@
 //! released from a connector of one shard to one of another moves with its record and is
 //! submitted, receipted and read by id from there; an account's outbox gets entries of
 //! every shard; an idempotency claim lives in its MT's first connector's shard, so a retry
-//! routed to a connector of another shard is a new message there (as documented).
+//! routed to a connector of another shard is a new message there (as documented); the
+//! shards' leaders are on three different servers.
 
 use std::sync::Arc;
 
@@ -140,4 +141,20 @@ pub async fn a_retry_routed_to_another_shard_is_a_new_message_there(store: Arc<d
         store.message_by_client_id("acme", "k1").await.unwrap(),
         Some(first.id)
     );
+}
+
+/// Each shard's stream has its own leader, on a server of its own (the store spreads them
+/// when it connects).
+pub async fn shard_leaders_are_spread_over_the_servers(urls: Vec<String>, namespace: String) {
+    let client = async_nats::connect(urls[0].as_str()).await.unwrap();
+    let jetstream = async_nats::jetstream::new(client);
+    let mut leaders = std::collections::BTreeSet::new();
+    for shard in 0..3 {
+        let name = format!("SMSGW_{namespace}_{shard}");
+        let mut stream = jetstream.get_stream(&name).await.unwrap();
+        let info = stream.info().await.unwrap();
+        let leader = info.cluster.as_ref().and_then(|c| c.leader.clone());
+        leaders.insert(leader.unwrap_or_else(|| panic!("{name} has no leader")));
+    }
+    assert_eq!(leaders.len(), 3, "leaders: {leaders:?}");
 }
