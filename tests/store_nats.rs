@@ -118,6 +118,11 @@ async fn the_store_contract_and_batches_hold_on_a_three_site_cluster_in_one_and_
             an_outbox_is_fed_by_every_shard(cluster.sharded(3).await),
             a_retry_routed_to_another_shard_is_a_new_message_there(cluster.sharded(3).await),
         );
+        let half = cluster.sharded_in("half", LONG_LEASE, 3).await;
+        let url = cluster.urls()[0].clone();
+        run_each!(failed;
+            a_half_done_move_is_completed_by_a_read_or_the_sweep(half, url, "half".to_owned()),
+        );
         let spread = cluster.sharded_in("spread", LONG_LEASE, 3).await;
         run_each!(failed;
             shard_leaders_are_spread_over_the_servers(cluster.urls(), "spread".to_owned()),

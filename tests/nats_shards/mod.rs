@@ -4,9 +4,10 @@
 //! submitted, receipted and read by id from there; an account's outbox gets entries of
 //! every shard; an idempotency claim lives in its MT's first connector's shard, so a retry
 //! routed to a connector of another shard is a new message there (as documented); the
-//! shards' leaders are on three different servers.
+//! shards' leaders are on three different servers; a move left half done by a dead node is
+//! completed by the next read or sweep.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use smsgw::{
     ingest::Acceptance,
@@ -157,4 +158,76 @@ pub async fn shard_leaders_are_spread_over_the_servers(urls: Vec<String>, namesp
         leaders.insert(leader.unwrap_or_else(|| panic!("{name} has no leader")));
     }
     assert_eq!(leaders.len(), 3, "leaders: {leaders:?}");
+}
+
+/// Step 1 of a move as a mover that died right after it leaves it (the record a pointer,
+/// a journal entry), written by hand on shard 0 of `namespace`.
+async fn half_moved(
+    jetstream: &async_nats::jetstream::Context,
+    namespace: &str,
+    record: &smsgw::store::MessageRecord,
+    to_connector: &str,
+) {
+    use smsgw::store::nats::subjects::Subjects;
+    let shard0 = Subjects::for_shard(namespace, 0);
+    let mut moved = record.clone();
+    moved.connector = Some(to_connector.to_owned());
+    let id = record.mt.id.as_str();
+    let pointer = serde_json::json!({ "to": 1, "expect": 0, "record": moved });
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("Smsgw-Moved-To", "1");
+    for (subject, headers, payload) in [
+        (shard0.record(id), headers, pointer.to_string()),
+        (
+            shard0.move_journal(id),
+            async_nats::HeaderMap::new(),
+            serde_json::json!({ "to": 1, "expect": 0 }).to_string(),
+        ),
+    ] {
+        let ack = jetstream
+            .publish_with_headers(subject, headers, payload.into())
+            .await
+            .unwrap();
+        ack.await.unwrap();
+    }
+}
+
+/// A move whose mover died after its first step: the next read of the message completes it,
+/// or, if nobody reads it, the sweep does (through the journal); either way the MT is queued
+/// once on the new connector and the entry it left behind is dropped.
+pub async fn a_half_done_move_is_completed_by_a_read_or_the_sweep(
+    store: Arc<dyn Store>,
+    url: String,
+    namespace: String,
+) {
+    let client = async_nats::connect(url.as_str()).await.unwrap();
+    let jetstream = async_nats::jetstream::new(client);
+    let ids = IdGenerator::new("a", "n1");
+    let read = routed(store.as_ref(), &ids, &["a", "b"]);
+    let swept = routed(store.as_ref(), &ids, &["a", "b"]);
+    for message in [&read, &swept] {
+        store.accept_mt(message.clone(), None).await.unwrap();
+        let record = store.message(&message.id).await.unwrap().unwrap();
+        half_moved(&jetstream, &namespace, &record, "b").await;
+    }
+    assert!(
+        store.take_mts("a", 10).await.unwrap().is_empty(),
+        "the old entries are the old shard's: dropped"
+    );
+    assert!(store.take_mts("b", 10).await.unwrap().is_empty(), "not yet");
+
+    let found = store.message(&read.id).await.unwrap().unwrap();
+    assert_eq!(found.connector.as_deref(), Some("b"));
+    assert_eq!(
+        store.take_mts("b", 10).await.unwrap(),
+        std::slice::from_ref(&read)
+    );
+    store.sweep(Duration::from_secs(3600)).await.unwrap();
+    assert_eq!(
+        store.take_mts("b", 10).await.unwrap(),
+        std::slice::from_ref(&swept),
+        "the sweep completes the move nobody read (and the read one only once)"
+    );
+    store.sweep(Duration::from_secs(3600)).await.unwrap();
+    assert!(store.take_mts("b", 10).await.unwrap().is_empty());
 }
