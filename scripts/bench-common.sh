@@ -8,6 +8,7 @@
 # PID of each process started). On exit every PID is killed, the run's *.log files are copied
 # to /tmp/NAME-*.log, and the run directory is removed. Also `free_port` (a port free on
 # 127.0.0.1 now), `sim_route_toml PORT` (every destination to a carrier simulator there),
+# `sim_spread_toml PORT` (three connectors to it, each with a destination prefix),
 # `node_toml ...` (a node's config on a given store), `cpu_seconds PID` and `start_nginx PORT`
 # (a fast receiver answering 200, for pushes and DLR callbacks).
 
@@ -35,10 +36,11 @@ free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-sim_route_toml() { # PORT: connector `sim` (2 binds, window 256, as the built-in default), route `*`
+sim_connector_toml() { # PORT NAME PREFIX: connector NAME on the simulator at PORT (2 binds,
+    # window 256, as the built-in default) and the route of PREFIX to it
     cat <<EOF
 [[connectors]]
-name = "sim"
+name = "$2"
 endpoints = ["127.0.0.1:$1"]
 binds = 2
 window = 256
@@ -46,13 +48,27 @@ system_id = "smsgw"
 password = "sim"
 
 [[routes]]
-prefix = "*"
-connectors = ["sim"]
+prefix = "$3"
+connectors = ["$2"]
+
 EOF
 }
 
-node_toml() { # NODE SITE SMPP HTTP SIMULATOR(true|false) STORE_TOML: a node of account `demo`
-    # on the simulator at 12776 (started by the node with SIMULATOR = true)
+sim_spread_toml() { # PORT: connectors sim-a, sim-b, sim-c on the simulator there, routes
+    # 4477009001 -> sim-a, 4477009002 -> sim-b, 4477009003 -> sim-c
+    local n
+    for n in 1 2 3; do
+        sim_connector_toml "$1" "sim-$(printf '\x'$((60 + n)))" "447700900$n"
+    done
+}
+
+sim_route_toml() { # PORT: connector `sim`, route `*`
+    sim_connector_toml "$1" sim "*"
+}
+
+node_toml() { # NODE SITE SMPP HTTP SIMULATOR(true|false) STORE_TOML [ROUTES_TOML]: a node of
+    # account `demo` on the simulator at 12776 (started by the node with SIMULATOR = true);
+    # ROUTES_TOML: its connectors and routes, by default `sim_route_toml 12776`
     cat <<EOF
 node_id = "$1"
 site = "$2"
@@ -74,7 +90,7 @@ password_env = "SMSGW_BENCH_PASSWORD"
 max_binds = 64
 
 
-$(sim_route_toml 12776)
+${7:-$(sim_route_toml 12776)}
 EOF
 }
 

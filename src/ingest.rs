@@ -169,7 +169,6 @@ impl Ingest {
         if !account.sender_allowed(&request.source) {
             return Err(IngestError::SenderNotAllowed(request.source));
         }
-        let id = self.ids.next();
         let parts = match &request.payload {
             Payload::Text(text) if text.is_empty() => return Err(IngestError::EmptyText),
             Payload::Text(text) => match segment_text(text, account.max_segments, 0) {
@@ -189,6 +188,11 @@ impl Ingest {
                 None => IngestError::NoRoute(destination.clone()),
             })?
             .to_vec();
+        // Named after routing: the store may tag the id with where its record goes.
+        let tag = connectors
+            .first()
+            .and_then(|connector| self.store.id_tag(connector));
+        let id = self.ids.next_tagged(tag.as_deref());
         if let Some(limit) = self.limits.get(&account.system_id) {
             if limit.check().is_err() {
                 metrics::counter!("ingest_throttled_total", "account" => account.system_id.clone())

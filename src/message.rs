@@ -29,8 +29,11 @@ impl MessageId {
 
 /// Longest site or node name that goes into an id.
 const MAX_NAME_IN_ID: usize = 16;
+/// Longest store tag that goes into an id (so an id stays within 64 characters).
+const MAX_TAG_IN_ID: usize = 4;
 
-/// Issues message ids: `<site>-<node>-<boot ms, base 36>-<counter, base 36>`.
+/// Issues message ids: `<site>-<node>-<boot ms, base 36>-<counter, base 36>`, and
+/// `-<tag>` after that when the store names where the MT's record goes.
 #[derive(Debug)]
 pub struct IdGenerator {
     prefix: String,
@@ -49,10 +52,24 @@ impl IdGenerator {
     }
 
     pub fn next(&self) -> MessageId {
+        self.next_tagged(None)
+    }
+
+    /// The next id, ending in `-<tag>` when the store asks for one (see
+    /// [`crate::store::Store::id_tag`]): letters and digits, at most 4 kept.
+    pub fn next_tagged(&self, tag: Option<&str>) -> MessageId {
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
-        let mut id = String::with_capacity(self.prefix.len() + 13);
+        let mut id = String::with_capacity(self.prefix.len() + 18);
         id.push_str(&self.prefix);
         id.push_str(&base36(n));
+        if let Some(tag) = tag {
+            id.push('-');
+            id.extend(
+                tag.chars()
+                    .filter(char::is_ascii_alphanumeric)
+                    .take(MAX_TAG_IN_ID),
+            );
+        }
         MessageId(id)
     }
 }
@@ -278,6 +295,9 @@ mod tests {
             long.next();
         }
         assert!(long.next().as_str().len() <= 64);
+        let tagged = long.next_tagged(Some("s63-and-more"));
+        assert!(tagged.as_str().ends_with("-s63a"), "{tagged}");
+        assert!(tagged.as_str().len() <= 64, "{tagged}");
     }
 
     #[test]

@@ -678,6 +678,8 @@ fn nats_store_settings() {
             ],
             namespace: "prod-eu".into(),
             replicas: 3,
+            shards: 1,
+            pinned: Default::default(),
             lease: Duration::from_secs(45),
             credentials: Some(("smsgw".into(), Secret::new("prim-pw"))),
             tls: StoreTls {
@@ -695,11 +697,23 @@ fn nats_store_settings() {
             servers: vec!["nats://127.0.0.1:4222".into()],
             namespace: "smsgw".into(),
             replicas: 1,
+            shards: 1,
+            pinned: Default::default(),
             lease: Duration::from_secs(60),
             credentials: None,
             tls: StoreTls::default(),
         }
     );
+    // Three shards, one connector pinned to the last.
+    let sharded = load(&format!(
+        "[store]\nkind = \"nats\"\n[store.nats]\nservers = [\"nats://n1:4222\"]\n\
+         shards = 3\npinned = {{ c1 = 2 }}\n{CONNECTOR}{ROUTE}"
+    ))
+    .unwrap();
+    let StoreConfig::Nats { shards, pinned, .. } = sharded.store else {
+        panic!("{:?}", sharded.store)
+    };
+    assert_eq!((shards, pinned), (3, [("c1".to_owned(), 2)].into()));
 }
 
 #[test]
@@ -737,6 +751,23 @@ fn nats_store_settings_are_checked() {
         &format!("{nats}{servers}namespace = \"a.b\"\n"),
         "5:13",
         "letters, digits, '-' and '_' only",
+    );
+    for shards in ["0", "65"] {
+        assert_problem(
+            &format!("{nats}{servers}shards = {shards}\n"),
+            "5:10",
+            "shards must be 1 to 64",
+        );
+    }
+    assert_problem(
+        &format!("{nats}{servers}shards = 2\npinned = {{ c1 = 2 }}\n{CONNECTOR}{ROUTE}"),
+        "6:17",
+        "connector \"c1\" is pinned to shard 2, but shards are 0 to 1",
+    );
+    assert_problem(
+        &format!("{nats}{servers}shards = 2\npinned = {{ c9 = 1 }}\n{CONNECTOR}{ROUTE}"),
+        "6:17",
+        "pinned names \"c9\", which is not a [[connectors]] name",
     );
     for replicas in ["0", "6"] {
         assert_problem(

@@ -3,11 +3,14 @@
 //! one atomic batch and leases promise, each on a store of its own namespace in ONE shared
 //! cluster (a cluster start costs seconds on a small machine); and, on a cluster of its own,
 //! what R3 over three sites promises (commits go on without one site; without a quorum
-//! nothing commits).
+//! nothing commits). The contract runs twice: on stores of one shard and of three (where
+//! `sim` is in shard 1 and ids without a tag are looked for shard by shard), and what
+//! crosses shards runs on stores of three shards ([`nats_shards`]).
 
 mod nats_server;
 #[macro_use]
 mod store_suite;
+mod nats_shards;
 
 use std::{
     sync::{
@@ -37,8 +40,26 @@ impl NatsCluster {
 
     /// A store (a node) in `namespace`: stores of one namespace share everything.
     async fn store_in(&self, namespace: &str, lease: Duration) -> Arc<NatsStore> {
+        self.sharded_in(namespace, lease, 1).await
+    }
+
+    /// A store of `shards` shards under a namespace of its own, connectors `a`, `b`, `c`
+    /// pinned to shards 0, 1, 2 when there are three.
+    async fn sharded(&self, shards: usize) -> Arc<NatsStore> {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let namespace = format!("s{}", NEXT.fetch_add(1, Ordering::Relaxed));
+        self.sharded_in(&namespace, LONG_LEASE, shards).await
+    }
+
+    async fn sharded_in(&self, namespace: &str, lease: Duration, shards: usize) -> Arc<NatsStore> {
+        let pinned = match shards {
+            3 => nats_shards::PINS.map(|(c, s)| (c.to_owned(), s)).into(),
+            _ => Default::default(),
+        };
         let target = NatsTarget {
             lease,
+            shards,
+            pinned,
             ..NatsTarget::new(self.urls(), namespace, 3)
         };
         NatsStore::connect(&target).await.unwrap()
@@ -57,22 +78,22 @@ macro_rules! run_each {
 }
 
 /// `run_contract`: every contract function (the list `store_contract!` gives), each on a
-/// store of its own namespace.
+/// store of `shards` shards in a namespace of its own.
 macro_rules! contract_on_one_cluster {
     ($($name:ident),* $(,)?) => {
-        async fn run_contract(cluster: &NatsCluster, failed: &mut Vec<&'static str>) {
+        async fn run_contract(cluster: &NatsCluster, shards: usize, failed: &mut Vec<&'static str>) {
             use store_suite::*;
-            run_each!(failed; $($name(cluster.store().await)),*);
+            run_each!(failed; $($name(cluster.sharded(shards).await)),*);
         }
     };
 }
 store_contract!(contract_on_one_cluster!());
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_store_contract_and_batches_hold_on_a_three_site_cluster() {
+async fn the_store_contract_and_batches_hold_on_a_three_site_cluster_in_one_and_three_shards() {
     let cluster = NatsCluster::start().await;
     let mut failed = Vec::new();
-    run_contract(&cluster, &mut failed).await;
+    run_contract(&cluster, 1, &mut failed).await;
     // Long enough that the first check runs within it on a slow, loaded box.
     let short = Duration::from_secs(3);
     run_each!(failed;
@@ -88,6 +109,26 @@ async fn the_store_contract_and_batches_hold_on_a_three_site_cluster() {
             cluster.store_in("shared", LONG_LEASE).await
         ),
     );
+    // Again on three shards (same cluster), and what crosses them.
+    run_contract(&cluster, 3, &mut failed).await;
+    {
+        use nats_shards::*;
+        run_each!(failed;
+            an_mt_falls_back_to_a_connector_of_another_shard(cluster.sharded(3).await),
+            an_outbox_is_fed_by_every_shard(cluster.sharded(3).await),
+            a_retry_routed_to_another_shard_is_a_new_message_there(cluster.sharded(3).await),
+        );
+        let half = cluster.sharded_in("half", LONG_LEASE, 3).await;
+        let url = cluster.urls()[0].clone();
+        run_each!(failed;
+            a_half_done_move_is_completed_by_a_read_or_the_sweep(half, url, "half".to_owned()),
+        );
+        let spread = cluster.sharded_in("spread", LONG_LEASE, 3).await;
+        run_each!(failed;
+            shard_leaders_are_spread_over_the_servers(cluster.urls(), "spread".to_owned()),
+        );
+        drop(spread);
+    }
     assert!(failed.is_empty(), "failed on NATS: {failed:?}");
 }
 

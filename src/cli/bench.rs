@@ -48,9 +48,16 @@ pub struct BenchArgs {
     /// Target MT/s (default: as fast as the gateway answers).
     #[arg(long)]
     pub rate: Option<u32>,
-    /// Destination number (the simulator's rules apply: 9991 undeliverable, 9992 no DR...).
-    #[arg(long, default_value = "447700900001")]
-    pub destination: String,
+    /// Destination numbers, comma-separated: the MTs go to each in turn, so several routes
+    /// (by prefix) share the load (the simulator's rules apply: 9991 undeliverable, 9992 no
+    /// DR...).
+    #[arg(
+        long = "destination",
+        value_delimiter = ',',
+        num_args = 1..,
+        default_value = "447700900001"
+    )]
+    pub destinations: Vec<String>,
     /// Ask for no receipts: measures the MT path alone (submit, store, carrier).
     #[arg(long)]
     pub no_receipts: bool,
@@ -162,7 +169,12 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     };
     let bind = BindRequest::new(bind_kind, &args.system_id, &args.password);
     let clients = bind_clients(args.smpp, &bind, args.binds, args.window, counter.clone()).await?;
-    let template = bench_submit(&args.destination, !args.no_receipts)?;
+    let templates = args
+        .destinations
+        .iter()
+        .map(|destination| bench_submit(destination, !args.no_receipts))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    anyhow::ensure!(!templates.is_empty(), "--destination needs a number");
 
     let progress = ProgressBar::new(args.count as u64);
     progress.set_style(ProgressStyle::with_template(
@@ -191,7 +203,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                 }
             }
             let client = clients[sent % clients.len()].clone();
-            let submit = template.clone();
+            let submit = templates[sent % templates.len()].clone();
             in_flight.push(async move {
                 let t = Instant::now();
                 (client.submit(submit).await, t)

@@ -73,6 +73,8 @@ pub const STORE_LEASE: Duration = Duration::from_secs(60);
 pub const NATS_NAMESPACE: &str = "smsgw";
 /// NATS store: copies of each stream, one per site (two data centres and a tie-breaker).
 pub const NATS_REPLICAS: u32 = 3;
+/// NATS store: streams the work is spread over (one per store server scales best).
+pub const NATS_SHARDS: u32 = 1;
 
 /// How long a login waits for a free password verifier before it is refused as busy: long
 /// enough to absorb a burst of binds at start-up, short enough that a flood is refused fast.

@@ -94,6 +94,8 @@ pub(crate) struct RawNatsStore {
     pub servers: Option<S<Vec<S<String>>>>,
     pub namespace: Option<S<String>>,
     pub replicas: Option<S<u32>>,
+    pub shards: Option<S<u32>>,
+    pub pinned: Option<S<std::collections::BTreeMap<String, S<u32>>>>,
     pub lease: Option<S<String>>,
     pub user: Option<S<String>>,
     pub password: Option<S<String>>,

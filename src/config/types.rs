@@ -132,6 +132,10 @@ pub enum StoreConfig {
         namespace: String,
         /// Copies of each stream (3: one per site; 1 for a single server).
         replicas: u32,
+        /// Streams (shards) the work is spread over, each with its own leader.
+        shards: u32,
+        /// Connectors placed on a shard of the operator's choice (else by their name).
+        pinned: std::collections::BTreeMap<String, u32>,
         /// As for Redis: how long taken work stays a node's own.
         lease: Duration,
         /// User and password the servers ask for; `None`: no credentials.

@@ -101,6 +101,8 @@ pub(super) async fn open_store(config: &StoreConfig) -> Result<Arc<dyn Store>, S
             servers,
             namespace,
             replicas,
+            shards,
+            pinned,
             lease,
             credentials,
             tls,
@@ -110,6 +112,11 @@ pub(super) async fn open_store(config: &StoreConfig) -> Result<Arc<dyn Store>, S
                 servers: servers.clone(),
                 namespace: namespace.clone(),
                 replicas: *replicas as usize,
+                shards: *shards as usize,
+                pinned: pinned
+                    .iter()
+                    .map(|(connector, shard)| (connector.clone(), *shard as usize))
+                    .collect(),
                 lease: *lease,
                 credentials: credentials
                     .as_ref()

@@ -178,6 +178,14 @@ pub struct SweepStats {
 /// The gateway's shared state. See the module documentation.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
+    /// A tag the store wants at the end of the id of an MT first queued on `connector`
+    /// (letters and digits), so a read by id finds the record without a lookup: the NATS store
+    /// with several shards names the connector's shard. Ids stay opaque to clients; the
+    /// embedded and Redis stores want none.
+    fn id_tag(&self, _connector: &str) -> Option<String> {
+        None
+    }
+
     /// A message record and its version.
     async fn record(&self, id: &MessageId) -> Result<Option<Versioned<MessageRecord>>, StoreError>;
 

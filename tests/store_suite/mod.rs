@@ -100,7 +100,8 @@ pub fn receipt(carrier_id: &str, state: MessageState) -> CarrierReceipt {
     }
 }
 
-fn claim(key: &str, body: &str) -> Option<Idempotency> {
+/// An idempotency claim of `key` for a request whose fingerprint is `body`.
+pub fn claim(key: &str, body: &str) -> Option<Idempotency> {
     Some(Idempotency {
         key: key.into(),
         fingerprint: body.into(),

@@ -58,6 +58,8 @@ pub(crate) fn resolve(document: RawDocument, resolver: &mut Resolver<'_, '_, '_>
     let push = push::PushContext::new(document.push.as_ref(), &store, resolver);
     let accounts = accounts::resolve(&document.accounts, &push, resolver);
     let connectors = connectors::resolve(&document.connectors, resolver);
+    let connector_names: Vec<String> = connectors.iter().map(|c| c.name.clone()).collect();
+    resolver.check_nats_pins(document.store.as_ref(), &connector_names);
     let routes = routes::resolve(&document, resolver);
     let auth = resolver.auth(document.auth.as_ref());
     let mut config = Config::assemble(

@@ -1,8 +1,9 @@
 //! `[store.nats]`: the NATS JetStream cluster of the multi-site store: `servers` (any of them
-//! finds the cluster), `namespace`, `replicas`, `lease`, `user` + `password` (or
-//! `password_env`), and the certificates of `tls://` connections.
+//! finds the cluster), `namespace`, `replicas`, `shards` and `pinned` (connectors on a shard
+//! of the operator's choice), `lease`, `user` + `password` (or `password_env`), and the
+//! certificates of `tls://` connections.
 
-use std::time::Duration;
+use std::{collections::BTreeMap, time::Duration};
 
 use toml::Spanned;
 
@@ -17,6 +18,8 @@ const SCHEMES: [&str; 2] = ["nats://", TLS_SCHEME];
 const TLS_SCHEME: &str = "tls://";
 /// JetStream keeps at most five copies of a stream.
 const MAX_REPLICAS: u32 = 5;
+/// As the store's own limit ([`crate::store::nats::placement::MAX_SHARDS`]).
+const MAX_SHARDS: u32 = crate::store::nats::placement::MAX_SHARDS as u32;
 
 impl Resolver<'_, '_, '_> {
     pub(super) fn nats_store(&mut self, raw: &RawStore) -> StoreConfig {
@@ -31,6 +34,8 @@ impl Resolver<'_, '_, '_> {
                 servers: Vec::new(),
                 namespace: defaults::NATS_NAMESPACE.to_owned(),
                 replicas: defaults::NATS_REPLICAS,
+                shards: defaults::NATS_SHARDS,
+                pinned: BTreeMap::new(),
                 lease: defaults::STORE_LEASE,
                 credentials: None,
                 tls: StoreTls::default(),
@@ -45,10 +50,13 @@ impl Resolver<'_, '_, '_> {
             uses_tls,
             "write servers as tls://host:port",
         );
+        let shards = self.nats_shards(nats);
         StoreConfig::Nats {
             servers,
             namespace: self.nats_namespace(nats),
             replicas: self.nats_replicas(nats),
+            shards,
+            pinned: self.nats_pinned(nats, shards),
             lease: self.duration(
                 nats.lease.as_ref(),
                 "lease",
@@ -133,6 +141,67 @@ impl Resolver<'_, '_, '_> {
             );
         }
         count
+    }
+
+    fn nats_shards(&mut self, nats: &RawNatsStore) -> u32 {
+        let Some(shards) = &nats.shards else {
+            return defaults::NATS_SHARDS;
+        };
+        let count = *shards.get_ref();
+        if !(1..=MAX_SHARDS).contains(&count) {
+            self.problems.at(
+                shards.span(),
+                format!(
+                    "shards must be 1 to {MAX_SHARDS} (one stream each, with its own leader: \
+                     as many as store servers spreads the work over all of them)"
+                ),
+            );
+            return defaults::NATS_SHARDS;
+        }
+        count
+    }
+
+    /// `pinned = { connector = shard }`: each shard one of `0..shards`. Whether the names
+    /// are connectors is checked with the connectors ([`Self::check_nats_pins`]).
+    fn nats_pinned(&mut self, nats: &RawNatsStore, shards: u32) -> BTreeMap<String, u32> {
+        let Some(pinned) = &nats.pinned else {
+            return BTreeMap::new();
+        };
+        let mut kept = BTreeMap::new();
+        for (connector, shard) in pinned.get_ref() {
+            if *shard.get_ref() >= shards {
+                self.problems.at(
+                    shard.span(),
+                    format!(
+                        "connector \"{connector}\" is pinned to shard {}, but shards are 0 to {} \
+                         (shards = {shards})",
+                        shard.get_ref(),
+                        shards - 1
+                    ),
+                );
+                continue;
+            }
+            kept.insert(connector.clone(), *shard.get_ref());
+        }
+        kept
+    }
+
+    /// Every pinned name must be a connector: a misspelt pin would do nothing, silently.
+    pub(super) fn check_nats_pins(&mut self, raw: Option<&RawStore>, connectors: &[String]) {
+        let Some(pinned) = raw
+            .and_then(|raw| raw.nats.as_ref())
+            .and_then(|nats| nats.get_ref().pinned.as_ref())
+        else {
+            return;
+        };
+        for (connector, shard) in pinned.get_ref() {
+            if !connectors.contains(connector) {
+                self.problems.at(
+                    shard.span(),
+                    format!("pinned names \"{connector}\", which is not a [[connectors]] name"),
+                );
+            }
+        }
     }
 
     /// `user` with `password` or `password_env`: all or nothing.

@@ -5,11 +5,11 @@ use futures_util::future::try_join_all;
 
 use super::{
     values::{self, Slot},
-    NatsStore,
+    Shard,
 };
 use crate::{
     message::{CarrierReceipt, MessageId},
-    store::{CarrierIdRecord, CarrierKey, MessageRecord, Store, StoreError, Versioned},
+    store::{CarrierIdRecord, CarrierKey, MessageRecord, StoreError, Versioned},
 };
 
 fn record_missing(id: &MessageId) -> StoreError {
@@ -19,7 +19,7 @@ fn record_missing(id: &MessageId) -> StoreError {
     }
 }
 
-impl NatsStore {
+impl Shard {
     /// A slot and its sequence (0 and an empty slot when it has no message).
     pub(super) async fn read_slot(&self, subject: &str) -> Result<(u64, Slot), StoreError> {
         match self.last(subject).await? {

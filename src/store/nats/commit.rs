@@ -29,7 +29,7 @@ use super::{
     api, consumers,
     subjects::Topic,
     values::{self, ClaimValue, Slot},
-    NatsStore,
+    Shard,
 };
 use crate::{
     message::{now_ms, queue_rank, MessageId},
@@ -41,7 +41,7 @@ use crate::{
 const CLAIM_GRACE: Duration = Duration::from_secs(15 * 60);
 
 /// How long the tombstone of a finished queue entry stays (takers skip it meanwhile).
-const TOMBSTONE_TTL: Duration = Duration::from_secs(1);
+pub(super) const TOMBSTONE_TTL: Duration = Duration::from_secs(1);
 
 /// Times a refused batch is sent again when its guards still look as expected (a write of
 /// one of its subjects was in flight), or the stream had too many batches open.
@@ -57,6 +57,8 @@ pub(super) struct Entry {
     /// Another subject whose last sequence `expected` is.
     pub guarded: Option<String>,
     pub ttl: Option<Duration>,
+    /// A header of the store's own (a record that moved names its new shard).
+    pub mark: Option<(&'static str, String)>,
 }
 
 impl Entry {
@@ -67,6 +69,7 @@ impl Entry {
             expected: None,
             guarded: None,
             ttl: None,
+            mark: None,
         }
     }
 
@@ -86,6 +89,9 @@ impl Entry {
         }
         if let Some(ttl) = self.ttl {
             headers.insert("Nats-TTL", ttl_header(ttl).as_str());
+        }
+        if let Some((name, value)) = &self.mark {
+            headers.insert(*name, value.as_str());
         }
         headers
     }
@@ -188,7 +194,7 @@ enum Refusal {
     Resend,
 }
 
-impl NatsStore {
+impl Shard {
     /// The batch of `change`, or `None` if a guard on a slot fails already as read.
     /// `claims_at` names expired claims still in the stream, by subject and sequence.
     async fn batch_of(

@@ -4,7 +4,7 @@
 //! once, as itself, so a misconfigured node stops at start with the reason. After that the
 //! client reconnects on its own, to any server of the cluster. `{:?}` masks the password.
 
-use std::{path::PathBuf, time::Duration};
+use std::{collections::BTreeMap, path::PathBuf, time::Duration};
 
 use async_nats::{ConnectErrorKind, ConnectOptions};
 
@@ -33,6 +33,11 @@ pub struct NatsTarget {
     pub namespace: String,
     /// Copies of each stream: 3 over three sites, 1 for a single server.
     pub replicas: usize,
+    /// Streams the work is spread over, each with its own leader (see
+    /// [`super::placement`]).
+    pub shards: usize,
+    /// Connectors placed on a shard of the operator's choice rather than by their name.
+    pub pinned: BTreeMap<String, usize>,
     /// How long an MT or outbox entry stays with the node that took it.
     pub lease: Duration,
     /// User and password, when the servers ask for them.
@@ -47,6 +52,8 @@ impl NatsTarget {
             servers,
             namespace: namespace.to_owned(),
             replicas,
+            shards: 1,
+            pinned: BTreeMap::new(),
             lease: crate::store::redis::DEFAULT_LEASE,
             credentials: None,
             tls: NatsTls::default(),
@@ -105,6 +112,8 @@ impl std::fmt::Debug for NatsTarget {
             .field("servers", &self.servers)
             .field("namespace", &self.namespace)
             .field("replicas", &self.replicas)
+            .field("shards", &self.shards)
+            .field("pinned", &self.pinned)
             .field("lease", &self.lease)
             .field(
                 "credentials",

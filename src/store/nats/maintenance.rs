@@ -14,7 +14,7 @@ use super::{
     commit::Entry,
     subjects::CLAIM_SPACES,
     values::{self, ClaimValue, Heartbeat, Slot},
-    written_ms, NatsStore,
+    written_ms, Shard,
 };
 use crate::{
     message::now_ms,
@@ -24,7 +24,7 @@ use crate::{
 /// How long the write check's message stays.
 const CHECK_TTL: Duration = Duration::from_secs(60);
 
-impl NatsStore {
+impl Shard {
     /// Publishes one message and fails unless the stream stored it.
     async fn put_one(&self, entry: Entry) -> Result<(), StoreError> {
         self.send(std::slice::from_ref(&entry))

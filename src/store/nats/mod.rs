@@ -1,22 +1,21 @@
-//! The multi-site store on NATS JetStream (>= 2.12): every key a change touches is one
-//! subject of its shard's stream (one message per subject, R3 over the sites), and a
-//! [`Change`] is one atomic batch whose guards are expected subject sequences. See
-//! docs/design/multi-site-store.md, "Decision".
+//! The multi-site store on NATS JetStream (>= 2.12), sharded by connector: `shards` streams,
+//! each a complete store ([`shard::Shard`]) with its own Raft leader, the leaders spread over
+//! the servers ([`spread`]). A connector's queue, its carrier-id slots, the records of the
+//! MTs queued on or submitted to it, their receipts and MOs and the outbox entries those make
+//! all live in the connector's shard ([`placement`]), so every [`Change`] the flows make is
+//! one atomic batch in one shard ([`route`]). See docs/design/multi-site-store.md,
+//! "Decision" and "Sharding".
 //!
-//! - **Records** `r.<id>`: the record's JSON; its version is the stream sequence of its last
-//!   write. **Claims** `c.…`: the value and its expiry, with a `Nats-TTL` that outlives it.
-//!   **Carrier-id slots** `m.<connector>.<carrier id>`: the mapping and the receipts parked
-//!   before it, so a park and a mapping guard each other ([`commit`]).
-//! - **Queues** `q.<connector>.<slot>.<id>` and **outboxes** `o.<account>.<seq>`: read through
-//!   durable pull consumers ([`consumers`]); a fetched entry is taken until acknowledged, and
-//!   delivered again once its lease (`ack_wait`) runs out. A change that finishes a queued
-//!   MT replaces its entry with a tombstone in the same batch; takers skip tombstones, and
-//!   check each entry against its record, so an entry a change did not finish is dropped.
-//! - **Heartbeats** `n.<node>` with a TTL; **wake-ups** on core NATS ([`wakeups`]).
-//! - Reads go to the stream's leader (`STREAM.MSG.GET`), never to a replica that may lag.
-//!
-//! One shard for now: the stream is named per shard so connectors can be spread over several
-//! later.
+//! What crosses shards, each step idempotent:
+//! - **Reads by id** go to the shard the id's tag names, then follow the pointer a move left
+//!   ([`moves`]); ids without a tag (another store's) are looked for shard by shard.
+//! - **A release to a connector of another shard** moves the record in two steps
+//!   ([`moves`]).
+//! - **An account's outbox** is fed by every shard: a take goes round the shards, and a
+//!   taken entry is acknowledged in the shard it came from.
+//! - **Claims** live in the shard of their change (an idempotency key in its MT's first
+//!   connector's shard); [`Store::claimed`] asks the shards in turn.
+//! - Heartbeats live in shard 0; `check_writable` writes to every shard.
 
 mod api;
 mod carrier;
@@ -25,25 +24,33 @@ mod connect;
 mod consumers;
 mod held;
 mod maintenance;
+mod moves;
 mod outbox;
+pub mod placement;
 mod queue;
+pub mod route;
+mod shard;
+mod spread;
 pub mod subjects;
 mod values;
 mod wakeups;
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
-
-use async_nats::jetstream::{
-    self,
-    message::StreamMessage,
-    stream::{DeleteMessageErrorKind, LastRawMessageErrorKind},
+use std::{
+    collections::BTreeMap,
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc,
+    },
+    time::Duration,
 };
+
+use async_nats::jetstream;
 use async_trait::async_trait;
-use futures_util::StreamExt;
 
 use self::{
-    consumers::Consumers,
-    held::HeldEntries,
+    placement::Placement,
+    route::Route,
+    shard::{written_ms, Shard},
     subjects::{Subjects, Topic},
     wakeups::Wakeups,
 };
@@ -51,7 +58,7 @@ use super::{
     CarrierIdRecord, CarrierKey, Change, ClaimSpace, Committed, MessageRecord, NodeInfo,
     OutboxEntry, Store, StoreError, SweepStats, Versioned,
 };
-use crate::message::{now_ms, CarrierReceipt, MessageId, Mt};
+use crate::message::{CarrierReceipt, MessageId, Mt};
 
 pub use self::connect::{NatsTarget, NatsTls};
 
@@ -65,25 +72,17 @@ const NO_MESSAGE_FOUND: jetstream::ErrorCode = jetstream::ErrorCode(10037);
 
 /// The store on a NATS JetStream cluster. See the module documentation.
 pub struct NatsStore {
-    client: async_nats::Client,
-    /// The one shard's stream (sharding by connector comes later).
-    stream: jetstream::stream::Stream<()>,
-    subjects: Subjects,
-    consumers: Consumers,
-    wakeups: Arc<Wakeups>,
-    held_mts: HeldEntries<MessageId>,
-    held_outbox: HeldEntries<(String, u64)>,
-    /// Where the sweep of a kind of key starts: everything before is kept for a reason that
-    /// lasts until it is written again (and so moves past this point).
-    sweep_from: std::sync::Mutex<HashMap<&'static str, u64>>,
+    shards: Vec<Shard>,
+    placement: Placement,
+    /// Where the next outbox take starts, so no shard's entries wait behind another's.
+    next_outbox_shard: AtomicUsize,
 }
 
 impl NatsStore {
-    /// Connects to the cluster `target` names (see [`connect`]) and makes its shard streams (3
-    /// copies over three sites; 1 for a single server).
+    /// Connects to the cluster `target` names (see [`connect`]), makes its shard streams (3
+    /// copies over three sites; 1 for a single server) and spreads their leaders.
     pub async fn connect(target: &NatsTarget) -> Result<Arc<Self>, StoreError> {
         let namespace = target.namespace.as_str();
-        let replicas = target.replicas;
         if !subjects::valid_namespace(namespace) {
             return Err(StoreError::Backend(format!(
                 "nats namespace {namespace:?}: only letters, digits, '-' and '_'"
@@ -92,149 +91,99 @@ impl NatsStore {
         if target.lease.is_zero() {
             return Err(StoreError::Backend("nats lease must not be zero".into()));
         }
+        let placement = Placement::new(target.shards, target.pinned.clone())?;
         let client = connect::client(target, REQUEST_TIMEOUT).await?;
-        let subjects = Subjects::new(namespace);
-        let stream_name = subjects.stream(0);
-        api::ensure_stream(
-            &client,
-            &api::StreamSpec {
-                name: &stream_name,
-                subjects: subjects.stream_filters(),
-                replicas,
-            },
-            STREAM_PATIENCE,
-        )
-        .await?;
-        let mut context = jetstream::new(client.clone());
-        context.set_timeout(REQUEST_TIMEOUT);
-        let stream = context
-            .get_stream_no_info(&stream_name)
-            .await
-            .map_err(StoreError::backend)?;
+        let wakeups = Wakeups::start(&client, &Subjects::new(namespace)).await?;
+        let mut shards = Vec::with_capacity(placement.shards());
+        for index in 0..placement.shards() {
+            let shard = Shard::open(
+                &client,
+                namespace,
+                index,
+                target.replicas,
+                target.lease,
+                wakeups.clone(),
+            )
+            .await?;
+            shards.push(shard);
+        }
+        if shards.len() > 1 && target.replicas > 1 {
+            let streams: Vec<String> = shards.iter().map(Shard::stream_name).collect();
+            spread::spread_leaders(&client, &streams, STREAM_PATIENCE).await;
+        }
         Ok(Arc::new(Self {
-            wakeups: Wakeups::start(&client, &subjects).await?,
-            consumers: Consumers::new(stream.clone(), target.lease),
-            client,
-            stream,
-            subjects,
-            held_mts: HeldEntries::default(),
-            held_outbox: HeldEntries::default(),
-            sweep_from: Default::default(),
+            shards,
+            placement,
+            next_outbox_shard: AtomicUsize::new(0),
         }))
     }
 
-    /// The last message on `subject`, from the stream's leader.
-    async fn last(&self, subject: &str) -> Result<Option<StreamMessage>, StoreError> {
-        match self.stream.get_last_raw_message_by_subject(subject).await {
-            Ok(message) => Ok(Some(message)),
-            Err(error) if matches!(error.kind(), LastRawMessageErrorKind::NoMessageFound) => {
-                Ok(None)
-            }
-            Err(error) => Err(StoreError::Backend(format!("{subject}: {error}"))),
-        }
+    /// The shard of a connector.
+    fn of_connector(&self, connector: &str) -> &Shard {
+        &self.shards[self.placement.of_connector(connector)]
     }
 
-    /// The first message at or after stream sequence `from` on a subject `filter` matches,
-    /// from the stream's leader.
-    async fn first_from(
-        &self,
-        filter: &str,
-        from: u64,
-    ) -> Result<Option<StreamMessage>, StoreError> {
-        match self
-            .stream
-            .get_first_raw_message_by_subject(filter, from)
-            .await
+    /// The shard an MT this node holds was taken from.
+    fn holder(&self, id: &MessageId) -> Option<usize> {
+        self.shards
+            .iter()
+            .position(|shard| shard.held_mts.get(id).is_some())
+    }
+
+    /// The shard an outbox entry this node took came from, else every shard that has it.
+    async fn outbox_shards(&self, account: &str, seq: u64) -> Result<Vec<&Shard>, StoreError> {
+        let key = (account.to_owned(), seq);
+        if let Some(shard) = self
+            .shards
+            .iter()
+            .find(|shard| shard.held_outbox.get(&key).is_some())
         {
-            Ok(message) => Ok(Some(message)),
-            Err(error) if matches!(error.kind(), LastRawMessageErrorKind::NoMessageFound) => {
-                Ok(None)
+            return Ok(vec![shard]);
+        }
+        let mut found = Vec::new();
+        for shard in &self.shards {
+            if shard
+                .last(&shard.subjects.outbox(account, seq))
+                .await?
+                .is_some()
+            {
+                found.push(shard);
             }
-            Err(error) => Err(StoreError::Backend(format!("{filter}: {error}"))),
         }
+        Ok(found)
     }
 
-    /// The messages on subjects `filter` matches, from stream sequence `from` on, in order,
-    /// each read from the stream's leader.
-    fn scan<'a>(
-        &'a self,
-        filter: &'a str,
-        from: u64,
-    ) -> impl futures_util::Stream<Item = Result<StreamMessage, StoreError>> + 'a {
-        futures_util::stream::try_unfold(from, move |from| async move {
-            let found = self.first_from(filter, from).await?;
-            Ok(found.map(|found| {
-                let next = found.sequence + 1;
-                (found, next)
-            }))
-        })
-    }
-
-    /// How many messages each subject `filter` matches has (one at most, per the stream).
-    async fn subject_counts(&self, filter: &str) -> Result<Vec<(String, usize)>, StoreError> {
-        let mut listed = self
-            .stream
-            .info_with_subjects(filter)
-            .await
-            .map_err(StoreError::backend)?;
-        let mut counts = Vec::new();
-        while let Some(subject) = listed.next().await {
-            counts.push(subject.map_err(StoreError::backend)?);
+    /// Per-key sums over every shard of what `each` lists.
+    async fn summed<'a, F, Fut>(&'a self, each: F) -> Result<Vec<(String, usize)>, StoreError>
+    where
+        F: Fn(&'a Shard) -> Fut,
+        Fut: std::future::Future<Output = Result<Vec<(String, usize)>, StoreError>>,
+    {
+        let mut sums: BTreeMap<String, usize> = BTreeMap::new();
+        for shard in &self.shards {
+            for (key, count) in each(shard).await? {
+                *sums.entry(key).or_default() += count;
+            }
         }
-        Ok(counts)
+        Ok(sums.into_iter().collect())
     }
-
-    /// Removes the message at stream sequence `seq`; `false` if it was gone already (replaced,
-    /// expired or removed by another node).
-    async fn delete(&self, seq: u64) -> Result<bool, StoreError> {
-        match self.stream.delete_message(seq).await {
-            Ok(deleted) => Ok(deleted),
-            Err(error) => match error.kind() {
-                DeleteMessageErrorKind::JetStream(error)
-                    if error.error_code() == NO_MESSAGE_FOUND =>
-                {
-                    Ok(false)
-                }
-                _ => Err(StoreError::Backend(format!("deleting {seq}: {error}"))),
-            },
-        }
-    }
-
-    /// Tells every node's waiters for `topic` (best effort: they also look on their own).
-    async fn wake(&self, topic: &Topic) {
-        let subject = self.subjects.wake(topic);
-        if let Err(error) = self.client.publish(subject, bytes::Bytes::new()).await {
-            tracing::debug!(%error, "nats: wake-up not sent");
-        }
-    }
-}
-
-/// A stream message's time in ms since the epoch.
-fn written_ms(message: &StreamMessage) -> u64 {
-    u64::try_from(message.time.unix_timestamp_nanos() / 1_000_000).unwrap_or(0)
 }
 
 #[async_trait]
 impl Store for NatsStore {
+    fn id_tag(&self, connector: &str) -> Option<String> {
+        self.placement.id_tag(connector)
+    }
+
     async fn record(&self, id: &MessageId) -> Result<Option<Versioned<MessageRecord>>, StoreError> {
-        let subject = self.subjects.record(id.as_str());
-        let Some(found) = self.last(&subject).await? else {
-            return Ok(None);
-        };
-        let mut value: MessageRecord = values::decode(&subject, &found.payload)?;
-        // A version is the stream sequence of the record's last write: opaque, not a count.
-        value.version = found.sequence;
-        Ok(Some(Versioned {
-            value,
-            version: found.sequence,
-        }))
+        Ok(self.locate(id).await?.map(|(_, found)| found))
     }
 
     async fn carrier_target(
         &self,
         key: &CarrierKey,
     ) -> Result<Option<(CarrierIdRecord, Versioned<MessageRecord>)>, StoreError> {
-        self.target(key).await
+        self.of_connector(&key.connector).target(key).await
     }
 
     async fn record_with_parked(
@@ -242,46 +191,87 @@ impl Store for NatsStore {
         id: &MessageId,
         keys: &[CarrierKey],
     ) -> Result<(Versioned<MessageRecord>, Vec<Vec<CarrierReceipt>>), StoreError> {
-        self.record_and_parked(id, keys).await
+        match keys.first() {
+            Some(key) => {
+                self.of_connector(&key.connector)
+                    .record_and_parked(id, keys)
+                    .await
+            }
+            None => {
+                let (shard, _) = self.locate(id).await?.ok_or_else(|| StoreError::Corrupt {
+                    key: id.to_string(),
+                    error: "message record missing".into(),
+                })?;
+                self.shards[shard].record_and_parked(id, keys).await
+            }
+        }
     }
 
     async fn claimed(&self, space: &ClaimSpace, key: &str) -> Result<Option<String>, StoreError> {
-        let subject = self.subjects.claim(space, key);
-        let Some(found) = self.last(&subject).await? else {
-            return Ok(None);
-        };
-        let claim: values::ClaimValue = values::decode(&subject, &found.payload)?;
-        Ok(claim.live(now_ms()).then_some(claim.value))
+        // Only replays and lookups by client id read claims: asking each shard is affordable.
+        for shard in &self.shards {
+            if let Some(value) = shard.claimed(space, key).await? {
+                return Ok(Some(value));
+            }
+        }
+        Ok(None)
     }
 
     async fn commit(&self, change: Change) -> Result<Committed, StoreError> {
-        self.commit_change(change).await
+        let shard = match route::route(&change, &self.placement, |id| self.holder(id))? {
+            Route::Shard(shard) => shard,
+            Route::WhereRecordIs(id) => match self.locate(&id).await? {
+                Some((shard, _)) => shard,
+                None => self.placement.of_id(id.as_str()).unwrap_or(0),
+            },
+        };
+        self.shards[shard].commit_change(change).await
     }
 
     async fn take_mts(&self, connector: &str, max: usize) -> Result<Vec<Mt>, StoreError> {
-        self.take(connector, max).await
+        self.of_connector(connector).take(connector, max).await
     }
 
     async fn wait_for_mts(&self, connector: &str, timeout: Duration) {
         let topic = Topic::Queue(connector.to_owned());
-        self.wakeups.wait(&topic, timeout).await;
+        self.shards[0].wakeups.wait(&topic, timeout).await;
     }
 
     async fn release_mt(&self, id: &MessageId, connector: &str) -> Result<(), StoreError> {
-        self.release(id, connector).await
+        let Some(from) = self.holder(id) else {
+            return Ok(());
+        };
+        let to = self.placement.of_connector(connector);
+        if from == to {
+            self.shards[from].release(id, connector).await
+        } else {
+            self.move_released(from, to, id, connector).await
+        }
     }
 
     async fn take_outbox(&self, account: &str, max: usize) -> Result<Vec<OutboxEntry>, StoreError> {
-        self.take_due(account, max).await
+        let first = self.next_outbox_shard.fetch_add(1, Ordering::Relaxed);
+        let mut taken = Vec::new();
+        for offset in 0..self.shards.len() {
+            if taken.len() >= max {
+                break;
+            }
+            let shard = &self.shards[(first + offset) % self.shards.len()];
+            taken.extend(shard.take_due(account, max - taken.len()).await?);
+        }
+        Ok(taken)
     }
 
     async fn wait_for_outbox(&self, account: &str, timeout: Duration) {
         let topic = Topic::Outbox(account.to_owned());
-        self.wakeups.wait(&topic, timeout).await;
+        self.shards[0].wakeups.wait(&topic, timeout).await;
     }
 
     async fn outbox_done(&self, account: &str, seq: u64) -> Result<(), StoreError> {
-        self.done(account, seq).await
+        for shard in self.outbox_shards(account, seq).await? {
+            shard.done(account, seq).await?;
+        }
+        Ok(())
     }
 
     async fn outbox_retry(
@@ -290,7 +280,10 @@ impl Store for NatsStore {
         seq: u64,
         retry_at_ms: u64,
     ) -> Result<(), StoreError> {
-        self.retry(account, seq, retry_at_ms).await
+        for shard in self.outbox_shards(account, seq).await? {
+            shard.retry(account, seq, retry_at_ms).await?;
+        }
+        Ok(())
     }
 
     async fn expire_outbox(
@@ -298,30 +291,52 @@ impl Store for NatsStore {
         account: &str,
         ttl: Duration,
     ) -> Result<Vec<OutboxEntry>, StoreError> {
-        self.expire(account, ttl).await
+        let mut expired = Vec::new();
+        for shard in &self.shards {
+            expired.extend(shard.expire(account, ttl).await?);
+        }
+        Ok(expired)
     }
 
     async fn outbox_depths(&self) -> Result<Vec<(String, usize)>, StoreError> {
-        self.outbox_sizes().await
+        let depths = self.summed(|shard| shard.outbox_sizes()).await?;
+        Ok(depths.into_iter().filter(|(_, n)| *n > 0).collect())
     }
 
     async fn queue_depths(&self) -> Result<Vec<(String, usize)>, StoreError> {
-        self.queue_sizes().await
+        self.summed(|shard| shard.queue_sizes()).await
     }
 
     async fn sweep(&self, retention: Duration) -> Result<SweepStats, StoreError> {
-        self.remove_old(retention).await
+        let moves = self.complete_moves().await?;
+        if moves > 0 {
+            tracing::info!(moves, "nats: moves between shards completed by the sweep");
+        }
+        let mut total = SweepStats::default();
+        for shard in &self.shards {
+            let stats = shard.remove_old(retention).await?;
+            total.idempotency_keys += stats.idempotency_keys;
+            total.dedupe_claims += stats.dedupe_claims;
+            total.carrier_ids += stats.carrier_ids;
+            total.parked_receipts += stats.parked_receipts;
+            total.messages += stats.messages;
+            total.idle_consumers += stats.idle_consumers;
+        }
+        Ok(total)
     }
 
     async fn heartbeat(&self, node: &NodeInfo, lease: Duration) -> Result<(), StoreError> {
-        self.beat(node, lease).await
+        self.shards[0].beat(node, lease).await
     }
 
     async fn nodes(&self) -> Result<Vec<NodeInfo>, StoreError> {
-        self.live_nodes().await
+        self.shards[0].live_nodes().await
     }
 
     async fn check_writable(&self) -> Result<(), StoreError> {
-        self.write_check().await
+        for shard in &self.shards {
+            shard.write_check().await?;
+        }
+        Ok(())
     }
 }

@@ -14,14 +14,14 @@ use super::{
     consumers::{self, fetch},
     held::Held,
     subjects::Topic,
-    values, NatsStore,
+    values, Shard,
 };
 use crate::{
     message::now_ms,
     store::{OutboxEntry, OutboxRecord, StoreError},
 };
 
-impl NatsStore {
+impl Shard {
     fn outbox_seq(&self, subject: &str) -> Result<u64, StoreError> {
         subject
             .rsplit('.')

@@ -14,13 +14,12 @@ use super::{
     consumers::{self, fetch},
     held::Held,
     subjects::{Topic, QUEUE_SLOTS},
-    NatsStore,
+    Shard,
 };
 use crate::{
     message::{MessageId, MessageState, Mt},
     store::{
-        change::commit_with_retries, Change, Committed, MessageRecord, Store, StoreError,
-        Versioned, Write,
+        change::commit_with_retries, Change, Committed, MessageRecord, StoreError, Versioned, Write,
     },
 };
 
@@ -33,7 +32,7 @@ fn still_queued(record: &MessageRecord, connector: &str) -> bool {
         && record.connector.as_deref().unwrap_or_default() == connector
 }
 
-impl NatsStore {
+impl Shard {
     pub(super) async fn take(&self, connector: &str, max: usize) -> Result<Vec<Mt>, StoreError> {
         if max == 0 {
             return Ok(Vec::new());
@@ -134,7 +133,7 @@ impl NatsStore {
                     released: true,
                 })
                 .put_record(value, version);
-            Ok((self.commit(change).await? == Committed::Done).then_some(()))
+            Ok((self.commit_change(change).await? == Committed::Done).then_some(()))
         })
         .await
     }
@@ -178,11 +177,15 @@ impl NatsStore {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::message::{IdGenerator, Interface, Payload, Priority};
 
-    fn record(connector: Option<&str>, state: MessageState) -> MessageRecord {
+    /// A record of an MT routed to `connector`, in `state`.
+    pub(in crate::store::nats) fn record(
+        connector: Option<&str>,
+        state: MessageState,
+    ) -> MessageRecord {
         let mt = Mt {
             id: IdGenerator::new("a", "n1").next(),
             account: "acme".into(),

@@ -35,11 +35,16 @@ pub fn valid_namespace(namespace: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
-/// The subjects of a store's namespace (several stores may share a cluster, as Redis
-/// prefixes let them share a server).
+/// The subjects of one shard of a store's namespace (several stores may share a cluster, as
+/// Redis prefixes let them share a server). Shard 0's keys are `<namespace>.<kind>.…` (the
+/// layout of the one-shard store, so its data is shard 0 of a sharded one); shard k's are
+/// `<namespace>.<k>.<kind>.…`, which no filter of another shard matches (a kind is a letter).
+/// Wake-ups are core NATS subjects of the namespace, shared by the shards.
 #[derive(Debug, Clone)]
 pub struct Subjects {
     namespace: String,
+    /// What every key of the shard's stream starts with.
+    prefix: String,
 }
 
 /// The kinds of keys in a shard's stream (see the design record, "Decision"), and `h` for
@@ -65,10 +70,20 @@ pub enum Topic {
 }
 
 impl Subjects {
-    /// `namespace` must satisfy [`valid_namespace`].
+    /// Shard 0 of `namespace`, which must satisfy [`valid_namespace`].
     pub fn new(namespace: &str) -> Self {
+        Self::for_shard(namespace, 0)
+    }
+
+    /// Shard `shard` of `namespace`, which must satisfy [`valid_namespace`].
+    pub fn for_shard(namespace: &str, shard: usize) -> Self {
+        let prefix = match shard {
+            0 => namespace.to_owned(),
+            k => format!("{namespace}.{k}"),
+        };
         Self {
             namespace: namespace.to_owned(),
+            prefix,
         }
     }
 
@@ -81,41 +96,41 @@ impl Subjects {
     pub fn stream_filters(&self) -> Vec<String> {
         KINDS
             .iter()
-            .map(|kind| format!("{}.{kind}.>", self.namespace))
+            .map(|kind| format!("{}.{kind}.>", self.prefix))
             .collect()
     }
 
     /// A message record.
     pub fn record(&self, id: &str) -> String {
-        format!("{}.r.{}", self.namespace, token(id))
+        format!("{}.r.{}", self.prefix, token(id))
     }
 
     /// A claim of `space`.
     pub fn claim(&self, space: &ClaimSpace, key: &str) -> String {
         match space {
             ClaimSpace::Idempotency { account } => {
-                format!("{}.c.i.{}.{}", self.namespace, token(account), token(key))
+                format!("{}.c.i.{}.{}", self.prefix, token(account), token(key))
             }
-            ClaimSpace::ReceiptDedupe => format!("{}.c.d.{}", self.namespace, token(key)),
-            ClaimSpace::MoDedupe => format!("{}.c.m.{}", self.namespace, token(key)),
+            ClaimSpace::ReceiptDedupe => format!("{}.c.d.{}", self.prefix, token(key)),
+            ClaimSpace::MoDedupe => format!("{}.c.m.{}", self.prefix, token(key)),
         }
     }
 
     /// The claims of one space (see [`CLAIM_SPACES`]), for the sweep.
     pub fn claims_of(&self, space: char) -> String {
-        format!("{}.c.{space}.>", self.namespace)
+        format!("{}.c.{space}.>", self.prefix)
     }
 
     /// Every record, for the sweep.
     pub fn records(&self) -> String {
-        format!("{}.r.>", self.namespace)
+        format!("{}.r.>", self.prefix)
     }
 
     /// A carrier id's slot: its mapping, or the receipts parked before it.
     pub fn slot(&self, connector: &str, carrier_id: &str) -> String {
         format!(
             "{}.m.{}.{}",
-            self.namespace,
+            self.prefix,
             token(connector),
             token(carrier_id)
         )
@@ -123,14 +138,14 @@ impl Subjects {
 
     /// Every carrier-id slot, for the sweep.
     pub fn slots(&self) -> String {
-        format!("{}.m.>", self.namespace)
+        format!("{}.m.>", self.prefix)
     }
 
     /// A queued MT of `connector` in queue `slot` (see [`queue_slot`]).
     pub fn queued(&self, connector: &str, slot: usize, id: &str) -> String {
         format!(
             "{}.q.{}.{slot}.{}",
-            self.namespace,
+            self.prefix,
             token(connector),
             token(id)
         )
@@ -138,7 +153,7 @@ impl Subjects {
 
     /// What the consumer of one queue slot reads.
     pub fn queue_slot_filter(&self, connector: &str, slot: usize) -> String {
-        format!("{}.q.{}.{slot}.>", self.namespace, token(connector))
+        format!("{}.q.{}.{slot}.>", self.prefix, token(connector))
     }
 
     /// The durable consumer of one queue slot.
@@ -148,12 +163,12 @@ impl Subjects {
 
     /// Every queued MT, for the depths.
     pub fn queues(&self) -> String {
-        format!("{}.q.>", self.namespace)
+        format!("{}.q.>", self.prefix)
     }
 
     /// The connector and slot of a queued MT's subject.
     pub fn queue_of(&self, subject: &str) -> Option<(String, usize)> {
-        let rest = subject.strip_prefix(&format!("{}.q.", self.namespace))?;
+        let rest = subject.strip_prefix(&format!("{}.q.", self.prefix))?;
         let mut parts = rest.split('.');
         let connector = key_of(parts.next()?)?;
         let slot = parts.next()?.parse().ok()?;
@@ -168,12 +183,12 @@ impl Subjects {
 
     /// An outbox entry of `account`.
     pub fn outbox(&self, account: &str, seq: u64) -> String {
-        format!("{}.o.{}.{seq}", self.namespace, token(account))
+        format!("{}.o.{}.{seq}", self.prefix, token(account))
     }
 
     /// What the consumer of an account's outbox reads.
     pub fn outbox_filter(&self, account: &str) -> String {
-        format!("{}.o.{}.>", self.namespace, token(account))
+        format!("{}.o.{}.>", self.prefix, token(account))
     }
 
     /// The durable consumer of an account's outbox.
@@ -183,33 +198,44 @@ impl Subjects {
 
     /// Every outbox entry, for the depths.
     pub fn outboxes(&self) -> String {
-        format!("{}.o.>", self.namespace)
+        format!("{}.o.>", self.prefix)
     }
 
     /// The account of an outbox entry's subject.
     pub fn outbox_account(&self, subject: &str) -> Option<String> {
-        let rest = subject.strip_prefix(&format!("{}.o.", self.namespace))?;
+        let rest = subject.strip_prefix(&format!("{}.o.", self.prefix))?;
         key_of(rest.split('.').next()?)
     }
 
     /// A node's heartbeat.
     pub fn node(&self, node: &str) -> String {
-        format!("{}.n.{}", self.namespace, token(node))
+        format!("{}.n.{}", self.prefix, token(node))
     }
 
     /// Every heartbeat.
     pub fn nodes(&self) -> String {
-        format!("{}.n.>", self.namespace)
+        format!("{}.n.>", self.prefix)
     }
 
     /// What `check_writable` writes.
     pub fn health(&self) -> String {
-        format!("{}.h.check", self.namespace)
+        format!("{}.h.check", self.prefix)
     }
 
     /// The prefix of messages that only carry a guard of their batch (on another subject).
     pub fn guard_carrier(&self) -> String {
-        format!("{}.h.guard", self.namespace)
+        format!("{}.h.guard", self.prefix)
+    }
+
+    /// A record's move to another shard, from its first step until its second is done (see
+    /// [`super::moves`]).
+    pub fn move_journal(&self, id: &str) -> String {
+        format!("{}.h.m.{}", self.prefix, token(id))
+    }
+
+    /// Every move in progress, for the sweep.
+    pub fn move_journals(&self) -> String {
+        format!("{}.h.m.>", self.prefix)
     }
 
     /// The core NATS subject (not in the stream) of a wake-up.
@@ -299,6 +325,28 @@ mod tests {
         assert!(queue_slot(0, true) < queue_slot(0, false));
         assert!(queue_slot(0, false) < queue_slot(1, true));
         assert!(queue_slot(3, false) < QUEUE_SLOTS);
+    }
+
+    #[test]
+    fn shards_have_disjoint_keys_and_shared_wake_ups() {
+        let shards: Vec<Subjects> = (0..3).map(|k| Subjects::for_shard("t", k)).collect();
+        assert_eq!(shards[0].record("x"), Subjects::new("t").record("x"));
+        for (k, shard) in shards.iter().enumerate() {
+            assert_eq!(shard.stream(k), format!("SMSGW_t_{k}"));
+            let record = shard.record("x");
+            for (j, other) in shards.iter().enumerate() {
+                let matched = other.stream_filters().iter().any(|filter| {
+                    let filter = filter.trim_end_matches('>');
+                    record.starts_with(filter) && !record[filter.len()..].contains('.')
+                });
+                assert_eq!(matched, j == k, "{record} in shard {j}'s stream");
+            }
+            assert_eq!(shard.wakes(), "t.w.>");
+            assert_eq!(
+                shard.wake(&Topic::Queue("c".into())),
+                shards[0].wake(&Topic::Queue("c".into()))
+            );
+        }
     }
 
     #[test]
