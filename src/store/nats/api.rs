@@ -122,3 +122,26 @@ pub async fn ensure_stream(
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+#[derive(Debug, Deserialize)]
+struct Deleted {
+    success: bool,
+}
+
+/// Removes the message at `seq` from `stream` without erasing it: a secure erase (the
+/// API's default, and async-nats's `delete_message`) rewrites the message's whole block
+/// file on every server, which cost ~9 ms of server CPU per MT when queue and outbox
+/// entries were removed that way.
+pub async fn delete_message(
+    client: &async_nats::Client,
+    stream: &str,
+    seq: u64,
+) -> Result<Result<bool, ApiError>, StoreError> {
+    let subject = format!("$JS.API.STREAM.MSG.DELETE.{stream}");
+    let body = json!({ "seq": seq, "no_erase": true });
+    Ok(
+        request::<Deleted>(client, subject, Bytes::from(body.to_string()))
+            .await?
+            .map(|deleted| deleted.success),
+    )
+}

@@ -43,9 +43,51 @@ const CLAIM_GRACE: Duration = Duration::from_secs(15 * 60);
 /// How long the tombstone of a finished queue entry stays (takers skip it meanwhile).
 pub(super) const TOMBSTONE_TTL: Duration = Duration::from_secs(1);
 
-/// Times a refused batch is sent again when its guards still look as expected (a write of
-/// one of its subjects was in flight), or the stream had too many batches open.
-const RESENDS: usize = 20;
+/// How long a refused batch is sent again while its guards still look as expected (a write
+/// of one of its subjects was in flight), or the stream had too many batches open. Counted
+/// in time, not tries: under load a proposal stays in flight for longer than 20 quick
+/// resends (seen: an MT whose submit could not be recorded and waited for its lease).
+const RESEND_PATIENCE: Duration = Duration::from_secs(10);
+
+/// The pause between such resends: short at first, since an in-flight write is usually
+/// applied within a replication round trip.
+const RESEND_PAUSE: smsgw_backoff::Backoff =
+    smsgw_backoff::Backoff::new(Duration::from_millis(1), Duration::from_millis(100))
+        .with_upward_jitter(1.0);
+
+/// Paces the resends of one refused batch (see [`RESEND_PATIENCE`]).
+pub(super) struct Resends {
+    deadline: tokio::time::Instant,
+    sent_again: u32,
+}
+
+impl Resends {
+    pub fn new() -> Self {
+        Self {
+            deadline: tokio::time::Instant::now() + RESEND_PATIENCE,
+            sent_again: 0,
+        }
+    }
+
+    /// Waits before the next resend; `false` once the patience is spent.
+    pub async fn pause(&mut self) -> bool {
+        if tokio::time::Instant::now() >= self.deadline {
+            return false;
+        }
+        tokio::time::sleep(RESEND_PAUSE.delay(self.sent_again)).await;
+        self.sent_again += 1;
+        true
+    }
+
+    /// Why the batch was given up on.
+    pub fn spent(&self, what: &str) -> StoreError {
+        StoreError::Backend(format!(
+            "{what}: refused for {RESEND_PATIENCE:?} ({} tries) while its guards held \
+             (writes of its keys in flight)",
+            self.sent_again + 1
+        ))
+    }
+}
 
 /// One message of a batch.
 #[derive(Debug)]
@@ -349,7 +391,8 @@ impl Shard {
 
     pub(super) async fn commit_change(&self, change: Change) -> Result<Committed, StoreError> {
         let mut claims_at = HashMap::new();
-        for _ in 0..RESENDS {
+        let mut resends = Resends::new();
+        loop {
             let Some(batch) = self.batch_of(&change, &claims_at).await? else {
                 return Ok(Committed::Conflict);
             };
@@ -369,11 +412,10 @@ impl Shard {
             } else if refused.err_code != api::TOO_MANY_BATCHES {
                 return Err(StoreError::Backend(format!("commit: {refused}")));
             }
-            tokio::time::sleep(Duration::from_millis(fastrand::u64(1..20))).await;
+            if !resends.pause().await {
+                return Err(resends.spent("commit"));
+            }
         }
-        Err(StoreError::Backend(format!(
-            "commit: refused {RESENDS} times while its guards held (writes of its keys in flight)"
-        )))
     }
 
     /// After a commit: the ended leases' deliveries are acknowledged, waiters woken.

@@ -15,15 +15,13 @@
 //! died between them leaves the journal entry, and the next sweep (or a read of the message)
 //! completes the move. A read by id starts in the shard the id names and follows pointers.
 
-use std::time::Duration;
-
 use bytes::Bytes;
 use futures_util::TryStreamExt;
 use serde::{Deserialize, Serialize};
 
 use super::{
     api,
-    commit::{Entry, TOMBSTONE_TTL},
+    commit::{Entry, Resends, TOMBSTONE_TTL},
     consumers,
     subjects::{queue_slot, Topic},
     values, NatsStore, Shard,
@@ -35,9 +33,6 @@ use crate::{
 
 /// The header of a pointer (a record that moved); its value is the target shard.
 const MOVED_TO: &str = "Smsgw-Moved-To";
-
-/// Times step 2 is sent again while the target's record subject has a write in flight.
-const RESENDS: usize = 20;
 
 /// What a record that moved leaves behind. See the module documentation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -226,7 +221,8 @@ impl NatsStore {
             Bytes::from(id.as_str().to_owned()),
         );
         let entries = [record, queued];
-        for _ in 0..RESENDS {
+        let mut resends = Resends::new();
+        loop {
             match target.send(&entries).await? {
                 Ok(_) => {
                     target.wake(&Topic::Queue(connector.clone())).await;
@@ -237,7 +233,10 @@ impl NatsStore {
                     if seq != pointer.expect {
                         break; // done already
                     }
-                    tokio::time::sleep(Duration::from_millis(fastrand::u64(1..20))).await;
+                    // The journal stays until step 2 is done: the sweep completes it.
+                    if !resends.pause().await {
+                        return Err(resends.spent("move"));
+                    }
                 }
                 Err(refused) => return Err(StoreError::Backend(format!("move: {refused}"))),
             }

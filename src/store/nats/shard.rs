@@ -19,11 +19,7 @@
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
-use async_nats::jetstream::{
-    self,
-    message::StreamMessage,
-    stream::{DeleteMessageErrorKind, LastRawMessageErrorKind},
-};
+use async_nats::jetstream::{self, message::StreamMessage, stream::LastRawMessageErrorKind};
 use futures_util::StreamExt;
 
 use super::{
@@ -171,16 +167,10 @@ impl Shard {
     /// Removes the message at stream sequence `seq`; `false` if it was gone already (replaced,
     /// expired or removed by another node).
     pub(super) async fn delete(&self, seq: u64) -> Result<bool, StoreError> {
-        match self.stream.delete_message(seq).await {
+        match api::delete_message(&self.client, &self.stream_name(), seq).await? {
             Ok(deleted) => Ok(deleted),
-            Err(error) => match error.kind() {
-                DeleteMessageErrorKind::JetStream(error)
-                    if error.error_code() == NO_MESSAGE_FOUND =>
-                {
-                    Ok(false)
-                }
-                _ => Err(StoreError::Backend(format!("deleting {seq}: {error}"))),
-            },
+            Err(error) if u64::from(error.err_code) == NO_MESSAGE_FOUND.0 => Ok(false),
+            Err(error) => Err(StoreError::Backend(format!("deleting {seq}: {error}"))),
         }
     }
 
