@@ -37,14 +37,16 @@ free_port() {
 }
 
 sim_connector_toml() { # PORT NAME PREFIX: connector NAME on the simulator at PORT (2 binds,
-    # window 256, as the built-in default) and the route of PREFIX to it
+    # window 256, as the built-in default) and the route of PREFIX to it. The connector binds
+    # with its own name as system_id: a simulator (like an SMSC) sends a receipt on any bind
+    # of the system_id that submitted, and receipts are looked up per connector
     cat <<EOF
 [[connectors]]
 name = "$2"
 endpoints = ["127.0.0.1:$1"]
 binds = 2
 window = 256
-system_id = "smsgw"
+system_id = "$2"
 password = "sim"
 
 [[routes]]

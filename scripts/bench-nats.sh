@@ -16,7 +16,7 @@
 # nats-server: SMSGW_NATS_SERVER, else .venv/bin/nats-server (scripts/test.sh installs it),
 # else the one on PATH. Uses target/release/smsgw like the other bench scripts (SMSGW_BIN
 # overrides); logs are copied to /tmp/bench-nats-*.log at the end.
-# Ports: NATS 14222-14224 (routes 16222-16224), node A 12775/18080, simulator 12776,
+# Ports: NATS 14222-14224 (routes 16222-16224, monitoring 18222-18224), node A 12775/18080, simulator 12776,
 # node B 22775/28080.
 set -euo pipefail
 
@@ -42,6 +42,7 @@ for i in 0 1 2; do
     cat >"$run/nats-$site.conf" <<EOF
 server_name: "bench-$site"
 listen: "127.0.0.1:$((14222 + i))"
+http: "127.0.0.1:$((18222 + i))"
 server_tags: ["site:$site"]
 jetstream { store_dir: "$run/nats-$site", unique_tag: "site" }
 cluster { name: "bench", listen: "127.0.0.1:$((16222 + i))", routes: [$routes] }
@@ -70,6 +71,17 @@ EOF
         echo "shards = $3"
         echo "pinned = { sim-a = 0, sim-b = $((1 % $3)), sim-c = $((2 % $3)) }"
     fi
+}
+
+client_msgs() { # messages the nodes have sent to the three servers and got from them
+    local port total=0 count
+    for port in 18222 18223 18224; do
+        count=$(curl -sf "http://127.0.0.1:$port/connz?limit=1024" | python3 -c '
+import json, sys
+print(sum(c["in_msgs"] + c["out_msgs"] for c in json.load(sys.stdin)["connections"] or []))')
+        total=$((total + count))
+    done
+    echo "$total"
 }
 
 sum_cpu() { # PID...: their CPU seconds together
@@ -108,12 +120,17 @@ run_case() { # NAMESPACE [SHARDS]: start the nodes on that store, bench them, st
     local nodes_before store_before nodes_cpu store_cpu
     nodes_before=$(sum_cpu "${node_pids[@]}")
     store_before=$(sum_cpu "${nats_pids[@]}")
+    local msgs_before msgs
+    msgs_before=$(client_msgs)
     "$smsgw" bench --smpp 127.0.0.1:12775 --count "$count" --binds "$binds" --window "$window" \
         --destination "$destinations" --gateway-pid "${node_pids[0]}" ${rate:+--rate "$rate"}
     nodes_cpu=$(awk "BEGIN { print $(sum_cpu "${node_pids[@]}") - $nodes_before }")
     store_cpu=$(awk "BEGIN { print $(sum_cpu "${nats_pids[@]}") - $store_before }")
+    msgs=$(($(client_msgs) - msgs_before))
     echo "CPU seconds during the run: $nodes nodes $nodes_cpu, three nats-server $store_cpu" \
         "($(awk "BEGIN { printf \"%.0f\", $store_cpu * 1e6 / $count }") us of store CPU per MT)"
+    echo "NATS messages between the nodes and the servers: $msgs" \
+        "($(awk "BEGIN { printf \"%.1f\", $msgs / $count }") per MT)"
     local pid
     for pid in "${node_pids[@]}"; do kill "$pid"; done
     for pid in "${node_pids[@]}"; do wait "$pid" 2>/dev/null || true; done

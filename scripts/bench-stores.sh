@@ -21,7 +21,7 @@ export SMSGW_BIN=${SMSGW_BIN:-$target/release/smsgw}
 
 summary() { # CASE: the figures of that case's output
     echo "== $1"
-    grep -iE 'submitted|receipts on binds|CPU seconds|redis commands:|== ' \
+    grep -iE 'submitted|receipts on binds|CPU seconds|redis commands:|NATS messages|== ' \
         "/tmp/bench-stores-$1.out" || true
 }
 

@@ -25,8 +25,11 @@ pub struct ApiError {
 /// without N (JSStreamWrongLastSequenceConstantError, 10164) when a clustered leader finds
 /// the subject in a proposal still in flight: under concurrent updates of one key on R3.
 pub const WRONG_LAST_SEQUENCE: [u32; 2] = [10071, 10164];
-/// Too many atomic batches open on the stream (50 by default): a moment later it is fine.
-pub const TOO_MANY_BATCHES: u32 = 10210;
+/// Refusals of a whole batch that stored none of it and hold a moment later: too many
+/// atomic batches open on the stream (10210; 50 by default), and a batch the server did not
+/// get whole (10176: its first messages were dropped while the stream had too many open,
+/// seen with three busy connectors on one shard).
+pub const BATCH_NOT_TAKEN: [u32; 2] = [10210, 10176];
 
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -409,7 +409,7 @@ impl Shard {
                     Refusal::Conflict => return Ok(Committed::Conflict),
                     Refusal::Resend => {}
                 }
-            } else if refused.err_code != api::TOO_MANY_BATCHES {
+            } else if !api::BATCH_NOT_TAKEN.contains(&refused.err_code) {
                 return Err(StoreError::Backend(format!("commit: {refused}")));
             }
             if !resends.pause().await {
@@ -440,6 +440,18 @@ impl Shard {
             return Err(StoreError::Backend("an empty batch".into()));
         };
         let mut commit = last.headers();
+        // Held until the batch's answer: this node keeps fewer batches open on the stream
+        // than the server allows, so its batches are not dropped half way.
+        let _open = if before.is_empty() {
+            None
+        } else {
+            Some(
+                self.open_batches
+                    .acquire()
+                    .await
+                    .map_err(StoreError::backend)?,
+            )
+        };
         if !before.is_empty() {
             let batch_id = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
             for (number, entry) in before.iter().enumerate() {

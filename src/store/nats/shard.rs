@@ -37,6 +37,10 @@ use crate::{
     store::{ClaimSpace, MessageRecord, StoreError, Versioned},
 };
 
+/// Atomic batches one node keeps open on a shard's stream at most: under the server's 50 per
+/// stream with two nodes busy, and plenty for a batch's round trip.
+const OPEN_BATCHES_PER_NODE: usize = 24;
+
 /// One shard: a complete store over its own stream. See the module documentation.
 pub struct Shard {
     /// Its place in the deployment's list of shards (what an id's tag names).
@@ -52,6 +56,9 @@ pub struct Shard {
     /// Where the sweep of a kind of key starts: everything before is kept for a reason that
     /// lasts until it is written again (and so moves past this point).
     pub(super) sweep_from: std::sync::Mutex<HashMap<&'static str, u64>>,
+    /// Atomic batches this node may have open on the stream at once (the server refuses
+    /// past 50 per stream, for all nodes together).
+    pub(super) open_batches: tokio::sync::Semaphore,
 }
 
 impl Shard {
@@ -92,6 +99,7 @@ impl Shard {
             held_mts: HeldEntries::default(),
             held_outbox: HeldEntries::default(),
             sweep_from: Default::default(),
+            open_batches: tokio::sync::Semaphore::new(OPEN_BATCHES_PER_NODE),
         })
     }
 
