@@ -121,6 +121,7 @@ impl Gateway {
             let inbound = CarrierInbound::new(
                 &settings.name,
                 settings.receipt_id_format,
+                settings.response_timeout,
                 store.clone(),
                 mo_router.clone(),
             );

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod push_receiver;
+pub mod raw_carrier;
 pub mod raw_esme;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
