@@ -61,6 +61,9 @@ pub struct MtRequest {
     pub conversation_id: Option<String>,
     pub carrier: Option<String>,
     pub interface: Interface,
+    /// The client is answered with its own `client_message_id`, not our id (see
+    /// [`Mt::answered_with_client_id`]).
+    pub answered_with_client_id: bool,
 }
 
 /// An accepted MT: new, or the replay of an earlier request with the same client id.
@@ -219,6 +222,7 @@ impl Ingest {
             connectors,
             parts,
             interface: request.interface,
+            answered_with_client_id: request.answered_with_client_id,
             accepted_at_ms: now_ms(),
         };
         let interface = mt.interface.as_str();

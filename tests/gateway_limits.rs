@@ -21,18 +21,7 @@ use smsgw_smpp::{
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn genesys(message_id: &str, sender: &str, text: &str) -> Vec<(String, String)> {
-    [
-        ("login", "acme"),
-        ("password", PASSWORD),
-        ("phone_number", "447700900001"),
-        ("sender", sender),
-        ("message", text),
-        ("message_id", message_id),
-        ("receipt", "TRUE"),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect()
+    genesys_form("acme", message_id, sender, text)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

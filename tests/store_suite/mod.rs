@@ -81,6 +81,7 @@ pub fn mt(ids: &IdGenerator, priority: Priority, parts: u8) -> Mt {
         connectors: vec!["sim".into()],
         parts,
         interface: Interface::Http,
+        answered_with_client_id: false,
         accepted_at_ms: now_ms(),
     }
 }
@@ -219,6 +220,11 @@ pub async fn idempotency_replays_the_first_answer_and_flags_a_different_body(
     assert_eq!(
         store.message_by_client_id("acme", "k1").await.unwrap(),
         Some(first.id)
+    );
+    // A client id names a message of its own account only (the status API relies on it).
+    assert_eq!(
+        store.message_by_client_id("beta", "k1").await.unwrap(),
+        None
     );
 }
 
