@@ -33,7 +33,7 @@ struct CountReceipts {
 }
 
 impl DeliverHandler for CountReceipts {
-    async fn on_deliver(&self, _: &SessionHandle, _: DeliverSm) -> CommandStatus {
+    async fn on_deliver(&self, _: &SessionHandle, _: u32, _: DeliverSm) -> CommandStatus {
         if self.received.fetch_add(1, Ordering::Relaxed) + 1 == self.expected {
             self.all_in.notify_one();
         }

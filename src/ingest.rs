@@ -14,7 +14,7 @@ use crate::{
     config::{Account, Config},
     destination::destination_digits,
     message::{now_ms, IdGenerator, Interface, MessageId, Mt, Payload, Priority},
-    segmentation::segment_text,
+    segmentation::count_parts,
     store::{
         change::commit_with_retries, Change, ClaimSpace, Committed, MessageRecord, Store,
         StoreError, Write,
@@ -61,6 +61,9 @@ pub struct MtRequest {
     pub conversation_id: Option<String>,
     pub carrier: Option<String>,
     pub interface: Interface,
+    /// The client is answered with its own `client_message_id`, not our id (see
+    /// [`Mt::answered_with_client_id`]).
+    pub answered_with_client_id: bool,
 }
 
 /// An accepted MT: new, or the replay of an earlier request with the same client id.
@@ -169,16 +172,15 @@ impl Ingest {
         if !account.sender_allowed(&request.source) {
             return Err(IngestError::SenderNotAllowed(request.source));
         }
-        let parts = match &request.payload {
-            Payload::Text(text) if text.is_empty() => return Err(IngestError::EmptyText),
-            Payload::Text(text) => match segment_text(text, account.max_segments, 0) {
-                Ok(parts) => parts.len() as u8,
-                Err(SegmentError::TooManySegments { needed, max }) => {
-                    return Err(IngestError::TooLong { needed, max })
-                }
-                Err(err) => return Err(IngestError::Unencodable(err.to_string())),
-            },
-            Payload::Pdu { .. } => 1,
+        if matches!(&request.payload, Payload::Text(text) if text.is_empty()) {
+            return Err(IngestError::EmptyText);
+        }
+        let parts = match count_parts(&request.payload, account.max_segments) {
+            Ok(parts) => parts,
+            Err(SegmentError::TooManySegments { needed, max }) => {
+                return Err(IngestError::TooLong { needed, max })
+            }
+            Err(err) => return Err(IngestError::Unencodable(err.to_string())),
         };
         let connectors = self
             .config
@@ -220,6 +222,7 @@ impl Ingest {
             connectors,
             parts,
             interface: request.interface,
+            answered_with_client_id: request.answered_with_client_id,
             accepted_at_ms: now_ms(),
         };
         let interface = mt.interface.as_str();

@@ -207,6 +207,10 @@ pub struct Mt {
     /// Parts the carrier will get.
     pub parts: u8,
     pub interface: Interface,
+    /// Whether the client was answered with its own `client_message_id` (the Genesys
+    /// receiver) rather than our id (SMPP, JSON API): its receipts on binds carry that id.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub answered_with_client_id: bool,
     pub accepted_at_ms: u64,
 }
 
@@ -240,6 +244,20 @@ pub struct Receipt {
     pub conversation_id: Option<String>,
     /// The first characters of the text, for the DR text's `text:` field.
     pub text_start: String,
+    /// See [`Mt::answered_with_client_id`].
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub answered_with_client_id: bool,
+}
+
+impl Receipt {
+    /// The id a client matches this receipt with on its binds: the one it was answered with
+    /// when the MT was accepted (its own message_id on the Genesys receiver, else ours).
+    pub fn id_on_binds(&self) -> String {
+        match &self.client_message_id {
+            Some(client_id) if self.answered_with_client_id => client_id.clone(),
+            _ => self.message_id.to_string(),
+        }
+    }
 }
 
 /// A mobile-originated message for a client.

@@ -288,7 +288,7 @@ impl Timeline {
 }
 
 impl DeliverHandler for Timeline {
-    async fn on_deliver(&self, _session: &SessionHandle, deliver: DeliverSm) -> CommandStatus {
+    async fn on_deliver(&self, _: &SessionHandle, _: u32, deliver: DeliverSm) -> CommandStatus {
         let id = receipt_from_deliver_sm(&deliver).unwrap().id;
         self.push(format!("dr {id}"));
         CommandStatus::EsmeRok

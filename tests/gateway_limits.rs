@@ -21,18 +21,7 @@ use smsgw_smpp::{
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn genesys(message_id: &str, sender: &str, text: &str) -> Vec<(String, String)> {
-    [
-        ("login", "acme"),
-        ("password", PASSWORD),
-        ("phone_number", "447700900001"),
-        ("sender", sender),
-        ("message", text),
-        ("message_id", message_id),
-        ("receipt", "TRUE"),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect()
+    genesys_form("acme", message_id, sender, text)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -238,4 +227,91 @@ async fn receipts_nobody_binds_for_expire_after_the_outbox_ttl_and_are_counted()
             .is_err(),
         "an expired receipt was delivered"
     );
+}
+
+/// A submit_sm whose `message_payload` the carrier would split into `septets` / 153 parts.
+fn submit_with_payload(septets: usize) -> smsgw_smpp::rusmpp::pdus::SubmitSm {
+    use smsgw_smpp::rusmpp::{
+        tlvs::MessageSubmissionRequestTlvValue, types::AnyOctetString, values::MessagePayload,
+    };
+    let mut pdu = submit("447700900001", "", false);
+    pdu.push_tlv(MessageSubmissionRequestTlvValue::MessagePayload(
+        MessagePayload::new(AnyOctetString::from_vec(vec![b'a'; septets])),
+    ));
+    pdu
+}
+
+/// max_segments (10 by default) holds on SMPP as on HTTP, counted by the one rule of
+/// `segmentation::count_parts`: 10 x 153 septets pass, one more is refused, however the text
+/// came (HTTP text, or an SMPP message_payload that the carrier would split).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_segments_holds_for_an_smpp_message_payload_as_for_http_text() {
+    let test = TestGateway::start().await;
+    let (client, _incoming) = test.bind(BindKind::Transmitter).await;
+    client
+        .submit(submit_with_payload(10 * 153))
+        .await
+        .expect("10 parts are within max_segments");
+    let err = client
+        .submit(submit_with_payload(10 * 153 + 1))
+        .await
+        .unwrap_err();
+    assert_eq!(err, SubmitError::Rejected(CommandStatus::EsmeRinvmsglen));
+    // 60 KB, within the 64 KiB a PDU may be: 393 parts, not one.
+    let err = client
+        .submit(submit_with_payload(60_000))
+        .await
+        .unwrap_err();
+    assert_eq!(err, SubmitError::Rejected(CommandStatus::EsmeRinvmsglen));
+
+    let (status, _) = post_receiver(&test, &genesys("p-1", "ACME", &"a".repeat(10 * 153))).await;
+    assert_eq!(status, 200);
+    let text = "a".repeat(10 * 153 + 1);
+    let (status, body) = post_receiver(&test, &genesys("p-2", "ACME", &text)).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.starts_with("result_code=8&"), "{body}");
+    // The bind goes on, and only the MTs within the limit reach the carrier: the payload in
+    // one submit_sm (the carrier splits it), the HTTP text in 10, and one more.
+    client
+        .submit(submit("447700900001", "after", false))
+        .await
+        .unwrap();
+    assert_eq!(carrier_submits_settled(&test.sim, 12).await, 12);
+}
+
+/// An account without allowed_senders may send from any sender id: the gateway says so at
+/// start, for that account only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_without_allowed_senders_is_warned_of_at_start() {
+    let sim = start_sim(CarrierSimConfig::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let hash = smsgw::credentials::hash_password(PASSWORD);
+    let restricted = format!(
+        "[[accounts]]\nsystem_id = \"beta\"\npassword_hash = \"{hash}\"\nallowed_senders = [\"BETA\"]\n"
+    );
+    let extra = ConfigExtra {
+        tables: &restricted,
+        ..ConfigExtra::default()
+    };
+    let config = dir.path().join("smsgw.toml");
+    std::fs::write(
+        &config,
+        config_text_with(sim.local_addr(), dir.path(), extra),
+    )
+    .unwrap();
+    let (_process, output) = spawn_gateway_process_logging(&config, "info").await;
+    let warned: Vec<String> = output
+        .lock()
+        .unwrap()
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|event| {
+            event["level"] == "WARN"
+                && event["fields"]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("no allowed_senders"))
+        })
+        .map(|event| event["fields"]["account"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(warned, ["acme"]);
 }

@@ -260,7 +260,11 @@ async fn new_work_is_announced_once_per_batch_and_wakes_local_waiters() {
         received_at_ms: smsgw::message::now_ms(),
     };
     store
-        .carrier_mo("mo1", mo, Duration::from_secs(60))
+        .carrier_mo(
+            &smsgw::upstream::mo::MoIdentity::CarrierId("mo1".into()),
+            Duration::from_secs(10),
+            mo,
+        )
         .await
         .unwrap();
     let mut topics = Vec::new();

@@ -1,4 +1,4 @@
-//! JSON API: `POST /v1/messages` and `GET /v1/messages/{id}`.
+//! JSON API: `POST /v1/messages` and `GET /v1/messages/{id}` (`id`: ours, or the client's own).
 //!
 //! - Authentication: HTTP Basic with the account's login and password, handed to the gateway
 //!   unchecked as [`Credentials`]; a missing or malformed `Authorization` is a 401 here.
@@ -50,8 +50,9 @@ pub trait MessageApi: Send + Sync + 'static {
         request: SubmitRequest,
     ) -> impl Future<Output = Result<SubmitAccepted, ApiError>> + Send;
 
-    /// The state and history of one of the account's messages ([`ApiError::not_found`] for
-    /// another account's id too, so ids do not leak).
+    /// The state and history of one of the account's messages, named by the gateway's id or
+    /// by the account's own client id ([`ApiError::not_found`] for another account's id too,
+    /// so ids do not leak).
     fn status(
         &self,
         client: ClientAddr,

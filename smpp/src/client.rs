@@ -65,9 +65,13 @@ impl ClientConfig {
 
 /// Decides the deliver_sm_resp status for each deliver_sm (DR or MO) the SMSC sends.
 pub trait DeliverHandler: Send + Sync + 'static {
+    /// `sequence_number` is the PDU's: an SMSC that resends a deliver_sm because its response
+    /// was lost sends the same PDU again on the session, so with the session it tells a resend
+    /// from a new deliver_sm with the same content.
     fn on_deliver(
         &self,
         session: &SessionHandle,
+        sequence_number: u32,
         deliver: DeliverSm,
     ) -> impl Future<Output = CommandStatus> + Send;
 }
@@ -236,7 +240,11 @@ impl<H: DeliverHandler> SessionHandler for ClientSession<H> {
         Box::pin(async move {
             match command.pdu() {
                 Some(Pdu::DeliverSm(deliver)) => {
-                    match handler.on_deliver(&session, deliver.clone()).await {
+                    let sequence_number = command.sequence_number();
+                    match handler
+                        .on_deliver(&session, sequence_number, deliver.clone())
+                        .await
+                    {
                         CommandStatus::EsmeRok => Ok(DeliverSmResp::default().into()),
                         status => Err(status),
                     }
@@ -252,6 +260,7 @@ impl<H: DeliverHandler> SessionHandler for ClientSession<H> {
 #[derive(Debug)]
 pub struct IncomingDeliver {
     pdu: DeliverSm,
+    sequence_number: u32,
     session: SessionHandle,
     verdict: Option<oneshot::Sender<CommandStatus>>,
 }
@@ -259,6 +268,11 @@ pub struct IncomingDeliver {
 impl IncomingDeliver {
     pub fn pdu(&self) -> &DeliverSm {
         &self.pdu
+    }
+
+    /// The PDU's sequence number on its session.
+    pub fn sequence_number(&self) -> u32 {
+        self.sequence_number
     }
 
     /// The session it arrived on.
@@ -304,10 +318,16 @@ impl DeliverStream {
 }
 
 impl DeliverHandler for DeliverStream {
-    async fn on_deliver(&self, session: &SessionHandle, deliver: DeliverSm) -> CommandStatus {
+    async fn on_deliver(
+        &self,
+        session: &SessionHandle,
+        sequence_number: u32,
+        deliver: DeliverSm,
+    ) -> CommandStatus {
         let (verdict, answer) = oneshot::channel();
         let incoming = IncomingDeliver {
             pdu: deliver,
+            sequence_number,
             session: session.clone(),
             verdict: Some(verdict),
         };
@@ -323,7 +343,7 @@ impl DeliverHandler for DeliverStream {
 pub struct AcceptAll;
 
 impl DeliverHandler for AcceptAll {
-    async fn on_deliver(&self, _session: &SessionHandle, _deliver: DeliverSm) -> CommandStatus {
+    async fn on_deliver(&self, _: &SessionHandle, _: u32, _: DeliverSm) -> CommandStatus {
         CommandStatus::EsmeRok
     }
 }

@@ -81,7 +81,7 @@ struct ReceiptCounter {
 }
 
 impl DeliverHandler for ReceiptCounter {
-    async fn on_deliver(&self, _session: &SessionHandle, deliver: DeliverSm) -> CommandStatus {
+    async fn on_deliver(&self, _: &SessionHandle, _: u32, deliver: DeliverSm) -> CommandStatus {
         if is_delivery_receipt(u8::from(deliver.esm_class)) {
             if let Ok(receipt) = receipt_from_deliver_sm(&deliver) {
                 let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());

@@ -31,7 +31,7 @@ fn receipt_pdu(receipt: &Receipt) -> DeliverSm {
         receipt.error.chars().take(3).collect()
     };
     let dr = DeliveryReceipt {
-        id: receipt.message_id.to_string(),
+        id: receipt.id_on_binds(),
         sub: Some("001".into()),
         dlvrd: Some(if delivered { "001" } else { "000" }.into()),
         submit_date: Some(ReceiptDate::from_unix_ms(receipt.submitted_at_ms)),
@@ -96,6 +96,7 @@ mod tests {
             app_id: None,
             conversation_id: None,
             text_start: "hello".into(),
+            answered_with_client_id: false,
         };
         let pdu = deliver_sm_for(&OutboxItem::Receipt(receipt));
         assert_eq!(pdu.source_addr.as_str(), "447700900001");

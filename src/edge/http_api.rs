@@ -1,6 +1,7 @@
 //! Glue between the HTTP edge (`smsgw-http`) and the gateway: the Genesys receiver and the
-//! JSON API submit through [`Ingest`], status reads the store, /readyz checks the store and
-//! the carrier binds, /metrics renders the Prometheus recorder.
+//! JSON API submit through [`Ingest`], status reads the store (by our id or the account's own
+//! client id), /readyz checks the store and the carrier binds, /metrics renders the Prometheus
+//! recorder.
 
 use std::{
     sync::Arc,
@@ -19,7 +20,7 @@ use smsgw_http::{
 use crate::{
     auth::{AuthError, BUSY_RETRY_AFTER},
     config::Account,
-    ingest::{Ingest, IngestError, MtRequest},
+    ingest::{message_by_client_id, Ingest, IngestError, MtRequest},
     message::{Interface, MessageId, MessageState, Payload},
     store::MessageRecord,
     upstream::Connector,
@@ -102,6 +103,21 @@ impl GatewayHttp {
     async fn record(&self, id: &MessageId) -> Option<MessageRecord> {
         self.ingest.store().message(id).await.ok().flatten()
     }
+
+    /// The account's message that `id` names: our id, else the account's own client id
+    /// (Genesys message_id, client_message_id or Idempotency-Key) while its idempotency key
+    /// is kept. Another account's id, ours or theirs, names nothing.
+    async fn account_message(&self, account: &Account, id: &str) -> Option<MessageRecord> {
+        let own = |record: &MessageRecord| record.mt.account == account.system_id;
+        if let Some(record) = self.record(&MessageId(id.to_owned())).await.filter(own) {
+            return Some(record);
+        }
+        let ours = message_by_client_id(&**self.ingest.store(), &account.system_id, id)
+            .await
+            .ok()
+            .flatten()?;
+        self.record(&ours).await.filter(own)
+    }
 }
 
 impl ReceiverHandler for GatewayHttp {
@@ -125,6 +141,8 @@ impl ReceiverHandler for GatewayHttp {
             conversation_id: request.conversation_id,
             carrier: request.carrier,
             interface: Interface::Http,
+            // The receiver answers with the client's message_id, never ours.
+            answered_with_client_id: true,
         };
         self.ingest
             .submit(account, mt)
@@ -160,6 +178,7 @@ impl MessageApi for GatewayHttp {
             conversation_id: request.conversation_id,
             carrier: request.carrier,
             interface: Interface::Http,
+            answered_with_client_id: false,
         };
         let accepted = self.ingest.submit(account, mt).await.map_err(api_error)?;
         let record = self.record(accepted.id()).await;
@@ -181,9 +200,8 @@ impl MessageApi for GatewayHttp {
             .await
             .map_err(api_error)?;
         let record = self
-            .record(&MessageId(id))
+            .account_message(account, &id)
             .await
-            .filter(|r| r.mt.account == account.system_id)
             .ok_or_else(ApiError::not_found)?;
         Ok(MessageStatus {
             id: record.mt.id.to_string(),

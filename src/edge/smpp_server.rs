@@ -99,6 +99,7 @@ fn mt_request(submit: &SubmitSm) -> Result<MtRequest, CommandStatus> {
         conversation_id: None,
         carrier: None,
         interface: Interface::Smpp,
+        answered_with_client_id: false,
     })
 }
 

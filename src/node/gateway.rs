@@ -8,7 +8,7 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 use smsgw_smpp::server::{Listening, Server, ServerConfig};
 use tokio::task::JoinHandle;
 use tokio_util::sync::{CancellationToken, DropGuard};
-use tracing::info;
+use tracing::{info, warn};
 
 use super::{
     connectors::connector_settings,
@@ -88,6 +88,7 @@ impl Gateway {
             .map(connector_settings)
             .collect::<Result<Vec<_>, _>>()?;
 
+        warn_of_accounts_with_any_sender(&config);
         let store = open_store(&config.store).await?;
         let ingest = Arc::new(Ingest::new(config.clone(), store.clone()));
         let stop = CancellationToken::new();
@@ -121,6 +122,7 @@ impl Gateway {
             let inbound = CarrierInbound::new(
                 &settings.name,
                 settings.receipt_id_format,
+                settings.response_timeout,
                 store.clone(),
                 mo_router.clone(),
             );
@@ -322,4 +324,16 @@ fn fixed_roles(config: &Config) -> Vec<String> {
         )
         .map(str::to_owned)
         .collect()
+}
+
+/// An account without `allowed_senders` may send from any sender id (the documented
+/// default); said once at start, so that an operator sees every such account.
+fn warn_of_accounts_with_any_sender(config: &Config) {
+    for account in config
+        .accounts()
+        .iter()
+        .filter(|account| account.allowed_senders.is_empty())
+    {
+        warn!(account = %account.system_id, "account has no allowed_senders: it may send from any sender id");
+    }
 }

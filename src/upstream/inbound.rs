@@ -1,5 +1,7 @@
 //! What carriers send on a connector's binds: delivery receipts, correlated through the
-//! store, and MOs, routed to the account that owns the destination number.
+//! store, and MOs, routed to the account that owns the destination number. An MO is named
+//! by the carrier's id when its PDU carries one, else by the PDU itself on its bind (sequence
+//! number and bytes), so that `upstream::mo` drops only a resend.
 //!
 //! deliver_sm_resp OK goes back only after the durable write. The one error a well-formed
 //! receipt or routable MO gets is the store refusing that write: then the carrier gets
@@ -7,18 +9,20 @@
 //! `upstream_deliver_store_refused_total` and logged. A busy bind is never a reason to refuse:
 //! the session reads slower instead (see `smsgw_smpp::session`).
 
-use std::{
-    hash::{Hash, Hasher},
-    sync::Arc,
-    time::Duration,
-};
+use std::{sync::Arc, time::Duration};
 
+use sha2::{Digest, Sha256};
 use smsgw_smpp::{
     client::DeliverHandler,
     encoding::{
         decode_text, is_delivery_receipt, parse_udh, receipt_from_deliver_sm, ReceiptIdFormat,
     },
-    rusmpp::{pdus::DeliverSm, CommandStatus},
+    frame,
+    rusmpp::{
+        pdus::DeliverSm,
+        tlvs::{Tlv, TlvValue},
+        Command, CommandStatus,
+    },
     SessionHandle,
 };
 use tracing::{error, warn};
@@ -27,7 +31,7 @@ use crate::{
     message::{now_ms, state_from_code, CarrierReceipt, MessageState, Mo},
     store::Store,
     upstream::{
-        mo::carrier_mo,
+        mo::{carrier_mo, MoIdentity},
         receipts::{carrier_receipt, ReceiptOutcome},
     },
 };
@@ -35,15 +39,15 @@ use crate::{
 /// Finds the account an MO's destination (number or short code) belongs to.
 pub type MoRouter = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
 
-/// MOs without a carrier id are deduped on their content within this bucket of time.
-const MO_DEDUPE_BUCKET_MS: u64 = 60_000;
-const MO_DEDUPE_TTL: Duration = Duration::from_secs(24 * 3600);
-
 /// The deliver_sm handler of one connector's binds.
 #[derive(Clone)]
 pub struct CarrierInbound {
     connector: String,
     receipt_id_format: ReceiptIdFormat,
+    response_timeout: Duration,
+    /// Random per process, so that the names of binds (session ids on this node) are unique
+    /// across nodes and restarts in the shared store's MO dedupe claims.
+    incarnation: u64,
     store: Arc<dyn Store>,
     mo_router: MoRouter,
 }
@@ -52,12 +56,15 @@ impl CarrierInbound {
     pub fn new(
         connector: &str,
         receipt_id_format: ReceiptIdFormat,
+        response_timeout: Duration,
         store: Arc<dyn Store>,
         mo_router: MoRouter,
     ) -> Self {
         Self {
             connector: connector.to_owned(),
             receipt_id_format,
+            response_timeout,
+            incarnation: fastrand::u64(..),
             store,
             mo_router,
         }
@@ -115,7 +122,12 @@ impl CarrierInbound {
         }
     }
 
-    async fn on_mo(&self, deliver: &DeliverSm) -> CommandStatus {
+    async fn on_mo(
+        &self,
+        session: &SessionHandle,
+        sequence_number: u32,
+        deliver: &DeliverSm,
+    ) -> CommandStatus {
         let destination = deliver.destination_addr.as_str().to_owned();
         let source = deliver.source_addr.as_str().to_owned();
         let Some(account) = (self.mo_router)(&destination) else {
@@ -138,17 +150,17 @@ impl CarrierInbound {
             }
         };
         let received_at_ms = now_ms();
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        (
-            &source,
-            &destination,
-            &text,
-            received_at_ms / MO_DEDUPE_BUCKET_MS,
-        )
-            .hash(&mut hasher);
-        let dedupe_key = format!("{}/{:016x}", self.connector, hasher.finish());
+        let pdu_digest = pdu_digest(sequence_number, deliver);
+        let identity = match carrier_mo_id(deliver) {
+            Some(id) => MoIdentity::CarrierId(id),
+            None => MoIdentity::Pdu {
+                bind: format!("{:016x}.{}", self.incarnation, session.id()),
+                sequence_number,
+                pdu_digest: pdu_digest.clone(),
+            },
+        };
         let mo = Mo {
-            id: format!("mo-{}-{:016x}", received_at_ms, hasher.finish()),
+            id: format!("mo-{received_at_ms}-{}", &pdu_digest[..16]),
             account,
             source,
             destination,
@@ -156,7 +168,7 @@ impl CarrierInbound {
             connector: self.connector.clone(),
             received_at_ms,
         };
-        match carrier_mo(&*self.store, &dedupe_key, mo, MO_DEDUPE_TTL).await {
+        match carrier_mo(&*self.store, &identity, self.response_timeout, mo).await {
             Ok(fresh) => {
                 let label = if fresh { "queued" } else { "duplicate" };
                 metrics::counter!("upstream_mo_total", "connector" => self.connector.clone(), "outcome" => label).increment(1);
@@ -178,11 +190,36 @@ impl CarrierInbound {
 }
 
 impl DeliverHandler for CarrierInbound {
-    async fn on_deliver(&self, _session: &SessionHandle, deliver: DeliverSm) -> CommandStatus {
+    async fn on_deliver(
+        &self,
+        session: &SessionHandle,
+        sequence_number: u32,
+        deliver: DeliverSm,
+    ) -> CommandStatus {
         if is_delivery_receipt(u8::from(deliver.esm_class)) {
             self.on_receipt(&deliver).await
         } else {
-            self.on_mo(&deliver).await
+            self.on_mo(session, sequence_number, &deliver).await
         }
     }
+}
+
+/// The carrier's own id for an MO, when its deliver_sm carries one (`receipted_message_id`).
+fn carrier_mo_id(deliver: &DeliverSm) -> Option<String> {
+    deliver
+        .tlvs()
+        .iter()
+        .filter_map(Tlv::value)
+        .find_map(|value| match value {
+            TlvValue::ReceiptedMessageId(id) => Some(id.as_str().trim().to_owned()),
+            _ => None,
+        })
+        .filter(|id| !id.is_empty())
+}
+
+/// A digest of the PDU as it came (sequence number and every field), hex: the same PDU
+/// resent gives the same digest, any other deliver_sm another.
+fn pdu_digest(sequence_number: u32, deliver: &DeliverSm) -> String {
+    let command = Command::new(CommandStatus::EsmeRok, sequence_number, deliver.clone());
+    hex::encode(&Sha256::digest(frame::encode_to_vec(&command))[..16])
 }

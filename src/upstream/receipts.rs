@@ -326,6 +326,7 @@ pub fn client_receipt(
         app_id: mt.app_id.clone(),
         conversation_id: mt.conversation_id.clone(),
         text_start,
+        answered_with_client_id: mt.answered_with_client_id,
     }
 }
 

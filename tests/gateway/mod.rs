@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod push_receiver;
+pub mod raw_carrier;
 pub mod raw_esme;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
@@ -224,6 +225,28 @@ pub async fn metrics_text(http: SocketAddr) -> String {
         .text()
         .await
         .unwrap()
+}
+
+/// A Genesys receiver form of `login` (password [`PASSWORD`]) from `sender` to 447700900001,
+/// asking for a receipt.
+pub fn genesys_form(
+    login: &str,
+    message_id: &str,
+    sender: &str,
+    text: &str,
+) -> Vec<(String, String)> {
+    [
+        ("login", login),
+        ("password", PASSWORD),
+        ("phone_number", "447700900001"),
+        ("sender", sender),
+        ("message", text),
+        ("message_id", message_id),
+        ("receipt", "TRUE"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
 }
 
 /// POSTs a form to the Genesys receiver; returns the status and the body.

@@ -8,7 +8,11 @@ use smsgw::{
     ingest::{self, Acceptance, Idempotency},
     message::{CarrierReceipt, MessageId, Mo, Mt},
     store::{Store, StoreError},
-    upstream::{mo, receipts, receipts::ReceiptOutcome},
+    upstream::{
+        mo::{self, MoIdentity},
+        receipts,
+        receipts::ReceiptOutcome,
+    },
 };
 
 #[async_trait::async_trait]
@@ -35,8 +39,12 @@ pub trait Flows {
         connector: &str,
         receipt: CarrierReceipt,
     ) -> Result<ReceiptOutcome, StoreError>;
-    async fn carrier_mo(&self, dedupe_key: &str, mo: Mo, ttl: Duration)
-        -> Result<bool, StoreError>;
+    async fn carrier_mo(
+        &self,
+        identity: &MoIdentity,
+        response_timeout: Duration,
+        mo: Mo,
+    ) -> Result<bool, StoreError>;
 }
 
 #[async_trait::async_trait]
@@ -80,10 +88,10 @@ impl<S: Store + ?Sized> Flows for S {
 
     async fn carrier_mo(
         &self,
-        dedupe_key: &str,
+        identity: &MoIdentity,
+        response_timeout: Duration,
         mo: Mo,
-        ttl: Duration,
     ) -> Result<bool, StoreError> {
-        mo::carrier_mo(self, dedupe_key, mo, ttl).await
+        mo::carrier_mo(self, identity, response_timeout, mo).await
     }
 }

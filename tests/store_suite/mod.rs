@@ -34,7 +34,7 @@ macro_rules! store_contract {
             multipart_gives_one_final_receipt_with_the_worst_state,
             duplicate_receipts_are_applied_once,
             a_rejected_mt_gets_a_rejectd_receipt_with_result_code_1,
-            mos_are_deduped_and_queued,
+            an_mo_is_dropped_only_as_a_resend_or_by_carrier_id,
             outbox_retry_waits_and_expiry_removes,
             waiting_wakes_on_new_work,
             sweep_removes_expired_keys_and_old_final_messages,
@@ -62,7 +62,7 @@ use smsgw::{
         OutboxItem, Payload, Priority,
     },
     store::Store,
-    upstream::receipts::ReceiptOutcome,
+    upstream::{mo::MoIdentity, receipts::ReceiptOutcome},
 };
 
 pub fn mt(ids: &IdGenerator, priority: Priority, parts: u8) -> Mt {
@@ -81,6 +81,7 @@ pub fn mt(ids: &IdGenerator, priority: Priority, parts: u8) -> Mt {
         connectors: vec!["sim".into()],
         parts,
         interface: Interface::Http,
+        answered_with_client_id: false,
         accepted_at_ms: now_ms(),
     }
 }
@@ -238,6 +239,11 @@ pub async fn idempotency_replays_the_first_answer_and_flags_a_different_body(
     assert_eq!(
         store.message_by_client_id("acme", "k1").await.unwrap(),
         Some(first.id)
+    );
+    // A client id names a message of its own account only (the status API relies on it).
+    assert_eq!(
+        store.message_by_client_id("beta", "k1").await.unwrap(),
+        None
     );
 }
 
@@ -464,27 +470,61 @@ pub async fn a_rejected_mt_gets_a_rejectd_receipt_with_result_code_1(store: Arc<
     );
 }
 
-pub async fn mos_are_deduped_and_queued(store: Arc<dyn Store>) {
-    let mo = Mo {
-        id: "mo-1".into(),
+/// An MO with the carrier's id, or the same PDU on the same bind (a resend after a lost
+/// deliver_sm_resp), is one MO; the same text in another PDU (a second vote) is another.
+pub async fn an_mo_is_dropped_only_as_a_resend_or_by_carrier_id(store: Arc<dyn Store>) {
+    let mo = |id: &str| Mo {
+        id: id.into(),
         account: "acme".into(),
         source: "447700900001".into(),
         destination: "12345".into(),
-        text: "STOP".into(),
+        text: "YES".into(),
         connector: "sim".into(),
         received_at_ms: now_ms(),
     };
-    assert!(store
-        .carrier_mo("sim/c9", mo.clone(), Duration::from_secs(60))
+    let pdu = |sequence_number: u32| MoIdentity::Pdu {
+        bind: "n1.7".into(),
+        sequence_number,
+        pdu_digest: format!("digest-{sequence_number}"),
+    };
+    let timeout = Duration::from_secs(10);
+    let fresh = |identity: MoIdentity, id: &'static str| {
+        let store = store.clone();
+        async move { store.carrier_mo(&identity, timeout, mo(id)).await.unwrap() }
+    };
+    assert!(fresh(pdu(2), "mo-2").await, "the first YES");
+    assert!(!fresh(pdu(2), "mo-2").await, "its resend");
+    assert!(fresh(pdu(3), "mo-3").await, "the second YES, a new PDU");
+    let carrier_id = || MoIdentity::CarrierId("c9".into());
+    assert!(fresh(carrier_id(), "mo-c9").await);
+    assert!(
+        !fresh(carrier_id(), "mo-c9-again").await,
+        "the carrier's id again"
+    );
+    let ids: Vec<String> = store
+        .take_outbox("acme", 10)
         .await
-        .unwrap());
-    assert!(!store
-        .carrier_mo("sim/c9", mo.clone(), Duration::from_secs(60))
-        .await
-        .unwrap());
-    let entries = store.take_outbox("acme", 10).await.unwrap();
-    assert_eq!(entries.len(), 1);
-    assert_eq!(entries[0].item, OutboxItem::Mo(mo));
+        .unwrap()
+        .into_iter()
+        .map(|entry| match entry.item {
+            OutboxItem::Mo(mo) => mo.id,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(ids, ["mo-2", "mo-3", "mo-c9"]);
+
+    // The resend window ends (twice a 300 ms response timeout): the same PDU is news again.
+    let short = Duration::from_millis(300);
+    assert!(store.carrier_mo(&pdu(9), short, mo("mo-9")).await.unwrap());
+    assert!(!store.carrier_mo(&pdu(9), short, mo("mo-9")).await.unwrap());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !store.carrier_mo(&pdu(9), short, mo("mo-9")).await.unwrap() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the resend window did not end"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 pub async fn outbox_retry_waits_and_expiry_removes(store: Arc<dyn Store>) {
@@ -498,7 +538,11 @@ pub async fn outbox_retry_waits_and_expiry_removes(store: Arc<dyn Store>) {
         received_at_ms: now_ms(),
     };
     store
-        .carrier_mo("a", mo("a"), Duration::from_secs(60))
+        .carrier_mo(
+            &MoIdentity::CarrierId("a".into()),
+            Duration::from_secs(10),
+            mo("a"),
+        )
         .await
         .unwrap();
     let taken = store.take_outbox("acme", 10).await.unwrap();

@@ -67,6 +67,22 @@ impl Limits {
             },
         }
     }
+
+    /// The limits for a body in `data_coding`: its encoding's, else (binary and codings
+    /// this module does not know) octets, as Latin-1.
+    pub fn of_data_coding(data_coding: u8) -> Self {
+        Self::of(Encoding::from_data_coding(data_coding).unwrap_or(Encoding::Latin1))
+    }
+
+    /// Parts a body of `len` octets of `short_message` needs: one up to [`Limits::single`],
+    /// else one per [`Limits::part`].
+    pub fn parts_for(self, len: usize) -> usize {
+        if len <= self.single {
+            1
+        } else {
+            len.div_ceil(self.part)
+        }
+    }
 }
 
 /// One PDU's worth of a message.
@@ -116,13 +132,7 @@ fn encoded_len(text: &str, encoding: Encoding) -> usize {
 /// Parts `text` needs in `encoding` (an estimate: a split that avoids cutting an escape or a
 /// surrogate pair can need one more).
 pub fn parts_needed(text: &str, encoding: Encoding) -> usize {
-    let limits = Limits::of(encoding);
-    let len = encoded_len(text, encoding);
-    if len <= limits.single {
-        1
-    } else {
-        len.div_ceil(limits.part)
-    }
+    Limits::of(encoding).parts_for(encoded_len(text, encoding))
 }
 
 /// The smallest encoding in `preference` that represents `text`: the fewest parts, ties going

@@ -43,7 +43,7 @@ struct OwnReceipts {
 }
 
 impl DeliverHandler for OwnReceipts {
-    async fn on_deliver(&self, _session: &SessionHandle, deliver: DeliverSm) -> CommandStatus {
+    async fn on_deliver(&self, _: &SessionHandle, _: u32, deliver: DeliverSm) -> CommandStatus {
         let Some(receipt) = own_receipt(&deliver, &self.ids) else {
             debug!("refusing a deliver_sm not meant for this command");
             return CommandStatus::EsmeRxTAppn;

@@ -198,6 +198,7 @@ pub(super) mod tests {
             app_id: None,
             conversation_id: None,
             carrier: None,
+            answered_with_client_id: false,
             connectors: connector.into_iter().map(str::to_owned).collect(),
             parts: 1,
             interface: Interface::Http,
