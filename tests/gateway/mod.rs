@@ -2,6 +2,7 @@
 //! embedded store in a temp dir, and helpers to bind clients and call the HTTP API.
 #![allow(dead_code)]
 
+pub mod hand_pdus;
 pub mod push_receiver;
 pub mod raw_esme;
 
@@ -202,6 +203,26 @@ pub async fn next_deliver(
     let pdu = deliver.pdu().clone();
     deliver.accept();
     pdu
+}
+
+/// The python with smpplib: `SMSGW_PYTHON`, else the workspace's `.venv`.
+pub fn python() -> std::path::PathBuf {
+    std::env::var_os("SMSGW_PYTHON").map_or_else(
+        || manifest_dir().join(".venv/bin/python"),
+        std::path::PathBuf::from,
+    )
+}
+
+/// A script of `tests/interop/`.
+pub fn interop_script(name: &str) -> std::path::PathBuf {
+    manifest_dir().join("tests/interop").join(name)
+}
+
+fn manifest_dir() -> std::path::PathBuf {
+    std::path::PathBuf::from(
+        std::env::var("CARGO_MANIFEST_DIR")
+            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned()),
+    )
 }
 
 pub fn http() -> reqwest::Client {

@@ -1,4 +1,4 @@
-//! The gateway's lifecycle flows (`ingest::accept_mt`, `upstream::receipts`, `upstream::mo`)
+//! The gateway's flows (`ingest::accept_mt`, `upstream::receipts`, `upstream::mo`, `lifecycle`)
 //! as methods on any store, so the contract reads as the gateway uses a store: each flow runs
 //! once per backend through that backend's primitives.
 
@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use smsgw::{
     ingest::{self, Acceptance, Idempotency},
+    lifecycle::{self, LifecycleError, MtStatus, NewBody},
     message::{CarrierReceipt, MessageId, Mo, Mt},
     store::{Store, StoreError},
     upstream::{mo, receipts, receipts::ReceiptOutcome},
@@ -37,6 +38,14 @@ pub trait Flows {
     ) -> Result<ReceiptOutcome, StoreError>;
     async fn carrier_mo(&self, dedupe_key: &str, mo: Mo, ttl: Duration)
         -> Result<bool, StoreError>;
+    async fn query_mt(&self, account: &str, id: &MessageId) -> Result<MtStatus, LifecycleError>;
+    async fn cancel_mt(&self, account: &str, id: &MessageId) -> Result<(), LifecycleError>;
+    async fn replace_mt(
+        &self,
+        account: &str,
+        id: &MessageId,
+        body: NewBody,
+    ) -> Result<(), LifecycleError>;
 }
 
 #[async_trait::async_trait]
@@ -85,5 +94,22 @@ impl<S: Store + ?Sized> Flows for S {
         ttl: Duration,
     ) -> Result<bool, StoreError> {
         mo::carrier_mo(self, dedupe_key, mo, ttl).await
+    }
+
+    async fn query_mt(&self, account: &str, id: &MessageId) -> Result<MtStatus, LifecycleError> {
+        lifecycle::query_mt(self, account, id).await
+    }
+
+    async fn cancel_mt(&self, account: &str, id: &MessageId) -> Result<(), LifecycleError> {
+        lifecycle::cancel_mt(self, account, id).await
+    }
+
+    async fn replace_mt(
+        &self,
+        account: &str,
+        id: &MessageId,
+        body: NewBody,
+    ) -> Result<(), LifecycleError> {
+        lifecycle::replace_mt(self, account, id, body).await
     }
 }

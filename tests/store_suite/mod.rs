@@ -42,17 +42,25 @@ macro_rules! store_contract {
             a_change_is_all_or_nothing,
             a_held_claim_refuses_the_change_until_it_expires,
             concurrent_record_updates_are_never_lost,
-            carrier_id_guards_see_what_was_committed
+            carrier_id_guards_see_what_was_committed,
+            a_cancelled_mt_is_deleted_with_its_receipt_and_never_taken,
+            only_the_sender_sees_or_changes_its_mt,
+            a_submitted_mt_is_too_late_to_cancel_or_replace,
+            a_replaced_mt_is_taken_with_its_new_body,
+            a_cancel_that_races_the_submit_keeps_the_mt_deleted
         );
     };
 }
 
 mod flows;
+mod lifecycle;
 mod primitives;
 
 use std::{sync::Arc, time::Duration};
 
 pub use flows::Flows;
+#[allow(unused_imports)]
+pub use lifecycle::*;
 #[allow(unused_imports)]
 pub use primitives::*;
 use smsgw::{
