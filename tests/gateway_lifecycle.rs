@@ -13,6 +13,7 @@ use std::{net::SocketAddr, process::Stdio, time::Duration};
 
 use gateway::{
     bind_to, config_text_with,
+    deliveries::{deliveries_until, has_receipt, mo_texts, receipt_state},
     hand_pdus::{
         cancel_body, pdu, query_body, replace_body, HandEsme, BIND_RECEIVER, BIND_TRANSMITTER,
         CANCEL_SM, GENERIC_NACK, QUERY_SM, REPLACE_SM, RESPONSE,
@@ -25,8 +26,7 @@ use smsgw::{
     credentials::hash_password,
     node::Gateway,
 };
-use smsgw_smpp::{client::IncomingDeliver, encoding::receipt_from_deliver_sm, BindKind};
-use tokio::sync::mpsc::Receiver;
+use smsgw_smpp::BindKind;
 
 const ESME_RINVBNDSTS: u32 = 0x04;
 const ESME_RCANCELFAIL: u32 = 0x11;
@@ -116,58 +116,6 @@ password_hash = "{hash}"
     async fn esme(&self, system_id: &str) -> HandEsme {
         HandEsme::bind(self.addr(), BIND_TRANSMITTER, system_id, PASSWORD).await
     }
-}
-
-/// What a client's receiving bind got.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Delivered {
-    Receipt { id: String, state: u8 },
-    Mo { text: String },
-}
-
-/// Reads deliver_sm (answering each) until `done` holds for what arrived; panics after 20 s.
-async fn deliveries_until(
-    incoming: &mut Receiver<IncomingDeliver>,
-    done: impl Fn(&[Delivered]) -> bool,
-) -> Vec<Delivered> {
-    let mut seen = Vec::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while !done(&seen) {
-        let deliver = tokio::time::timeout_at(deadline, incoming.recv())
-            .await
-            .unwrap_or_else(|_| panic!("still waiting after 20 s; got {seen:?}"))
-            .expect("receiving bind closed");
-        let pdu = deliver.pdu().clone();
-        deliver.accept();
-        seen.push(if u8::from(pdu.esm_class) & 0x3c == 0x04 {
-            let receipt = receipt_from_deliver_sm(&pdu).expect("a receipt");
-            let state = receipt.stat.map_or(0, |s| u8::from(s.state));
-            Delivered::Receipt {
-                id: receipt.id,
-                state,
-            }
-        } else {
-            Delivered::Mo {
-                text: String::from_utf8_lossy(pdu.short_message().as_ref()).into_owned(),
-            }
-        });
-    }
-    seen
-}
-
-fn has_receipt(seen: &[Delivered], id: &str) -> bool {
-    seen.iter()
-        .any(|d| matches!(d, Delivered::Receipt { id: got, .. } if got == id))
-}
-
-/// The texts of the MOs among `seen` (the simulated handsets echo what they got).
-fn mo_texts(seen: &[Delivered]) -> Vec<&str> {
-    seen.iter()
-        .filter_map(|d| match d {
-            Delivered::Mo { text } => Some(text.as_str()),
-            Delivered::Receipt { .. } => None,
-        })
-        .collect()
 }
 
 /// smpplib's answers to a query_sm for each of `ids`, bound as `system_id`.
@@ -264,24 +212,17 @@ async fn a_cancelled_mt_never_reaches_the_carrier_and_its_client_gets_deleted() 
     let after = esme.submit("447700900004", "after", true).await;
 
     let mut other = test.esme("other").await;
-    let refused = other.request(CANCEL_SM, &cancel_body(&cancelled, "")).await;
     assert_eq!(
-        (refused.command_id, refused.status),
-        (CANCEL_SM | RESPONSE, ESME_RCANCELFAIL),
+        other.cancel(&cancelled).await,
+        ESME_RCANCELFAIL,
         "another account cancelled it"
     );
-    let answer = esme.request(CANCEL_SM, &cancel_body(&cancelled, "")).await;
-    assert_eq!(
-        (answer.command_id, answer.status),
-        (CANCEL_SM | RESPONSE, 0)
-    );
+    assert_eq!(esme.cancel(&cancelled).await, 0);
 
     let seen = deliveries_until(&mut incoming, |seen| has_receipt(seen, &after)).await;
-    assert!(
-        seen.contains(&Delivered::Receipt {
-            id: cancelled.clone(),
-            state: DELETED
-        }),
+    assert_eq!(
+        receipt_state(&seen, &cancelled),
+        Some(DELETED),
         "a DELETED receipt for the cancelled MT: {seen:?}"
     );
     for id in ahead.iter().chain([&after]) {
@@ -295,10 +236,9 @@ async fn a_cancelled_mt_never_reaches_the_carrier_and_its_client_gets_deleted() 
     );
 
     for (id, what) in [(&cancelled, "cancelled"), (&after, "delivered")] {
-        let again = esme.request(CANCEL_SM, &cancel_body(id, "")).await;
         assert_eq!(
-            (again.command_id, again.status),
-            (CANCEL_SM | RESPONSE, ESME_RCANCELFAIL),
+            esme.cancel(id).await,
+            ESME_RCANCELFAIL,
             "cancel of a {what} MT"
         );
     }
@@ -323,35 +263,23 @@ async fn a_replaced_mt_reaches_the_carrier_with_its_new_text() {
     let replaced = esme.submit("999000001", "old text", true).await;
 
     let mut other = test.esme("other").await;
-    let refused = other
-        .request(REPLACE_SM, &replace_body(&replaced, "theirs"))
-        .await;
     assert_eq!(
-        (refused.command_id, refused.status),
-        (REPLACE_SM | RESPONSE, ESME_RREPLACEFAIL),
+        other.replace(&replaced, "theirs").await,
+        ESME_RREPLACEFAIL,
         "another account replaced it"
     );
-    let answer = esme
-        .request(REPLACE_SM, &replace_body(&replaced, "new text"))
-        .await;
-    assert_eq!(
-        (answer.command_id, answer.status),
-        (REPLACE_SM | RESPONSE, 0)
-    );
+    assert_eq!(esme.replace(&replaced, "new text").await, 0);
 
     let seen = deliveries_until(&mut incoming, |seen| {
-        has_receipt(seen, &replaced) && seen.iter().any(|d| matches!(d, Delivered::Mo { .. }))
+        has_receipt(seen, &replaced) && !mo_texts(seen).is_empty()
     })
     .await;
     assert_eq!(mo_texts(&seen), ["new text"], "what the handset got");
     assert_eq!(test.sim.stats().submits_accepted, 3);
 
-    let late = esme
-        .request(REPLACE_SM, &replace_body(&replaced, "too late"))
-        .await;
     assert_eq!(
-        (late.command_id, late.status),
-        (REPLACE_SM | RESPONSE, ESME_RREPLACEFAIL),
+        esme.replace(&replaced, "too late").await,
+        ESME_RREPLACEFAIL,
         "replace after delivery"
     );
 }
@@ -368,31 +296,17 @@ async fn mts_a_throttled_worker_holds_are_still_cancelled_or_replaced() {
     ];
     let cancelled = esme.submit("999000001", "cancel me", true).await;
     let replaced = esme.submit("999000002", "old text", true).await;
-    for (command_id, body) in [
-        (CANCEL_SM, cancel_body(&cancelled, "")),
-        (REPLACE_SM, replace_body(&replaced, "new text")),
-    ] {
-        let answer = esme.request(command_id, &body).await;
-        assert_eq!(
-            (answer.command_id, answer.status),
-            (command_id | RESPONSE, 0)
-        );
-    }
+    assert_eq!(esme.cancel(&cancelled).await, 0);
+    assert_eq!(esme.replace(&replaced, "new text").await, 0);
     let seen = deliveries_until(&mut incoming, |seen| {
         // Held MTs go in no particular order: wait for every one.
         ahead.iter().all(|id| has_receipt(seen, id))
             && has_receipt(seen, &cancelled)
             && has_receipt(seen, &replaced)
-            && seen.iter().any(|d| matches!(d, Delivered::Mo { .. }))
+            && !mo_texts(seen).is_empty()
     })
     .await;
-    assert!(
-        seen.contains(&Delivered::Receipt {
-            id: cancelled.clone(),
-            state: DELETED
-        }),
-        "{seen:?}"
-    );
+    assert_eq!(receipt_state(&seen, &cancelled), Some(DELETED), "{seen:?}");
     assert_eq!(mo_texts(&seen), ["new text"], "what the handsets got");
     assert_eq!(
         test.sim.stats().submits_accepted,

@@ -193,6 +193,29 @@ impl HandEsme {
         answer.c_strings(1).remove(0)
     }
 
+    /// Sends a cancel_sm of `message_id`; returns the status of its cancel_sm_resp.
+    pub async fn cancel(&mut self, message_id: &str) -> u32 {
+        self.expect_resp(CANCEL_SM, &cancel_body(message_id, ""))
+            .await
+    }
+
+    /// Sends a replace_sm of `message_id` with `text`; returns the status of its response.
+    pub async fn replace(&mut self, message_id: &str, text: &str) -> u32 {
+        self.expect_resp(REPLACE_SM, &replace_body(message_id, text))
+            .await
+    }
+
+    /// Sends a request; returns the status of its own response (anything else panics).
+    async fn expect_resp(&mut self, command_id: u32, body: &[u8]) -> u32 {
+        let answer = self.request(command_id, body).await;
+        assert_eq!(
+            answer.command_id,
+            command_id | RESPONSE,
+            "answer to {command_id:#x}: {answer:?}"
+        );
+        answer.status
+    }
+
     /// The session still answers: an enquire_link gets its response.
     pub async fn assert_alive(&mut self) {
         let answer = self.request(ENQUIRE_LINK, &[]).await;

@@ -2,6 +2,7 @@
 //! embedded store in a temp dir, and helpers to bind clients and call the HTTP API.
 #![allow(dead_code)]
 
+pub mod deliveries;
 pub mod hand_pdus;
 pub mod push_receiver;
 pub mod raw_esme;
@@ -126,6 +127,18 @@ pub fn redis_store_toml(url: &str, key_prefix: &str) -> String {
     format!(
         "\n[store]\nkind = \"redis\"\n\n[store.redis]\nurl = \"{url}\"\nkey_prefix = \"{key_prefix}\"\nlease = \"2s\"\n"
     )
+}
+
+/// A gateway started from config `text`, once every connector has a carrier bind.
+pub async fn start_bound(text: &str) -> Gateway {
+    let config = Config::from_str_named(text, "node.toml").unwrap_or_else(|e| panic!("{e}"));
+    let gateway = Gateway::start(config).await.unwrap();
+    for connector in gateway.connectors() {
+        tokio::time::timeout(Duration::from_secs(10), connector.pool().wait_for_active(1))
+            .await
+            .expect("connector bind");
+    }
+    gateway
 }
 
 impl TestGateway {
