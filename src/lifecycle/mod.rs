@@ -47,6 +47,9 @@ async fn own_record<S: Store + ?Sized>(
     account: &str,
     id: &MessageId,
 ) -> Result<Versioned<MessageRecord>, LifecycleError> {
+    if id.as_str().is_empty() {
+        return Err(LifecycleError::NotFound(id.clone()));
+    }
     match store.record(id).await? {
         Some(found) if found.value.mt.account == account => Ok(found),
         _ => Err(LifecycleError::NotFound(id.clone())),

@@ -93,8 +93,9 @@ pub async fn only_the_sender_sees_or_changes_its_mt(store: Arc<dyn Store>) {
         (MessageState::Accepted, None, "")
     );
     let unknown = MessageId("a-n1-0-zzz".into());
-    for id in [&message.id, &unknown] {
-        let account = if id == &unknown { "acme" } else { "other" };
+    let empty = MessageId(String::new());
+    for id in [&message.id, &unknown, &empty] {
+        let account = if id == &message.id { "other" } else { "acme" };
         assert!(matches!(
             store.query_mt(account, id).await,
             Err(LifecycleError::NotFound(_))
