@@ -9,6 +9,7 @@ pub mod delivery;
 pub mod destination;
 pub mod edge;
 pub mod ingest;
+pub mod lifecycle;
 pub mod message;
 pub mod node;
 pub mod routing;

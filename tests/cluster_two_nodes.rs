@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use gateway::*;
 use redis_server::RedisServer;
-use smsgw::{carrier_sim::CarrierSimConfig, config::Config, node::Gateway};
+use smsgw::{carrier_sim::CarrierSimConfig, node::Gateway};
 use smsgw_smpp::{encoding::receipt_from_deliver_sm, BindKind};
 
 async fn node(
@@ -26,14 +26,7 @@ async fn node(
         + &format!(
             "\n[store]\nkind = \"redis\"\n\n[store.redis]\nurl = \"{redis}\"\nkey_prefix = \"two-nodes:\"\n"
         );
-    let config = Config::from_str_named(&text, "node.toml").unwrap_or_else(|e| panic!("{e}"));
-    let gateway = Gateway::start(config).await.unwrap();
-    for connector in gateway.connectors() {
-        tokio::time::timeout(Duration::from_secs(10), connector.pool().wait_for_active(1))
-            .await
-            .expect("connector bind");
-    }
-    gateway
+    start_bound(&text).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,6 +9,8 @@
 //! - [`client`] and [`pool`]: the ESME side, one bind or a [`BindPool`] over many SMSCs with a
 //!   rebind floor of 30 s.
 //! - [`probe`]: one bind from a chosen local address and its answer's status, nothing else.
+//! - [`operations`]: query_sm, cancel_sm and replace_sm as plain requests for the
+//!   [`BindHandler`], and the query_sm_resp built from plain values.
 //! - [`encoding`]: GSM 03.38, Latin-1, UCS-2, segmentation, reassembly, delivery receipts.
 //!
 //! # Bound to two sites: failover for applications
@@ -59,6 +61,7 @@ pub mod bind;
 pub mod client;
 pub mod encoding;
 pub mod frame;
+pub mod operations;
 pub mod per_address;
 pub mod pool;
 pub mod probe;
@@ -68,6 +71,7 @@ pub mod session;
 
 pub use bind::{BindKind, BindRequest};
 pub use client::{Client, ClientConfig, DeliverHandler};
+pub use operations::{CancelRequest, MessageStatus, QueryRequest, ReplaceRequest};
 pub use pool::{BindPool, Endpoint, PoolConfig};
 pub use registry::{DeliverError, Delivered, Registry};
 pub use rusmpp;

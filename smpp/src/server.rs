@@ -34,6 +34,7 @@ use tracing::{debug, info, warn};
 
 use crate::{
     bind::{c_string, BindRequest},
+    operations::{CancelRequest, MessageStatus, QueryRequest, ReplaceRequest},
     per_address::{AddressSlot, PerAddressLimit},
     registry::Registry,
     session::{
@@ -70,7 +71,35 @@ pub trait BindHandler: Send + Sync + 'static {
         submit: SubmitSm,
     ) -> impl Future<Output = Result<String, CommandStatus>> + Send;
 
-    /// Any other request a transmitter may send (data_sm, query_sm, cancel_sm, ...).
+    /// A query_sm: the state of a message this account submitted. ESME_RQUERYFAIL for one it
+    /// cannot see; the default answers that the command is not supported.
+    fn on_query(
+        &self,
+        _account: &Self::Account,
+        _request: QueryRequest,
+    ) -> impl Future<Output = Result<MessageStatus, CommandStatus>> + Send {
+        std::future::ready(Err(CommandStatus::EsmeRinvcmdid))
+    }
+
+    /// A cancel_sm. `Ok` only once the cancellation is durable.
+    fn on_cancel(
+        &self,
+        _account: &Self::Account,
+        _request: CancelRequest,
+    ) -> impl Future<Output = Result<(), CommandStatus>> + Send {
+        std::future::ready(Err(CommandStatus::EsmeRinvcmdid))
+    }
+
+    /// A replace_sm. `Ok` only once the new body is durable.
+    fn on_replace(
+        &self,
+        _account: &Self::Account,
+        _request: ReplaceRequest,
+    ) -> impl Future<Output = Result<(), CommandStatus>> + Send {
+        std::future::ready(Err(CommandStatus::EsmeRinvcmdid))
+    }
+
+    /// Any other request a transmitter may send (data_sm, submit_multi, ...).
     fn on_other_request(
         &self,
         _account: &Self::Account,
@@ -414,6 +443,21 @@ impl<H: BindHandler> SessionHandler for ServerSession<H> {
                         .await?;
                     let message_id = c_string(&id).ok_or(CommandStatus::EsmeRsyserr)?;
                     Ok(SubmitSmResp::new(message_id, Vec::new()).into())
+                }
+                Some(Pdu::QuerySm(query)) => inner
+                    .handler
+                    .on_query(account, QueryRequest::from_pdu(query))
+                    .await?
+                    .to_pdu(),
+                Some(Pdu::CancelSm(cancel)) => {
+                    let request = CancelRequest::from_pdu(cancel);
+                    inner.handler.on_cancel(account, request).await?;
+                    Ok(Pdu::CancelSmResp)
+                }
+                Some(Pdu::ReplaceSm(replace)) => {
+                    let request = ReplaceRequest::from_pdu(replace);
+                    inner.handler.on_replace(account, request).await?;
+                    Ok(Pdu::ReplaceSmResp)
                 }
                 _ => {
                     inner

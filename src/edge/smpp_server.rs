@@ -1,5 +1,6 @@
 //! Glue between the SMPP server (where clients bind) and the gateway: authentication against
-//! the accounts, max binds per account, submit_sm into [`Ingest`], errors as SMPP statuses.
+//! the accounts, max binds per account, submit_sm into [`Ingest`], query_sm, cancel_sm and
+//! replace_sm into the `lifecycle` flows, errors as SMPP statuses.
 
 use std::{
     net::SocketAddr,
@@ -10,14 +11,16 @@ use smsgw_smpp::{
     encoding::InboundPart,
     rusmpp::{pdus::SubmitSm, CommandStatus},
     server::BindHandler,
-    BindRequest, Registry, SessionHandle, SessionWindows,
+    BindRequest, CancelRequest, MessageStatus, QueryRequest, Registry, ReplaceRequest,
+    SessionHandle, SessionWindows,
 };
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::{
     auth::AuthError,
     ingest::{Ingest, IngestError, MtRequest},
-    message::{priority_from_smpp, Interface, Payload},
+    lifecycle::{self, LifecycleError, MtStatus, NewBody},
+    message::{priority_from_smpp, Interface, MessageId, Payload},
 };
 
 /// The gateway's [`BindHandler`].
@@ -66,6 +69,31 @@ pub fn refusal_status(error: &IngestError) -> CommandStatus {
         IngestError::Conflict { .. } => CommandStatus::EsmeRsubmitfail,
         // Not accepted, worth a retry: the client keeps the message.
         IngestError::Store(_) => CommandStatus::EsmeRmsgqful,
+    }
+}
+
+/// The SMPP status for a refused query_sm, cancel_sm or replace_sm: `refused` when the
+/// message is not this account's, or not queued any more.
+fn lifecycle_status(error: &LifecycleError, refused: CommandStatus) -> CommandStatus {
+    match error {
+        LifecycleError::NotFound(_)
+        | LifecycleError::TooLate { .. }
+        | LifecycleError::NotReplaceable(_) => refused,
+        LifecycleError::Store(error) => {
+            warn!(%error, "store failed during a query, cancel or replace");
+            CommandStatus::EsmeRsyserr
+        }
+    }
+}
+
+/// A query_sm_resp's values: `error_code` is the carrier's `err:` when it is a number that
+/// fits (0..=255), else 0.
+fn query_answer(status: MtStatus) -> MessageStatus {
+    MessageStatus {
+        message_id: status.id.to_string(),
+        message_state: status.state.code(),
+        final_at_ms: status.final_at_ms,
+        error_code: status.error.trim().parse().unwrap_or(0),
     }
 }
 
@@ -137,6 +165,59 @@ impl BindHandler for GatewaySmsc {
 
     fn session_windows(&self, bound: &BoundAccount) -> Option<SessionWindows> {
         Some(bound.windows)
+    }
+
+    async fn on_query(
+        &self,
+        bound: &BoundAccount,
+        request: QueryRequest,
+    ) -> Result<MessageStatus, CommandStatus> {
+        // Found by id within the account; source_addr is not compared (clients differ in how
+        // they write it, and the account already scopes the id).
+        let id = MessageId(request.message_id);
+        lifecycle::query_mt(&**self.ingest.store(), &bound.system_id, &id)
+            .await
+            .map(query_answer)
+            .map_err(|error| lifecycle_status(&error, CommandStatus::EsmeRqueryfail))
+    }
+
+    async fn on_cancel(
+        &self,
+        bound: &BoundAccount,
+        request: CancelRequest,
+    ) -> Result<(), CommandStatus> {
+        if request.is_group() {
+            // Cancelling every queued MT between two addresses needs an index of queued MTs
+            // by address, which the store does not keep: refused, by id only.
+            info!(system_id = %bound.system_id, "cancel_sm without message_id refused: only cancel by id is supported");
+            return Err(CommandStatus::EsmeRcancelfail);
+        }
+        let id = MessageId(request.message_id);
+        match lifecycle::cancel_mt(&**self.ingest.store(), &bound.system_id, &id).await {
+            Ok(()) => {
+                info!(system_id = %bound.system_id, %id, "MT cancelled by its client");
+                Ok(())
+            }
+            Err(error) => Err(lifecycle_status(&error, CommandStatus::EsmeRcancelfail)),
+        }
+    }
+
+    async fn on_replace(
+        &self,
+        bound: &BoundAccount,
+        request: ReplaceRequest,
+    ) -> Result<(), CommandStatus> {
+        // Only the body changes: registered_delivery, schedule_delivery_time, validity_period
+        // and sm_default_msg_id are ignored (the MT keeps its receipt request; the gateway
+        // schedules nothing).
+        let id = MessageId(request.message_id);
+        let body = NewBody {
+            short_message: request.short_message,
+            message_payload: request.message_payload,
+        };
+        lifecycle::replace_mt(&**self.ingest.store(), &bound.system_id, &id, body)
+            .await
+            .map_err(|error| lifecycle_status(&error, CommandStatus::EsmeRreplacefail))
     }
 
     async fn on_submit(

@@ -9,6 +9,11 @@
 //! - no response (timeout, bind lost after sending): the part is retried on any bind. The
 //!   carrier may have taken the first copy, so this is the one place a duplicate SMS can
 //!   arise; it is counted in `upstream_submit_retries_total{reason="no_response"}`.
+//!
+//! An MT held longer than [`HELD_RECHECK`] before its first part goes out has its record read
+//! again: one its client cancelled is not sent, one it replaced goes out with the new body
+//! (`lifecycle`). A cancel that lands between that read and the submit_sm is too late to stop
+//! the SMS; the record stays DELETED (see `receipts::mt_submitted`).
 
 use std::{
     num::NonZeroU32,
@@ -25,7 +30,7 @@ use smsgw_smpp::{
     client::SubmitError,
     encoding::ReceiptIdFormat,
     pool::{BindPool, Endpoint, PoolConfig, PoolError},
-    rusmpp::CommandStatus,
+    rusmpp::{pdus::SubmitSm, CommandStatus},
     BindKind, BindRequest, ClientConfig, SessionConfig,
 };
 use tokio::{
@@ -36,7 +41,11 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
 use super::{inbound::CarrierInbound, receipts, submit_pdu::submit_pdus};
-use crate::{config::Secret, message::Mt, store::Store};
+use crate::{
+    config::Secret,
+    message::{MessageState, Mt},
+    store::{Change, Store, Write},
+};
 
 /// How a connector binds and sends. `{:?}` masks the password ([`Secret`]).
 #[derive(Debug, Clone)]
@@ -230,6 +239,7 @@ impl Connector {
                 }
                 continue;
             }
+            let taken_at = Instant::now();
             let mut permit = Some(first);
             for mt in mts {
                 let slot = match permit.take() {
@@ -242,7 +252,7 @@ impl Connector {
                 self.active_submits.fetch_add(1, Ordering::AcqRel);
                 let connector = self.clone();
                 tokio::spawn(async move {
-                    connector.clone().submit(mt, slot).await;
+                    connector.clone().submit(mt, taken_at, slot).await;
                     connector.active_submits.fetch_sub(1, Ordering::AcqRel);
                 });
             }
@@ -311,67 +321,75 @@ impl Connector {
         pause
     }
 
-    async fn submit(self: Arc<Self>, mt: Mt, slot: OwnedSemaphorePermit) {
+    async fn submit(self: Arc<Self>, mut mt: Mt, taken_at: Instant, slot: OwnedSemaphorePermit) {
         let name = self.settings.name.as_str();
         let started = std::time::Instant::now();
-        let pdus = match submit_pdus(&mt) {
-            Ok(pdus) => pdus,
-            Err(err) => {
-                warn!(connector = name, id = %mt.id, %err, "MT cannot be encoded");
-                self.finish_rejected(&mt, format!("cannot encode: {err}"))
-                    .await;
-                return;
-            }
+        let Some(mut pdus) = self.pdus_or_reject(&mt).await else {
+            return;
         };
         let mut carrier_ids = Vec::with_capacity(pdus.len());
-        for pdu in pdus {
-            let mut throttled = 0u32;
-            loop {
-                self.wait_until_sendable().await;
-                match self.pool.submit(pdu.clone()).await {
-                    Ok(submitted) => {
-                        carrier_ids.push(submitted.message_id);
-                        break;
+        let mut throttled = 0u32;
+        while let Some(pdu) = pdus.get(carrier_ids.len()).cloned() {
+            self.wait_until_sendable().await;
+            if carrier_ids.is_empty() && taken_at.elapsed() >= HELD_RECHECK {
+                // Held a while (throttled, paused, the throughput limit): the client may have
+                // cancelled or replaced it meanwhile, on any node.
+                match self.recheck(&mt).await {
+                    Recheck::Unchanged => {}
+                    Recheck::Replaced(fresh) => {
+                        mt = *fresh;
+                        let Some(fresh_pdus) = self.pdus_or_reject(&mt).await else {
+                            return;
+                        };
+                        pdus = fresh_pdus;
+                        continue;
                     }
-                    Err(PoolError::NoActiveBind) if carrier_ids.is_empty() => {
-                        // Nothing left yet: back to the head of the queue.
-                        if let Err(err) = self.store.release_mt(&mt.id, name).await {
-                            error!(connector = name, id = %mt.id, %err, "release failed");
-                        }
-                        return;
+                    Recheck::Gone => return,
+                }
+            }
+            match self.pool.submit(pdu).await {
+                Ok(submitted) => {
+                    carrier_ids.push(submitted.message_id);
+                    throttled = 0;
+                }
+                Err(PoolError::NoActiveBind) if carrier_ids.is_empty() => {
+                    // Nothing left yet: back to the head of the queue.
+                    if let Err(err) = self.store.release_mt(&mt.id, name).await {
+                        error!(connector = name, id = %mt.id, %err, "release failed");
                     }
-                    Err(PoolError::NoActiveBind) => {
-                        tokio::time::sleep(Duration::from_millis(500)).await;
-                    }
-                    Err(PoolError::Submit {
-                        error: error @ SubmitError::Rejected(status),
-                        ..
-                    }) if error.is_throttled() => {
-                        let pause = self.pause(throttled);
-                        throttled += 1;
-                        metrics::counter!("upstream_submit_retries_total", "connector" => name.to_owned(), "reason" => "throttled").increment(1);
-                        debug!(
-                            connector = name,
-                            ?status,
-                            ?pause,
-                            "carrier throttles; pausing the connector"
-                        );
-                    }
-                    Err(PoolError::Submit {
-                        error: SubmitError::Rejected(status),
-                        ..
-                    }) => {
-                        info!(connector = name, id = %mt.id, ?status, "carrier rejected the MT");
-                        self.finish_rejected(&mt, rejection_text(status)).await;
-                        return;
-                    }
-                    Err(PoolError::Submit {
-                        error: SubmitError::Request(err),
-                        endpoint,
-                    }) => {
-                        metrics::counter!("upstream_submit_retries_total", "connector" => name.to_owned(), "reason" => "no_response").increment(1);
-                        warn!(connector = name, id = %mt.id, %endpoint, %err, "no submit_sm_resp; retrying on another bind (the carrier may have it)");
-                    }
+                    return;
+                }
+                Err(PoolError::NoActiveBind) => {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                Err(PoolError::Submit {
+                    error: error @ SubmitError::Rejected(status),
+                    ..
+                }) if error.is_throttled() => {
+                    let pause = self.pause(throttled);
+                    throttled += 1;
+                    metrics::counter!("upstream_submit_retries_total", "connector" => name.to_owned(), "reason" => "throttled").increment(1);
+                    debug!(
+                        connector = name,
+                        ?status,
+                        ?pause,
+                        "carrier throttles; pausing the connector"
+                    );
+                }
+                Err(PoolError::Submit {
+                    error: SubmitError::Rejected(status),
+                    ..
+                }) => {
+                    info!(connector = name, id = %mt.id, ?status, "carrier rejected the MT");
+                    self.finish_rejected(&mt, rejection_text(status)).await;
+                    return;
+                }
+                Err(PoolError::Submit {
+                    error: SubmitError::Request(err),
+                    endpoint,
+                }) => {
+                    metrics::counter!("upstream_submit_retries_total", "connector" => name.to_owned(), "reason" => "no_response").increment(1);
+                    warn!(connector = name, id = %mt.id, %endpoint, %err, "no submit_sm_resp; retrying on another bind (the carrier may have it)");
                 }
             }
         }
@@ -386,6 +404,48 @@ impl Connector {
         }
     }
 
+    /// The MT's PDUs; one that cannot be encoded is rejected (and `None`).
+    async fn pdus_or_reject(&self, mt: &Mt) -> Option<Vec<SubmitSm>> {
+        match submit_pdus(mt) {
+            Ok(pdus) => Some(pdus),
+            Err(err) => {
+                warn!(connector = %self.settings.name, id = %mt.id, %err, "MT cannot be encoded");
+                self.finish_rejected(mt, format!("cannot encode: {err}"))
+                    .await;
+                None
+            }
+        }
+    }
+
+    /// Reads a held MT's record again before its first part goes out. An MT no longer
+    /// ACCEPTED (cancelled, or submitted by a node that took it after this one's lease ran
+    /// out) is not sent and this node's hold ends; a replaced one goes out with its new body.
+    /// When the store cannot be read the MT goes back to its queue rather than out unchecked.
+    async fn recheck(&self, mt: &Mt) -> Recheck {
+        let name = self.settings.name.as_str();
+        match self.store.record(&mt.id).await {
+            Ok(Some(found)) if found.value.state != MessageState::Accepted => {
+                info!(connector = name, id = %mt.id, state = ?found.value.state, "held MT left the queue (cancelled?); not sent");
+                metrics::counter!("upstream_mt_dropped_total", "connector" => name.to_owned(), "reason" => "not_queued").increment(1);
+                let mut change = Change::default();
+                change.write(Write::EndLease(mt.id.clone()));
+                if let Err(err) = self.store.commit(change).await {
+                    error!(connector = name, id = %mt.id, %err, "ending the hold failed");
+                }
+                Recheck::Gone
+            }
+            Ok(Some(found)) if found.value.mt != *mt => Recheck::Replaced(Box::new(found.value.mt)),
+            Ok(_) => Recheck::Unchanged,
+            Err(err) => {
+                warn!(connector = name, id = %mt.id, %err, "reading a held MT failed; back to its queue");
+                if let Err(err) = self.store.release_mt(&mt.id, name).await {
+                    error!(connector = name, id = %mt.id, %err, "release failed");
+                }
+                Recheck::Gone
+            }
+        }
+    }
+
     async fn finish_rejected(&self, mt: &Mt, reason: String) {
         metrics::counter!("upstream_mt_rejected_total", "connector" => self.settings.name.clone())
             .increment(1);
@@ -393,6 +453,19 @@ impl Connector {
             error!(connector = %self.settings.name, id = %mt.id, %err, "recording the rejection failed");
         }
     }
+}
+
+/// How long a taken MT may wait to be sent before its record is read again (see
+/// [`Connector::recheck`]): MTs sent at once cost no extra read.
+const HELD_RECHECK: Duration = Duration::from_millis(100);
+
+/// What [`Connector::recheck`] found.
+enum Recheck {
+    Unchanged,
+    /// The client replaced its body: send this one.
+    Replaced(Box<Mt>),
+    /// Not to be sent by this node.
+    Gone,
 }
 
 /// The `err:` a client's receipt carries for a refused submit: the carrier's command_status,

@@ -190,7 +190,15 @@ fn mark_submitted(
     carrier_ids: &[String],
 ) -> Vec<CarrierIdRecord> {
     let now = now_ms();
-    record.state = MessageState::Enroute;
+    if record.state.is_final() {
+        // Cancelled by its client after the worker's last look at the record, before the
+        // submit_sm went: the carrier has it, the client was told DELETED. The ids are still
+        // mapped (the carrier's receipts land in the history), the state stays final.
+        tracing::warn!(id = %record.mt.id, state = ?record.state, "a final MT was submitted (a cancel raced the submit)");
+        metrics::counter!("upstream_mt_submitted_after_final_total").increment(1);
+    } else {
+        record.state = MessageState::Enroute;
+    }
     record.connector = Some(connector.to_owned());
     record.history.push(HistoryEntry {
         state: MessageState::Enroute,

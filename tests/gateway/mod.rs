@@ -2,6 +2,8 @@
 //! embedded store in a temp dir, and helpers to bind clients and call the HTTP API.
 #![allow(dead_code)]
 
+pub mod deliveries;
+pub mod hand_pdus;
 pub mod push_receiver;
 pub mod raw_carrier;
 pub mod raw_esme;
@@ -128,6 +130,18 @@ pub fn redis_store_toml(url: &str, key_prefix: &str) -> String {
     )
 }
 
+/// A gateway started from config `text`, once every connector has a carrier bind.
+pub async fn start_bound(text: &str) -> Gateway {
+    let config = Config::from_str_named(text, "node.toml").unwrap_or_else(|e| panic!("{e}"));
+    let gateway = Gateway::start(config).await.unwrap();
+    for connector in gateway.connectors() {
+        tokio::time::timeout(Duration::from_secs(10), connector.pool().wait_for_active(1))
+            .await
+            .expect("connector bind");
+    }
+    gateway
+}
+
 impl TestGateway {
     pub async fn start() -> Self {
         Self::start_with(CarrierSimConfig::default(), "").await
@@ -203,6 +217,26 @@ pub async fn next_deliver(
     let pdu = deliver.pdu().clone();
     deliver.accept();
     pdu
+}
+
+/// The python with smpplib: `SMSGW_PYTHON`, else the workspace's `.venv`.
+pub fn python() -> std::path::PathBuf {
+    std::env::var_os("SMSGW_PYTHON").map_or_else(
+        || manifest_dir().join(".venv/bin/python"),
+        std::path::PathBuf::from,
+    )
+}
+
+/// A script of `tests/interop/`.
+pub fn interop_script(name: &str) -> std::path::PathBuf {
+    manifest_dir().join("tests/interop").join(name)
+}
+
+fn manifest_dir() -> std::path::PathBuf {
+    std::path::PathBuf::from(
+        std::env::var("CARGO_MANIFEST_DIR")
+            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned()),
+    )
 }
 
 pub fn http() -> reqwest::Client {

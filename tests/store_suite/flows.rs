@@ -1,4 +1,4 @@
-//! The gateway's lifecycle flows (`ingest::accept_mt`, `upstream::receipts`, `upstream::mo`)
+//! The gateway's flows (`ingest::accept_mt`, `upstream::receipts`, `upstream::mo`, `lifecycle`)
 //! as methods on any store, so the contract reads as the gateway uses a store: each flow runs
 //! once per backend through that backend's primitives.
 
@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use smsgw::{
     ingest::{self, Acceptance, Idempotency},
+    lifecycle::{self, LifecycleError, MtStatus, NewBody},
     message::{CarrierReceipt, MessageId, Mo, Mt},
     store::{Store, StoreError},
     upstream::{
@@ -45,6 +46,14 @@ pub trait Flows {
         response_timeout: Duration,
         mo: Mo,
     ) -> Result<bool, StoreError>;
+    async fn query_mt(&self, account: &str, id: &MessageId) -> Result<MtStatus, LifecycleError>;
+    async fn cancel_mt(&self, account: &str, id: &MessageId) -> Result<(), LifecycleError>;
+    async fn replace_mt(
+        &self,
+        account: &str,
+        id: &MessageId,
+        body: NewBody,
+    ) -> Result<(), LifecycleError>;
 }
 
 #[async_trait::async_trait]
@@ -93,5 +102,22 @@ impl<S: Store + ?Sized> Flows for S {
         mo: Mo,
     ) -> Result<bool, StoreError> {
         mo::carrier_mo(self, identity, response_timeout, mo).await
+    }
+
+    async fn query_mt(&self, account: &str, id: &MessageId) -> Result<MtStatus, LifecycleError> {
+        lifecycle::query_mt(self, account, id).await
+    }
+
+    async fn cancel_mt(&self, account: &str, id: &MessageId) -> Result<(), LifecycleError> {
+        lifecycle::cancel_mt(self, account, id).await
+    }
+
+    async fn replace_mt(
+        &self,
+        account: &str,
+        id: &MessageId,
+        body: NewBody,
+    ) -> Result<(), LifecycleError> {
+        lifecycle::replace_mt(self, account, id, body).await
     }
 }

@@ -42,17 +42,25 @@ macro_rules! store_contract {
             a_change_is_all_or_nothing,
             a_held_claim_refuses_the_change_until_it_expires,
             concurrent_record_updates_are_never_lost,
-            carrier_id_guards_see_what_was_committed
+            carrier_id_guards_see_what_was_committed,
+            a_cancelled_mt_is_deleted_with_its_receipt_and_never_taken,
+            only_the_sender_sees_or_changes_its_mt,
+            a_submitted_mt_is_too_late_to_cancel_or_replace,
+            a_replaced_mt_is_taken_with_its_new_body,
+            a_cancel_that_races_the_submit_keeps_the_mt_deleted
         );
     };
 }
 
 mod flows;
+mod lifecycle;
 mod primitives;
 
 use std::{sync::Arc, time::Duration};
 
 pub use flows::Flows;
+#[allow(unused_imports)]
+pub use lifecycle::*;
 #[allow(unused_imports)]
 pub use primitives::*;
 use smsgw::{
@@ -127,22 +135,39 @@ async fn receipts_in_outbox(
         .collect()
 }
 
-/// The receipts of the first take that finds any, within 5 s. A replicated store's consumer
-/// may apply a commit a moment after its quorum answered (NATS: a consumer led by the
-/// replica outside the quorum), so the entry is taken by the next take, as a delivery
-/// worker's next wake-up or poll would.
+/// What outbox takes hand out until `want` entries are taken, or 5 s pass. A replicated
+/// store's consumer may apply a commit a moment after its quorum answered (NATS: a consumer
+/// led by the replica outside the quorum), so an entry is taken by a later take, as a
+/// delivery worker's next wake-up or poll would.
+pub async fn outbox_arriving(
+    store: &dyn Store,
+    account: &str,
+    want: usize,
+) -> Vec<smsgw::store::OutboxEntry> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let mut taken = Vec::new();
+    loop {
+        taken.extend(store.take_outbox(account, 100).await.unwrap());
+        if taken.len() >= want || tokio::time::Instant::now() >= deadline {
+            return taken;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The receipts of the first outbox take that finds any, within 5 s (see [`outbox_arriving`]).
 async fn receipts_arriving_in_outbox(
     store: &dyn Store,
     account: &str,
 ) -> Vec<(u64, smsgw::message::Receipt)> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    loop {
-        let receipts = receipts_in_outbox(store, account).await;
-        if !receipts.is_empty() || tokio::time::Instant::now() >= deadline {
-            return receipts;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    outbox_arriving(store, account, 1)
+        .await
+        .into_iter()
+        .filter_map(|e| match e.item {
+            OutboxItem::Receipt(r) => Some((e.seq, r)),
+            OutboxItem::Mo(_) => None,
+        })
+        .collect()
 }
 
 pub async fn full_cycle_accept_submit_receipt_outbox(store: Arc<dyn Store>) {
@@ -501,10 +526,8 @@ pub async fn an_mo_is_dropped_only_as_a_resend_or_by_carrier_id(store: Arc<dyn S
         !fresh(carrier_id(), "mo-c9-again").await,
         "the carrier's id again"
     );
-    let ids: Vec<String> = store
-        .take_outbox("acme", 10)
+    let ids: Vec<String> = outbox_arriving(store.as_ref(), "acme", 3)
         .await
-        .unwrap()
         .into_iter()
         .map(|entry| match entry.item {
             OutboxItem::Mo(mo) => mo.id,
@@ -545,7 +568,7 @@ pub async fn outbox_retry_waits_and_expiry_removes(store: Arc<dyn Store>) {
         )
         .await
         .unwrap();
-    let taken = store.take_outbox("acme", 10).await.unwrap();
+    let taken = outbox_arriving(store.as_ref(), "acme", 1).await;
     store
         .outbox_retry("acme", taken[0].seq, now_ms() + 60_000)
         .await
@@ -558,7 +581,7 @@ pub async fn outbox_retry_waits_and_expiry_removes(store: Arc<dyn Store>) {
         .outbox_retry("acme", taken[0].seq, now_ms())
         .await
         .unwrap();
-    let again = store.take_outbox("acme", 10).await.unwrap();
+    let again = outbox_arriving(store.as_ref(), "acme", 1).await;
     assert_eq!(again[0].attempts, 2);
     store.outbox_retry("acme", again[0].seq, 0).await.unwrap();
     tokio::time::sleep(Duration::from_millis(20)).await;

@@ -292,6 +292,10 @@ impl Store for EmbeddedStore {
         let mut mts = Vec::with_capacity(ids.len());
         for id in ids {
             let record = self.existing_record(&id)?;
+            if record.state != MessageState::Accepted {
+                // Left the queue while queued (cancelled by its client): its entry is done.
+                continue;
+            }
             index.taken.insert(id);
             mts.push(record.mt);
         }

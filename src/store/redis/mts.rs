@@ -1,5 +1,6 @@
 //! MTs in the Redis store: queueing, taking under a lease, and the ends of a lease (a
-//! commit's `EndLease`, or released back to a queue).
+//! commit's `EndLease`, or released back to a queue). A take passes over entries whose
+//! record is no longer ACCEPTED (cancelled while queued) and finishes them.
 
 use std::collections::HashMap;
 
@@ -7,7 +8,7 @@ use super::{
     decode, scripts::StepResult, too_much_contention, wakeups::mts_topic, RedisStore, Step, GROUP,
 };
 use crate::{
-    message::{now_ms, queue_rank, MessageId, Mt},
+    message::{now_ms, queue_rank, MessageId, MessageState, Mt},
     store::{change::MAX_ATTEMPTS, Guard, MessageRecord, StoreError},
 };
 
@@ -34,6 +35,9 @@ impl RedisStore {
             .map_err(StoreError::backend)?;
         self.pacer.after_take(&queue, max, flat.len() / 4);
         let mut mts = Vec::with_capacity(flat.len() / 4);
+        // Entries whose record left the queue while queued (cancelled by its client): done.
+        let mut left = Step::default();
+        let mut any_left = false;
         for taken in flat.chunks_exact(4) {
             let [stream_index, entry, id, json] = taken else {
                 continue;
@@ -52,8 +56,17 @@ impl RedisStore {
                 .ok_or_else(|| {
                     StoreError::Backend(format!("take script named stream {stream_index}"))
                 })?;
+            let record = decode::<MessageRecord>(&key, json)?;
+            if record.state != MessageState::Accepted {
+                left.stream_done(stream, GROUP, entry);
+                any_left = true;
+                continue;
+            }
             self.hold(MessageId(id.clone()), stream.clone(), entry.clone());
-            mts.push(decode::<MessageRecord>(&key, json)?.mt);
+            mts.push(record.mt);
+        }
+        if any_left {
+            self.run(left).await?;
         }
         Ok(mts)
     }
