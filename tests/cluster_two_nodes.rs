@@ -178,7 +178,9 @@ async fn the_same_mo_arriving_at_both_sites_is_delivered_once() {
     let b = node(carrier_addr, &redis.url, "b1", "siteB", dir_b.path()).await;
     let (_client, mut incoming) = bind_to(b.smpp_addr(), BindKind::Receiver).await;
 
-    // The carrier delivers the same MO on its bind to each site (it retried elsewhere).
+    // The carrier delivers the same MO, with its id for it, on its bind to each site (it
+    // retried elsewhere). Without the carrier's id, two MOs answered on two binds are two
+    // MOs: a handset may send the same text twice (tests/gateway_mo.rs).
     let sessions = carrier.registry().sessions("gw");
     assert_eq!(sessions.len(), 2, "one carrier bind per site");
     let mo = smsgw_smpp::rusmpp::pdus::DeliverSm::builder()
@@ -186,6 +188,11 @@ async fn the_same_mo_arriving_at_both_sites_is_delivered_once() {
         .source_addr("447700900777".parse().unwrap())
         .destination_addr("12345".parse().unwrap())
         .short_message(b"STOP".as_slice().try_into().unwrap())
+        .push_tlv(
+            smsgw_smpp::rusmpp::tlvs::MessageDeliveryRequestTlvValue::ReceiptedMessageId(
+                "mo-77".parse().unwrap(),
+            ),
+        )
         .build();
     for session in &sessions {
         let response = session.request(mo.clone()).await.unwrap();
