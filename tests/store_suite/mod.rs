@@ -42,17 +42,21 @@ macro_rules! store_contract {
             a_change_is_all_or_nothing,
             a_held_claim_refuses_the_change_until_it_expires,
             concurrent_record_updates_are_never_lost,
-            carrier_id_guards_see_what_was_committed
+            carrier_id_guards_see_what_was_committed,
+            opt_outs_hold_until_lifted_per_account_and_sender
         );
     };
 }
 
 mod flows;
+mod opt_outs;
 mod primitives;
 
 use std::{sync::Arc, time::Duration};
 
 pub use flows::Flows;
+#[allow(unused_imports)]
+pub use opt_outs::*;
 #[allow(unused_imports)]
 pub use primitives::*;
 use smsgw::{
