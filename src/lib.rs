@@ -11,6 +11,7 @@ pub mod edge;
 pub mod ingest;
 pub mod message;
 pub mod node;
+pub mod optout;
 pub mod routing;
 pub mod segmentation;
 pub mod store;
