@@ -139,6 +139,12 @@ async fn a_stop_refuses_mts_to_the_number_until_start_and_the_account_gets_both_
     smpp_mt(&client, HANDSET)
         .await
         .expect("accepted after START");
+    // The STOP's PDU resent (its answer lost): a duplicate, whose keyword is not applied again.
+    link.send(&mo_pdu(1, HANDSET, NUMBER, " stop ", None)).await;
+    assert_eq!(link.answer(1).await, CommandStatus::EsmeRok);
+    smpp_mt(&client, HANDSET)
+        .await
+        .expect("a resent STOP does not undo the START");
     gateway.shutdown().await;
 }
 
