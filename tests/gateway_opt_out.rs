@@ -20,6 +20,8 @@ const HANDSET: &str = "447700900001";
 const OTHER_HANDSET: &str = "447700900002";
 /// One of the account's MO numbers, and the sender of its MTs in these tests.
 const NUMBER: &str = "447700900123";
+/// The account's other MO number.
+const SHORT_CODE: &str = "12345";
 const HELP_REPLY: &str = "Acme alerts: reply STOP to stop";
 const STOP_REPLY: &str = "Acme: no more messages. Reply START to resubscribe";
 
@@ -37,8 +39,19 @@ async fn gateway_on(
     node: &str,
     store: &str,
 ) -> (Gateway, CarrierLink) {
+    gateway_with(carrier, dir, node, OPT_OUT, store).await
+}
+
+/// [`gateway_on`] with `opt_out` as the account's extra TOML.
+async fn gateway_with(
+    carrier: &mut RawCarrier,
+    dir: &std::path::Path,
+    node: &str,
+    opt_out: &str,
+    store: &str,
+) -> (Gateway, CarrierLink) {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let text = config_text(carrier.addr, dir, OPT_OUT)
+    let text = config_text(carrier.addr, dir, opt_out)
         .replace("node_id = \"n1\"", &format!("node_id = \"{node}\""))
         + store;
     let config = Config::from_str_named(&text, "test.toml").unwrap_or_else(|e| panic!("{e}"));
@@ -247,6 +260,49 @@ async fn the_account_lists_adds_and_removes_its_opt_outs_over_the_api() {
         .await
         .unwrap();
     assert_eq!(bad.status().as_u16(), 400);
+    gateway.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_sender_scope_a_stop_refuses_only_mts_from_the_number_it_was_sent_to() {
+    let mut carrier = RawCarrier::listen().await;
+    let dir = tempfile::tempdir().unwrap();
+    let scope = "[accounts.opt_out]\nenabled = true\nscope = \"sender\"\n";
+    let (gateway, mut link) = gateway_with(&mut carrier, dir.path(), "n1", scope, "").await;
+    let (client, mut incoming) = bind_to(gateway.smpp_addr(), BindKind::Transceiver).await;
+    let from_short_code = |destination: &str| {
+        let mut mt = submit(destination, "offer", false);
+        mt.source_addr = SHORT_CODE.parse().unwrap();
+        mt
+    };
+
+    link.send(&mo_pdu(1, HANDSET, SHORT_CODE, "QUIT", None))
+        .await;
+    assert_eq!(link.answer(1).await, CommandStatus::EsmeRok);
+    next_deliver(&mut incoming).await;
+    assert_eq!(
+        client.submit(from_short_code(HANDSET)).await.unwrap_err(),
+        opted_out()
+    );
+    smpp_mt(&client, HANDSET)
+        .await
+        .expect("another sender of the account still reaches the number");
+
+    // Over the API, per sender too.
+    let url = format!(
+        "http://{}/v1/opt-outs/{OTHER_HANDSET}?sender={NUMBER}",
+        gateway.http_addr()
+    );
+    let added = json_of(http().put(&url).basic_auth("acme", Some(PASSWORD))).await;
+    assert_eq!(added["sender"], NUMBER, "{added}");
+    assert_eq!(
+        smpp_mt(&client, OTHER_HANDSET).await.unwrap_err(),
+        opted_out()
+    );
+    client
+        .submit(from_short_code(OTHER_HANDSET))
+        .await
+        .expect("only the sender named");
     gateway.shutdown().await;
 }
 
