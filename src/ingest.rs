@@ -14,6 +14,7 @@ use crate::{
     config::{Account, Config},
     destination::destination_digits,
     message::{now_ms, IdGenerator, Interface, MessageId, Mt, Payload, Priority},
+    optout,
     segmentation::count_parts,
     store::{
         change::commit_with_retries, Change, ClaimSpace, Committed, MessageRecord, Store,
@@ -40,6 +41,8 @@ pub enum IngestError {
     UnknownCarrier(String),
     #[error("no route to {0:?}")]
     NoRoute(String),
+    #[error("destination {0:?} opted out of messages from this account")]
+    OptedOut(String),
     #[error("throughput limit of the account reached")]
     Throttled,
     #[error("message_id {client_id:?} was used before with a different message")]
@@ -166,6 +169,25 @@ impl Ingest {
         account: &Account,
         request: MtRequest,
     ) -> Result<Accepted, IngestError> {
+        self.submit_checked(account, request, true).await
+    }
+
+    /// An opt-out auto-reply (see [`crate::optout`]): like [`Self::submit`], but sent even to
+    /// the number that just opted out (the reply to its STOP).
+    pub async fn submit_auto_reply(
+        &self,
+        account: &Account,
+        request: MtRequest,
+    ) -> Result<Accepted, IngestError> {
+        self.submit_checked(account, request, false).await
+    }
+
+    async fn submit_checked(
+        &self,
+        account: &Account,
+        request: MtRequest,
+        check_opt_out: bool,
+    ) -> Result<Accepted, IngestError> {
         let Some(destination) = destination_digits(&request.destination).map(str::to_owned) else {
             return Err(IngestError::InvalidDestination(request.destination));
         };
@@ -182,6 +204,11 @@ impl Ingest {
             }
             Err(err) => return Err(IngestError::Unencodable(err.to_string())),
         };
+        if check_opt_out
+            && optout::refuses(&*self.store, account, &request.source, &destination).await?
+        {
+            return Err(IngestError::OptedOut(destination));
+        }
         let connectors = self
             .config
             .route(&account.system_id, &destination, request.carrier.as_deref())

@@ -12,6 +12,7 @@ pub mod ingest;
 pub mod lifecycle;
 pub mod message;
 pub mod node;
+pub mod optout;
 pub mod routing;
 pub mod segmentation;
 pub mod store;

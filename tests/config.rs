@@ -6,8 +6,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use smsgw::config::{
-    Config, ConfigErrors, Numbering, ProxyProtocolOn, PushFormat, RedisSentinel, Secret,
-    StoreConfig, StoreTls,
+    Config, ConfigErrors, Numbering, OptOutScope, ProxyProtocolOn, PushFormat, RedisSentinel,
+    Secret, StoreConfig, StoreTls,
 };
 use smsgw::credentials::verify_password;
 use smsgw_smpp::encoding::ReceiptIdFormat;
@@ -182,6 +182,47 @@ fn shipped_example_parses_with_every_setting() {
     assert_eq!(config.auth.lockout.max_failures, 5);
     assert_eq!(config.auth.lockout.duration, Duration::from_secs(60));
     assert_eq!(config.auth.verifier_wait, Duration::from_millis(100));
+    let opt_out = &acme.opt_out;
+    assert!(opt_out.enabled);
+    assert_eq!(opt_out.scope, OptOutScope::Account);
+    assert_eq!(opt_out.start, ["START", "UNSTOP"]);
+    assert!(opt_out
+        .help_reply
+        .as_deref()
+        .unwrap()
+        .contains("Reply STOP"));
+    assert!(!bulkco.opt_out.enabled);
+    assert_eq!(bulkco.opt_out.stop.len(), 6);
+}
+
+#[test]
+fn opt_out_tables_are_checked_where_they_are_written() {
+    let table = |lines: &str| format!("{ACCOUNT}[accounts.opt_out]\n{lines}");
+    let config = load(&table(
+        "enabled = true\nscope = \"sender\"\nstop = [\" Halt \"]\n",
+    ))
+    .unwrap();
+    let opt_out = &config.account_by_system_id("a").unwrap().opt_out;
+    assert_eq!(opt_out.scope, OptOutScope::Sender);
+    assert_eq!(opt_out.stop, ["HALT"]);
+    assert_eq!(opt_out.help, ["HELP", "INFO"]);
+    assert_problem(
+        &table("scope = \"everyone\"\n"),
+        "5:9",
+        "must be \"account\" or \"sender\"",
+    );
+    assert_problem(
+        &table("stop = [\"STOP\"]\nstart = [\"stop\"]\n"),
+        "6:10",
+        "already listed on line 5",
+    );
+    assert_problem(&table("help = [\" \"]\n"), "5:9", "must not be empty");
+    assert_problem(
+        &table("help_reply = \"\"\n"),
+        "5:14",
+        "help_reply must not be empty",
+    );
+    assert_problem(&table("stop_words = []\n"), "5:1", "unknown field");
 }
 
 #[test]

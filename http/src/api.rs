@@ -121,7 +121,7 @@ async fn status<A: MessageApi>(
     }
 }
 
-fn refuse(endpoint: &'static str, error: ApiError) -> Response {
+pub(crate) fn refuse(endpoint: &'static str, error: ApiError) -> Response {
     count(endpoint, error.status());
     if error.status().is_server_error() {
         tracing::warn!(endpoint, %error, "api failed");
@@ -131,7 +131,7 @@ fn refuse(endpoint: &'static str, error: ApiError) -> Response {
     error.into_response()
 }
 
-fn count(endpoint: &'static str, status: StatusCode) {
+pub(crate) fn count(endpoint: &'static str, status: StatusCode) {
     metrics::counter!(
         "smsgw_http_api_requests_total",
         "endpoint" => endpoint,
@@ -140,7 +140,7 @@ fn count(endpoint: &'static str, status: StatusCode) {
     .increment(1);
 }
 
-fn credentials(headers: &HeaderMap) -> Result<Credentials, ApiError> {
+pub(crate) fn credentials(headers: &HeaderMap) -> Result<Credentials, ApiError> {
     headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

@@ -7,6 +7,7 @@
 //!   [`ReceiverRequest`], [`ReceiverError`]).
 //! - [`api`]: JSON `POST /v1/messages` and `GET /v1/messages/{id}` ([`MessageApi`],
 //!   [`SubmitRequest`], [`SubmitAccepted`], [`MessageStatus`], [`ApiError`]).
+//! - [`opt_outs`]: JSON `GET /v1/opt-outs`, `PUT|DELETE /v1/opt-outs/{number}` ([`OptOutApi`]).
 //! - [`ops`]: `/healthz`, `/readyz` ([`Readiness`]), `/metrics` ([`MetricsSource`]).
 //! - [`app`]: every router above merged into one.
 //! - [`client_addr`]: [`ClientAddr`], the client's address as the accepting server found it.
@@ -38,6 +39,7 @@ pub mod form;
 pub mod inbox;
 pub mod limits;
 pub mod ops;
+pub mod opt_outs;
 pub mod priority;
 pub mod push;
 pub mod receiver;
@@ -56,6 +58,7 @@ pub use client_addr::ClientAddr;
 pub use credentials::Credentials;
 pub use failover::{FailoverClient, FailoverConfig, FailoverError};
 pub use ops::{MetricsSource, Readiness};
+pub use opt_outs::{OptOutApi, OptOutEntry, OptOutKey, OptOutList};
 pub use priority::Priority;
 pub use push::{
     backoff, AddressPolicy, ForbiddenAddress, PushClient, PushConfig, PushFormat, PushMessage,

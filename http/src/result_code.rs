@@ -3,7 +3,7 @@
 //! Codes 0..=98 follow the Genesys SMS Aggregation HTTP API. Genesys documents no code for a
 //! malformed or missing parameter, so we use 1 ("invalid parameter") and name the parameter in
 //! the description. Codes from 100 up are ours, for situations the Genesys profile does not
-//! have (they never appear on `/httpapi/receiver`).
+//! have; only [`OPTED_OUT`] appears on `/httpapi/receiver` too (Genesys has no code for it).
 
 /// The request was accepted.
 pub const OK: u16 = 0;
@@ -25,3 +25,5 @@ pub const INTERNAL: u16 = 98;
 pub const NOT_FOUND: u16 = 104;
 /// JSON API only: the same Idempotency-Key is still being processed; retry later.
 pub const IN_FLIGHT: u16 = 109;
+/// The destination opted out (STOP) of the account's messages: do not retry (HTTP 403).
+pub const OPTED_OUT: u16 = 110;

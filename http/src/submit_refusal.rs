@@ -31,6 +31,8 @@ pub enum SubmitRefusal {
     Busy { retry_after: Duration },
     /// The client's message id (or Idempotency-Key) was used before for a different message.
     Conflict,
+    /// The destination asked for no more messages (an opt-out); retrying will not help.
+    OptedOut(String),
     /// A temporary failure inside the gateway.
     Internal,
 }

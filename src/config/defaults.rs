@@ -175,6 +175,7 @@ impl Default for Config {
             idempotency_ttl: IDEMPOTENCY_TTL,
             window: ACCOUNT_WINDOW,
             inbound_window: ACCOUNT_INBOUND_WINDOW,
+            opt_out: crate::config::defaults_opt_out(),
         };
         let sim = ConnectorConfig {
             name: SIM_CONNECTOR.to_owned(),
@@ -229,6 +230,11 @@ impl Default for Config {
         )
     }
 }
+
+/// Opt-out keywords when `[accounts.opt_out]` names none (matched trimmed, any case).
+pub const OPT_OUT_STOP: [&str; 6] = ["STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"];
+pub const OPT_OUT_START: [&str; 2] = ["START", "UNSTOP"];
+pub const OPT_OUT_HELP: [&str; 2] = ["HELP", "INFO"];
 
 #[cfg(test)]
 mod tests {

@@ -20,10 +20,11 @@ use std::path::{Path, PathBuf};
 
 pub use duration::parse_duration;
 pub use error::{ConfigError, ConfigErrors, Position};
+pub use resolve::defaults_opt_out;
 pub use types::{
     Account, AccountPush, AuthSettings, ConnectorConfig, ConnectorTls, EdgeSettings, Listeners,
-    NumberPattern, Numbering, ProxyProtocolOn, PushFormat, RedisSentinel, Route, Secret,
-    SimulatorSettings, StoreConfig, StoreTls, TlsListener,
+    NumberPattern, Numbering, OptOutConfig, OptOutScope, ProxyProtocolOn, PushFormat,
+    RedisSentinel, Route, Secret, SimulatorSettings, StoreConfig, StoreTls, TlsListener,
 };
 
 use crate::routing::{MoIndex, RouteIndex};

@@ -130,6 +130,21 @@ pub(crate) struct RawAccount {
     pub idempotency_ttl: Option<S<String>>,
     pub window: Option<S<u32>>,
     pub inbound_window: Option<S<u32>>,
+    pub opt_out: Option<S<RawOptOut>>,
+}
+
+/// `[accounts.opt_out]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "an [accounts.opt_out] table")]
+pub(crate) struct RawOptOut {
+    pub enabled: Option<S<bool>>,
+    pub scope: Option<S<String>>,
+    pub stop: Option<Vec<S<String>>>,
+    pub start: Option<Vec<S<String>>>,
+    pub help: Option<Vec<S<String>>>,
+    pub stop_reply: Option<S<String>>,
+    pub start_reply: Option<S<String>>,
+    pub help_reply: Option<S<String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

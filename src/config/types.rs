@@ -212,6 +212,34 @@ pub struct Account {
     /// submit_sm of one of its binds in hand at once; past it the bind reads slower (TCP
     /// backpressure), it is not refused.
     pub inbound_window: u32,
+    /// Opt-out keywords in MOs and the refusal of MTs to opted-out numbers.
+    pub opt_out: OptOutConfig,
+}
+
+/// `[accounts.opt_out]`: what an MO's keyword does and what is answered (see `crate::optout`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct OptOutConfig {
+    /// Off: MOs are only delivered, MTs never refused for an opt-out.
+    pub enabled: bool,
+    pub scope: OptOutScope,
+    /// Keywords as configured (or the defaults); matched trimmed and case-insensitively.
+    pub stop: Vec<String>,
+    pub start: Vec<String>,
+    pub help: Vec<String>,
+    /// Auto-replies, sent as an MT from the number the MO was sent to; `None`: no reply.
+    pub stop_reply: Option<String>,
+    pub start_reply: Option<String>,
+    pub help_reply: Option<String>,
+}
+
+/// What a STOP opts the handset out of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OptOutScope {
+    /// Every MT of the account to that number.
+    #[default]
+    Account,
+    /// MTs from the number the STOP was sent to only.
+    Sender,
 }
 
 impl Account {

@@ -74,6 +74,7 @@ fn refusal(error: IngestError) -> SubmitRefusal {
             retry_after: THROTTLE_RETRY,
         },
         IngestError::Conflict { .. } => SubmitRefusal::Conflict,
+        IngestError::OptedOut(destination) => SubmitRefusal::OptedOut(destination),
         IngestError::Store(err) => {
             tracing::error!(%err, "MT not stored");
             SubmitRefusal::Internal
@@ -85,12 +86,12 @@ fn receiver_error(error: IngestError) -> ReceiverError {
     refusal(error).into()
 }
 
-fn api_error(error: IngestError) -> ApiError {
+pub(super) fn api_error(error: IngestError) -> ApiError {
     refusal(error).into()
 }
 
 impl GatewayHttp {
-    async fn account(
+    pub(super) async fn account(
         &self,
         client: ClientAddr,
         credentials: &Credentials,

@@ -17,6 +17,7 @@
 pub mod client_address;
 pub mod http_api;
 pub mod http_server;
+pub mod opt_out_api;
 pub mod proxy_header;
 pub mod smpp_server;
 pub mod tls;

@@ -50,6 +50,10 @@ impl GatewaySmsc {
     }
 }
 
+/// The submit_sm_resp status of an MT to a number that opted out: the first of SMPP 3.4's
+/// vendor-specific range (0x400-0x4FF), so a client tells it from a bad destination.
+pub const OPTED_OUT_STATUS: u32 = 0x0000_0400;
+
 /// The SMPP status for a bind or an MT the gateway refused.
 pub fn refusal_status(error: &IngestError) -> CommandStatus {
     match error {
@@ -66,6 +70,7 @@ pub fn refusal_status(error: &IngestError) -> CommandStatus {
         }
         IngestError::UnknownCarrier(_) => CommandStatus::EsmeRinvdstadr,
         IngestError::Throttled => CommandStatus::EsmeRthrottled,
+        IngestError::OptedOut(_) => CommandStatus::Other(OPTED_OUT_STATUS),
         IngestError::Conflict { .. } => CommandStatus::EsmeRsubmitfail,
         // Not accepted, worth a retry: the client keeps the message.
         IngestError::Store(_) => CommandStatus::EsmeRmsgqful,

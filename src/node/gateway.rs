@@ -23,6 +23,7 @@ use crate::{
     delivery::AccountDelivery,
     edge::{http_api::GatewayHttp, smpp_server::GatewaySmsc, tls::TlsError, TrustedProxies},
     ingest::Ingest,
+    optout::MoKeywords,
     store::{Store, StoreError},
     upstream::{CarrierInbound, Connector, MoRouter},
 };
@@ -117,6 +118,7 @@ impl Gateway {
                 .mo_account(destination)
                 .map(|a| a.system_id.clone())
         });
+        let keywords = Arc::new(MoKeywords::new(ingest.clone()));
         let mut connectors = Vec::new();
         for settings in connector_settings {
             let inbound = CarrierInbound::new(
@@ -125,7 +127,8 @@ impl Gateway {
                 settings.response_timeout,
                 store.clone(),
                 mo_router.clone(),
-            );
+            )
+            .with_keywords(keywords.clone());
             connectors.push(Connector::start(settings, store.clone(), inbound));
         }
 
@@ -204,12 +207,14 @@ impl Gateway {
             },
             stop.child_token(),
         ));
-        let router = super::cluster::router(store.clone()).merge(smsgw_http::app::router(
-            web.clone(),
-            web.clone(),
-            web.clone(),
-            web,
-        ));
+        let router = super::cluster::router(store.clone())
+            .merge(smsgw_http::opt_outs::router(web.clone()))
+            .merge(smsgw_http::app::router(
+                web.clone(),
+                web.clone(),
+                web.clone(),
+                web,
+            ));
         let https_addr = match https {
             Some((settings, acceptor)) => {
                 let (listener, address) = listen_at(settings.address).await?;

@@ -162,6 +162,19 @@ pub struct NodeInfo {
     pub carrier_binds: Vec<(String, usize)>,
 }
 
+/// A number that asked (or was set over the API) to receive no MTs from an account, or from
+/// one of its senders. Kept until lifted; the flow in `crate::optout` owns the rules.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OptOut {
+    /// The handset's number, in the digits an MT's destination is stored with.
+    pub number: String,
+    /// The sender it applies to; empty for every sender of the account.
+    pub sender: String,
+    /// What recorded it: the keyword of the MO (as the handset wrote it), or `api`.
+    pub source: String,
+    pub at_ms: u64,
+}
+
 /// What a [`Store::sweep`] removed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SweepStats {
@@ -264,6 +277,28 @@ pub trait Store: Send + Sync + 'static {
 
     /// Nodes whose last heartbeat's lease has not expired, by node id.
     async fn nodes(&self) -> Result<Vec<NodeInfo>, StoreError>;
+
+    /// The opt-out of `number` from `account`'s `sender` (empty: from every sender).
+    async fn opt_out(
+        &self,
+        account: &str,
+        sender: &str,
+        number: &str,
+    ) -> Result<Option<OptOut>, StoreError>;
+
+    /// Every opt-out of an account (every sender), in no particular order.
+    async fn opt_outs(&self, account: &str) -> Result<Vec<OptOut>, StoreError>;
+
+    /// Records an opt-out (replacing one of the same sender and number), durably.
+    async fn put_opt_out(&self, account: &str, opt_out: &OptOut) -> Result<(), StoreError>;
+
+    /// Lifts an opt-out, durably; `false` if there was none.
+    async fn remove_opt_out(
+        &self,
+        account: &str,
+        sender: &str,
+        number: &str,
+    ) -> Result<bool, StoreError>;
 
     /// Whether a write reaches the disk (for /readyz).
     async fn check_writable(&self) -> Result<(), StoreError>;

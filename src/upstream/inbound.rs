@@ -29,9 +29,10 @@ use tracing::{error, warn};
 
 use crate::{
     message::{now_ms, state_from_code, CarrierReceipt, MessageState, Mo},
-    store::Store,
+    optout::{Keyword, MoKeywords},
+    store::{Store, StoreError},
     upstream::{
-        mo::{carrier_mo, MoIdentity},
+        mo::{carrier_mo, seen_before, MoIdentity},
         receipts::{carrier_receipt, ReceiptOutcome},
     },
 };
@@ -50,6 +51,8 @@ pub struct CarrierInbound {
     incarnation: u64,
     store: Arc<dyn Store>,
     mo_router: MoRouter,
+    /// Opt-out keywords in MOs (see [`crate::optout`]); none in tests of the inbound alone.
+    keywords: Option<Arc<MoKeywords>>,
 }
 
 impl CarrierInbound {
@@ -67,7 +70,38 @@ impl CarrierInbound {
             incarnation: fastrand::u64(..),
             store,
             mo_router,
+            keywords: None,
         }
+    }
+
+    /// Applies opt-out keywords of MOs and sends their auto-replies.
+    pub fn with_keywords(mut self, keywords: Arc<MoKeywords>) -> Self {
+        self.keywords = Some(keywords);
+        self
+    }
+
+    /// The keyword of a new MO, applied (durably) before the MO is stored; a resend's was
+    /// applied already.
+    async fn apply_keyword(
+        &self,
+        identity: &MoIdentity,
+        mo: &Mo,
+    ) -> Result<Option<Keyword>, StoreError> {
+        let Some(keywords) = &self.keywords else {
+            return Ok(None);
+        };
+        if keywords.keyword_of(mo).is_none()
+            || seen_before(
+                &*self.store,
+                &self.connector,
+                identity,
+                self.response_timeout,
+            )
+            .await?
+        {
+            return Ok(None);
+        }
+        keywords.apply(mo).await
     }
 
     /// The receipt's id as the carrier's submit_sm_resp wrote it. One the connector's format
@@ -168,8 +202,18 @@ impl CarrierInbound {
             connector: self.connector.clone(),
             received_at_ms,
         };
+        let keyword = match self.apply_keyword(&identity, &mo).await {
+            Ok(keyword) => keyword,
+            Err(err) => return self.store_refused("mo", &err),
+        };
+        let replied =
+            keyword.and_then(|keyword| Some((self.keywords.clone()?, keyword, mo.clone())));
         match carrier_mo(&*self.store, &identity, self.response_timeout, mo).await {
             Ok(fresh) => {
+                if let (true, Some((keywords, keyword, mo))) = (fresh, replied) {
+                    // Not awaited: the carrier's answer does not wait for the reply's ingest.
+                    tokio::spawn(async move { keywords.reply(&mo, keyword).await });
+                }
                 let label = if fresh { "queued" } else { "duplicate" };
                 metrics::counter!("upstream_mo_total", "connector" => self.connector.clone(), "outcome" => label).increment(1);
                 CommandStatus::EsmeRok

@@ -56,6 +56,18 @@ fn dedupe_claim(
     }
 }
 
+/// Whether the MO was stored before (its dedupe claim is held): a resend whose keyword, if
+/// any, was applied already and must not be applied again (a STOP resent after a START).
+pub async fn seen_before<S: Store + ?Sized>(
+    store: &S,
+    connector: &str,
+    identity: &MoIdentity,
+    response_timeout: Duration,
+) -> Result<bool, StoreError> {
+    let (key, _) = dedupe_claim(connector, identity, response_timeout);
+    Ok(store.claimed(&ClaimSpace::MoDedupe, &key).await?.is_some())
+}
+
 /// `false` if the MO is one seen before (nothing written), else it is in the outbox.
 /// `response_timeout` is the connector's (see [`resend_window`]).
 pub async fn carrier_mo<S: Store + ?Sized>(

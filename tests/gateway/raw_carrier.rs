@@ -8,7 +8,7 @@ use bytes::BytesMut;
 use smsgw_smpp::{
     frame::{self, FrameDecoder},
     rusmpp::{
-        pdus::DeliverSm,
+        pdus::{DeliverSm, SubmitSm, SubmitSmResp},
         tlvs::MessageDeliveryRequestTlvValue,
         types::{COctetString, OctetString},
         Command, CommandId, CommandStatus, Pdu,
@@ -56,6 +56,7 @@ pub struct RawCarrier {
 pub struct CarrierLink {
     writer: std::sync::Arc<Mutex<OwnedWriteHalf>>,
     deliver_resps: mpsc::UnboundedReceiver<(u32, CommandStatus)>,
+    submits: mpsc::UnboundedReceiver<SubmitSm>,
 }
 
 impl RawCarrier {
@@ -86,6 +87,14 @@ impl RawCarrier {
 }
 
 impl CarrierLink {
+    /// The next submit_sm the gateway sent on this session; panics after 10 s.
+    pub async fn next_submit(&mut self) -> SubmitSm {
+        tokio::time::timeout(std::time::Duration::from_secs(10), self.submits.recv())
+            .await
+            .expect("no submit_sm within 10 s")
+            .expect("session closed")
+    }
+
     /// Writes `pdu` (encoded bytes) on the session.
     pub async fn send(&self, pdu: &[u8]) {
         self.writer.lock().await.write_all(pdu).await.unwrap();
@@ -122,6 +131,7 @@ async fn serve(stream: TcpStream) -> Option<CarrierLink> {
     let resp = encoded(bind.sequence_number(), kind.response_pdu("raw"));
     writer.lock().await.write_all(&resp).await.ok()?;
     let (resps, deliver_resps) = mpsc::unbounded_channel();
+    let (submitted, submits) = mpsc::unbounded_channel();
     let session_writer = writer.clone();
     tokio::spawn(async move {
         while let Some(command) = next_command(&mut reader, &mut buffer, &decoder).await {
@@ -130,6 +140,14 @@ async fn serve(stream: TcpStream) -> Option<CarrierLink> {
                 CommandId::DeliverSmResp => {
                     let _ = resps.send((sequence, command.status()));
                     None
+                }
+                CommandId::SubmitSm => {
+                    let id = format!("raw{sequence}");
+                    if let Some(Pdu::SubmitSm(submit)) = command.pdu() {
+                        let _ = submitted.send(submit.clone());
+                    }
+                    let resp = SubmitSmResp::new(id.parse().unwrap(), Vec::new());
+                    Some(encoded(sequence, resp))
                 }
                 CommandId::EnquireLink => Some(encoded(sequence, Pdu::EnquireLinkResp)),
                 CommandId::Unbind => Some(encoded(sequence, Pdu::UnbindResp)),
@@ -151,6 +169,7 @@ async fn serve(stream: TcpStream) -> Option<CarrierLink> {
     Some(CarrierLink {
         writer,
         deliver_resps,
+        submits,
     })
 }
 

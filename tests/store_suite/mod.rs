@@ -47,13 +47,15 @@ macro_rules! store_contract {
             only_the_sender_sees_or_changes_its_mt,
             a_submitted_mt_is_too_late_to_cancel_or_replace,
             a_replaced_mt_is_taken_with_its_new_body,
-            a_cancel_that_races_the_submit_keeps_the_mt_deleted
+            a_cancel_that_races_the_submit_keeps_the_mt_deleted,
+            opt_outs_hold_until_lifted_per_account_and_sender
         );
     };
 }
 
 mod flows;
 mod lifecycle;
+mod opt_outs;
 mod primitives;
 
 use std::{sync::Arc, time::Duration};
@@ -61,6 +63,8 @@ use std::{sync::Arc, time::Duration};
 pub use flows::Flows;
 #[allow(unused_imports)]
 pub use lifecycle::*;
+#[allow(unused_imports)]
+pub use opt_outs::*;
 #[allow(unused_imports)]
 pub use primitives::*;
 use smsgw::{

@@ -87,6 +87,15 @@ impl ApiError {
     }
 
     /// The carrier named is unknown: 400, code 3.
+    /// The destination opted out of the account's messages: 403, code 110.
+    pub fn opted_out(destination: &str) -> ApiError {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            result_code::OPTED_OUT,
+            format!("destination {destination} opted out (STOP) of messages from this account"),
+        )
+    }
+
     pub fn unknown_carrier(carrier: &str) -> ApiError {
         Self::new(
             StatusCode::BAD_REQUEST,
@@ -105,6 +114,14 @@ impl ApiError {
     }
 
     /// No such message for this account: 404, code 104.
+    pub fn no_opt_out() -> ApiError {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            result_code::NOT_FOUND,
+            "no such opt-out",
+        )
+    }
+
     pub fn not_found() -> ApiError {
         Self::new(
             StatusCode::NOT_FOUND,
@@ -220,6 +237,7 @@ impl From<SubmitRefusal> for ApiError {
             SubmitRefusal::UnknownCarrier(carrier) => ApiError::unknown_carrier(&carrier),
             SubmitRefusal::Throttled { retry_after } => ApiError::throttled(retry_after),
             SubmitRefusal::Busy { retry_after } => ApiError::busy(retry_after),
+            SubmitRefusal::OptedOut(destination) => ApiError::opted_out(&destination),
             SubmitRefusal::Conflict => ApiError::idempotency_mismatch(),
             SubmitRefusal::Internal => ApiError::internal(),
         }

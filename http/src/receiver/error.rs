@@ -31,6 +31,15 @@ impl ReceiverError {
     }
 
     /// The `carrier` named is unknown: result_code 3, HTTP 400.
+    /// The destination opted out of the account's messages: 403, code 110.
+    pub fn opted_out(destination: &str) -> ReceiverError {
+        Self::new(
+            result_code::OPTED_OUT,
+            StatusCode::FORBIDDEN,
+            format!("destination {destination} opted out (STOP) of messages from this account"),
+        )
+    }
+
     pub fn unknown_carrier(carrier: &str) -> ReceiverError {
         Self::new(
             result_code::UNKNOWN_CARRIER,
@@ -186,6 +195,7 @@ impl From<SubmitRefusal> for ReceiverError {
             SubmitRefusal::UnknownCarrier(carrier) => ReceiverError::unknown_carrier(&carrier),
             SubmitRefusal::Throttled { retry_after } => ReceiverError::throttled(retry_after),
             SubmitRefusal::Busy { retry_after } => ReceiverError::busy(retry_after),
+            SubmitRefusal::OptedOut(destination) => ReceiverError::opted_out(&destination),
             SubmitRefusal::Conflict => ReceiverError::duplicate(),
             SubmitRefusal::Internal => ReceiverError::internal(),
         }

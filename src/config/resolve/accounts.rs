@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use toml::Spanned;
 
-use super::{push, Resolver};
+use super::{opt_out, push, Resolver};
 use crate::config::defaults;
 use crate::config::raw::RawAccount;
 use crate::config::types::{Account, NumberPattern};
@@ -83,6 +83,7 @@ pub(super) fn resolve(
                 "inbound_window",
                 defaults::ACCOUNT_INBOUND_WINDOW,
             ),
+            opt_out: opt_out::resolve(raw.opt_out.as_ref(), resolver),
         });
     }
     accounts

@@ -6,6 +6,9 @@ mod auth;
 mod connectors;
 mod edge;
 mod nats;
+mod opt_out;
+
+pub use opt_out::with_default_keywords as defaults_opt_out;
 mod push;
 mod redis;
 mod routes;

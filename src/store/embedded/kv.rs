@@ -30,16 +30,18 @@ pub enum Table {
     ParkedReceipts,
     Dedupe,
     Outbox,
+    OptOuts,
 }
 
 impl Table {
-    const ALL: [Table; 6] = [
+    const ALL: [Table; 7] = [
         Table::Messages,
         Table::Idempotency,
         Table::CarrierIds,
         Table::ParkedReceipts,
         Table::Dedupe,
         Table::Outbox,
+        Table::OptOuts,
     ];
 
     fn definition(self) -> TableDefinition<'static, &'static str, &'static [u8]> {
@@ -50,6 +52,7 @@ impl Table {
             Table::ParkedReceipts => "parked_receipts",
             Table::Dedupe => "dedupe",
             Table::Outbox => "outbox",
+            Table::OptOuts => "opt_outs",
         })
     }
 }

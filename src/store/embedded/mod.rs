@@ -20,6 +20,7 @@ mod commit;
 use commit::{carrier_key, ClaimRecord};
 pub mod kv;
 mod maintenance;
+mod opt_outs;
 pub mod outbox_index;
 pub mod rank_queue;
 
@@ -29,7 +30,7 @@ use self::{
     rank_queue::RankQueue,
 };
 use super::{
-    CarrierIdRecord, CarrierKey, Change, ClaimSpace, Committed, MessageRecord, NodeInfo,
+    CarrierIdRecord, CarrierKey, Change, ClaimSpace, Committed, MessageRecord, NodeInfo, OptOut,
     OutboxEntry, OutboxRecord, Store, StoreError, SweepStats, Versioned,
 };
 use crate::message::{
@@ -483,6 +484,32 @@ impl Store for EmbeddedStore {
         let mut nodes: Vec<NodeInfo> = index.nodes.values().map(|(n, _)| n.clone()).collect();
         nodes.sort_by(|a, b| a.node_id.cmp(&b.node_id));
         Ok(nodes)
+    }
+
+    async fn opt_out(
+        &self,
+        account: &str,
+        sender: &str,
+        number: &str,
+    ) -> Result<Option<OptOut>, StoreError> {
+        self.read_opt_out(account, sender, number)
+    }
+
+    async fn opt_outs(&self, account: &str) -> Result<Vec<OptOut>, StoreError> {
+        self.read_opt_outs(account)
+    }
+
+    async fn put_opt_out(&self, account: &str, opt_out: &OptOut) -> Result<(), StoreError> {
+        self.write_opt_out(account, opt_out).await
+    }
+
+    async fn remove_opt_out(
+        &self,
+        account: &str,
+        sender: &str,
+        number: &str,
+    ) -> Result<bool, StoreError> {
+        self.lift_opt_out(account, sender, number).await
     }
 
     async fn check_writable(&self) -> Result<(), StoreError> {

@@ -26,7 +26,7 @@ const CHECK_TTL: Duration = Duration::from_secs(60);
 
 impl Shard {
     /// Publishes one message and fails unless the stream stored it.
-    async fn put_one(&self, entry: Entry) -> Result<(), StoreError> {
+    pub(super) async fn put_one(&self, entry: Entry) -> Result<(), StoreError> {
         self.send(std::slice::from_ref(&entry))
             .await?
             .map(|_| ())

@@ -25,6 +25,7 @@ mod consumers;
 mod held;
 mod maintenance;
 mod moves;
+mod opt_outs;
 mod outbox;
 pub mod placement;
 mod queue;
@@ -55,7 +56,7 @@ use self::{
     wakeups::Wakeups,
 };
 use super::{
-    CarrierIdRecord, CarrierKey, Change, ClaimSpace, Committed, MessageRecord, NodeInfo,
+    CarrierIdRecord, CarrierKey, Change, ClaimSpace, Committed, MessageRecord, NodeInfo, OptOut,
     OutboxEntry, Store, StoreError, SweepStats, Versioned,
 };
 use crate::message::{CarrierReceipt, MessageId, Mt};
@@ -331,6 +332,32 @@ impl Store for NatsStore {
 
     async fn nodes(&self) -> Result<Vec<NodeInfo>, StoreError> {
         self.shards[0].live_nodes().await
+    }
+
+    async fn opt_out(
+        &self,
+        account: &str,
+        sender: &str,
+        number: &str,
+    ) -> Result<Option<OptOut>, StoreError> {
+        self.shards[0].read_opt_out(account, sender, number).await
+    }
+
+    async fn opt_outs(&self, account: &str) -> Result<Vec<OptOut>, StoreError> {
+        self.shards[0].read_opt_outs(account).await
+    }
+
+    async fn put_opt_out(&self, account: &str, opt_out: &OptOut) -> Result<(), StoreError> {
+        self.shards[0].write_opt_out(account, opt_out).await
+    }
+
+    async fn remove_opt_out(
+        &self,
+        account: &str,
+        sender: &str,
+        number: &str,
+    ) -> Result<bool, StoreError> {
+        self.shards[0].lift_opt_out(account, sender, number).await
     }
 
     async fn check_writable(&self) -> Result<(), StoreError> {

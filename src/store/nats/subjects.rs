@@ -116,6 +116,22 @@ impl Subjects {
         }
     }
 
+    /// An opt-out: kept with the claims (`c.o`, never swept: it holds until lifted).
+    pub fn opt_out(&self, account: &str, sender: &str, number: &str) -> String {
+        format!(
+            "{}.c.o.{}.{}.{}",
+            self.prefix,
+            token(account),
+            token(sender),
+            token(number)
+        )
+    }
+
+    /// Every opt-out of an account.
+    pub fn opt_outs(&self, account: &str) -> String {
+        format!("{}.c.o.{}.>", self.prefix, token(account))
+    }
+
     /// The claims of one space (see [`CLAIM_SPACES`]), for the sweep.
     pub fn claims_of(&self, space: char) -> String {
         format!("{}.c.{space}.>", self.prefix)

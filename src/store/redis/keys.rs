@@ -34,6 +34,11 @@ impl Keys {
         key
     }
 
+    /// An account's opt-outs: a hash from [`opt_out_field`] to the opt-out's JSON.
+    pub fn opt_outs(&self, account: &str) -> String {
+        self.key(&["oo:", account])
+    }
+
     /// What message keys start with (the sweep builds them from ids).
     pub fn message_prefix(&self) -> String {
         self.key(&["m:"])
@@ -177,6 +182,11 @@ pub fn outbox_stream_id(seq: u64) -> String {
 }
 
 const SEQS_PER_MS: u64 = 1_000_000;
+
+/// The field of one opt-out in [`Keys::opt_outs`]: its sender (empty: every sender) and number.
+pub fn opt_out_field(sender: &str, number: &str) -> String {
+    format!("{sender}{SEP}{number}")
+}
 
 #[cfg(test)]
 mod tests {

@@ -49,6 +49,7 @@ pub mod connect;
 pub mod keys;
 mod maintenance;
 mod mts;
+mod opt_outs;
 mod outbox;
 mod pacing;
 pub mod scripts;
@@ -70,7 +71,7 @@ use self::{
 };
 use super::{
     change::MAX_ATTEMPTS, CarrierIdRecord, CarrierKey, Change, ClaimSpace, Committed,
-    MessageRecord, OutboxEntry, OutboxRecord, Store, StoreError, SweepStats, Versioned,
+    MessageRecord, OptOut, OutboxEntry, OutboxRecord, Store, StoreError, SweepStats, Versioned,
 };
 use crate::message::{now_ms, CarrierReceipt, MessageId, Mt, OutboxItem};
 
@@ -431,6 +432,32 @@ impl Store for RedisStore {
         }
         nodes.sort_by(|a, b| a.node_id.cmp(&b.node_id));
         Ok(nodes)
+    }
+
+    async fn opt_out(
+        &self,
+        account: &str,
+        sender: &str,
+        number: &str,
+    ) -> Result<Option<OptOut>, StoreError> {
+        self.read_opt_out(account, sender, number).await
+    }
+
+    async fn opt_outs(&self, account: &str) -> Result<Vec<OptOut>, StoreError> {
+        self.read_opt_outs(account).await
+    }
+
+    async fn put_opt_out(&self, account: &str, opt_out: &OptOut) -> Result<(), StoreError> {
+        self.write_opt_out(account, opt_out).await
+    }
+
+    async fn remove_opt_out(
+        &self,
+        account: &str,
+        sender: &str,
+        number: &str,
+    ) -> Result<bool, StoreError> {
+        self.lift_opt_out(account, sender, number).await
     }
 
     async fn check_writable(&self) -> Result<(), StoreError> {
