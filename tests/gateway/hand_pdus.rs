@@ -71,14 +71,21 @@ fn push_submit_fields(body: &mut Vec<u8>, text: &str, receipt: bool) {
     body.extend_from_slice(text.as_bytes());
 }
 
-/// A submit_sm from 447700900123 (international) to `destination`, GSM default coding.
-pub fn submit_body(destination: &str, text: &str, receipt: bool) -> Vec<u8> {
+/// The start of a submit_sm or data_sm: no service_type, from 447700900123 to
+/// `destination` (both international).
+fn addressed(destination: &str) -> Vec<u8> {
     let mut body = Vec::new();
     c_str(&mut body, ""); // service_type
     body.extend_from_slice(&[1, 1]);
     c_str(&mut body, "447700900123");
     body.extend_from_slice(&[1, 1]);
     c_str(&mut body, destination);
+    body
+}
+
+/// A submit_sm from 447700900123 (international) to `destination`, GSM default coding.
+pub fn submit_body(destination: &str, text: &str, receipt: bool) -> Vec<u8> {
+    let mut body = addressed(destination);
     push_submit_fields(&mut body, text, receipt);
     body
 }
@@ -86,12 +93,7 @@ pub fn submit_body(destination: &str, text: &str, receipt: bool) -> Vec<u8> {
 /// A data_sm from 447700900123 (international) to `destination`, GSM default coding, the
 /// text (if any) in a message_payload TLV.
 pub fn data_sm_body(destination: &str, text: Option<&str>, receipt: bool) -> Vec<u8> {
-    let mut body = Vec::new();
-    c_str(&mut body, ""); // service_type
-    body.extend_from_slice(&[1, 1]);
-    c_str(&mut body, "447700900123");
-    body.extend_from_slice(&[1, 1]);
-    c_str(&mut body, destination);
+    let mut body = addressed(destination);
     body.extend_from_slice(&[0, u8::from(receipt), 0]); // esm_class, rd, data_coding
     if let Some(text) = text {
         body.extend_from_slice(&MESSAGE_PAYLOAD.to_be_bytes());

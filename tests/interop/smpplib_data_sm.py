@@ -15,6 +15,8 @@ import smpplib.client
 import smpplib.consts
 import smpplib.smpp
 
+from interop_answers import next_answer
+
 
 def text(value):
     if isinstance(value, bytes):
@@ -43,13 +45,7 @@ def main():
         if body:
             fields["message_payload"] = body.encode("ascii")
         client.send_pdu(smpplib.smpp.make_pdu("data_sm", client=client, **fields))
-        while True:
-            pdu = client.read_pdu()
-            if pdu.command == "enquire_link":
-                client.send_pdu(smpplib.smpp.make_pdu(
-                    "enquire_link_resp", client=client, sequence=pdu.sequence))
-                continue
-            break
+        pdu = next_answer(client)
         answer = {"destination": destination, "command": pdu.command, "status": int(pdu.status)}
         if pdu.command == "data_sm_resp":
             answer["message_id"] = text(getattr(pdu, "message_id", ""))
