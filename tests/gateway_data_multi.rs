@@ -16,12 +16,14 @@ use gateway::{
     },
     smpplib_json_lines, TestGateway, PASSWORD,
 };
+use smsgw::carrier_sim::CarrierSimConfig;
 use smsgw_smpp::BindKind;
 
 const ESME_RINVBNDSTS: u32 = 0x04;
 const ESME_RINVDSTADR: u32 = 0x0B;
 const ESME_RINVNUMDESTS: u32 = 0x33;
 const ESME_RINVDLNAME: u32 = 0x34;
+const ESME_RTHROTTLED: u32 = 0x58;
 
 /// smpplib's answers to one data_sm with `text` to each of `destinations`.
 async fn smpplib_data_sm(
@@ -160,6 +162,42 @@ async fn a_submit_multi_with_only_refused_addresses_is_answered_with_each() {
     let statuses: Vec<u32> = unsuccessful.iter().map(|u| u.status).collect();
     assert_eq!(statuses, [ESME_RINVDLNAME, ESME_RINVDSTADR]);
     assert_eq!(test.sim.stats().submits_accepted, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_account_throughput_limit_refuses_addresses_and_data_sm_like_submit_sm() {
+    // One MT a second, no burst: of three addresses at once, one is accepted.
+    let test = TestGateway::start_with(CarrierSimConfig::default(), "throughput = 1").await;
+    let mut esme =
+        HandEsme::bind(test.gateway.smpp_addr(), BIND_TRANSMITTER, "acme", PASSWORD).await;
+    let destinations = [
+        Dest::Sme("447700900001"),
+        Dest::Sme("447700900002"),
+        Dest::Sme("447700900003"),
+    ];
+    let answer = esme
+        .request(
+            SUBMIT_MULTI,
+            &submit_multi_body(&destinations, "busy", false),
+        )
+        .await;
+    assert_eq!(
+        (answer.command_id, answer.status),
+        (SUBMIT_MULTI | RESPONSE, 0)
+    );
+    let (first_id, unsuccessful) = read_submit_multi_resp(&answer.body);
+    assert!(!first_id.is_empty(), "one address accepted: {answer:?}");
+    let statuses: Vec<u32> = unsuccessful.iter().map(|u| u.status).collect();
+    assert_eq!(statuses, [ESME_RTHROTTLED; 2], "{unsuccessful:?}");
+
+    let answer = esme
+        .request(DATA_SM, &data_sm_body("447700900004", Some("busy"), false))
+        .await;
+    assert_eq!(
+        (answer.command_id, answer.status),
+        (DATA_SM | RESPONSE, ESME_RTHROTTLED),
+        "a data_sm within the same second"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
