@@ -9,7 +9,7 @@
 
 mod gateway;
 
-use std::{net::SocketAddr, process::Stdio, time::Duration};
+use std::{net::SocketAddr, time::Duration};
 
 use gateway::{
     bind_to, config_text_with,
@@ -18,7 +18,7 @@ use gateway::{
         cancel_body, pdu, query_body, replace_body, HandEsme, BIND_RECEIVER, BIND_TRANSMITTER,
         CANCEL_SM, GENERIC_NACK, QUERY_SM, REPLACE_SM, RESPONSE,
     },
-    interop_script, python, start_sim, ConfigExtra, PASSWORD,
+    smpplib_json_lines, start_sim, ConfigExtra, PASSWORD,
 };
 use smsgw::{
     carrier_sim::{CarrierSim, CarrierSimConfig},
@@ -120,28 +120,14 @@ password_hash = "{hash}"
 
 /// smpplib's answers to a query_sm for each of `ids`, bound as `system_id`.
 async fn smpplib_query(addr: SocketAddr, system_id: &str, ids: &[&str]) -> Vec<serde_json::Value> {
-    let run = tokio::process::Command::new(python())
-        .arg(interop_script("smpplib_query.py"))
-        .args([&addr.ip().to_string(), &addr.port().to_string(), system_id])
-        .arg(PASSWORD)
-        .args(ids)
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .output();
-    let output = tokio::time::timeout(Duration::from_secs(60), run)
-        .await
-        .expect("smpplib run finished")
-        .expect("python runs");
-    assert!(
-        output.status.success(),
-        "python exited with {}",
-        output.status
-    );
-    String::from_utf8(output.stdout)
-        .unwrap()
-        .lines()
-        .map(|line| serde_json::from_str(line).expect("one JSON answer per line"))
-        .collect()
+    let mut args = vec![
+        addr.ip().to_string(),
+        addr.port().to_string(),
+        system_id.to_owned(),
+        PASSWORD.to_owned(),
+    ];
+    args.extend(ids.iter().map(|id| id.to_string()));
+    smpplib_json_lines("smpplib_query.py", &args).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

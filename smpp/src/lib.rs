@@ -11,6 +11,8 @@
 //! - [`probe`]: one bind from a chosen local address and its answer's status, nothing else.
 //! - [`operations`]: query_sm, cancel_sm and replace_sm as plain requests for the
 //!   [`BindHandler`], and the query_sm_resp built from plain values.
+//! - [`submissions`]: data_sm and submit_multi read as the submit_sm of each destination,
+//!   and the submit_multi_resp with its unsuccessful destinations.
 //! - [`encoding`]: GSM 03.38, Latin-1, UCS-2, segmentation, reassembly, delivery receipts.
 //!
 //! # Bound to two sites: failover for applications
@@ -68,6 +70,7 @@ pub mod probe;
 pub mod registry;
 pub mod server;
 pub mod session;
+pub mod submissions;
 
 pub use bind::{BindKind, BindRequest};
 pub use client::{Client, ClientConfig, DeliverHandler};
@@ -80,3 +83,4 @@ pub use session::{
     RequestError, Response, SessionConfig, SessionHandle, SessionHandler, SessionId, SessionState,
     SessionWindows, Side,
 };
+pub use submissions::{MultiDestination, MultiOutcome, RefusedDestination};

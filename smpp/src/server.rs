@@ -20,7 +20,7 @@ use std::{
 };
 
 use rusmpp::{
-    pdus::{SubmitSm, SubmitSmResp},
+    pdus::{DataSmResp, SubmitSm, SubmitSmResp},
     Command, CommandStatus, Pdu,
 };
 use tokio::{
@@ -40,6 +40,10 @@ use crate::{
     session::{
         self, BoxFuture, Response, SessionConfig, SessionHandle, SessionHandler, SessionWindows,
         Side,
+    },
+    submissions::{
+        check_number_of_dests, destinations_of_submit_multi, submit_of_data_sm, MultiDestination,
+        MultiOutcome,
     },
 };
 
@@ -71,6 +75,30 @@ pub trait BindHandler: Send + Sync + 'static {
         submit: SubmitSm,
     ) -> impl Future<Output = Result<String, CommandStatus>> + Send;
 
+    /// A data_sm from a transmitter or transceiver, as the submit_sm it stands for (see
+    /// [`submit_of_data_sm`]). Answer `Ok(message_id)` only once the message is durably
+    /// accepted; the id goes back in data_sm_resp. The default: not supported.
+    fn on_data_sm(
+        &self,
+        _account: &Self::Account,
+        _session: &SessionHandle,
+        _submit: SubmitSm,
+    ) -> impl Future<Output = Result<String, CommandStatus>> + Send {
+        std::future::ready(Err(CommandStatus::EsmeRinvcmdid))
+    }
+
+    /// A submit_multi naming 1 to 254 destinations (others are answered ESME_RINVNUMDESTS
+    /// before this is asked), in the client's order. What became of each goes back in
+    /// submit_multi_resp; an `Err` refuses the whole PDU. The default: not supported.
+    fn on_submit_multi(
+        &self,
+        _account: &Self::Account,
+        _session: &SessionHandle,
+        _destinations: Vec<MultiDestination>,
+    ) -> impl Future<Output = Result<MultiOutcome, CommandStatus>> + Send {
+        std::future::ready(Err(CommandStatus::EsmeRinvcmdid))
+    }
+
     /// A query_sm: the state of a message this account submitted. ESME_RQUERYFAIL for one it
     /// cannot see; the default answers that the command is not supported.
     fn on_query(
@@ -99,7 +127,7 @@ pub trait BindHandler: Send + Sync + 'static {
         std::future::ready(Err(CommandStatus::EsmeRinvcmdid))
     }
 
-    /// Any other request a transmitter may send (data_sm, submit_multi, ...).
+    /// Any other request a transmitter may send (broadcast_sm, ...).
     fn on_other_request(
         &self,
         _account: &Self::Account,
@@ -443,6 +471,23 @@ impl<H: BindHandler> SessionHandler for ServerSession<H> {
                         .await?;
                     let message_id = c_string(&id).ok_or(CommandStatus::EsmeRsyserr)?;
                     Ok(SubmitSmResp::new(message_id, Vec::new()).into())
+                }
+                Some(Pdu::DataSm(data)) => {
+                    let id = inner
+                        .handler
+                        .on_data_sm(account, &session, submit_of_data_sm(data))
+                        .await?;
+                    let message_id = c_string(&id).ok_or(CommandStatus::EsmeRsyserr)?;
+                    Ok(DataSmResp::new(message_id, Vec::new()).into())
+                }
+                Some(Pdu::SubmitMulti(multi)) => {
+                    check_number_of_dests(multi)?;
+                    let destinations = destinations_of_submit_multi(multi);
+                    inner
+                        .handler
+                        .on_submit_multi(account, &session, destinations)
+                        .await?
+                        .to_pdu()
                 }
                 Some(Pdu::QuerySm(query)) => inner
                     .handler

@@ -1,6 +1,7 @@
 //! Glue between the SMPP server (where clients bind) and the gateway: authentication against
-//! the accounts, max binds per account, submit_sm into [`Ingest`], query_sm, cancel_sm and
-//! replace_sm into the `lifecycle` flows, errors as SMPP statuses.
+//! the accounts, max binds per account, submit_sm, data_sm and each address of a submit_multi
+//! into [`Ingest`] (one MT each, by one path), query_sm, cancel_sm and replace_sm into the
+//! `lifecycle` flows, errors as SMPP statuses.
 
 use std::{
     net::SocketAddr,
@@ -11,8 +12,8 @@ use smsgw_smpp::{
     encoding::InboundPart,
     rusmpp::{pdus::SubmitSm, CommandStatus},
     server::BindHandler,
-    BindRequest, CancelRequest, MessageStatus, QueryRequest, Registry, ReplaceRequest,
-    SessionHandle, SessionWindows,
+    BindRequest, CancelRequest, MessageStatus, MultiDestination, MultiOutcome, QueryRequest,
+    RefusedDestination, Registry, ReplaceRequest, SessionHandle, SessionWindows,
 };
 use tracing::{info, warn};
 
@@ -242,4 +243,60 @@ impl BindHandler for GatewaySmsc {
             Err(error) => Err(refusal_status(&error)),
         }
     }
+
+    async fn on_data_sm(
+        &self,
+        bound: &BoundAccount,
+        session: &SessionHandle,
+        submit: SubmitSm,
+    ) -> Result<String, CommandStatus> {
+        // The submit_sm it stands for, through the same path: same refusals, same durability.
+        self.on_submit(bound, session, submit).await
+    }
+
+    async fn on_submit_multi(
+        &self,
+        bound: &BoundAccount,
+        session: &SessionHandle,
+        destinations: Vec<MultiDestination>,
+    ) -> Result<MultiOutcome, CommandStatus> {
+        // Each SME address is one MT with its own id, accepted (durably) or refused on its
+        // own; the answer waits for all of them.
+        let results = futures_util::future::join_all(destinations.iter().map(|destination| {
+            async move {
+                match destination {
+                    MultiDestination::Sme(submit) => {
+                        self.on_submit(bound, session, (**submit).clone()).await
+                    }
+                    // The gateway keeps no distribution lists.
+                    MultiDestination::DistributionList(name) => {
+                        info!(system_id = %bound.system_id, list = %name, "submit_multi to a distribution list refused: none are kept");
+                        Err(CommandStatus::EsmeRinvdlname)
+                    }
+                }
+            }
+        }))
+        .await;
+        Ok(multi_outcome(&destinations, results))
+    }
+}
+
+/// A submit_multi_resp's values: the first accepted MT's id in the client's order of
+/// destinations, and every refused destination with its status.
+fn multi_outcome(
+    destinations: &[MultiDestination],
+    results: Vec<Result<String, CommandStatus>>,
+) -> MultiOutcome {
+    let mut outcome = MultiOutcome::default();
+    for (destination, result) in destinations.iter().zip(results) {
+        match result {
+            Ok(id) => {
+                outcome.message_id.get_or_insert(id);
+            }
+            Err(status) => outcome
+                .refused
+                .push(RefusedDestination::of(destination, status)),
+        }
+    }
+    outcome
 }

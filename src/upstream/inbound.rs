@@ -170,7 +170,15 @@ impl CarrierInbound {
                 .increment(1);
             return CommandStatus::EsmeRinvdstadr;
         };
-        let mut body = deliver.short_message().as_ref();
+        // The text is in message_payload when the carrier sent it that way (short_message
+        // then empty, as SMPP requires).
+        let mut body = match deliver.tlvs().iter().find_map(|tlv| match tlv.value() {
+            Some(TlvValue::MessagePayload(payload)) => Some(payload.value.as_ref()),
+            _ => None,
+        }) {
+            Some(payload) if deliver.short_message().as_ref().is_empty() => payload,
+            _ => deliver.short_message().as_ref(),
+        };
         if u8::from(deliver.esm_class) & 0x40 != 0 {
             if let Ok(udh) = parse_udh(body) {
                 body = udh.payload;

@@ -2,7 +2,11 @@
 
 use std::time::Duration;
 
-use smsgw_smpp::{client::IncomingDeliver, encoding::receipt_from_deliver_sm};
+use smsgw_smpp::{
+    client::IncomingDeliver,
+    encoding::receipt_from_deliver_sm,
+    rusmpp::{pdus::DeliverSm, tlvs::TlvValue},
+};
 use tokio::sync::mpsc::Receiver;
 
 /// What a client's receiving bind got.
@@ -35,11 +39,26 @@ pub async fn deliveries_until(
             }
         } else {
             Delivered::Mo {
-                text: String::from_utf8_lossy(pdu.short_message().as_ref()).into_owned(),
+                text: String::from_utf8_lossy(&mo_body(&pdu)).into_owned(),
             }
         });
     }
     seen
+}
+
+/// An MO's text: short_message, or the message_payload TLV when that is empty.
+fn mo_body(pdu: &DeliverSm) -> Vec<u8> {
+    let short = pdu.short_message().as_ref();
+    if !short.is_empty() {
+        return short.to_vec();
+    }
+    pdu.tlvs()
+        .iter()
+        .find_map(|tlv| match tlv.value() {
+            Some(TlvValue::MessagePayload(payload)) => Some(payload.value.to_vec()),
+            _ => None,
+        })
+        .unwrap_or_default()
 }
 
 pub fn has_receipt(seen: &[Delivered], id: &str) -> bool {

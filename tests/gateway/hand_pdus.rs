@@ -16,6 +16,10 @@ pub const SUBMIT_SM: u32 = 0x0000_0004;
 pub const REPLACE_SM: u32 = 0x0000_0007;
 pub const CANCEL_SM: u32 = 0x0000_0008;
 pub const ENQUIRE_LINK: u32 = 0x0000_0015;
+pub const SUBMIT_MULTI: u32 = 0x0000_0021;
+pub const DATA_SM: u32 = 0x0000_0103;
+/// The message_payload TLV's tag.
+pub const MESSAGE_PAYLOAD: u16 = 0x0424;
 pub const GENERIC_NACK: u32 = 0x8000_0000;
 pub const RESPONSE: u32 = 0x8000_0000;
 
@@ -56,21 +60,118 @@ pub fn pdu(command_id: u32, sequence: u32, body: &[u8]) -> Vec<u8> {
     out
 }
 
-/// A submit_sm from 447700900123 (international) to `destination`, GSM default coding.
-pub fn submit_body(destination: &str, text: &str, receipt: bool) -> Vec<u8> {
+/// What follows the destination(s) in submit_sm and submit_multi: plain esm_class, no
+/// schedule or validity, GSM default coding, `text` in short_message.
+fn push_submit_fields(body: &mut Vec<u8>, text: &str, receipt: bool) {
+    body.extend_from_slice(&[0, 0, 0]); // esm_class, protocol_id, priority_flag
+    c_str(body, ""); // schedule_delivery_time
+    c_str(body, ""); // validity_period
+    body.extend_from_slice(&[u8::from(receipt), 0, 0, 0]); // rd, replace, coding, default id
+    body.push(text.len() as u8);
+    body.extend_from_slice(text.as_bytes());
+}
+
+/// The start of a submit_sm or data_sm: no service_type, from 447700900123 to
+/// `destination` (both international).
+fn addressed(destination: &str) -> Vec<u8> {
     let mut body = Vec::new();
     c_str(&mut body, ""); // service_type
     body.extend_from_slice(&[1, 1]);
     c_str(&mut body, "447700900123");
     body.extend_from_slice(&[1, 1]);
     c_str(&mut body, destination);
-    body.extend_from_slice(&[0, 0, 0]); // esm_class, protocol_id, priority_flag
-    c_str(&mut body, ""); // schedule_delivery_time
-    c_str(&mut body, ""); // validity_period
-    body.extend_from_slice(&[u8::from(receipt), 0, 0, 0]); // rd, replace, coding, default id
-    body.push(text.len() as u8);
-    body.extend_from_slice(text.as_bytes());
     body
+}
+
+/// A submit_sm from 447700900123 (international) to `destination`, GSM default coding.
+pub fn submit_body(destination: &str, text: &str, receipt: bool) -> Vec<u8> {
+    let mut body = addressed(destination);
+    push_submit_fields(&mut body, text, receipt);
+    body
+}
+
+/// A data_sm from 447700900123 (international) to `destination`, GSM default coding, the
+/// text (if any) in a message_payload TLV.
+pub fn data_sm_body(destination: &str, text: Option<&str>, receipt: bool) -> Vec<u8> {
+    let mut body = addressed(destination);
+    body.extend_from_slice(&[0, u8::from(receipt), 0]); // esm_class, rd, data_coding
+    if let Some(text) = text {
+        body.extend_from_slice(&MESSAGE_PAYLOAD.to_be_bytes());
+        body.extend_from_slice(&(text.len() as u16).to_be_bytes());
+        body.extend_from_slice(text.as_bytes());
+    }
+    body
+}
+
+/// A destination of a submit_multi.
+#[derive(Debug, Clone, Copy)]
+pub enum Dest<'a> {
+    /// dest_flag 1: an international number.
+    Sme(&'a str),
+    /// dest_flag 2: a distribution list's name.
+    List(&'a str),
+}
+
+/// A submit_multi from 447700900123 to `destinations` (number_of_dests is their count),
+/// GSM default coding, `text` in short_message.
+pub fn submit_multi_body(destinations: &[Dest], text: &str, receipt: bool) -> Vec<u8> {
+    let mut body = Vec::new();
+    c_str(&mut body, ""); // service_type
+    body.extend_from_slice(&[1, 1]);
+    c_str(&mut body, "447700900123");
+    body.push(destinations.len() as u8);
+    for destination in destinations {
+        match destination {
+            Dest::Sme(number) => {
+                body.extend_from_slice(&[1, 1, 1]); // dest_flag, ton, npi
+                c_str(&mut body, number);
+            }
+            Dest::List(name) => {
+                body.push(2);
+                c_str(&mut body, name);
+            }
+        }
+    }
+    push_submit_fields(&mut body, text, receipt);
+    body
+}
+
+/// A destination a submit_multi_resp lists as unsuccessful.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unsuccessful {
+    pub ton: u8,
+    pub npi: u8,
+    pub address: String,
+    pub status: u32,
+}
+
+/// A submit_multi_resp body read by hand: its message_id and unsuccess_sme entries.
+pub fn read_submit_multi_resp(body: &[u8]) -> (String, Vec<Unsuccessful>) {
+    fn c_string(body: &[u8], at: &mut usize) -> String {
+        let end = *at + body[*at..].iter().position(|b| *b == 0).expect("NUL");
+        let text = String::from_utf8_lossy(&body[*at..end]).into_owned();
+        *at = end + 1;
+        text
+    }
+    let mut at = 0;
+    let message_id = c_string(body, &mut at);
+    let count = body[at];
+    at += 1;
+    let mut unsuccessful = Vec::new();
+    for _ in 0..count {
+        let (ton, npi) = (body[at], body[at + 1]);
+        at += 2;
+        let address = c_string(body, &mut at);
+        let status = u32::from_be_bytes(body[at..at + 4].try_into().unwrap());
+        at += 4;
+        unsuccessful.push(Unsuccessful {
+            ton,
+            npi,
+            address,
+            status,
+        });
+    }
+    (message_id, unsuccessful)
 }
 
 /// A query_sm for `message_id` from 447700900123.

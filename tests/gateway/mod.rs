@@ -227,6 +227,31 @@ pub fn python() -> std::path::PathBuf {
     )
 }
 
+/// Runs the smpplib script `name` of `tests/interop/` with `args` (60 s at most); panics
+/// unless it exits 0. Its output: one JSON object per line.
+pub async fn smpplib_json_lines(name: &str, args: &[String]) -> Vec<serde_json::Value> {
+    let run = tokio::process::Command::new(python())
+        .arg(interop_script(name))
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(60), run)
+        .await
+        .expect("smpplib run finished")
+        .expect("python runs");
+    assert!(
+        output.status.success(),
+        "python exited with {}",
+        output.status
+    );
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("one JSON answer per line"))
+        .collect()
+}
+
 /// A script of `tests/interop/`.
 pub fn interop_script(name: &str) -> std::path::PathBuf {
     manifest_dir().join("tests/interop").join(name)

@@ -11,7 +11,8 @@ import sys
 
 import smpplib.client
 import smpplib.consts
-import smpplib.smpp
+
+from interop_answers import next_answer
 
 
 def text(value):
@@ -32,13 +33,7 @@ def main():
             source_addr_npi=smpplib.consts.SMPP_NPI_ISDN,
             source_addr="447700900123",
         )
-        while True:
-            pdu = client.read_pdu()
-            if pdu.command == "enquire_link":
-                client.send_pdu(smpplib.smpp.make_pdu(
-                    "enquire_link_resp", client=client, sequence=pdu.sequence))
-                continue
-            break
+        pdu = next_answer(client)
         answer = {"id": message_id, "command": pdu.command, "status": int(pdu.status)}
         if pdu.command == "query_sm_resp" and pdu.status == smpplib.consts.SMPP_ESME_ROK:
             answer.update(
