@@ -1159,7 +1159,7 @@ fn a_push_timeout_must_end_well_within_the_redis_lease() {
     assert_problem(
         &format!("{redis}{ACCOUNT}push = {{ url = \"https://x\", timeout = \"10s\" }}\n"),
         "9:39",
-        "push timeout (10s) must be under half the Redis store's lease (20s)",
+        "push timeout (10s) must be under half the shared store's lease (20s)",
     );
     // The default 15 s too, pointing at the push table.
     assert_problem(

@@ -90,6 +90,7 @@ impl Gateway {
             .collect::<Result<Vec<_>, _>>()?;
 
         warn_of_accounts_with_any_sender(&config);
+        super::lease_warnings::warn_of_leases_shorter_than_responses(&config);
         let store = open_store(&config.store).await?;
         let ingest = Arc::new(Ingest::new(config.clone(), store.clone()));
         let stop = CancellationToken::new();

@@ -7,6 +7,7 @@ mod connectors;
 mod delivery_routes;
 pub mod gateway;
 pub mod gauges;
+mod lease_warnings;
 mod listeners;
 mod metrics;
 pub mod retention;

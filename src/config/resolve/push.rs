@@ -57,7 +57,7 @@ impl PushContext {
             resolver.problems.at(
                 span,
                 format!(
-                    "push timeout ({:?}) must be under half the Redis store's lease ({:?}): a \
+                    "push timeout ({:?}) must be under half the shared store's lease ({:?}): a \
                      push holds its leased outbox entry for up to twice the timeout",
                     config.timeout, lease
                 ),
