@@ -207,3 +207,35 @@ async fn the_same_mo_arriving_at_both_sites_is_delivered_once() {
     assert!(second.is_err(), "the MO was delivered twice");
     drop(a);
 }
+
+/// A shared store whose lease is under twice a response timeout (a client bind's 10 s and
+/// the connector's default 10 s, against 15 s) is warned of at start, each wait by name:
+/// another node would take a slow peer's work and send it twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_under_twice_a_response_timeout_is_warned_of_at_start() {
+    let redis = RedisServer::start().await;
+    let sim = start_sim(CarrierSimConfig::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = config_text(sim.local_addr(), dir.path(), "")
+        + &format!(
+            "\n[store]\nkind = \"redis\"\n\n[store.redis]\nurl = \"{}\"\nkey_prefix = \"lease:\"\nlease = \"15s\"\n",
+            redis.url
+        );
+    let config = dir.path().join("smsgw.toml");
+    std::fs::write(&config, text).unwrap();
+    let (_process, output) = spawn_gateway_process_logging(&config, "info").await;
+    let warned: Vec<String> = output
+        .lock()
+        .unwrap()
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|event| {
+            event["level"] == "WARN"
+                && event["fields"]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("under twice this response timeout"))
+        })
+        .map(|event| event["fields"]["what"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(warned, ["client binds", "connector sim"]);
+}
