@@ -224,18 +224,6 @@ async fn a_lease_under_twice_a_response_timeout_is_warned_of_at_start() {
     let config = dir.path().join("smsgw.toml");
     std::fs::write(&config, text).unwrap();
     let (_process, output) = spawn_gateway_process_logging(&config, "info").await;
-    let warned: Vec<String> = output
-        .lock()
-        .unwrap()
-        .lines()
-        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .filter(|event| {
-            event["level"] == "WARN"
-                && event["fields"]["message"]
-                    .as_str()
-                    .is_some_and(|m| m.contains("under twice this response timeout"))
-        })
-        .map(|event| event["fields"]["what"].as_str().unwrap_or("").to_owned())
-        .collect();
+    let warned = warned(&output, "under twice this response timeout", "what");
     assert_eq!(warned, ["client binds", "connector sim"]);
 }

@@ -300,18 +300,6 @@ async fn an_account_without_allowed_senders_is_warned_of_at_start() {
     )
     .unwrap();
     let (_process, output) = spawn_gateway_process_logging(&config, "info").await;
-    let warned: Vec<String> = output
-        .lock()
-        .unwrap()
-        .lines()
-        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .filter(|event| {
-            event["level"] == "WARN"
-                && event["fields"]["message"]
-                    .as_str()
-                    .is_some_and(|m| m.contains("no allowed_senders"))
-        })
-        .map(|event| event["fields"]["account"].as_str().unwrap_or("").to_owned())
-        .collect();
+    let warned = warned(&output, "no allowed_senders", "account");
     assert_eq!(warned, ["acme"]);
 }

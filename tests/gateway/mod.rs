@@ -340,6 +340,23 @@ pub async fn spawn_gateway_process(config: &std::path::Path) -> GatewayProcess {
 /// Everything a gateway process wrote (JSON log lines), filled in while it runs.
 pub type Output = Arc<std::sync::Mutex<String>>;
 
+/// The `field` of each WARN event in `output` whose message contains `message`, in order.
+pub fn warned(output: &Output, message: &str, field: &str) -> Vec<String> {
+    output
+        .lock()
+        .unwrap()
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|event| {
+            event["level"] == "WARN"
+                && event["fields"]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains(message))
+        })
+        .map(|event| event["fields"][field].as_str().unwrap_or("").to_owned())
+        .collect()
+}
+
 /// [`spawn_gateway_process`] logging at `rust_log` (e.g. `debug`), keeping all its output.
 pub async fn spawn_gateway_process_logging(
     config: &std::path::Path,
