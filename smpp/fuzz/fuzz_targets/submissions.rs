@@ -2,6 +2,8 @@
 //! is read as the submit_sm of each destination, and the answer that refuses every one of them
 //! encodes, without panicking; the destinations are the addresses, in order.
 //!
+//! The submit_multi's time fields are parsed as SMPP times.
+//!
 //! Input layout: the first byte picks the command (even: submit_multi, odd: data_sm).
 
 #![no_main]
@@ -10,6 +12,7 @@ use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
 use rusmpp::{Command, CommandStatus, Pdu};
 use smsgw_smpp::{
+    encoding::SmppTime,
     frame::{encode, FrameDecoder},
     submissions::{
         check_number_of_dests, destinations_of_submit_multi, submit_of_data_sm, MultiOutcome,
@@ -33,6 +36,12 @@ fuzz_target!(|data: &[u8]| {
     match command.pdu() {
         Some(Pdu::SubmitMulti(multi)) => {
             let destinations = destinations_of_submit_multi(multi);
+            // The time fields a client sends are parsed as the gateway does, never panicking.
+            for field in [&multi.schedule_delivery_time, &multi.validity_period] {
+                if let Ok(Some(time)) = SmppTime::parse(field.as_ref()) {
+                    let _ = time.at_ms(u64::MAX);
+                }
+            }
             assert_eq!(destinations.len(), multi.dest_address().len());
             assert_eq!(
                 check_number_of_dests(multi).is_ok(),

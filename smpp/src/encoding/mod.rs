@@ -11,6 +11,7 @@
 //! - [`receipt`]: delivery receipt text and TLVs.
 //! - [`receipt_pdu`]: the deliver_sm that carries a receipt.
 //! - [`message_id`]: matching carrier message ids written in different bases.
+//! - [`smpp_time`]: the absolute and relative time fields (scheduling, validity).
 
 pub mod gsm;
 pub mod message_id;
@@ -18,6 +19,7 @@ pub mod reassembly;
 pub mod receipt;
 pub mod receipt_pdu;
 pub mod segment;
+pub mod smpp_time;
 pub mod text;
 pub mod udh;
 
@@ -36,6 +38,7 @@ pub use segment::{
     apply_to_submit_sm, choose_smallest_encoding, parts_needed, segment, ApplyError, Concatenation,
     Limits, Part, SegmentError, SegmentOptions, Segmented,
 };
+pub use smpp_time::{relative_time, SmppTime, SmppTimeError};
 pub use text::{
     choose_encoding, decode_text, encode_text, DecodeError, EncodeError, Encoding,
     DEFAULT_PREFERENCE,

@@ -137,4 +137,20 @@ proptest! {
             normalize_message_id(&hex)
         );
     }
+
+    #[test]
+    fn any_time_field_parses_or_is_refused_without_panicking(field in prop::collection::vec(any::<u8>(), 0..20)) {
+        if let Ok(Some(time)) = SmppTime::parse(&field) {
+            let _ = time.at_ms(u64::MAX);
+        }
+    }
+
+    #[test]
+    fn a_remaining_validity_written_relative_reads_back_to_the_second(seconds in 0u64..(99 * 365 * 86_400)) {
+        let field = relative_time(std::time::Duration::from_secs(seconds));
+        prop_assert_eq!(
+            SmppTime::parse(field.as_bytes()).unwrap(),
+            Some(SmppTime::Relative(std::time::Duration::from_secs(seconds)))
+        );
+    }
 }
