@@ -272,12 +272,70 @@ pub struct Mo {
     pub received_at_ms: u64,
 }
 
+/// What a [`Timer`] makes a flow do (see `crate::lifecycle::timers`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimerKind {
+    /// A scheduled MT is due: queue it on its connector.
+    Release,
+    /// The MT's validity ended: EXPIRED if no carrier has it yet.
+    Expire,
+    /// No final receipt came in time: UNKNOWN if still not final.
+    DrTimeout,
+}
+
+/// A durable timer: an outbox entry of a reserved account, not taken before `due_ms`, by
+/// whichever node is alive then. Timers due in the same hour share an account (see
+/// [`timer_account`]), so a backend that hands entries out in the order written (NATS)
+/// holds back early only timers due within the hour.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Timer {
+    pub action: TimerKind,
+    pub message_id: MessageId,
+    pub due_ms: u64,
+    /// [`timer_account`] of `due_ms`.
+    pub account: String,
+}
+
+impl Timer {
+    pub fn new(action: TimerKind, message_id: MessageId, due_ms: u64) -> Self {
+        Self {
+            action,
+            message_id,
+            due_ms,
+            account: timer_account(due_ms),
+        }
+    }
+}
+
+/// What every timer account's name starts with: no configured account can have it (the
+/// configuration refuses a system_id starting with `~`).
+pub const TIMER_ACCOUNT_PREFIX: &str = "~timers-";
+
+/// The reserved account of timers due at `due_ms`: one per hour since the epoch.
+pub fn timer_account(due_ms: u64) -> String {
+    format!("{TIMER_ACCOUNT_PREFIX}{}", timer_hour(due_ms))
+}
+
+/// The hour (since the epoch) of a point in time, the timer accounts' unit.
+pub fn timer_hour(at_ms: u64) -> u64 {
+    at_ms / 3_600_000
+}
+
+/// The hour a timer account is for; `None` for any other account.
+pub fn timer_account_hour(account: &str) -> Option<u64> {
+    account.strip_prefix(TIMER_ACCOUNT_PREFIX)?.parse().ok()
+}
+
 /// What waits in an account's outbox.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum OutboxItem {
     Receipt(Receipt),
     Mo(Mo),
+    /// Not for a client: a time at which a flow must look at an MT again (in a reserved
+    /// account's outbox, see [`Timer`]).
+    Timer(Timer),
 }
 
 impl OutboxItem {
@@ -285,6 +343,15 @@ impl OutboxItem {
         match self {
             OutboxItem::Receipt(r) => &r.account,
             OutboxItem::Mo(m) => &m.account,
+            OutboxItem::Timer(t) => &t.account,
+        }
+    }
+
+    /// When it may be taken: a timer when it is due, anything else at once.
+    pub fn due_ms(&self) -> Option<u64> {
+        match self {
+            OutboxItem::Timer(t) => Some(t.due_ms),
+            OutboxItem::Receipt(_) | OutboxItem::Mo(_) => None,
         }
     }
 
@@ -293,6 +360,7 @@ impl OutboxItem {
         match self {
             OutboxItem::Receipt(r) => r.message_id.as_str(),
             OutboxItem::Mo(m) => &m.id,
+            OutboxItem::Timer(t) => t.message_id.as_str(),
         }
     }
 }

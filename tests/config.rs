@@ -458,6 +458,9 @@ fn other_value_checks() {
     let long_id =
         "[[accounts]]\nsystem_id = \"sixteen-chars-xx\"\npassword_env = \"SMSGW_TEST_PASSWORD\"\n";
     assert_problem(long_id, "2:13", "1 to 15 printable ASCII");
+    let reserved_id =
+        "[[accounts]]\nsystem_id = \"~timers-1\"\npassword_env = \"SMSGW_TEST_PASSWORD\"\n";
+    assert_problem(reserved_id, "2:13", "must not start with `~`");
     let push_form_signed =
         format!("{ACCOUNT}push = {{ url = \"https://x\", signing_secret = \"whsec_AAAA\" }}\n");
     assert_problem(&push_form_signed, "4:46", "format = \"json\" only");

@@ -15,11 +15,12 @@ use smsgw_smpp::{
 
 use crate::message::{Mo, OutboxItem, Receipt};
 
-/// The deliver_sm for an outbox item.
-pub fn deliver_sm_for(item: &OutboxItem) -> DeliverSm {
+/// The deliver_sm for an outbox item; `None` for a timer, which is no client's.
+pub fn deliver_sm_for(item: &OutboxItem) -> Option<DeliverSm> {
     match item {
-        OutboxItem::Receipt(receipt) => receipt_pdu(receipt),
-        OutboxItem::Mo(mo) => mo_pdu(mo),
+        OutboxItem::Receipt(receipt) => Some(receipt_pdu(receipt)),
+        OutboxItem::Mo(mo) => Some(mo_pdu(mo)),
+        OutboxItem::Timer(_) => None,
     }
 }
 
@@ -98,7 +99,7 @@ mod tests {
             text_start: "hello".into(),
             answered_with_client_id: false,
         };
-        let pdu = deliver_sm_for(&OutboxItem::Receipt(receipt));
+        let pdu = deliver_sm_for(&OutboxItem::Receipt(receipt)).unwrap();
         assert_eq!(pdu.source_addr.as_str(), "447700900001");
         assert_eq!(pdu.destination_addr.as_str(), "ACME");
         let back = receipt_from_deliver_sm(&pdu).unwrap();
@@ -118,13 +119,13 @@ mod tests {
             received_at_ms: 0,
         };
         for text in ["STOP", "ünïcödé £€", "emoji 😀"] {
-            let pdu = deliver_sm_for(&OutboxItem::Mo(mo(text)));
+            let pdu = deliver_sm_for(&OutboxItem::Mo(mo(text))).unwrap();
             let decoded =
                 decode_text(u8::from(pdu.data_coding), pdu.short_message().as_ref()).unwrap();
             assert_eq!(decoded, text);
         }
         let long = "x".repeat(400);
-        let pdu = deliver_sm_for(&OutboxItem::Mo(mo(&long)));
+        let pdu = deliver_sm_for(&OutboxItem::Mo(mo(&long))).unwrap();
         assert!(pdu.short_message().is_empty());
         assert_eq!(pdu.tlvs().len(), 1);
     }

@@ -53,7 +53,9 @@ impl PushRoute {
 
     /// One push attempt for `entry`.
     pub(super) async fn attempt(&self, account: &str, entry: &OutboxEntry) -> Attempt {
-        let message = push_message(&entry.item);
+        let Some(message) = push_message(&entry.item) else {
+            return Attempt::NotForClients;
+        };
         let outcome = {
             // Never closed, so acquiring only fails if it were; then push without a slot.
             let _slot = self.requests.acquire().await.ok();
@@ -92,9 +94,11 @@ impl PushRoute {
     }
 }
 
-/// The push body of an outbox item: receipts carry the client's message_id.
-fn push_message(item: &OutboxItem) -> PushMessage {
-    match item {
+/// The push body of an outbox item: receipts carry the client's message_id. `None` for a
+/// timer, which is no client's.
+fn push_message(item: &OutboxItem) -> Option<PushMessage> {
+    Some(match item {
+        OutboxItem::Timer(_) => return None,
         OutboxItem::Receipt(receipt) => PushMessage::Receipt {
             message_id: receipt
                 .client_message_id
@@ -113,5 +117,5 @@ fn push_message(item: &OutboxItem) -> PushMessage {
             carrier: Some(mo.connector.clone()),
             message: mo.text.clone(),
         },
-    }
+    })
 }

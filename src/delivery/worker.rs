@@ -48,6 +48,8 @@ pub(super) enum Attempt {
     Delivered,
     /// Try again at this time.
     Retry(u64),
+    /// Nothing a client can be given (a timer); removed.
+    NotForClients,
 }
 
 /// Retries for a client that refused a delivery: 1 s doubling to 10 min, plus up to 20 %.
@@ -162,7 +164,11 @@ impl AccountDelivery {
         let kind = match &entry.item {
             OutboxItem::Receipt(_) => "receipt",
             OutboxItem::Mo(_) => "mo",
+            OutboxItem::Timer(_) => "timer",
         };
+        if let Attempt::NotForClients = &attempt {
+            error!(account = %self.account, seq = entry.seq, "a timer in a client's outbox; dropped");
+        }
         if let Attempt::Delivered = &attempt {
             metrics::counter!("delivery_delivered_total", "account" => self.account.clone(), "kind" => kind).increment(1);
         }
@@ -172,7 +178,9 @@ impl AccountDelivery {
         let give_up = tokio::time::Instant::now() + OUTCOME_RETRY_FOR;
         for retry in 0.. {
             let result = match &attempt {
-                Attempt::Delivered => self.store.outbox_done(&self.account, entry.seq).await,
+                Attempt::Delivered | Attempt::NotForClients => {
+                    self.store.outbox_done(&self.account, entry.seq).await
+                }
                 Attempt::Retry(at_ms) => {
                     self.store
                         .outbox_retry(&self.account, entry.seq, *at_ms)
@@ -193,7 +201,9 @@ impl AccountDelivery {
     }
 
     async fn deliver_smpp(&self, registry: &Registry, entry: &OutboxEntry) -> Attempt {
-        let pdu = deliver_sm_for(&entry.item);
+        let Some(pdu) = deliver_sm_for(&entry.item) else {
+            return Attempt::NotForClients;
+        };
         match registry.deliver(&self.account, pdu).await {
             Ok(delivered) if delivered.status == CommandStatus::EsmeRok => Attempt::Delivered,
             Ok(delivered) => {

@@ -134,12 +134,12 @@ pub struct OutboxRecord {
 }
 
 impl OutboxRecord {
-    /// A new entry, due at once.
+    /// A new entry, due at once (a timer: when it is due).
     pub fn new(item: OutboxItem, created_ms: u64) -> Self {
         Self {
+            not_before_ms: item.due_ms().unwrap_or(0),
             item,
             attempts: 0,
-            not_before_ms: 0,
             created_ms,
         }
     }
@@ -237,7 +237,8 @@ pub trait Store: Send + Sync + 'static {
     /// those released before it.
     async fn release_mt(&self, id: &MessageId, connector: &str) -> Result<(), StoreError>;
 
-    /// Takes up to `max` due outbox entries of an account, oldest first. Taken entries are
+    /// Takes up to `max` due outbox entries of an account, oldest first (an entry written
+    /// with a due time, a timer, is not due before it). Taken entries are
     /// nobody else's until done or retried.
     async fn take_outbox(&self, account: &str, max: usize) -> Result<Vec<OutboxEntry>, StoreError>;
 

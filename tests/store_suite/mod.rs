@@ -48,7 +48,8 @@ macro_rules! store_contract {
             a_submitted_mt_is_too_late_to_cancel_or_replace,
             a_replaced_mt_is_taken_with_its_new_body,
             a_cancel_that_races_the_submit_keeps_the_mt_deleted,
-            opt_outs_hold_until_lifted_per_account_and_sender
+            opt_outs_hold_until_lifted_per_account_and_sender,
+            a_timer_is_taken_only_once_due_and_holds_back_no_earlier_one
         );
     };
 }
@@ -57,6 +58,7 @@ mod flows;
 mod lifecycle;
 mod opt_outs;
 mod primitives;
+mod timers;
 
 use std::{sync::Arc, time::Duration};
 
@@ -76,6 +78,8 @@ use smsgw::{
     store::Store,
     upstream::{mo::MoIdentity, receipts::ReceiptOutcome},
 };
+#[allow(unused_imports)]
+pub use timers::*;
 
 pub fn mt(ids: &IdGenerator, priority: Priority, parts: u8) -> Mt {
     Mt {
@@ -134,7 +138,7 @@ async fn receipts_in_outbox(
         .into_iter()
         .filter_map(|e| match e.item {
             OutboxItem::Receipt(r) => Some((e.seq, r)),
-            OutboxItem::Mo(_) => None,
+            OutboxItem::Mo(_) | OutboxItem::Timer(_) => None,
         })
         .collect()
 }
@@ -169,7 +173,7 @@ async fn receipts_arriving_in_outbox(
         .into_iter()
         .filter_map(|e| match e.item {
             OutboxItem::Receipt(r) => Some((e.seq, r)),
-            OutboxItem::Mo(_) => None,
+            OutboxItem::Mo(_) | OutboxItem::Timer(_) => None,
         })
         .collect()
 }

@@ -100,6 +100,14 @@ pub(super) fn system_id(value: &Spanned<String>, resolver: &mut Resolver) -> Str
                  characters without spaces (SMPP limit)"
             ),
         );
+    } else if text.starts_with('~') {
+        resolver.problems.at(
+            value.span(),
+            format!(
+                "system_id \"{text}\" must not start with `~` (reserved for the gateway's own \
+                 timers)"
+            ),
+        );
     }
     text.clone()
 }

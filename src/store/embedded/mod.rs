@@ -225,12 +225,13 @@ impl EmbeddedStore {
         index.next_outbox_seq += 1;
         let now = now_ms();
         let record = OutboxRecord::new(item, now);
+        let due_ms = record.not_before_ms;
         batch.put(Table::Outbox, outbox_key(&account, seq), encode(&record));
         index
             .outbox
             .entry(account.clone())
             .or_default()
-            .insert(seq, now, 0);
+            .insert(seq, now, due_ms);
         index.signal(&account).notify_one();
     }
 }

@@ -51,7 +51,7 @@ pub fn route(
                 connector(&key.connector)
             }
             Write::Outbox(OutboxItem::Mo(mo)) => connector(&mo.connector),
-            Write::Outbox(OutboxItem::Receipt(_)) => continue,
+            Write::Outbox(OutboxItem::Receipt(_) | OutboxItem::Timer(_)) => continue,
             Write::Enqueue {
                 connector: name, ..
             } => connector(name),

@@ -242,8 +242,13 @@ impl RedisStore {
     /// Adds to `step`: append `item` to its account's outbox.
     fn append_outbox(&self, step: &mut Step, item: OutboxItem) {
         let account = item.account().to_owned();
-        let record = OutboxRecord::new(item, now_ms());
-        self.append_outbox_record(step, &account, &encode(&record));
+        let now = now_ms();
+        let record = OutboxRecord::new(item, now);
+        if record.not_before_ms > now {
+            self.append_delayed_outbox_record(step, &account, &record);
+        } else {
+            self.append_outbox_record(step, &account, &encode(&record));
+        }
     }
 
     /// With `wait_replicas > 0`: waits until that many replicas have every write so far.

@@ -50,6 +50,26 @@ impl RedisStore {
             .wake(&stream, &self.keys.wake_channel(), &outbox_topic(account));
     }
 
+    /// Adds to `step`: a new entry not due before its `not_before_ms`, waiting with the
+    /// delayed retries (moved to the stream by the take that finds it due).
+    pub(super) fn append_delayed_outbox_record(
+        &self,
+        step: &mut Step,
+        account: &str,
+        record: &OutboxRecord,
+    ) {
+        let stream = self.keys.outbox_stream(account);
+        step.outbox_append_delayed(
+            &stream,
+            &self.keys.outbox_delayed(account),
+            &self.keys.outbox_retries(account),
+            &self.keys.accounts(),
+            account,
+            record.not_before_ms,
+            &encode(record),
+        );
+    }
+
     pub(super) async fn take_due(
         &self,
         account: &str,

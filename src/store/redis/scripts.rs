@@ -79,6 +79,17 @@ local function writes(off, i, last)
       redis.call('XADD', k, '*', 'e', ARGV[i + 2])
       redis.call('SADD', key(i), ARGV[i + 1])
       i = i + 3
+    elseif op == 'outboxat' then
+      -- k: the account's outbox stream; then the keys of its delayed entries (by due time)
+      -- and their JSON, the accounts set's key, the account, the due time and the entry. The
+      -- stream makes its id (unique, in the stream's order) and forgets the entry at once:
+      -- the group never sees it until a take finds it due and adds it again.
+      local id = redis.call('XADD', k, '*', 'e', '')
+      redis.call('XDEL', k, id)
+      redis.call('ZADD', key(i), ARGV[i + 4], id)
+      redis.call('HSET', key(i + 1), id, ARGV[i + 5])
+      redis.call('SADD', key(i + 2), ARGV[i + 3])
+      i = i + 6
     elseif op == 'xadd' then redis.call('XADD', k, '*', 'id', ARGV[i]); i = i + 1
     elseif op == 'wake' then
       -- Publish topic ARGV[i + 1] on channel ARGV[i] once the batch is done (k unused).
@@ -470,6 +481,27 @@ impl Step {
     ) -> &mut Self {
         let accounts = self.k(accounts);
         self.write("outbox", stream, &[&accounts, account, entry_json])
+    }
+
+    /// Adds `entry_json` to `account`'s outbox not due before `due_ms` (see `outboxat`).
+    #[allow(clippy::too_many_arguments)]
+    pub fn outbox_append_delayed(
+        &mut self,
+        stream: &str,
+        delayed: &str,
+        entries: &str,
+        accounts: &str,
+        account: &str,
+        due_ms: u64,
+        entry_json: &str,
+    ) -> &mut Self {
+        let (delayed, entries, accounts) = (self.k(delayed), self.k(entries), self.k(accounts));
+        let due = due_ms.to_string();
+        self.write(
+            "outboxat",
+            stream,
+            &[&delayed, &entries, &accounts, account, &due, entry_json],
+        )
     }
 
     /// The stream entry `id` must exist.
