@@ -13,7 +13,10 @@ use crate::{
     auth::{Attempt, AuthError, Authenticator},
     config::{Account, Config},
     destination::destination_digits,
-    message::{now_ms, IdGenerator, Interface, MessageId, Mt, Payload, Priority},
+    message::{
+        now_ms, IdGenerator, Interface, MessageId, Mt, OutboxItem, Payload, Priority, Timer,
+        TimerKind, Timing,
+    },
     optout,
     segmentation::count_parts,
     store::{
@@ -41,6 +44,10 @@ pub enum IngestError {
     UnknownCarrier(String),
     #[error("no route to {0:?}")]
     NoRoute(String),
+    #[error("invalid send_at / schedule_delivery_time: {0}")]
+    InvalidSchedule(String),
+    #[error("invalid validity / validity_period: {0}")]
+    InvalidValidity(String),
     #[error("destination {0:?} opted out of messages from this account")]
     OptedOut(String),
     #[error("throughput limit of the account reached")]
@@ -67,6 +74,9 @@ pub struct MtRequest {
     /// The client is answered with its own `client_message_id`, not our id (see
     /// [`Mt::answered_with_client_id`]).
     pub answered_with_client_id: bool,
+    /// As the client asked, resolved to points in time by the edge; checked by
+    /// [`checked_timing`].
+    pub timing: Timing,
 }
 
 /// An accepted MT: new, or the replay of an earlier request with the same client id.
@@ -204,6 +214,9 @@ impl Ingest {
             }
             Err(err) => return Err(IngestError::Unencodable(err.to_string())),
         };
+        let accepted_at_ms = now_ms();
+        let mut timing = checked_timing(request.timing, account.validity, accepted_at_ms)?;
+        timing.dr_timeout_ms = account.dr_timeout.map(|wait| wait.as_millis() as u64);
         if check_opt_out
             && optout::refuses(&*self.store, account, &request.source, &destination).await?
         {
@@ -250,7 +263,8 @@ impl Ingest {
             parts,
             interface: request.interface,
             answered_with_client_id: request.answered_with_client_id,
-            accepted_at_ms: now_ms(),
+            accepted_at_ms,
+            timing,
         };
         let interface = mt.interface.as_str();
         let id = mt.id.clone();
@@ -270,6 +284,42 @@ impl Ingest {
         };
         metrics::counter!("ingest_mt_total", "account" => account.system_id.clone(), "interface" => interface, "outcome" => label).increment(1);
         Ok(outcome)
+    }
+}
+
+/// How far ahead an MT may be scheduled: campaigns are planned weeks ahead, not years.
+pub const MAX_SCHEDULE_AHEAD: Duration = Duration::from_secs(366 * 86_400);
+
+/// The times of an MT accepted at `now_ms`: a `send_at` already past is "at once"; without a
+/// validity of its own the account's `default_validity` runs from when it may be sent.
+pub fn checked_timing(
+    asked: Timing,
+    default_validity: Option<Duration>,
+    now_ms: u64,
+) -> Result<Timing, IngestError> {
+    let send_at_ms = asked.send_at_ms.filter(|at| *at > now_ms);
+    if send_at_ms.is_some_and(|at| at - now_ms > MAX_SCHEDULE_AHEAD.as_millis() as u64) {
+        return Err(IngestError::InvalidSchedule(format!(
+            "more than {} days ahead",
+            MAX_SCHEDULE_AHEAD.as_secs() / 86_400
+        )));
+    }
+    let starts_ms = send_at_ms.unwrap_or(now_ms);
+    let valid_until_ms = asked.valid_until_ms.or_else(|| {
+        default_validity.map(|validity| starts_ms.saturating_add(validity.as_millis() as u64))
+    });
+    match valid_until_ms {
+        Some(until) if until <= now_ms => Err(IngestError::InvalidValidity(
+            "already ended when the message arrived".into(),
+        )),
+        Some(until) if until <= starts_ms => Err(IngestError::InvalidValidity(
+            "ends before the message is scheduled to be sent".into(),
+        )),
+        _ => Ok(Timing {
+            send_at_ms,
+            valid_until_ms,
+            dr_timeout_ms: None,
+        }),
     }
 }
 
@@ -300,9 +350,10 @@ pub enum Acceptance {
     Conflict(MessageId),
 }
 
-/// Stores an accepted MT durably and queues it on its first connector. With an idempotency
-/// claim, the first call for (account, key) wins; later calls get [`Acceptance::Replayed`] or
-/// [`Acceptance::Conflict`] and store nothing.
+/// Stores an accepted MT durably and queues it on its first connector, or holds it until its
+/// `send_at` (a release timer), with a timer for the end of its validity, all in one change.
+/// With an idempotency claim, the first call for (account, key) wins; later calls get
+/// [`Acceptance::Replayed`] or [`Acceptance::Conflict`] and store nothing.
 pub async fn accept_mt<S: Store + ?Sized>(
     store: &S,
     mt: &Mt,
@@ -326,14 +377,30 @@ pub async fn accept_mt<S: Store + ?Sized>(
         if let (Some(claim), Some(value)) = (idempotency, &claim_value) {
             change.claim(space.clone(), &claim.key, value, claim.ttl);
         }
-        change
-            .put_record(MessageRecord::accepted(mt), 0)
-            .write(Write::Enqueue {
+        let mut record = MessageRecord::accepted(mt);
+        if let Some(send_at_ms) = mt.timing.send_at_ms {
+            record.held = true;
+            change.write(Write::Outbox(OutboxItem::Timer(Timer::new(
+                TimerKind::Release,
+                mt.id.clone(),
+                send_at_ms,
+            ))));
+        } else {
+            change.write(Write::Enqueue {
                 connector: mt.connectors.first().cloned().unwrap_or_default(),
                 priority: mt.priority,
                 id: mt.id.clone(),
                 released: false,
             });
+        }
+        if let Some(valid_until_ms) = mt.timing.valid_until_ms {
+            change.write(Write::Outbox(OutboxItem::Timer(Timer::new(
+                TimerKind::Expire,
+                mt.id.clone(),
+                valid_until_ms,
+            ))));
+        }
+        change.put_record(record, 0);
         match store.commit(change).await? {
             Committed::Done => Ok(Some(Acceptance::Accepted)),
             Committed::Claimed => {

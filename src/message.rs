@@ -212,6 +212,38 @@ pub struct Mt {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub answered_with_client_id: bool,
     pub accepted_at_ms: u64,
+    /// When it may be sent and until when (SMPP schedule_delivery_time and validity_period,
+    /// HTTP `send_at` and `validity`).
+    #[serde(default, skip_serializing_if = "Timing::is_unset")]
+    pub timing: Timing,
+}
+
+/// An MT's times: when it may be sent and until when, as points in time (ms since the
+/// epoch; `None` is "at once" and "until the carrier gives up"), and its DR timeout.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Timing {
+    /// Not submitted to a carrier before this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub send_at_ms: Option<u64>,
+    /// Not submitted to a carrier after this: EXPIRED instead. What remains of it at submit
+    /// is passed to the carrier as the validity period.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_until_ms: Option<u64>,
+    /// The account's wait for a final receipt after the submit, when it sets one (else the
+    /// connector's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dr_timeout_ms: Option<u64>,
+}
+
+impl Timing {
+    pub fn is_unset(&self) -> bool {
+        *self == Timing::default()
+    }
+
+    /// Whether the validity has ended at `now_ms`.
+    pub fn expired_at(&self, now_ms: u64) -> bool {
+        self.valid_until_ms.is_some_and(|until| until <= now_ms)
+    }
 }
 
 /// A delivery receipt as the carrier reported it, normalised.

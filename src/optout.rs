@@ -21,7 +21,7 @@ use tracing::{info, warn};
 use crate::{
     config::{Account, OptOutConfig, OptOutScope},
     ingest::{Ingest, MtRequest},
-    message::{now_ms, Interface, Mo, Payload, Priority},
+    message::{now_ms, Interface, Mo, Payload, Priority, Timing},
     store::{OptOut, Store, StoreError},
 };
 
@@ -157,6 +157,7 @@ pub fn reply_request(config: &OptOutConfig, mo: &Mo, keyword: Keyword) -> Option
         app_id: None,
         conversation_id: None,
         carrier: None,
+        timing: Timing::default(),
         interface: Interface::Http,
         answered_with_client_id: false,
     })

@@ -45,6 +45,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             app_id: None,
             conversation_id: None,
             priority: Priority::Bulk,
+            send_at: None,
+            validity: None,
         };
         match client.send_genesys(&request).await {
             Ok(taken) => println!(

@@ -20,3 +20,7 @@ pub const MAX_CORRELATION_CHARS: usize = 128;
 /// Longest message text, in characters. Segment limits are the gateway's business (it answers
 /// "too long" with the account's own limit); this bound only caps memory.
 pub const MAX_TEXT_CHARS: usize = 16 * 1024;
+
+/// Longest `validity` an MT may ask for, in seconds: 30 days, more than any carrier keeps a
+/// message.
+pub const MAX_VALIDITY_SECONDS: u64 = 30 * 86_400;

@@ -12,6 +12,8 @@ pub enum SubmitField {
     Sender,
     Destination,
     Text,
+    SendAt,
+    Validity,
 }
 
 /// Why a submit was refused. See the module documentation.

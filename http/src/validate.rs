@@ -10,6 +10,9 @@
 //!   leading or trailing space.
 //! - text: non-empty, at most [`MAX_TEXT_CHARS`](crate::limits::MAX_TEXT_CHARS) characters.
 //! - carrier, app_id, conversation_id: optional, no control characters, bounded length.
+//! - send_at: optional, an RFC 3339 timestamp with its offset (`2026-12-01T10:30:00Z`).
+//! - validity: optional, whole seconds from acceptance, 1 to
+//!   [`MAX_VALIDITY_SECONDS`](crate::limits::MAX_VALIDITY_SECONDS).
 
 use crate::limits;
 
@@ -148,6 +151,50 @@ pub fn optional_label(
         ));
     }
     Ok(Some(value.to_owned()))
+}
+
+/// An optional point in time (RFC 3339 with an offset); empty means absent.
+pub fn optional_time(
+    field: &'static str,
+    value: Option<&str>,
+) -> Result<Option<std::time::SystemTime>, FieldError> {
+    let Some(value) = value.filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    use time::{format_description::well_known::Rfc3339, OffsetDateTime};
+    OffsetDateTime::parse(value, &Rfc3339)
+        .ok()
+        .filter(|at| at.unix_timestamp() >= 0)
+        .map(|at| Some(std::time::SystemTime::from(at)))
+        .ok_or_else(|| {
+            FieldError::new(
+                field,
+                "an RFC 3339 time with its offset, like 2026-12-01T10:30:00Z",
+            )
+        })
+}
+
+/// An optional validity in whole seconds; empty means absent.
+pub fn optional_validity(
+    field: &'static str,
+    value: Option<&str>,
+) -> Result<Option<std::time::Duration>, FieldError> {
+    let Some(value) = value.filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    match value.parse::<u64>() {
+        Ok(seconds) if (1..=limits::MAX_VALIDITY_SECONDS).contains(&seconds) => {
+            Ok(Some(std::time::Duration::from_secs(seconds)))
+        }
+        _ => Err(FieldError::new(
+            field,
+            format!(
+                "whole seconds, 1 to {} ({} days)",
+                limits::MAX_VALIDITY_SECONDS,
+                limits::MAX_VALIDITY_SECONDS / 86_400
+            ),
+        )),
+    }
 }
 
 /// A login or password: non-empty, bounded, no control characters.

@@ -37,6 +37,8 @@ fn message(n: usize) -> ReceiverRequest {
         app_id: None,
         conversation_id: None,
         priority: Priority::Bulk,
+        send_at: None,
+        validity: None,
     }
 }
 
@@ -169,6 +171,8 @@ fn json_body() -> SubmitBody {
         app_id: None,
         conversation_id: None,
         client_message_id: None,
+        send_at: None,
+        validity: None,
     }
 }
 

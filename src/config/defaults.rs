@@ -27,6 +27,11 @@ pub const MAX_BINDS: u32 = 10;
 pub const MAX_SEGMENTS: u8 = 10;
 pub const OUTBOX_TTL: Duration = Duration::from_secs(72 * 3600);
 pub const IDEMPOTENCY_TTL: Duration = Duration::from_secs(24 * 3600);
+/// A connector's wait for a final receipt: carriers keep trying a message for 24 to 72 hours
+/// (their own validity) and report by then; 48 hours leaves MTs ENROUTE no longer than that.
+pub const DR_TIMEOUT: Duration = Duration::from_secs(48 * 3600);
+/// The shortest `validity` and `dr_timeout` a configuration may set.
+pub const MIN_LIFETIME: Duration = Duration::from_secs(1);
 
 /// Pushes in flight per account. Measured against SMPP binds (4 binds x window 64, 256
 /// deliver_sm in flight): 16 reached 53-56 % of their receipts per second, 64 reached 72 %,
@@ -176,6 +181,8 @@ impl Default for Config {
             window: ACCOUNT_WINDOW,
             inbound_window: ACCOUNT_INBOUND_WINDOW,
             opt_out: crate::config::defaults_opt_out(),
+            validity: None,
+            dr_timeout: None,
         };
         let sim = ConnectorConfig {
             name: SIM_CONNECTOR.to_owned(),
@@ -198,6 +205,7 @@ impl Default for Config {
             response_timeout: RESPONSE_TIMEOUT,
             rebind_delay: REBIND_DELAY,
             fallback_after: FALLBACK_AFTER,
+            dr_timeout: DR_TIMEOUT,
         };
         let everything_to_sim = Route {
             prefix: String::new(),

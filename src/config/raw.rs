@@ -131,6 +131,8 @@ pub(crate) struct RawAccount {
     pub window: Option<S<u32>>,
     pub inbound_window: Option<S<u32>>,
     pub opt_out: Option<S<RawOptOut>>,
+    pub validity: Option<S<String>>,
+    pub dr_timeout: Option<S<String>>,
 }
 
 /// `[accounts.opt_out]`.
@@ -202,6 +204,7 @@ pub(crate) struct RawConnector {
     pub response_timeout: Option<S<String>>,
     pub rebind_delay: Option<S<String>>,
     pub fallback_after: Option<S<String>>,
+    pub dr_timeout: Option<S<String>>,
 }
 
 /// `tls = true`, `tls = false` or `tls = { ca = "carrier-ca.pem" }`.

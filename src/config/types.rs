@@ -214,6 +214,11 @@ pub struct Account {
     pub inbound_window: u32,
     /// Opt-out keywords in MOs and the refusal of MTs to opted-out numbers.
     pub opt_out: OptOutConfig,
+    /// The validity of an MT that does not set one; `None`: until the carrier gives up.
+    pub validity: Option<Duration>,
+    /// How long after the submit an MT that asked for a receipt waits for a final one
+    /// before it is UNKNOWN; `None`: the connector's `dr_timeout`.
+    pub dr_timeout: Option<Duration>,
 }
 
 /// `[accounts.opt_out]`: what an MO's keyword does and what is answered (see `crate::optout`).
@@ -352,6 +357,9 @@ pub struct ConnectorConfig {
     pub rebind_delay: Duration,
     /// After this long with no bind up, queued MTs move to the next connector of their route.
     pub fallback_after: Duration,
+    /// How long after the submit an MT that asked for a receipt waits for a final one
+    /// before it is UNKNOWN (an account's own `dr_timeout` wins).
+    pub dr_timeout: Duration,
 }
 
 impl ConnectorConfig {

@@ -21,7 +21,7 @@ use crate::{
     auth::{AuthError, BUSY_RETRY_AFTER},
     config::Account,
     ingest::{message_by_client_id, Ingest, IngestError, MtRequest},
-    message::{Interface, MessageId, MessageState, Payload},
+    message::{now_ms, Interface, MessageId, MessageState, Payload, Timing},
     store::MessageRecord,
     upstream::Connector,
 };
@@ -63,6 +63,8 @@ fn refusal(error: IngestError) -> SubmitRefusal {
             "digits only, international, at most 15",
         ),
         IngestError::EmptyText => invalid(SubmitField::Text, "empty"),
+        IngestError::InvalidSchedule(why) => invalid(SubmitField::SendAt, &why),
+        IngestError::InvalidValidity(why) => invalid(SubmitField::Validity, &why),
         IngestError::Unencodable(why) => invalid(SubmitField::Text, &why),
         IngestError::TooLong { needed, max } => SubmitRefusal::TooLong {
             segments: needed,
@@ -79,6 +81,20 @@ fn refusal(error: IngestError) -> SubmitRefusal {
             tracing::error!(%err, "MT not stored");
             SubmitRefusal::Internal
         }
+    }
+}
+
+/// An HTTP client's `send_at` and `validity` (seconds from now) as points in time.
+fn requested_timing(send_at: Option<SystemTime>, validity: Option<Duration>) -> Timing {
+    let ms = |at: SystemTime| {
+        at.duration_since(UNIX_EPOCH)
+            .map_or(0, |since| since.as_millis() as u64)
+    };
+    Timing {
+        send_at_ms: send_at.map(ms),
+        valid_until_ms: validity
+            .map(|validity| now_ms().saturating_add(validity.as_millis() as u64)),
+        dr_timeout_ms: None,
     }
 }
 
@@ -144,6 +160,7 @@ impl ReceiverHandler for GatewayHttp {
             interface: Interface::Http,
             // The receiver answers with the client's message_id, never ours.
             answered_with_client_id: true,
+            timing: requested_timing(request.send_at, request.validity),
         };
         self.ingest
             .submit(account, mt)
@@ -180,6 +197,7 @@ impl MessageApi for GatewayHttp {
             carrier: request.carrier,
             interface: Interface::Http,
             answered_with_client_id: false,
+            timing: requested_timing(request.send_at, request.validity),
         };
         let accepted = self.ingest.submit(account, mt).await.map_err(api_error)?;
         let record = self.record(accepted.id()).await;

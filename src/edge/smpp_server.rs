@@ -9,7 +9,7 @@ use std::{
 };
 
 use smsgw_smpp::{
-    encoding::InboundPart,
+    encoding::{InboundPart, SmppTime},
     rusmpp::{pdus::SubmitSm, CommandStatus},
     server::BindHandler,
     BindRequest, CancelRequest, MessageStatus, MultiDestination, MultiOutcome, QueryRequest,
@@ -21,7 +21,7 @@ use crate::{
     auth::AuthError,
     ingest::{Ingest, IngestError, MtRequest},
     lifecycle::{self, LifecycleError, MtStatus, NewBody},
-    message::{priority_from_smpp, Interface, MessageId, Payload},
+    message::{now_ms, priority_from_smpp, Interface, MessageId, Payload, Timing},
 };
 
 /// The gateway's [`BindHandler`].
@@ -70,6 +70,8 @@ pub fn refusal_status(error: &IngestError) -> CommandStatus {
             CommandStatus::EsmeRinvmsglen
         }
         IngestError::UnknownCarrier(_) => CommandStatus::EsmeRinvdstadr,
+        IngestError::InvalidSchedule(_) => CommandStatus::EsmeRinvsched,
+        IngestError::InvalidValidity(_) => CommandStatus::EsmeRinvexpiry,
         IngestError::Throttled => CommandStatus::EsmeRthrottled,
         IngestError::OptedOut(_) => CommandStatus::Other(OPTED_OUT_STATUS),
         IngestError::Conflict { .. } => CommandStatus::EsmeRsubmitfail,
@@ -122,6 +124,23 @@ fn mt_request(submit: &SubmitSm) -> Result<MtRequest, CommandStatus> {
             .map(|s| (s.reference, s.total, s.seq)),
     };
     let priority = priority_from_smpp(u8::from(submit.priority_flag));
+    let now = now_ms();
+    let time = |field: &[u8], refused: CommandStatus| {
+        SmppTime::parse(field)
+            .map(|time| time.map(|time| time.at_ms(now)))
+            .map_err(|_| refused)
+    };
+    let timing = Timing {
+        send_at_ms: time(
+            submit.schedule_delivery_time.as_str().as_bytes(),
+            CommandStatus::EsmeRinvsched,
+        )?,
+        valid_until_ms: time(
+            submit.validity_period.as_str().as_bytes(),
+            CommandStatus::EsmeRinvexpiry,
+        )?,
+        dr_timeout_ms: None,
+    };
     Ok(MtRequest {
         client_message_id: None,
         source: submit.source_addr.as_str().to_owned(),
@@ -134,6 +153,7 @@ fn mt_request(submit: &SubmitSm) -> Result<MtRequest, CommandStatus> {
         carrier: None,
         interface: Interface::Smpp,
         answered_with_client_id: false,
+        timing,
     })
 }
 

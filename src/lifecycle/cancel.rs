@@ -1,11 +1,10 @@
 //! cancel_sm's flow: an MT still queued ends DELETED, with its receipt to the client if it
 //! asked for one, in one change guarded by the version read.
 
-use super::{own_queued_record, with_retries, LifecycleError};
+use super::{end_unsent, own_queued_record, with_retries, LifecycleError};
 use crate::{
-    message::{now_ms, MessageId, MessageState, OutboxItem},
-    store::{Change, Committed, HistoryEntry, MessageRecord, Store, Versioned, Write},
-    upstream::receipts::client_receipt,
+    message::{now_ms, MessageId, MessageState},
+    store::{Change, Committed, Store, Versioned},
 };
 
 /// What the history of a cancelled MT says.
@@ -25,9 +24,13 @@ pub async fn cancel_mt<S: Store + ?Sized>(
             Err(refused) => return Ok(Some(Err(refused))),
         };
         let mut change = Change::acknowledged();
-        if let Some(receipt) = mark_cancelled(&mut value, now_ms()) {
-            change.write(Write::Outbox(OutboxItem::Receipt(receipt)));
-        }
+        end_unsent(
+            &mut change,
+            &mut value,
+            MessageState::Deleted,
+            CANCELLED_BY_CLIENT,
+            now_ms(),
+        );
         change.put_record(value, version);
         Ok(match store.commit(change).await? {
             Committed::Done => Some(Ok(())),
@@ -35,24 +38,4 @@ pub async fn cancel_mt<S: Store + ?Sized>(
         })
     })
     .await
-}
-
-/// Makes a queued record final DELETED; returns the client's receipt if it asked for one.
-fn mark_cancelled(record: &mut MessageRecord, at_ms: u64) -> Option<crate::message::Receipt> {
-    record.history.push(HistoryEntry {
-        state: MessageState::Deleted,
-        error: CANCELLED_BY_CLIENT.into(),
-        at_ms,
-        part: None,
-    });
-    for part in &mut record.parts {
-        part.state = Some(MessageState::Deleted);
-        part.error = String::new();
-    }
-    record.state = MessageState::Deleted;
-    record.receipt_queued = true;
-    record
-        .mt
-        .receipt
-        .then(|| client_receipt(record, MessageState::Deleted, String::new(), at_ms))
 }

@@ -1,5 +1,8 @@
 //! FLOWS on an MT a client already has our id for: its state (query), taking it back while it
-//! is still queued (cancel) and changing its text while it is still queued (replace).
+//! is still queued (cancel) and changing its text while it is still queued (replace); and
+//! what time does to it (`timers`): queued when its scheduled time comes (release), EXPIRED
+//! when its validity ends before a carrier has it, UNKNOWN when no final receipt came within
+//! the DR timeout (expiry).
 //!
 //! The MT may be queued on any node: each flow reads the record from the shared store, checks
 //! that the account asking is the one that sent it, decides, and commits one [`Change`]
@@ -13,16 +16,22 @@
 //! [`Change`]: crate::store::Change
 
 pub mod cancel;
+pub mod expiry;
 pub mod query;
+pub mod release;
 pub mod replace;
+pub mod timers;
 
 use crate::{
-    message::{MessageId, MessageState},
-    store::{MessageRecord, Store, StoreError, Versioned},
+    message::{MessageId, MessageState, OutboxItem},
+    store::{Change, HistoryEntry, MessageRecord, Store, StoreError, Versioned, Write},
+    upstream::receipts::client_receipt,
 };
 
 pub use cancel::cancel_mt;
+pub use expiry::{dr_timed_out, expire_mt};
 pub use query::{query_mt, MtStatus};
+pub use release::release_scheduled;
 pub use replace::{replace_mt, NewBody};
 
 /// Why a lifecycle request on an MT was refused.
@@ -69,6 +78,34 @@ async fn own_queued_record<S: Store + ?Sized>(
             id: id.clone(),
             state,
         }),
+    }
+}
+
+/// Ends an MT no carrier has (still queued, or held for later) in the final `state`, with
+/// `why` in its history and, if the client asked for one, its receipt added to `change`.
+fn end_unsent(
+    change: &mut Change,
+    record: &mut MessageRecord,
+    state: MessageState,
+    why: &str,
+    at_ms: u64,
+) {
+    record.history.push(HistoryEntry {
+        state,
+        error: why.to_owned(),
+        at_ms,
+        part: None,
+    });
+    for part in &mut record.parts {
+        part.state = Some(state);
+        part.error = String::new();
+    }
+    record.state = state;
+    record.held = false;
+    record.receipt_queued = true;
+    if record.mt.receipt {
+        let receipt = client_receipt(record, state, String::new(), at_ms);
+        change.write(Write::Outbox(OutboxItem::Receipt(receipt)));
     }
 }
 

@@ -58,5 +58,6 @@ pub(super) fn connector_settings(
         enquire_link_interval: connector.enquire_link_interval,
         rebind_delay: connector.rebind_delay.max(MIN_REBIND_DELAY),
         fallback_after: connector.fallback_after,
+        dr_timeout: connector.dr_timeout,
     })
 }

@@ -183,6 +183,10 @@ impl Gateway {
         }
 
         tasks.push(super::retention::spawn(store.clone(), stop.child_token()));
+        tasks.push(crate::lifecycle::timers::spawn(
+            store.clone(),
+            stop.child_token(),
+        ));
         tasks.push(super::gauges::spawn(
             store.clone(),
             connectors.clone(),

@@ -87,6 +87,9 @@ pub struct MessageRecord {
     pub history: Vec<HistoryEntry>,
     /// The final receipt has gone to the client's outbox.
     pub receipt_queued: bool,
+    /// Scheduled for later: not queued on a connector until its `send_at` timer releases it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub held: bool,
     /// Bumped by every write (the embedded store's guard; Redis keeps it beside the JSON).
     #[serde(default)]
     pub version: u64,
@@ -106,6 +109,7 @@ impl MessageRecord {
                 part: None,
             }],
             receipt_queued: false,
+            held: false,
             version: 0,
             mt: mt.clone(),
         }

@@ -43,7 +43,8 @@ use tracing::{debug, error, info, warn};
 use super::{inbound::CarrierInbound, receipts, submit_pdu::submit_pdus};
 use crate::{
     config::Secret,
-    message::{MessageState, Mt},
+    lifecycle,
+    message::{now_ms, MessageState, Mt},
     store::{Change, Store, Write},
 };
 
@@ -69,6 +70,8 @@ pub struct ConnectorSettings {
     pub rebind_delay: Duration,
     /// With no bind up this long, queued MTs move to the next connector of their route.
     pub fallback_after: Duration,
+    /// How long after the submit an MT that asked for a receipt waits for a final one.
+    pub dr_timeout: Duration,
 }
 
 impl ConnectorSettings {
@@ -89,6 +92,7 @@ impl ConnectorSettings {
             enquire_link_interval: Duration::from_secs(30),
             rebind_delay: smsgw_smpp::pool::MIN_REBIND_DELAY,
             fallback_after: Duration::from_secs(60),
+            dr_timeout: crate::config::defaults::DR_TIMEOUT,
         }
     }
 
@@ -331,6 +335,11 @@ impl Connector {
         let mut throttled = 0u32;
         while let Some(pdu) = pdus.get(carrier_ids.len()).cloned() {
             self.wait_until_sendable().await;
+            if carrier_ids.is_empty() && mt.timing.expired_at(now_ms()) {
+                // Queued (or held here) past its validity: no carrier gets it.
+                self.finish_expired(&mt).await;
+                return;
+            }
             if carrier_ids.is_empty() && taken_at.elapsed() >= HELD_RECHECK {
                 // Held a while (throttled, paused, the throughput limit): the client may have
                 // cancelled or replaced it meanwhile, on any node.
@@ -399,14 +408,21 @@ impl Connector {
             .record(started.elapsed().as_secs_f64());
         metrics::counter!("upstream_mt_submitted_total", "connector" => name.to_owned())
             .increment(1);
-        if let Err(err) = receipts::mt_submitted(&*self.store, &mt.id, name, carrier_ids).await {
+        let dr_timeout = mt.receipt.then(|| {
+            mt.timing
+                .dr_timeout_ms
+                .map_or(self.settings.dr_timeout, Duration::from_millis)
+        });
+        if let Err(err) =
+            receipts::mt_submitted(&*self.store, &mt.id, name, carrier_ids, dr_timeout).await
+        {
             error!(connector = name, id = %mt.id, %err, "recording the submit failed");
         }
     }
 
     /// The MT's PDUs; one that cannot be encoded is rejected (and `None`).
     async fn pdus_or_reject(&self, mt: &Mt) -> Option<Vec<SubmitSm>> {
-        match submit_pdus(mt) {
+        match submit_pdus(mt, now_ms()) {
             Ok(pdus) => Some(pdus),
             Err(err) => {
                 warn!(connector = %self.settings.name, id = %mt.id, %err, "MT cannot be encoded");
@@ -443,6 +459,19 @@ impl Connector {
                 }
                 Recheck::Gone
             }
+        }
+    }
+
+    async fn finish_expired(&self, mt: &Mt) {
+        let name = self.settings.name.as_str();
+        match lifecycle::expire_mt(&*self.store, &mt.id, true).await {
+            Ok(true) => {
+                info!(connector = name, id = %mt.id, "validity ended while queued; EXPIRED, not sent");
+                metrics::counter!("upstream_mt_expired_total", "connector" => name.to_owned())
+                    .increment(1);
+            }
+            Ok(false) => {}
+            Err(err) => error!(connector = name, id = %mt.id, %err, "recording the expiry failed"),
         }
     }
 

@@ -11,7 +11,10 @@ use std::time::Duration;
 use smsgw_smpp::encoding::normalize_message_id;
 
 use crate::{
-    message::{now_ms, CarrierReceipt, MessageId, MessageState, OutboxItem, Payload, Receipt},
+    message::{
+        now_ms, CarrierReceipt, MessageId, MessageState, OutboxItem, Payload, Receipt, Timer,
+        TimerKind,
+    },
     store::{
         change::commit_with_retries, CarrierIdRecord, CarrierKey, Change, ClaimSpace, Committed,
         Guard, HistoryEntry, MessageRecord, PartRecord, Store, StoreError, Versioned, Write,
@@ -92,11 +95,13 @@ pub async fn carrier_receipt<S: Store + ?Sized>(
 
 /// Every part was accepted by the carrier with these ids (in part order): they are mapped to
 /// the message, receipts that arrived first are applied, and the node's hold on the MT ends.
+/// With a `dr_timeout`, a timer makes the MT UNKNOWN if no final receipt comes in that time.
 pub async fn mt_submitted<S: Store + ?Sized>(
     store: &S,
     id: &MessageId,
     connector: &str,
     carrier_ids: Vec<String>,
+    dr_timeout: Option<Duration>,
 ) -> Result<(), StoreError> {
     let keys: Vec<CarrierKey> = carrier_ids
         .iter()
@@ -126,6 +131,14 @@ pub async fn mt_submitted<S: Store + ?Sized>(
                 let finished = apply_receipt(&mut value, part as u8, &receipt);
                 queue_client_receipt(&mut change, finished);
             }
+        }
+        if let Some(wait) = dr_timeout.filter(|_| !value.state.is_final()) {
+            let due_ms = now_ms().saturating_add(wait.as_millis() as u64);
+            change.write(Write::Outbox(OutboxItem::Timer(Timer::new(
+                TimerKind::DrTimeout,
+                id.clone(),
+                due_ms,
+            ))));
         }
         change.put_record(value, version);
         Ok((store.commit(change).await? == Committed::Done).then_some(()))
@@ -174,7 +187,10 @@ fn record_missing(id: &MessageId) -> StoreError {
 
 /// Adds the client's receipt of a message that just became final to `change`; returns the
 /// final state.
-fn queue_client_receipt(change: &mut Change, finished: Option<Finished>) -> Option<MessageState> {
+pub(crate) fn queue_client_receipt(
+    change: &mut Change,
+    finished: Option<Finished>,
+) -> Option<MessageState> {
     let finished = finished?;
     if let Some(receipt) = finished.receipt {
         change.write(Write::Outbox(OutboxItem::Receipt(receipt)));
@@ -276,7 +292,7 @@ fn severity(state: MessageState) -> u8 {
 }
 
 /// Marks the record final with the worst state of its parts once every part is final, once.
-fn finish_if_final(record: &mut MessageRecord, at_ms: u64) -> Option<Finished> {
+pub(crate) fn finish_if_final(record: &mut MessageRecord, at_ms: u64) -> Option<Finished> {
     if record.receipt_queued
         || record
             .parts

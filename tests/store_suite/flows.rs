@@ -80,7 +80,7 @@ impl<S: Store + ?Sized> Flows for S {
         connector: &str,
         carrier_ids: Vec<String>,
     ) -> Result<(), StoreError> {
-        receipts::mt_submitted(self, id, connector, carrier_ids).await
+        receipts::mt_submitted(self, id, connector, carrier_ids, None).await
     }
 
     async fn mt_rejected(&self, id: &MessageId, error: String) -> Result<(), StoreError> {

@@ -49,7 +49,13 @@ macro_rules! store_contract {
             a_replaced_mt_is_taken_with_its_new_body,
             a_cancel_that_races_the_submit_keeps_the_mt_deleted,
             opt_outs_hold_until_lifted_per_account_and_sender,
-            a_timer_is_taken_only_once_due_and_holds_back_no_earlier_one
+            a_timer_is_taken_only_once_due_and_holds_back_no_earlier_one,
+            a_scheduled_mt_is_held_until_its_release_and_queued_once,
+            a_cancelled_scheduled_mt_is_never_released,
+            an_mt_still_queued_when_its_validity_ends_expires_with_one_receipt,
+            a_submitted_mt_does_not_expire,
+            no_final_receipt_in_time_ends_the_mt_unknown_once_and_a_late_one_joins_its_history,
+            a_final_receipt_in_time_leaves_the_dr_timeout_nothing_to_do
         );
     };
 }
@@ -99,6 +105,7 @@ pub fn mt(ids: &IdGenerator, priority: Priority, parts: u8) -> Mt {
         interface: Interface::Http,
         answered_with_client_id: false,
         accepted_at_ms: now_ms(),
+        timing: Default::default(),
     }
 }
 
@@ -164,7 +171,7 @@ pub async fn outbox_arriving(
 }
 
 /// The receipts of the first outbox take that finds any, within 5 s (see [`outbox_arriving`]).
-async fn receipts_arriving_in_outbox(
+pub async fn receipts_arriving_in_outbox(
     store: &dyn Store,
     account: &str,
 ) -> Vec<(u64, smsgw::message::Receipt)> {

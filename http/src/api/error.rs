@@ -250,6 +250,8 @@ fn field_name(field: SubmitField) -> &'static str {
         SubmitField::Sender => "from",
         SubmitField::Destination => "to",
         SubmitField::Text => "text",
+        SubmitField::SendAt => "send_at",
+        SubmitField::Validity => "validity",
     }
 }
 

@@ -35,6 +35,12 @@ pub struct SubmitBody {
     /// The client's own id, echoed back as `message_id` in receipts.
     #[serde(default)]
     pub client_message_id: Option<String>,
+    /// Not sent before this time: RFC 3339 with its offset.
+    #[serde(default)]
+    pub send_at: Option<String>,
+    /// Seconds from acceptance after which the message is not sent but EXPIRED.
+    #[serde(default)]
+    pub validity: Option<u64>,
 }
 
 /// A validated `POST /v1/messages` request (same field rules as the receiver).
@@ -58,6 +64,10 @@ pub struct SubmitRequest {
     pub conversation_id: Option<String>,
     /// The client's id for receipts.
     pub client_message_id: Option<String>,
+    /// Not sent before this time.
+    pub send_at: Option<std::time::SystemTime>,
+    /// Not sent later than this long after acceptance.
+    pub validity: Option<std::time::Duration>,
 }
 
 impl TryFrom<SubmitBody> for SubmitRequest {
@@ -89,6 +99,11 @@ impl TryFrom<SubmitBody> for SubmitRequest {
                 None => None,
                 Some(id) => Some(validate::client_id("client_message_id", id)?),
             },
+            send_at: validate::optional_time("send_at", body.send_at.as_deref())?,
+            validity: validate::optional_validity(
+                "validity",
+                body.validity.map(|s| s.to_string()).as_deref(),
+            )?,
         })
     }
 }

@@ -43,10 +43,16 @@ impl Outbound {
             ("receipt", receipt),
             ("priority", request.priority.as_str()),
         ];
+        let send_at = request
+            .send_at
+            .and_then(|at| crate::rfc3339::format(at).ok());
+        let validity = request.validity.map(|v| v.as_secs().to_string());
         let optional = [
             ("carrier", &request.carrier),
             ("app_id", &request.app_id),
             ("conversation_id", &request.conversation_id),
+            ("send_at", &send_at),
+            ("validity", &validity),
         ];
         for (name, value) in optional {
             if let Some(value) = value {
@@ -145,6 +151,10 @@ mod tests {
             app_id: None,
             conversation_id: Some("c-9".into()),
             priority: Priority::InteractiveLow,
+            send_at: Some(
+                std::time::UNIX_EPOCH + std::time::Duration::from_millis(1_796_121_000_500),
+            ),
+            validity: Some(std::time::Duration::from_secs(3600)),
         };
         let outbound = Outbound::genesys(&request);
         assert_eq!(outbound.key, "m-1");

@@ -208,6 +208,8 @@ fn param(field: SubmitField) -> &'static str {
         SubmitField::Sender => "sender",
         SubmitField::Destination => "phone_number",
         SubmitField::Text => "message",
+        SubmitField::SendAt => "send_at",
+        SubmitField::Validity => "validity",
     }
 }
 

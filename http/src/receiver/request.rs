@@ -31,10 +31,15 @@ pub struct ReceiverRequest {
     pub conversation_id: Option<String>,
     /// `priority`: default `BULK`.
     pub priority: Priority,
+    /// `send_at`: not sent before this time (RFC 3339); an extension of the Genesys profile.
+    pub send_at: Option<std::time::SystemTime>,
+    /// `validity`: seconds from acceptance after which the message is not sent but EXPIRED;
+    /// an extension of the Genesys profile.
+    pub validity: Option<std::time::Duration>,
 }
 
 /// Parameters this endpoint reads; any other parameter is ignored (clients add their own).
-const KNOWN: [&str; 11] = [
+const KNOWN: [&str; 13] = [
     "login",
     "password",
     "phone_number",
@@ -46,6 +51,8 @@ const KNOWN: [&str; 11] = [
     "app_id",
     "conversation_id",
     "priority",
+    "send_at",
+    "validity",
 ];
 
 /// Parameters that must be present and non-empty.
@@ -126,6 +133,8 @@ impl ReceiverRequest {
                     .parse()
                     .map_err(|e| ReceiverError::invalid("priority", &format!("{e}")))?,
             },
+            send_at: validate::optional_time("send_at", optional("send_at"))?,
+            validity: validate::optional_validity("validity", optional("validity"))?,
         })
     }
 }

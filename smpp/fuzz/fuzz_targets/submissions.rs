@@ -38,7 +38,7 @@ fuzz_target!(|data: &[u8]| {
             let destinations = destinations_of_submit_multi(multi);
             // The time fields a client sends are parsed as the gateway does, never panicking.
             for field in [&multi.schedule_delivery_time, &multi.validity_period] {
-                if let Ok(Some(time)) = SmppTime::parse(field.as_ref()) {
+                if let Ok(Some(time)) = SmppTime::parse(field.as_str().as_bytes()) {
                     let _ = time.at_ms(u64::MAX);
                 }
             }

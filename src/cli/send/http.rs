@@ -78,6 +78,8 @@ async fn send_genesys_form(
         app_id: None,
         conversation_id: None,
         priority: http_priority(args.priority),
+        send_at: None,
+        validity: None,
     };
     let taken = client.send_genesys(&request).await?;
     println!(
@@ -105,6 +107,8 @@ async fn send_json_and_wait(
         app_id: None,
         conversation_id: None,
         client_message_id: None,
+        send_at: None,
+        validity: None,
     };
     let taken = client.submit_json(credentials, key, &body).await?;
     let accepted = taken.answer;

@@ -84,6 +84,16 @@ pub(super) fn resolve(
                 defaults::ACCOUNT_INBOUND_WINDOW,
             ),
             opt_out: opt_out::resolve(raw.opt_out.as_ref(), resolver),
+            validity: resolver.optional_duration(
+                raw.validity.as_ref(),
+                "validity",
+                defaults::MIN_LIFETIME,
+            ),
+            dr_timeout: resolver.optional_duration(
+                raw.dr_timeout.as_ref(),
+                "dr_timeout",
+                defaults::MIN_LIFETIME,
+            ),
         });
     }
     accounts

@@ -94,6 +94,12 @@ pub(super) fn resolve(
                 defaults::FALLBACK_AFTER,
                 Duration::from_secs(1),
             ),
+            dr_timeout: resolver.duration(
+                raw.dr_timeout.as_ref(),
+                "dr_timeout",
+                defaults::DR_TIMEOUT,
+                defaults::MIN_LIFETIME,
+            ),
         });
     }
     connectors

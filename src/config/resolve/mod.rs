@@ -163,6 +163,16 @@ impl Resolver<'_, '_, '_> {
     }
 
     /// An SMPP window: 1 to [`defaults::MAX_WINDOW`], `default` when absent.
+    /// A duration that has no default: `None` when not set (or wrong, after recording why).
+    pub(crate) fn optional_duration(
+        &mut self,
+        value: Option<&Spanned<String>>,
+        what: &str,
+        min: Duration,
+    ) -> Option<Duration> {
+        value.map(|value| self.duration(Some(value), what, min, min))
+    }
+
     pub(crate) fn window(&mut self, value: Option<&Spanned<u32>>, what: &str, default: u32) -> u32 {
         let Some(value) = value else {
             return default;

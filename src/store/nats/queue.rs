@@ -203,6 +203,7 @@ pub(super) mod tests {
             parts: 1,
             interface: Interface::Http,
             accepted_at_ms: 0,
+            timing: Default::default(),
         };
         let mut record = MessageRecord::accepted(&mt);
         record.state = state;
