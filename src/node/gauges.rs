@@ -8,7 +8,7 @@ use smsgw_smpp::Registry;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::{store::Store, upstream::Connector};
+use crate::{message::timer_account_hour, store::Store, upstream::Connector};
 
 /// How often the gauges are refreshed.
 const SAMPLE_EVERY: Duration = Duration::from_secs(5);
@@ -77,7 +77,14 @@ async fn sample(
         );
     }
     if let Ok(depths) = store.outbox_depths().await {
-        report("outbox_depth", "account", depths, &mut seen.outboxes);
+        // Timers wait in one reserved account per hour: one gauge for all of them, not a
+        // label per hour.
+        let (timers, accounts): (Vec<_>, Vec<_>) = depths
+            .into_iter()
+            .partition(|(account, _)| timer_account_hour(account).is_some());
+        metrics::gauge!("timers_pending")
+            .set(timers.iter().map(|(_, count)| *count as f64).sum::<f64>());
+        report("outbox_depth", "account", accounts, &mut seen.outboxes);
     }
     report(
         "client_binds",

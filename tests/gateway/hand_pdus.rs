@@ -63,9 +63,20 @@ pub fn pdu(command_id: u32, sequence: u32, body: &[u8]) -> Vec<u8> {
 /// What follows the destination(s) in submit_sm and submit_multi: plain esm_class, no
 /// schedule or validity, GSM default coding, `text` in short_message.
 fn push_submit_fields(body: &mut Vec<u8>, text: &str, receipt: bool) {
+    push_timed_submit_fields(body, text, receipt, "", "");
+}
+
+/// [`push_submit_fields`] with schedule_delivery_time and validity_period as given.
+fn push_timed_submit_fields(
+    body: &mut Vec<u8>,
+    text: &str,
+    receipt: bool,
+    schedule: &str,
+    validity: &str,
+) {
     body.extend_from_slice(&[0, 0, 0]); // esm_class, protocol_id, priority_flag
-    c_str(body, ""); // schedule_delivery_time
-    c_str(body, ""); // validity_period
+    c_str(body, schedule); // schedule_delivery_time
+    c_str(body, validity); // validity_period
     body.extend_from_slice(&[u8::from(receipt), 0, 0, 0]); // rd, replace, coding, default id
     body.push(text.len() as u8);
     body.extend_from_slice(text.as_bytes());
@@ -87,6 +98,14 @@ fn addressed(destination: &str) -> Vec<u8> {
 pub fn submit_body(destination: &str, text: &str, receipt: bool) -> Vec<u8> {
     let mut body = addressed(destination);
     push_submit_fields(&mut body, text, receipt);
+    body
+}
+
+/// [`submit_body`] with an SMPP schedule_delivery_time and validity_period (written as given,
+/// however malformed).
+pub fn timed_submit_body(destination: &str, text: &str, schedule: &str, validity: &str) -> Vec<u8> {
+    let mut body = addressed(destination);
+    push_timed_submit_fields(&mut body, text, true, schedule, validity);
     body
 }
 

@@ -56,7 +56,8 @@ pub struct RawCarrier {
 pub struct CarrierLink {
     writer: std::sync::Arc<Mutex<OwnedWriteHalf>>,
     deliver_resps: mpsc::UnboundedReceiver<(u32, CommandStatus)>,
-    submits: mpsc::UnboundedReceiver<SubmitSm>,
+    /// Each submit_sm with the id its submit_sm_resp gave.
+    submits: mpsc::UnboundedReceiver<(String, SubmitSm)>,
 }
 
 impl RawCarrier {
@@ -89,6 +90,11 @@ impl RawCarrier {
 impl CarrierLink {
     /// The next submit_sm the gateway sent on this session; panics after 10 s.
     pub async fn next_submit(&mut self) -> SubmitSm {
+        self.next_submit_with_id().await.1
+    }
+
+    /// The next submit_sm and the carrier id its submit_sm_resp gave; panics after 10 s.
+    pub async fn next_submit_with_id(&mut self) -> (String, SubmitSm) {
         tokio::time::timeout(std::time::Duration::from_secs(10), self.submits.recv())
             .await
             .expect("no submit_sm within 10 s")
@@ -144,7 +150,7 @@ async fn serve(stream: TcpStream) -> Option<CarrierLink> {
                 CommandId::SubmitSm => {
                     let id = format!("raw{sequence}");
                     if let Some(Pdu::SubmitSm(submit)) = command.pdu() {
-                        let _ = submitted.send(submit.clone());
+                        let _ = submitted.send((id.clone(), submit.clone()));
                     }
                     let resp = SubmitSmResp::new(id.parse().unwrap(), Vec::new());
                     Some(encoded(sequence, resp))

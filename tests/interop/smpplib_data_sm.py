@@ -12,10 +12,9 @@ import json
 import sys
 
 import smpplib.client
-import smpplib.consts
 import smpplib.smpp
 
-from interop_answers import next_answer
+from interop_answers import mt_fields, next_answer
 
 
 def text(value):
@@ -30,18 +29,7 @@ def main():
     client.connect()
     client.bind_transmitter(system_id=system_id, password=password)
     for destination in sys.argv[6:]:
-        fields = dict(
-            service_type="",
-            source_addr_ton=smpplib.consts.SMPP_TON_INTL,
-            source_addr_npi=smpplib.consts.SMPP_NPI_ISDN,
-            source_addr="447700900123",
-            dest_addr_ton=smpplib.consts.SMPP_TON_INTL,
-            dest_addr_npi=smpplib.consts.SMPP_NPI_ISDN,
-            destination_addr=destination,
-            esm_class=0,
-            registered_delivery=1,
-            data_coding=0,
-        )
+        fields = dict(mt_fields(destination), service_type="", esm_class=0, data_coding=0)
         if body:
             fields["message_payload"] = body.encode("ascii")
         client.send_pdu(smpplib.smpp.make_pdu("data_sm", client=client, **fields))

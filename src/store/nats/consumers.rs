@@ -44,6 +44,17 @@ impl Consumers {
 
     /// The consumer `name` reading `filter`, made if this store has not yet.
     pub async fn get(&self, name: &str, filter: &str) -> Result<PullConsumer, StoreError> {
+        self.get_forgotten_after(name, filter, None).await
+    }
+
+    /// [`Self::get`] for a consumer the server deletes once nobody read through it for
+    /// `idle` (the entries stay in the stream; a later read makes it again, from the first).
+    pub async fn get_forgotten_after(
+        &self,
+        name: &str,
+        filter: &str,
+        idle: Option<Duration>,
+    ) -> Result<PullConsumer, StoreError> {
         if let Some(consumer) = self.made().get(name) {
             return Ok(consumer.clone());
         }
@@ -58,6 +69,7 @@ impl Consumers {
                 // Delivered again after every lease that runs out, however often.
                 max_deliver: -1,
                 max_ack_pending: MAX_TAKEN,
+                inactive_threshold: idle.unwrap_or_default(),
                 ..Default::default()
             })
             .await

@@ -17,9 +17,12 @@ use super::{
     values, Shard,
 };
 use crate::{
-    message::now_ms,
+    message::{now_ms, timer_account_hour},
     store::{OutboxEntry, OutboxRecord, StoreError},
 };
+
+/// How long a timer account's consumer lives unread before the server deletes it.
+const TIMER_CONSUMER_IDLE: Duration = Duration::from_secs(3600);
 
 impl Shard {
     fn outbox_seq(&self, subject: &str) -> Result<u64, StoreError> {
@@ -44,9 +47,12 @@ impl Shard {
         self.wakeups.taking(&Topic::Outbox(account.to_owned()));
         let consumer = self
             .consumers
-            .get(
+            .get_forgotten_after(
                 &self.subjects.outbox_consumer(account),
                 &self.subjects.outbox_filter(account),
+                // An hour's timer account is read for about an hour: its consumer is not
+                // kept for ever (one a day per hour would pile up).
+                timer_account_hour(account).map(|_| TIMER_CONSUMER_IDLE),
             )
             .await?;
         let mut taken = Vec::new();
