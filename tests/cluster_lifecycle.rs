@@ -1,23 +1,28 @@
 //! Cancel and replace reach an MT queued by another node: two gateway nodes share one real
 //! Redis, a client submits on node A and cancels or replaces on node B, and the carrier gets
-//! only what should go out.
+//! only what should go out. Timers too: an MT scheduled, or given a validity, through a node
+//! that then stops is sent, or expired, by the other.
 
 mod gateway;
 mod redis_server;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use gateway::{
     bind_to, config_text_with,
     deliveries::{deliveries_until, has_receipt, mo_texts, receipt_state},
-    hand_pdus::{HandEsme, BIND_TRANSMITTER},
-    start_bound, start_sim, ConfigExtra, PASSWORD,
+    hand_pdus::{timed_submit_body, HandEsme, BIND_TRANSMITTER, SUBMIT_SM},
+    start_bound_but, start_sim, ConfigExtra, PASSWORD,
 };
 use redis_server::RedisServer;
 use smsgw::{carrier_sim::CarrierSimConfig, node::Gateway};
 use smsgw_smpp::BindKind;
 
+const DELIVERED: u8 = 2;
+const EXPIRED: u8 = 3;
 const DELETED: u8 = 4;
+/// A destination the `down` connector owns (it never binds): MTs to it stay queued.
+const STUCK: &str = "447700900500";
 
 /// A node whose `sim` connector sends one MT a second with one in flight, on the shared Redis.
 async fn node(
@@ -26,15 +31,24 @@ async fn node(
     node: &str,
     dir: &std::path::Path,
 ) -> Gateway {
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap()
+    };
+    let down = format!(
+        "\n[[connectors]]\nname = \"down\"\nendpoints = [\"{closed}\"]\nsystem_id = \"gw\"\n\
+         password = \"pw\"\n\n[[routes]]\nprefix = \"{STUCK}\"\nconnectors = [\"down\"]\n"
+    );
     let extra = ConfigExtra {
         connector: "throughput = 1\nwindow = 1",
+        tables: &down,
         ..ConfigExtra::default()
     };
     let text = config_text_with(sim, dir, extra).replace("node_id = \"n1\"", &format!("node_id = \"{node}\""))
         + &format!(
             "\n[store]\nkind = \"redis\"\n\n[store.redis]\nurl = \"{redis}\"\nkey_prefix = \"lifecycle:\"\n"
         );
-    start_bound(&text).await
+    start_bound_but(&text, &["down"]).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -78,4 +92,57 @@ async fn an_mt_queued_through_one_node_is_cancelled_or_replaced_through_the_othe
         6,
         "the carrier got the cancelled MT"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scheduled_mt_accepted_by_a_node_that_stopped_is_sent_by_the_other_when_due() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let redis = RedisServer::start().await;
+    let sim = start_sim(CarrierSimConfig {
+        dr_delay: Duration::from_millis(10),
+        ..CarrierSimConfig::default()
+    })
+    .await;
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = node(sim.local_addr(), &redis.url, "a1", dir_a.path()).await;
+    let b = node(sim.local_addr(), &redis.url, "b1", dir_b.path()).await;
+    let (_receiver, mut incoming) = bind_to(b.smpp_addr(), BindKind::Receiver).await;
+    let mut on_a = HandEsme::bind(a.smpp_addr(), BIND_TRANSMITTER, "acme", PASSWORD).await;
+    let submitted = Instant::now();
+    // Four seconds from now; and one that expires in two, for a connector that never binds.
+    let scheduled = on_a
+        .request(
+            SUBMIT_SM,
+            &timed_submit_body("447700900001", "later", "000000000004000R", ""),
+        )
+        .await;
+    assert_eq!(scheduled.status, 0);
+    let scheduled = scheduled.c_strings(1).remove(0);
+    let expiring = on_a
+        .request(
+            SUBMIT_SM,
+            &timed_submit_body(STUCK, "stuck", "", "000000000002000R"),
+        )
+        .await;
+    assert_eq!(expiring.status, 0);
+    let expiring = expiring.c_strings(1).remove(0);
+    drop(on_a);
+    a.shutdown().await;
+
+    let seen = deliveries_until(&mut incoming, |seen| {
+        has_receipt(seen, &scheduled) && has_receipt(seen, &expiring)
+    })
+    .await;
+    assert_eq!(
+        receipt_state(&seen, &scheduled),
+        Some(DELIVERED),
+        "{seen:?}"
+    );
+    assert_eq!(receipt_state(&seen, &expiring), Some(EXPIRED), "{seen:?}");
+    assert!(
+        submitted.elapsed() >= Duration::from_secs(4),
+        "the scheduled MT went out before its time"
+    );
+    assert_eq!(sim.stats().submits_accepted, 1, "the carrier got it once");
+    b.shutdown().await;
 }

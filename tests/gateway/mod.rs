@@ -132,9 +132,18 @@ pub fn redis_store_toml(url: &str, key_prefix: &str) -> String {
 
 /// A gateway started from config `text`, once every connector has a carrier bind.
 pub async fn start_bound(text: &str) -> Gateway {
+    start_bound_but(text, &[]).await
+}
+
+/// [`start_bound`], not waiting for the connectors named in `never_bind`.
+pub async fn start_bound_but(text: &str, never_bind: &[&str]) -> Gateway {
     let config = Config::from_str_named(text, "node.toml").unwrap_or_else(|e| panic!("{e}"));
     let gateway = Gateway::start(config).await.unwrap();
-    for connector in gateway.connectors() {
+    let waited = gateway
+        .connectors()
+        .iter()
+        .filter(|c| !never_bind.contains(&c.name()));
+    for connector in waited {
         tokio::time::timeout(Duration::from_secs(10), connector.pool().wait_for_active(1))
             .await
             .expect("connector bind");
