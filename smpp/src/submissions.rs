@@ -3,23 +3,37 @@
 //! became of each destination. The session has already checked the bind may send them and
 //! that the bodies decode.
 
+use std::time::Duration;
+
 use rusmpp::{
     pdus::{builders::SubmitSmBuilder, DataSm, SubmitMulti, SubmitMultiResp, SubmitSm},
-    tlvs::Tlv,
-    types::COctetString,
+    tlvs::{Tlv, TlvValue},
+    types::{COctetString, EmptyOrFullCOctetString},
     values::{DestAddress, Npi, Ton, UnsuccessSme},
     CommandStatus, Pdu,
 };
 
-use crate::bind::c_string;
+use crate::{bind::c_string, encoding::relative_time};
 
 /// The most destinations one submit_multi may name (SMPP 3.4, 4.5.1).
 pub const MAX_DESTINATIONS: usize = 254;
 
 /// The submit_sm a data_sm stands for: same addresses, esm_class, registered_delivery,
-/// data_coding and TLVs (the text in message_payload), an empty short_message.
+/// data_coding and TLVs (the text in message_payload), an empty short_message; its
+/// `qos_time_to_live` (seconds) as a relative validity_period.
 pub fn submit_of_data_sm(data: &DataSm) -> SubmitSm {
+    let time_to_live = data.tlvs().iter().find_map(|tlv| match tlv.value() {
+        Some(TlvValue::QosTimeToLive(seconds)) => Some(*seconds),
+        _ => None,
+    });
+    let validity = time_to_live
+        .and_then(|seconds| {
+            let field = relative_time(Duration::from_secs(u64::from(seconds)));
+            EmptyOrFullCOctetString::from_string(field).ok()
+        })
+        .unwrap_or_else(EmptyOrFullCOctetString::empty);
     let submit = SubmitSm::builder()
+        .validity_period(validity)
         .service_type(data.service_type.clone())
         .source_addr_ton(data.source_addr_ton)
         .source_addr_npi(data.source_addr_npi)
@@ -217,6 +231,18 @@ mod tests {
             payload_of(&submit).as_deref(),
             Some(b"long text".as_slice())
         );
+        assert!(submit.validity_period.as_str().is_empty());
+    }
+
+    #[test]
+    fn a_data_sm_time_to_live_is_its_validity_period() {
+        let data = DataSm::builder()
+            .destination_addr("447700900001".parse().unwrap())
+            .push_tlv(MessageSubmissionRequestTlvValue::QosTimeToLive(90_061))
+            .build();
+        let submit = submit_of_data_sm(&data);
+        // One day, one hour, one minute and one second.
+        assert_eq!(submit.validity_period.as_str(), "000001010101000R");
     }
 
     #[test]
