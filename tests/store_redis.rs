@@ -17,8 +17,10 @@ use std::{
 };
 
 use smsgw::{
-    message::{IdGenerator, MessageState, Priority},
-    store::{RedisStore, Store},
+    message::{
+        now_ms, IdGenerator, MessageId, MessageState, OutboxItem, Priority, Timer, TimerKind,
+    },
+    store::{Change, Committed, RedisStore, Store, Write},
 };
 use store_suite::*;
 
@@ -305,4 +307,43 @@ async fn new_work_is_announced_once_per_batch_and_wakes_local_waiters() {
         tries += 1;
         assert!(tries < 100, "the waiter was never woken");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sweep_forgets_timer_accounts_of_past_hours_once_empty() {
+    let (_server, store) = fresh().await;
+    let now = now_ms();
+    let spent = Timer::new(TimerKind::Expire, MessageId("old".into()), now - 7_200_000);
+    let waiting = Timer::new(TimerKind::Expire, MessageId("new".into()), now + 3_600_000);
+    let (spent_account, waiting_account) = (spent.account.clone(), waiting.account.clone());
+    for timer in [spent, waiting] {
+        let mut change = Change::default();
+        change.write(Write::Outbox(OutboxItem::Timer(timer)));
+        assert_eq!(store.commit(change).await.unwrap(), Committed::Done);
+    }
+    // Nothing is forgotten while it has an entry.
+    assert_eq!(
+        store
+            .sweep(Duration::from_secs(3600))
+            .await
+            .unwrap()
+            .spent_timer_outboxes,
+        0
+    );
+    let taken = outbox_arriving(store.as_ref(), &spent_account, 1).await;
+    store
+        .outbox_done(&spent_account, taken[0].seq)
+        .await
+        .unwrap();
+
+    let swept = store.sweep(Duration::from_secs(3600)).await.unwrap();
+    assert_eq!(swept.spent_timer_outboxes, 1);
+    let accounts: Vec<String> = store
+        .outbox_depths()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(account, _)| account)
+        .collect();
+    assert_eq!(accounts, [waiting_account], "the future hour's timer stays");
 }

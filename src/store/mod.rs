@@ -190,6 +190,9 @@ pub struct SweepStats {
     /// Redis: consumers of the queue and outbox groups with nothing pending, idle for ten
     /// leases (nodes that restarted or went away); a live one is recreated on its next read.
     pub idle_consumers: usize,
+    /// Redis: outboxes of timer accounts of past hours with nothing left, forgotten (the
+    /// embedded store drops an empty outbox at once; NATS deletes an hour's idle consumer).
+    pub spent_timer_outboxes: usize,
 }
 
 /// The gateway's shared state. See the module documentation.

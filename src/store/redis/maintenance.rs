@@ -6,7 +6,7 @@ use redis::AsyncCommands;
 
 use super::{RedisStore, GROUP};
 use crate::{
-    message::now_ms,
+    message::{now_ms, timer_account_hour, timer_hour},
     store::{StoreError, SweepStats},
 };
 
@@ -97,6 +97,31 @@ impl RedisStore {
             .map_err(StoreError::backend)
     }
 
+    /// Forgets the outboxes of timer accounts of hours past that have nothing left (one such
+    /// account an hour would otherwise pile up in the accounts set every gauge reads).
+    async fn forget_spent_timer_accounts(&self) -> Result<usize, StoreError> {
+        let this_hour = timer_hour(now_ms());
+        let mut forgotten = 0;
+        for account in self.members(&self.keys.accounts()).await? {
+            if !timer_account_hour(&account).is_some_and(|hour| hour < this_hour) {
+                continue;
+            }
+            let done: u8 = self
+                .scripts
+                .forget_empty_outbox
+                .key(self.keys.outbox_stream(&account))
+                .key(self.keys.outbox_delayed(&account))
+                .key(self.keys.outbox_retries(&account))
+                .key(self.keys.accounts())
+                .arg(&account)
+                .invoke_async(&mut self.conn())
+                .await
+                .map_err(StoreError::backend)?;
+            forgotten += usize::from(done);
+        }
+        Ok(forgotten)
+    }
+
     /// Expired claims (Redis already dropped their keys; this clears and counts the
     /// indexes), and final messages, carrier-id mappings and parked receipts older than
     /// `retention`.
@@ -126,6 +151,7 @@ impl RedisStore {
                 )
                 .await?,
             idle_consumers: self.remove_idle_consumers().await?,
+            spent_timer_outboxes: self.forget_spent_timer_accounts().await?,
         })
     }
 }

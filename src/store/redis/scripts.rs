@@ -315,6 +315,18 @@ end
 return removed
 "#;
 
+/// Forgets an outbox with nothing left: when its stream (KEYS[1]) and delayed entries (KEYS[2])
+/// are empty, deletes them, their JSON (KEYS[3]) and the account ARGV[1] from the accounts set
+/// (KEYS[4]). Returns 1 if it did.
+pub const FORGET_EMPTY_OUTBOX: &str = r#"
+if redis.call('XLEN', KEYS[1]) == 0 and redis.call('ZCARD', KEYS[2]) == 0 then
+  redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+  redis.call('SREM', KEYS[4], ARGV[1])
+  return 1
+end
+return 0
+"#;
+
 /// Deletes the keys an index (KEYS[1], sorted set) scores at or before ARGV[1], and their
 /// index entries. A member names the key ARGV[2] .. member. With ARGV[3] = 'lists', counts
 /// list elements instead of keys. Returns the count.
@@ -340,6 +352,7 @@ pub struct Scripts {
     pub expire_outbox: Script,
     pub sweep_index: Script,
     pub remove_idle_consumers: Script,
+    pub forget_empty_outbox: Script,
 }
 
 impl Default for Scripts {
@@ -353,6 +366,7 @@ impl Default for Scripts {
             expire_outbox: Script::new(EXPIRE_OUTBOX),
             sweep_index: Script::new(SWEEP_INDEX),
             remove_idle_consumers: Script::new(REMOVE_IDLE_CONSUMERS),
+            forget_empty_outbox: Script::new(FORGET_EMPTY_OUTBOX),
         }
     }
 }
