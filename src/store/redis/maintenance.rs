@@ -103,7 +103,7 @@ impl RedisStore {
         let this_hour = timer_hour(now_ms());
         let mut forgotten = 0;
         for account in self.members(&self.keys.accounts()).await? {
-            if !timer_account_hour(&account).is_some_and(|hour| hour < this_hour) {
+            if timer_account_hour(&account).is_none_or(|hour| hour >= this_hour) {
                 continue;
             }
             let done: u8 = self
