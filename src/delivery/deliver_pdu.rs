@@ -116,6 +116,7 @@ mod tests {
             text: text.into(),
             connector: "sim".into(),
             received_at_ms: 0,
+            segments: None,
         };
         for text in ["STOP", "ünïcödé £€", "emoji 😀"] {
             let pdu = deliver_sm_for(&OutboxItem::Mo(mo(text)));

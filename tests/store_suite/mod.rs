@@ -48,7 +48,12 @@ macro_rules! store_contract {
             a_submitted_mt_is_too_late_to_cancel_or_replace,
             a_replaced_mt_is_taken_with_its_new_body,
             a_cancel_that_races_the_submit_keeps_the_mt_deleted,
-            opt_outs_hold_until_lifted_per_account_and_sender
+            opt_outs_hold_until_lifted_per_account_and_sender,
+            a_part_set_changes_only_at_the_version_read,
+            mo_parts_are_kept_once_and_delivered_whole,
+            the_last_parts_racing_make_one_whole_mo,
+            an_incomplete_set_is_delivered_part_by_part_once,
+            sweep_removes_part_sets_older_than_the_retention
         );
     };
 }
@@ -56,6 +61,7 @@ macro_rules! store_contract {
 mod flows;
 mod lifecycle;
 mod opt_outs;
+mod part_sets;
 mod primitives;
 
 use std::{sync::Arc, time::Duration};
@@ -65,6 +71,8 @@ pub use flows::Flows;
 pub use lifecycle::*;
 #[allow(unused_imports)]
 pub use opt_outs::*;
+#[allow(unused_imports)]
+pub use part_sets::*;
 #[allow(unused_imports)]
 pub use primitives::*;
 use smsgw::{
@@ -510,6 +518,7 @@ pub async fn an_mo_is_dropped_only_as_a_resend_or_by_carrier_id(store: Arc<dyn S
         text: "YES".into(),
         connector: "sim".into(),
         received_at_ms: now_ms(),
+        segments: None,
     };
     let pdu = |sequence_number: u32| MoIdentity::Pdu {
         bind: "n1.7".into(),
@@ -563,6 +572,7 @@ pub async fn outbox_retry_waits_and_expiry_removes(store: Arc<dyn Store>) {
         text: "x".into(),
         connector: "sim".into(),
         received_at_ms: now_ms(),
+        segments: None,
     };
     store
         .carrier_mo(
