@@ -277,6 +277,17 @@ pub struct Mo {
     pub segments: Option<MoSegments>,
 }
 
+/// How a multipart MO reaches an account's SMPP binds (`[accounts.x] mo_multipart`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MoMultipart {
+    /// Each part in its own deliver_sm as the carrier sent it (UDH with UDHI, or SAR TLVs),
+    /// one after the other on one bind, for the client to join.
+    #[default]
+    Parts,
+    /// One deliver_sm with the whole user data in `message_payload`.
+    Payload,
+}
+
 /// How a multipart MO was segmented by the handset or carrier, and its parts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MoSegments {

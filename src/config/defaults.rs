@@ -27,6 +27,8 @@ pub const MAX_BINDS: u32 = 10;
 pub const MAX_SEGMENTS: u8 = 10;
 pub const OUTBOX_TTL: Duration = Duration::from_secs(72 * 3600);
 pub const IDEMPOTENCY_TTL: Duration = Duration::from_secs(24 * 3600);
+/// See `upstream::mo_parts::DEFAULT_INCOMPLETE_TIMEOUT` for why 30 minutes.
+pub const MO_MULTIPART_TIMEOUT: Duration = crate::upstream::mo_parts::DEFAULT_INCOMPLETE_TIMEOUT;
 
 /// Pushes in flight per account. Measured against SMPP binds (4 binds x window 64, 256
 /// deliver_sm in flight): 16 reached 53-56 % of their receipts per second, 64 reached 72 %,
@@ -176,6 +178,7 @@ impl Default for Config {
             window: ACCOUNT_WINDOW,
             inbound_window: ACCOUNT_INBOUND_WINDOW,
             opt_out: crate::config::defaults_opt_out(),
+            mo_multipart: crate::message::MoMultipart::Parts,
         };
         let sim = ConnectorConfig {
             name: SIM_CONNECTOR.to_owned(),
@@ -198,6 +201,7 @@ impl Default for Config {
             response_timeout: RESPONSE_TIMEOUT,
             rebind_delay: REBIND_DELAY,
             fallback_after: FALLBACK_AFTER,
+            mo_multipart_timeout: MO_MULTIPART_TIMEOUT,
         };
         let everything_to_sim = Route {
             prefix: String::new(),

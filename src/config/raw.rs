@@ -131,6 +131,7 @@ pub(crate) struct RawAccount {
     pub window: Option<S<u32>>,
     pub inbound_window: Option<S<u32>>,
     pub opt_out: Option<S<RawOptOut>>,
+    pub mo_multipart: Option<S<String>>,
 }
 
 /// `[accounts.opt_out]`.
@@ -202,6 +203,7 @@ pub(crate) struct RawConnector {
     pub response_timeout: Option<S<String>>,
     pub rebind_delay: Option<S<String>>,
     pub fallback_after: Option<S<String>>,
+    pub mo_multipart_timeout: Option<S<String>>,
 }
 
 /// `tls = true`, `tls = false` or `tls = { ca = "carrier-ca.pem" }`.

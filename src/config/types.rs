@@ -214,6 +214,8 @@ pub struct Account {
     pub inbound_window: u32,
     /// Opt-out keywords in MOs and the refusal of MTs to opted-out numbers.
     pub opt_out: OptOutConfig,
+    /// How a multipart MO reaches the account's binds (a push always has the whole text).
+    pub mo_multipart: crate::message::MoMultipart,
 }
 
 /// `[accounts.opt_out]`: what an MO's keyword does and what is answered (see `crate::optout`).
@@ -352,6 +354,9 @@ pub struct ConnectorConfig {
     pub rebind_delay: Duration,
     /// After this long with no bind up, queued MTs move to the next connector of their route.
     pub fallback_after: Duration,
+    /// How long a multipart MO's incomplete set waits for its missing parts, before its
+    /// parts are delivered one by one.
+    pub mo_multipart_timeout: Duration,
 }
 
 impl ConnectorConfig {

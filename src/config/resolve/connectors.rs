@@ -94,6 +94,12 @@ pub(super) fn resolve(
                 defaults::FALLBACK_AFTER,
                 Duration::from_secs(1),
             ),
+            mo_multipart_timeout: resolver.duration(
+                raw.mo_multipart_timeout.as_ref(),
+                "mo_multipart_timeout",
+                defaults::MO_MULTIPART_TIMEOUT,
+                Duration::from_secs(1),
+            ),
         });
     }
     connectors
