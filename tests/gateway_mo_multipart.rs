@@ -1,0 +1,351 @@
+//! Multipart MOs end to end over real sockets, from a raw carrier's deliver_sm PDUs to the
+//! client: the parts with their UDH (8- or 16-bit reference) or SAR values on one bind, or one
+//! deliver_sm with message_payload (`mo_multipart = "payload"`), or one push with the whole
+//! text; out of order and resent parts; unusable UDH or SAR values delivered as plain MOs.
+
+mod gateway;
+
+use std::{sync::atomic::Ordering, time::Duration};
+
+use gateway::{
+    push_receiver::{wait_until, Answer, PushReceiver},
+    raw_carrier::*,
+    *,
+};
+use smsgw::{config::Config, node::Gateway};
+use smsgw_smpp::{
+    client::IncomingDeliver,
+    frame,
+    rusmpp::{
+        pdus::DeliverSm,
+        tlvs::{MessageDeliveryRequestTlvValue, TlvValue},
+        types::{COctetString, OctetString},
+        values::{DataCoding, EsmClass},
+        Command, CommandStatus,
+    },
+    BindKind,
+};
+use tokio::sync::mpsc::Receiver;
+
+const HANDSET: &str = "447700900001";
+const SHORT_CODE: &str = "12345";
+
+/// A carrier's deliver_sm: `udh` and `user_data` in short_message (UDHI set when there is a
+/// UDH), with `data_coding` and the SAR values when given.
+fn part_pdu(
+    sequence: u32,
+    data_coding: u8,
+    udh: &[u8],
+    user_data: &[u8],
+    sar: Option<(u16, u8, u8)>,
+) -> Vec<u8> {
+    let body: Vec<u8> = udh.iter().chain(user_data).copied().collect();
+    let mut builder = DeliverSm::builder()
+        .esm_class(EsmClass::from(if udh.is_empty() { 0 } else { 0x40 }))
+        .data_coding(DataCoding::from(data_coding))
+        .source_addr(HANDSET.parse::<COctetString<1, 21>>().unwrap())
+        .destination_addr(SHORT_CODE.parse::<COctetString<1, 21>>().unwrap())
+        .short_message(OctetString::from_vec(body).unwrap());
+    if let Some((reference, total, seq)) = sar {
+        builder = builder
+            .push_tlv(MessageDeliveryRequestTlvValue::SarMsgRefNum(reference))
+            .push_tlv(MessageDeliveryRequestTlvValue::SarTotalSegments(total))
+            .push_tlv(MessageDeliveryRequestTlvValue::SarSegmentSeqnum(seq));
+    }
+    frame::encode_to_vec(&Command::new(
+        CommandStatus::EsmeRok,
+        sequence,
+        builder.build(),
+    ))
+}
+
+fn udh8(reference: u8, total: u8, seq: u8) -> Vec<u8> {
+    vec![5, 0, 3, reference, total, seq]
+}
+
+fn udh16(reference: u16, total: u8, seq: u8) -> Vec<u8> {
+    let [high, low] = reference.to_be_bytes();
+    vec![6, 8, 4, high, low, total, seq]
+}
+
+fn ucs2(text: &str) -> Vec<u8> {
+    text.encode_utf16().flat_map(u16::to_be_bytes).collect()
+}
+
+/// What a client saw of one deliver_sm.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Seen {
+    esm_class: u8,
+    data_coding: u8,
+    short_message: Vec<u8>,
+    message_payload: Option<Vec<u8>>,
+    /// sar_msg_ref_num, sar_total_segments, sar_segment_seqnum.
+    sar: Option<(u16, u8, u8)>,
+}
+
+fn seen(deliver: &IncomingDeliver) -> Seen {
+    let pdu: &DeliverSm = deliver.pdu();
+    let (mut payload, mut reference, mut total, mut seq) = (None, None, None, None);
+    for value in pdu.tlvs().iter().filter_map(|tlv| tlv.value()) {
+        match value {
+            TlvValue::MessagePayload(p) => payload = Some(p.value.as_ref().to_vec()),
+            TlvValue::SarMsgRefNum(n) => reference = Some(*n),
+            TlvValue::SarTotalSegments(n) => total = Some(*n),
+            TlvValue::SarSegmentSeqnum(n) => seq = Some(*n),
+            _ => {}
+        }
+    }
+    Seen {
+        esm_class: u8::from(pdu.esm_class),
+        data_coding: u8::from(pdu.data_coding),
+        short_message: pdu.short_message().as_ref().to_vec(),
+        message_payload: payload,
+        sar: reference.zip(total).zip(seq).map(|((r, t), s)| (r, t, s)),
+    }
+}
+
+/// Accepts deliver_sm until `expected` came, then for [`QUIET`] more (so that an extra one
+/// right behind shows).
+async fn delivered(incoming: &mut Receiver<IncomingDeliver>, expected: usize) -> Vec<Seen> {
+    let mut all = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let limit = if all.len() < expected {
+            deadline.saturating_duration_since(tokio::time::Instant::now())
+        } else {
+            QUIET
+        };
+        let Ok(Some(deliver)) = tokio::time::timeout(limit, incoming.recv()).await else {
+            return all;
+        };
+        all.push(seen(&deliver));
+        deliver.accept();
+    }
+}
+
+/// A gateway whose connector binds to a raw carrier, with `account_extra` in its account.
+async fn start(account_extra: &str) -> (Gateway, CarrierLink, tempfile::TempDir, RawCarrier) {
+    let mut carrier = RawCarrier::listen().await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = config_text(carrier.addr, dir.path(), account_extra);
+    let config = Config::from_str_named(&text, "test.toml").unwrap_or_else(|e| panic!("{e}"));
+    let gateway = Gateway::start(config).await.unwrap();
+    let link = carrier.next_link().await;
+    (gateway, link, dir, carrier)
+}
+
+/// Sends each PDU and checks it was answered OK.
+async fn send_all(link: &mut CarrierLink, pdus: &[(u32, Vec<u8>)]) {
+    for (sequence, pdu) in pdus {
+        link.send(pdu).await;
+        assert_eq!(link.answer(*sequence).await, CommandStatus::EsmeRok);
+    }
+}
+
+fn plain(data_coding: u8, short_message: &[u8]) -> Seen {
+    Seen {
+        esm_class: 0,
+        data_coding,
+        short_message: short_message.to_vec(),
+        message_payload: None,
+        sar: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn udh_parts_reach_a_bind_in_order_with_their_udh_intact() {
+    let (gateway, mut link, _dir, _carrier) = start("").await;
+    let (_client, mut incoming) = bind_to(gateway.smpp_addr(), BindKind::Receiver).await;
+
+    // 8-bit reference, GSM: out of order, part 1 resent as the same PDU (answer lost).
+    let texts = ["Hello ", "multipart ", "world"];
+    let part8 = |seq: u8| {
+        part_pdu(
+            u32::from(seq),
+            0,
+            &udh8(0x42, 3, seq),
+            texts[usize::from(seq) - 1].as_bytes(),
+            None,
+        )
+    };
+    send_all(
+        &mut link,
+        &[(3, part8(3)), (1, part8(1)), (1, part8(1)), (2, part8(2))],
+    )
+    .await;
+    let got = delivered(&mut incoming, 3).await;
+    let expected: Vec<Seen> = (1..=3u8)
+        .map(|seq| Seen {
+            esm_class: 0x40,
+            ..plain(
+                0,
+                &[
+                    udh8(0x42, 3, seq),
+                    texts[usize::from(seq) - 1].as_bytes().to_vec(),
+                ]
+                .concat(),
+            )
+        })
+        .collect();
+    assert_eq!(got, expected);
+
+    // 16-bit reference, UCS-2: the data_coding and the 16-bit UDH go through unchanged.
+    let words = ["Grüße ", "aus ", "Köln"];
+    let part16 = |seq: u8| {
+        let user_data = ucs2(words[usize::from(seq) - 1]);
+        part_pdu(
+            10 + u32::from(seq),
+            8,
+            &udh16(0x1234, 3, seq),
+            &user_data,
+            None,
+        )
+    };
+    send_all(
+        &mut link,
+        &[(12, part16(2)), (13, part16(3)), (11, part16(1))],
+    )
+    .await;
+    let got = delivered(&mut incoming, 3).await;
+    let expected: Vec<Seen> = (1..=3u8)
+        .map(|seq| Seen {
+            esm_class: 0x40,
+            ..plain(
+                8,
+                &[udh16(0x1234, 3, seq), ucs2(words[usize::from(seq) - 1])].concat(),
+            )
+        })
+        .collect();
+    assert_eq!(got, expected);
+    gateway.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sar_set_reaches_a_bind_with_its_sar_values() {
+    let (gateway, mut link, _dir, _carrier) = start("").await;
+    let (_client, mut incoming) = bind_to(gateway.smpp_addr(), BindKind::Transceiver).await;
+    let texts = ["first ", "second"];
+    let sar = |seq: u8| {
+        part_pdu(
+            u32::from(seq),
+            0,
+            &[],
+            texts[usize::from(seq) - 1].as_bytes(),
+            Some((700, 2, seq)),
+        )
+    };
+    send_all(&mut link, &[(2, sar(2)), (1, sar(1))]).await;
+    let got = delivered(&mut incoming, 2).await;
+    let expected: Vec<Seen> = (1..=2u8)
+        .map(|seq| Seen {
+            sar: Some((700, 2, seq)),
+            ..plain(0, texts[usize::from(seq) - 1].as_bytes())
+        })
+        .collect();
+    assert_eq!(got, expected);
+    gateway.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_mo_multipart_payload_a_bind_gets_one_message_payload() {
+    let (gateway, mut link, _dir, _carrier) = start("mo_multipart = \"payload\"").await;
+    let (_client, mut incoming) = bind_to(gateway.smpp_addr(), BindKind::Receiver).await;
+    let words = ["Grüße ", "aus ", "Köln"];
+    let part16 = |seq: u8| {
+        let user_data = ucs2(words[usize::from(seq) - 1]);
+        part_pdu(u32::from(seq), 8, &udh16(0xBEEF, 3, seq), &user_data, None)
+    };
+    send_all(&mut link, &[(3, part16(3)), (1, part16(1)), (2, part16(2))]).await;
+    let sar = |seq: u8| part_pdu(10 + u32::from(seq), 0, &[], b"ab", Some((9, 2, seq)));
+    send_all(&mut link, &[(11, sar(1)), (12, sar(2))]).await;
+    let got = delivered(&mut incoming, 2).await;
+    assert_eq!(
+        got,
+        [
+            Seen {
+                message_payload: Some(ucs2("Grüße aus Köln")),
+                ..plain(8, &[])
+            },
+            Seen {
+                message_payload: Some(b"abab".to_vec()),
+                ..plain(0, &[])
+            },
+        ]
+    );
+    gateway.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unusable_segment_values_are_answered_ok_and_delivered_as_plain_mos() {
+    let (gateway, mut link, _dir, _carrier) = start("").await;
+    let (_client, mut incoming) = bind_to(gateway.smpp_addr(), BindKind::Receiver).await;
+    send_all(
+        &mut link,
+        &[
+            // Place 0, place past the total, a total of 0: the header dropped, the text kept.
+            (1, part_pdu(1, 0, &udh8(1, 3, 0), b"zero", None)),
+            (2, part_pdu(2, 0, &udh8(2, 3, 4), b"four", None)),
+            (3, part_pdu(3, 0, &udh8(3, 0, 1), b"none", None)),
+            // Part 1 of 1 is a whole message.
+            (4, part_pdu(4, 0, &udh8(4, 1, 1), b"single", None)),
+            // A UDH longer than the message: kept as it came.
+            (5, part_pdu(5, 0, &[9, 0, 3], b"", None)),
+            // SAR with a place past its total.
+            (6, part_pdu(6, 0, &[], b"sar", Some((5, 2, 3)))),
+        ],
+    )
+    .await;
+    let got = delivered(&mut incoming, 6).await;
+    let texts: Vec<Seen> = ["zero", "four", "none", "single"]
+        .iter()
+        .map(|text| plain(0, text.as_bytes()))
+        .chain([plain(0, &[9, 0, 3]), plain(0, b"sar")])
+        .collect();
+    // Delivered as single MOs (in whatever order the outbox hands them out); the session stays
+    // up for the next one.
+    let mut got_texts = got.clone();
+    got_texts.sort_by_key(|seen| seen.short_message.clone());
+    let mut want = texts.clone();
+    want.sort_by_key(|seen| seen.short_message.clone());
+    assert_eq!(got_texts, want);
+    send_all(&mut link, &[(7, part_pdu(7, 0, &[], b"after", None))]).await;
+    assert_eq!(delivered(&mut incoming, 1).await, [plain(0, b"after")]);
+    gateway.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_account_gets_one_push_with_the_whole_text() {
+    let receiver = PushReceiver::start(Answer::Status(200)).await;
+    let push = format!(
+        "push = {{ url = \"{}\", allow_private_targets = [\"127.0.0.1\"] }}",
+        receiver.url()
+    );
+    let (gateway, mut link, _dir, _carrier) = start(&push).await;
+    let texts = ["The whole ", "text in ", "one push"];
+    let part = |seq: u8| {
+        part_pdu(
+            u32::from(seq),
+            0,
+            &udh8(7, 3, seq),
+            texts[usize::from(seq) - 1].as_bytes(),
+            None,
+        )
+    };
+    send_all(&mut link, &[(2, part(2)), (1, part(1)), (3, part(3))]).await;
+    assert!(
+        wait_until(Duration::from_secs(10), || receiver
+            .seen
+            .requests
+            .load(Ordering::SeqCst)
+            >= 1)
+        .await
+    );
+    tokio::time::sleep(QUIET).await;
+    let bodies = receiver.seen.bodies();
+    assert_eq!(bodies.len(), 1, "{bodies:?}");
+    assert!(
+        bodies[0].contains("type=MO") && bodies[0].contains("message=The+whole+text+in+one+push"),
+        "{bodies:?}"
+    );
+    gateway.shutdown().await;
+}
