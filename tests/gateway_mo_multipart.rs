@@ -8,120 +8,13 @@ mod gateway;
 use std::{sync::atomic::Ordering, time::Duration};
 
 use gateway::{
+    multipart::*,
     push_receiver::{wait_until, Answer, PushReceiver},
     raw_carrier::*,
     *,
 };
 use smsgw::{config::Config, node::Gateway};
-use smsgw_smpp::{
-    client::IncomingDeliver,
-    frame,
-    rusmpp::{
-        pdus::DeliverSm,
-        tlvs::{MessageDeliveryRequestTlvValue, TlvValue},
-        types::{COctetString, OctetString},
-        values::{DataCoding, EsmClass},
-        Command, CommandStatus,
-    },
-    BindKind,
-};
-use tokio::sync::mpsc::Receiver;
-
-const HANDSET: &str = "447700900001";
-const SHORT_CODE: &str = "12345";
-
-/// A carrier's deliver_sm: `udh` and `user_data` in short_message (UDHI set when there is a
-/// UDH), with `data_coding` and the SAR values when given.
-fn part_pdu(
-    sequence: u32,
-    data_coding: u8,
-    udh: &[u8],
-    user_data: &[u8],
-    sar: Option<(u16, u8, u8)>,
-) -> Vec<u8> {
-    let body: Vec<u8> = udh.iter().chain(user_data).copied().collect();
-    let mut builder = DeliverSm::builder()
-        .esm_class(EsmClass::from(if udh.is_empty() { 0 } else { 0x40 }))
-        .data_coding(DataCoding::from(data_coding))
-        .source_addr(HANDSET.parse::<COctetString<1, 21>>().unwrap())
-        .destination_addr(SHORT_CODE.parse::<COctetString<1, 21>>().unwrap())
-        .short_message(OctetString::from_vec(body).unwrap());
-    if let Some((reference, total, seq)) = sar {
-        builder = builder
-            .push_tlv(MessageDeliveryRequestTlvValue::SarMsgRefNum(reference))
-            .push_tlv(MessageDeliveryRequestTlvValue::SarTotalSegments(total))
-            .push_tlv(MessageDeliveryRequestTlvValue::SarSegmentSeqnum(seq));
-    }
-    frame::encode_to_vec(&Command::new(
-        CommandStatus::EsmeRok,
-        sequence,
-        builder.build(),
-    ))
-}
-
-fn udh8(reference: u8, total: u8, seq: u8) -> Vec<u8> {
-    vec![5, 0, 3, reference, total, seq]
-}
-
-fn udh16(reference: u16, total: u8, seq: u8) -> Vec<u8> {
-    let [high, low] = reference.to_be_bytes();
-    vec![6, 8, 4, high, low, total, seq]
-}
-
-fn ucs2(text: &str) -> Vec<u8> {
-    text.encode_utf16().flat_map(u16::to_be_bytes).collect()
-}
-
-/// What a client saw of one deliver_sm.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Seen {
-    esm_class: u8,
-    data_coding: u8,
-    short_message: Vec<u8>,
-    message_payload: Option<Vec<u8>>,
-    /// sar_msg_ref_num, sar_total_segments, sar_segment_seqnum.
-    sar: Option<(u16, u8, u8)>,
-}
-
-fn seen(deliver: &IncomingDeliver) -> Seen {
-    let pdu: &DeliverSm = deliver.pdu();
-    let (mut payload, mut reference, mut total, mut seq) = (None, None, None, None);
-    for value in pdu.tlvs().iter().filter_map(|tlv| tlv.value()) {
-        match value {
-            TlvValue::MessagePayload(p) => payload = Some(p.value.as_ref().to_vec()),
-            TlvValue::SarMsgRefNum(n) => reference = Some(*n),
-            TlvValue::SarTotalSegments(n) => total = Some(*n),
-            TlvValue::SarSegmentSeqnum(n) => seq = Some(*n),
-            _ => {}
-        }
-    }
-    Seen {
-        esm_class: u8::from(pdu.esm_class),
-        data_coding: u8::from(pdu.data_coding),
-        short_message: pdu.short_message().as_ref().to_vec(),
-        message_payload: payload,
-        sar: reference.zip(total).zip(seq).map(|((r, t), s)| (r, t, s)),
-    }
-}
-
-/// Accepts deliver_sm until `expected` came, then for [`QUIET`] more (so that an extra one
-/// right behind shows).
-async fn delivered(incoming: &mut Receiver<IncomingDeliver>, expected: usize) -> Vec<Seen> {
-    let mut all = Vec::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let limit = if all.len() < expected {
-            deadline.saturating_duration_since(tokio::time::Instant::now())
-        } else {
-            QUIET
-        };
-        let Ok(Some(deliver)) = tokio::time::timeout(limit, incoming.recv()).await else {
-            return all;
-        };
-        all.push(seen(&deliver));
-        deliver.accept();
-    }
-}
+use smsgw_smpp::BindKind;
 
 /// A gateway whose connector binds to a raw carrier, with `account_extra` in its account.
 async fn start(account_extra: &str) -> (Gateway, CarrierLink, tempfile::TempDir, RawCarrier) {
@@ -132,24 +25,6 @@ async fn start(account_extra: &str) -> (Gateway, CarrierLink, tempfile::TempDir,
     let gateway = Gateway::start(config).await.unwrap();
     let link = carrier.next_link().await;
     (gateway, link, dir, carrier)
-}
-
-/// Sends each PDU and checks it was answered OK.
-async fn send_all(link: &mut CarrierLink, pdus: &[(u32, Vec<u8>)]) {
-    for (sequence, pdu) in pdus {
-        link.send(pdu).await;
-        assert_eq!(link.answer(*sequence).await, CommandStatus::EsmeRok);
-    }
-}
-
-fn plain(data_coding: u8, short_message: &[u8]) -> Seen {
-    Seen {
-        esm_class: 0,
-        data_coding,
-        short_message: short_message.to_vec(),
-        message_payload: None,
-        sar: None,
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
