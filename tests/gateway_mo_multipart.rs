@@ -224,3 +224,95 @@ async fn a_push_account_gets_one_push_with_the_whole_text() {
     );
     gateway.shutdown().await;
 }
+
+/// The deliver_sm an independent client (python smpplib) receives, `count` of them.
+async fn smpplib_received(gateway: &Gateway, count: usize) -> Vec<serde_json::Value> {
+    let args = [
+        "127.0.0.1".to_owned(),
+        gateway.smpp_addr().port().to_string(),
+        "acme".to_owned(),
+        PASSWORD.to_owned(),
+        count.to_string(),
+    ];
+    smpplib_json_lines("smpplib_receive.py", &args).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_smpplib_client_gets_the_parts_with_their_udh_or_one_message_payload() {
+    for (mode, expected) in [("parts", 3), ("payload", 1)] {
+        let (gateway, mut link, _dir, _carrier) =
+            start(&format!("mo_multipart = \"{mode}\"")).await;
+        let texts = ["Hello ", "from ", "smpplib"];
+        let part = |seq: u8| {
+            let user_data = texts[usize::from(seq) - 1].as_bytes();
+            part_pdu(u32::from(seq), 0, &udh16(0x0102, 3, seq), user_data, None)
+        };
+        send_all(&mut link, &[(2, part(2)), (3, part(3)), (1, part(1))]).await;
+        let got = smpplib_received(&gateway, expected).await;
+        let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
+        let seen: Vec<(u64, String, String)> = got
+            .iter()
+            .map(|pdu| {
+                (
+                    pdu["esm_class"].as_u64().unwrap(),
+                    pdu["short_message"].as_str().unwrap().to_owned(),
+                    pdu["message_payload"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        let want: Vec<(u64, String, String)> = if mode == "parts" {
+            (1..=3u8)
+                .map(|seq| {
+                    let body = [
+                        udh16(0x0102, 3, seq),
+                        texts[usize::from(seq) - 1].as_bytes().to_vec(),
+                    ];
+                    (0x40, hex(&body.concat()), String::new())
+                })
+                .collect()
+        } else {
+            vec![(0, String::new(), hex(b"Hello from smpplib"))]
+        };
+        assert_eq!(seen, want, "{mode}");
+        gateway.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_opt_out_keyword_counts_in_the_whole_text_not_in_a_part() {
+    let (gateway, mut link, _dir, _carrier) =
+        start("mo_multipart = \"payload\"\n[accounts.opt_out]\nenabled = true").await;
+    let (client, mut incoming) = bind_to(gateway.smpp_addr(), BindKind::Transceiver).await;
+    let mt = || client.submit(submit(HANDSET, "offer", false));
+    // A part that reads STOP, of a message that does not.
+    let not_a_stop = [
+        (1, b"STOP".as_slice()),
+        (2, b" sending me jokes".as_slice()),
+    ]
+    .map(|(seq, text)| {
+        (
+            u32::from(seq),
+            part_pdu(u32::from(seq), 0, &udh8(1, 2, seq), text, None),
+        )
+    });
+    send_all(&mut link, &not_a_stop).await;
+    assert_eq!(delivered(&mut incoming, 1).await.len(), 1);
+    mt().await.expect("not opted out by a part");
+    // STOP split in two parts.
+    let stop = [(1, b"ST".as_slice()), (2, b"OP".as_slice())].map(|(seq, text)| {
+        (
+            10 + u32::from(seq),
+            part_pdu(10 + u32::from(seq), 0, &udh8(2, 2, seq), text, None),
+        )
+    });
+    send_all(&mut link, &stop).await;
+    assert_eq!(
+        delivered(&mut incoming, 1).await,
+        [Seen {
+            message_payload: Some(b"STOP".to_vec()),
+            ..plain(0, &[])
+        }]
+    );
+    assert!(mt().await.is_err(), "opted out by the whole STOP");
+    gateway.shutdown().await;
+}
