@@ -316,3 +316,20 @@ async fn an_opt_out_keyword_counts_in_the_whole_text_not_in_a_part() {
     assert!(mt().await.is_err(), "opted out by the whole STOP");
     gateway.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_part_with_its_udh_in_message_payload_joins_its_set() {
+    let (gateway, mut link, _dir, _carrier) = start("mo_multipart = \"payload\"").await;
+    let (_client, mut incoming) = bind_to(gateway.smpp_addr(), BindKind::Receiver).await;
+    let first = part_pdu_in_payload(1, &udh8(5, 2, 1), b"in payload, ");
+    let second = part_pdu(2, 0, &udh8(5, 2, 2), b"in short_message", None);
+    send_all(&mut link, &[(1, first), (2, second)]).await;
+    assert_eq!(
+        delivered(&mut incoming, 1).await,
+        [Seen {
+            message_payload: Some(b"in payload, in short_message".to_vec()),
+            ..plain(0, &[])
+        }]
+    );
+    gateway.shutdown().await;
+}

@@ -15,8 +15,8 @@ use sha2::{Digest, Sha256};
 use smsgw_smpp::{
     client::DeliverHandler,
     encoding::{
-        decode_text, is_delivery_receipt, parse_udh, receipt_from_deliver_sm, InboundPart,
-        ReceiptIdFormat, SegmentInfo, UdhError, ESM_CLASS_UDHI,
+        decode_text, is_delivery_receipt, parse_udh, receipt_from_deliver_sm, sar_segment,
+        InboundPart, ReceiptIdFormat, SegmentInfo, UdhError, ESM_CLASS_UDHI,
     },
     frame,
     rusmpp::{
@@ -367,16 +367,26 @@ enum MoBody<'a> {
 /// Reads an MO's body: the text is in message_payload when the carrier sent it that way
 /// (short_message then empty, as SMPP requires).
 fn mo_body(deliver: &DeliverSm) -> MoBody<'_> {
-    let payload_tlv = deliver.tlvs().iter().find_map(|tlv| match tlv.value() {
-        Some(TlvValue::MessagePayload(payload)) => Some(payload.value.as_ref()),
-        _ => None,
-    });
+    let (mut payload_tlv, mut reference, mut total, mut seq) = (None, None, None, None);
+    for value in deliver.tlvs().iter().filter_map(Tlv::value) {
+        match value {
+            TlvValue::MessagePayload(payload) => payload_tlv = Some(payload.value.as_ref()),
+            TlvValue::SarMsgRefNum(n) => reference = Some(*n),
+            TlvValue::SarTotalSegments(n) => total = Some(*n),
+            TlvValue::SarSegmentSeqnum(n) => seq = Some(*n),
+            _ => {}
+        }
+    }
     let body = match payload_tlv {
         Some(payload) if deliver.short_message().as_ref().is_empty() => payload,
         _ => deliver.short_message().as_ref(),
     };
-    let udhi = u8::from(deliver.esm_class) & ESM_CLASS_UDHI != 0;
-    let part = match InboundPart::from_deliver_sm(deliver) {
+    let esm_class = u8::from(deliver.esm_class);
+    let udhi = esm_class & ESM_CLASS_UDHI != 0;
+    let parsed = sar_segment(reference, total, seq).and_then(|sar| {
+        InboundPart::parse(esm_class, u8::from(deliver.data_coding), body, None, sar)
+    });
+    let part = match parsed {
         Ok(part) => part,
         Err(error) => {
             let after_header = match body.split_first() {

@@ -51,6 +51,23 @@ pub fn part_pdu(
     ))
 }
 
+/// [`part_pdu`] with `udh` and `user_data` in message_payload (short_message empty), as some
+/// carriers send them.
+pub fn part_pdu_in_payload(sequence: u32, udh: &[u8], user_data: &[u8]) -> Vec<u8> {
+    let body: Vec<u8> = udh.iter().chain(user_data).copied().collect();
+    let pdu = DeliverSm::builder()
+        .esm_class(EsmClass::from(0x40))
+        .source_addr(HANDSET.parse::<COctetString<1, 21>>().unwrap())
+        .destination_addr(SHORT_CODE.parse::<COctetString<1, 21>>().unwrap())
+        .push_tlv(MessageDeliveryRequestTlvValue::MessagePayload(
+            smsgw_smpp::rusmpp::values::MessagePayload::new(
+                smsgw_smpp::rusmpp::types::AnyOctetString::from_vec(body),
+            ),
+        ))
+        .build();
+    frame::encode_to_vec(&Command::new(CommandStatus::EsmeRok, sequence, pdu))
+}
+
 pub fn udh8(reference: u8, total: u8, seq: u8) -> Vec<u8> {
     vec![5, 0, 3, reference, total, seq]
 }
