@@ -123,6 +123,13 @@ pub async fn a_part_set_changes_only_at_the_version_read(store: Arc<dyn Store>) 
     );
     // Another set (other reference, other total) was never touched.
     assert_eq!(store.part_set(&self::key(1, 4)).await.unwrap().value, None);
+    // The key begins a new set.
+    let again = store.part_set(&key).await.unwrap();
+    assert_eq!(
+        store.commit(write(&[3], again.version)).await.unwrap(),
+        Committed::Done
+    );
+    assert!(store.part_set(&key).await.unwrap().value.is_some());
 }
 
 pub async fn mo_parts_are_kept_once_and_delivered_whole(store: Arc<dyn Store>) {
