@@ -333,3 +333,38 @@ async fn a_part_with_its_udh_in_message_payload_joins_its_set() {
     );
     gateway.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_parts_go_together_on_one_of_the_accounts_binds() {
+    let (gateway, mut link, _dir, _carrier) = start("").await;
+    let (_first, mut on_first) = bind_to(gateway.smpp_addr(), BindKind::Receiver).await;
+    let (_second, mut on_second) = bind_to(gateway.smpp_addr(), BindKind::Transceiver).await;
+    for reference in 1..=4u8 {
+        let part = |seq: u8| {
+            let sequence = u32::from(reference) * 10 + u32::from(seq);
+            (
+                sequence,
+                part_pdu(sequence, 0, &udh8(reference, 3, seq), b"x", None),
+            )
+        };
+        send_all(&mut link, &[part(1), part(2), part(3)]).await;
+    }
+    let (first, second) = tokio::join!(delivered(&mut on_first, 1), delivered(&mut on_second, 1));
+    assert_eq!(first.len() + second.len(), 12, "{first:?} {second:?}");
+    // Each set went whole to one bind, its places in order (sets may interleave).
+    let mut seen_on = std::collections::HashMap::new();
+    for (bind, got) in [first, second].into_iter().enumerate() {
+        for seen in got {
+            let (reference, place) = (seen.short_message[3], seen.short_message[5]);
+            seen_on
+                .entry(reference)
+                .or_insert_with(Vec::new)
+                .push((bind, place));
+        }
+    }
+    for (reference, places) in seen_on {
+        let bind = places[0].0;
+        assert_eq!(places, [(bind, 1), (bind, 2), (bind, 3)], "set {reference}");
+    }
+    gateway.shutdown().await;
+}
