@@ -298,7 +298,8 @@ impl CarrierInbound {
         identity: &MoIdentity,
         received: &ReceivedPart,
     ) -> Result<Option<Keyword>, StoreError> {
-        if self.keywords.is_none() {
+        let enabled = self.keywords.as_ref();
+        if !enabled.is_some_and(|keywords| keywords.enabled_for(&received.account)) {
             return Ok(None);
         }
         match would_complete(&*self.store, received).await? {

@@ -10,7 +10,7 @@
 //!
 //! A set never completed is delivered part by part after its connector's
 //! `mo_multipart_timeout` by [`deliver_incomplete`], which the node's durable timer fires with
-//! the [`IncompleteSet`] that [`PartOutcome::Waiting::began`] names; sets neither completed
+//! the [`IncompleteSet`] that [`PartOutcome::Waiting`] names (`began`); sets neither completed
 //! nor timed out are removed by retention (`Store::sweep`).
 
 use std::time::Duration;
