@@ -299,8 +299,68 @@ pub struct Mo {
     pub account: String,
     pub source: String,
     pub destination: String,
+    /// The whole text (every part's, in order, for a multipart MO).
     pub text: String,
     pub connector: String,
+    pub received_at_ms: u64,
+    /// The parts as the carrier sent them, for an MO that came in several deliver_sm (all of
+    /// them once complete; one when an incomplete set is delivered part by part).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segments: Option<MoSegments>,
+}
+
+/// How a multipart MO reaches an account's SMPP binds (`[accounts.x] mo_multipart`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MoMultipart {
+    /// Each part in its own deliver_sm as the carrier sent it (UDH with UDHI, or SAR TLVs),
+    /// one after the other on one bind, for the client to join.
+    #[default]
+    Parts,
+    /// One deliver_sm with the whole user data in `message_payload`.
+    Payload,
+}
+
+/// How a multipart MO was segmented by the handset or carrier, and its parts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MoSegments {
+    /// The data_coding every part came with (the first part's when they differ).
+    pub data_coding: u8,
+    pub reference: u16,
+    pub total: u8,
+    /// The parts came with SAR TLVs (sar_msg_ref_num ...), not with a concatenation UDH.
+    #[serde(default)]
+    pub sar: bool,
+    /// In order of `seq`.
+    pub parts: Vec<MoPart>,
+}
+
+impl MoSegments {
+    /// Whether every part is here.
+    pub fn complete(&self) -> bool {
+        self.parts.len() == usize::from(self.total)
+    }
+
+    /// The parts' user data in order, without UDHs.
+    pub fn payload(&self) -> Vec<u8> {
+        self.parts
+            .iter()
+            .flat_map(|part| part.payload.iter().copied())
+            .collect()
+    }
+}
+
+/// One part of a multipart MO, as the carrier sent it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MoPart {
+    /// Its place, 1 ..= total.
+    pub seq: u8,
+    /// The UDH as received (length octet included); empty for a part that came with SAR TLVs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub udh: Vec<u8>,
+    /// User data without the UDH.
+    pub payload: Vec<u8>,
+    /// Our id for this part alone (an incomplete set's part is delivered with it).
+    pub id: String,
     pub received_at_ms: u64,
 }
 

@@ -182,6 +182,13 @@ impl MoKeywords {
             .find(|a| a.system_id == system_id)
     }
 
+    /// Whether the account reads keywords in its MOs at all (a multipart MO's parts need not
+    /// be looked at otherwise).
+    pub fn enabled_for(&self, system_id: &str) -> bool {
+        self.account(system_id)
+            .is_some_and(|account| account.opt_out.enabled)
+    }
+
     /// The keyword of an MO to its account, if any (nothing is written).
     pub fn keyword_of(&self, mo: &Mo) -> Option<Keyword> {
         keyword(&self.account(&mo.account)?.opt_out, &mo.text)

@@ -10,6 +10,7 @@ use smsgw::config::{
     Secret, StoreConfig, StoreTls,
 };
 use smsgw::credentials::verify_password;
+use smsgw::message::MoMultipart;
 use smsgw_smpp::encoding::ReceiptIdFormat;
 
 const ENV: &[(&str, &str)] = &[
@@ -193,6 +194,29 @@ fn shipped_example_parses_with_every_setting() {
         .contains("Reply STOP"));
     assert!(!bulkco.opt_out.enabled);
     assert_eq!(bulkco.opt_out.stop.len(), 6);
+    assert_eq!(acme.mo_multipart, MoMultipart::Parts);
+    assert_eq!(primary.mo_multipart_timeout, Duration::from_secs(1800));
+}
+
+#[test]
+fn mo_multipart_is_parts_or_payload() {
+    let config = load(&format!("{ACCOUNT}mo_multipart = \"payload\"\n")).unwrap();
+    let account = config.account_by_system_id("a").unwrap();
+    assert_eq!(account.mo_multipart, MoMultipart::Payload);
+    let config = load(ACCOUNT).unwrap();
+    let account = config.account_by_system_id("a").unwrap();
+    assert_eq!(account.mo_multipart, MoMultipart::Parts);
+    assert_problem(
+        &format!("{ACCOUNT}mo_multipart = \"joined\"\n"),
+        "4:16",
+        "must be \"parts\" or \"payload\"",
+    );
+    let config = load(&format!(
+        "{ACCOUNT}{CONNECTOR}mo_multipart_timeout = \"2m\"\n{ROUTE}"
+    ))
+    .unwrap();
+    let connector = config.connector("c1").unwrap();
+    assert_eq!(connector.mo_multipart_timeout, Duration::from_secs(120));
 }
 
 #[test]

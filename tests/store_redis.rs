@@ -260,6 +260,7 @@ async fn new_work_is_announced_once_per_batch_and_wakes_local_waiters() {
         text: "x".into(),
         connector: "sim".into(),
         received_at_ms: smsgw::message::now_ms(),
+        segments: None,
     };
     store
         .carrier_mo(

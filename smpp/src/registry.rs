@@ -108,29 +108,46 @@ impl Registry {
         system_id: &str,
         pdu: impl Into<Pdu>,
     ) -> Result<Delivered, DeliverError> {
-        let pdu = pdu.into();
+        self.deliver_in_order(system_id, vec![pdu.into()]).await
+    }
+
+    /// Sends `pdus` one after the other on ONE receiving bind of the account (the parts of a
+    /// concatenated message, which a client joins per bind), each after the previous one's
+    /// response. Stops at the first response that is not OK and reports it; OK when all were.
+    /// A bind that is gone before the first PDU left is passed over for the next one.
+    pub async fn deliver_in_order(
+        &self,
+        system_id: &str,
+        pdus: Vec<Pdu>,
+    ) -> Result<Delivered, DeliverError> {
         let receivers = self.receivers(system_id);
         if receivers.is_empty() {
             return Err(DeliverError::NoReceiver(system_id.to_owned()));
         }
         let start = self.cursor.fetch_add(1, Ordering::Relaxed);
-        for offset in 0..receivers.len() {
+        'binds: for offset in 0..receivers.len() {
             let session = &receivers[(start + offset) % receivers.len()];
-            match session.request(pdu.clone()).await {
-                Ok(response) => {
-                    return Ok(Delivered {
-                        session: session.id(),
-                        status: response.status(),
-                    })
-                }
-                Err(error) if error.never_sent() => continue,
-                Err(error) => {
-                    return Err(DeliverError::Request {
-                        session: session.id(),
-                        error,
-                    })
+            let mut delivered = Delivered {
+                session: session.id(),
+                status: CommandStatus::EsmeRok,
+            };
+            for (index, pdu) in pdus.iter().enumerate() {
+                match session.request(pdu.clone()).await {
+                    Ok(response) if response.status() == CommandStatus::EsmeRok => {}
+                    Ok(response) => {
+                        delivered.status = response.status();
+                        return Ok(delivered);
+                    }
+                    Err(error) if index == 0 && error.never_sent() => continue 'binds,
+                    Err(error) => {
+                        return Err(DeliverError::Request {
+                            session: session.id(),
+                            error,
+                        })
+                    }
                 }
             }
+            return Ok(delivered);
         }
         Err(DeliverError::NoReceiver(system_id.to_owned()))
     }

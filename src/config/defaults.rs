@@ -32,6 +32,8 @@ pub const IDEMPOTENCY_TTL: Duration = Duration::from_secs(24 * 3600);
 pub const DR_TIMEOUT: Duration = Duration::from_secs(48 * 3600);
 /// The shortest `validity` and `dr_timeout` a configuration may set.
 pub const MIN_LIFETIME: Duration = Duration::from_secs(1);
+/// See `upstream::mo_parts::DEFAULT_INCOMPLETE_TIMEOUT` for why 30 minutes.
+pub const MO_MULTIPART_TIMEOUT: Duration = crate::upstream::mo_parts::DEFAULT_INCOMPLETE_TIMEOUT;
 
 /// Pushes in flight per account. Measured against SMPP binds (4 binds x window 64, 256
 /// deliver_sm in flight): 16 reached 53-56 % of their receipts per second, 64 reached 72 %,
@@ -183,6 +185,7 @@ impl Default for Config {
             opt_out: crate::config::defaults_opt_out(),
             validity: None,
             dr_timeout: None,
+            mo_multipart: crate::message::MoMultipart::Parts,
         };
         let sim = ConnectorConfig {
             name: SIM_CONNECTOR.to_owned(),
@@ -206,6 +209,7 @@ impl Default for Config {
             rebind_delay: REBIND_DELAY,
             fallback_after: FALLBACK_AFTER,
             dr_timeout: DR_TIMEOUT,
+            mo_multipart_timeout: MO_MULTIPART_TIMEOUT,
         };
         let everything_to_sim = Route {
             prefix: String::new(),

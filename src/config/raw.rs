@@ -133,6 +133,7 @@ pub(crate) struct RawAccount {
     pub opt_out: Option<S<RawOptOut>>,
     pub validity: Option<S<String>>,
     pub dr_timeout: Option<S<String>>,
+    pub mo_multipart: Option<S<String>>,
 }
 
 /// `[accounts.opt_out]`.
@@ -205,6 +206,7 @@ pub(crate) struct RawConnector {
     pub rebind_delay: Option<S<String>>,
     pub fallback_after: Option<S<String>>,
     pub dr_timeout: Option<S<String>>,
+    pub mo_multipart_timeout: Option<S<String>>,
 }
 
 /// `tls = true`, `tls = false` or `tls = { ca = "carrier-ca.pem" }`.

@@ -219,6 +219,8 @@ pub struct Account {
     /// How long after the submit an MT that asked for a receipt waits for a final one
     /// before it is UNKNOWN; `None`: the connector's `dr_timeout`.
     pub dr_timeout: Option<Duration>,
+    /// How a multipart MO reaches the account's binds (a push always has the whole text).
+    pub mo_multipart: crate::message::MoMultipart,
 }
 
 /// `[accounts.opt_out]`: what an MO's keyword does and what is answered (see `crate::optout`).
@@ -360,6 +362,9 @@ pub struct ConnectorConfig {
     /// How long after the submit an MT that asked for a receipt waits for a final one
     /// before it is UNKNOWN (an account's own `dr_timeout` wins).
     pub dr_timeout: Duration,
+    /// How long a multipart MO's incomplete set waits for its missing parts, before its
+    /// parts are delivered one by one.
+    pub mo_multipart_timeout: Duration,
 }
 
 impl ConnectorConfig {

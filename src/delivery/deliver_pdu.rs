@@ -1,11 +1,15 @@
 //! The deliver_sm a client gets for a receipt (esm_class 0x04, TLVs, standard text) or an MO.
+//! A multipart MO is, by the account's `mo_multipart`, its parts as the carrier sent them
+//! (8- or 16-bit concatenation UDH with UDHI, or SAR TLVs: same reference, total and places,
+//! same data_coding) or one deliver_sm with the whole user data in `message_payload`.
 
 use smsgw_smpp::{
     encoding::{
         encode_text, receipt_deliver_sm, DeliveryReceipt, ReceiptDate, ReceiptStat,
-        DEFAULT_PREFERENCE,
+        DEFAULT_PREFERENCE, ESM_CLASS_UDHI,
     },
     rusmpp::{
+        self,
         pdus::DeliverSm,
         tlvs::MessageDeliveryRequestTlvValue,
         types::{AnyOctetString, OctetString},
@@ -13,14 +17,92 @@ use smsgw_smpp::{
     },
 };
 
-use crate::message::{Mo, OutboxItem, Receipt};
+use crate::message::{Mo, MoMultipart, MoPart, MoSegments, OutboxItem, Receipt};
 
-/// The deliver_sm for an outbox item; `None` for a timer, which is no client's.
+/// Longest `short_message`; longer user data goes in `message_payload`.
+const SHORT_MESSAGE_MAX: usize = 254;
+
+/// The deliver_sm for an outbox item (a multipart MO as one: see [`deliver_sms_for`]);
+/// `None` for a timer, which is no client's.
 pub fn deliver_sm_for(item: &OutboxItem) -> Option<DeliverSm> {
-    match item {
-        OutboxItem::Receipt(receipt) => Some(receipt_pdu(receipt)),
-        OutboxItem::Mo(mo) => Some(mo_pdu(mo)),
-        OutboxItem::Timer(_) => None,
+    Some(match item {
+        OutboxItem::Receipt(receipt) => receipt_pdu(receipt),
+        OutboxItem::Mo(mo) => match &mo.segments {
+            Some(segments) => payload_pdu(mo, segments),
+            None => mo_pdu(mo),
+        },
+        OutboxItem::Timer(_) => return None,
+    })
+}
+
+/// The deliver_sm PDUs for an outbox item, to send in order on one bind: one, or a
+/// multipart MO's parts when the account takes them as parts; none for a timer.
+pub fn deliver_sms_for(item: &OutboxItem, multipart: MoMultipart) -> Vec<DeliverSm> {
+    match (item, multipart) {
+        (OutboxItem::Mo(mo), MoMultipart::Parts) => match &mo.segments {
+            Some(segments) => segments
+                .parts
+                .iter()
+                .map(|part| part_pdu(mo, segments, part))
+                .collect(),
+            None => vec![mo_pdu(mo)],
+        },
+        _ => deliver_sm_for(item).into_iter().collect(),
+    }
+}
+
+fn mo_builder(mo: &Mo, esm_class: u8, data_coding: u8) -> rusmpp::pdus::builders::DeliverSmBuilder {
+    // Explicit: rusmpp 0.4's EsmClass::default() is 0x08, not the plain 0x00.
+    DeliverSm::builder()
+        .esm_class(EsmClass::from(esm_class))
+        .source_addr(mo.source.parse().unwrap_or_default())
+        .destination_addr(mo.destination.parse().unwrap_or_default())
+        .data_coding(DataCoding::from(data_coding))
+}
+
+/// One part as the carrier sent it: its UDH (UDHI set) or its SAR TLVs.
+fn part_pdu(mo: &Mo, segments: &MoSegments, part: &MoPart) -> DeliverSm {
+    let udhi = if part.udh.is_empty() {
+        0
+    } else {
+        ESM_CLASS_UDHI
+    };
+    let body: Vec<u8> = part.udh.iter().chain(&part.payload).copied().collect();
+    let mut builder = mo_builder(mo, udhi, segments.data_coding);
+    if segments.sar {
+        builder = builder
+            .push_tlv(MessageDeliveryRequestTlvValue::SarMsgRefNum(
+                segments.reference,
+            ))
+            .push_tlv(MessageDeliveryRequestTlvValue::SarTotalSegments(
+                segments.total,
+            ))
+            .push_tlv(MessageDeliveryRequestTlvValue::SarSegmentSeqnum(part.seq));
+    }
+    with_body(builder, body)
+}
+
+/// The whole user data in `message_payload`, short_message empty.
+fn payload_pdu(mo: &Mo, segments: &MoSegments) -> DeliverSm {
+    mo_builder(mo, 0, segments.data_coding)
+        .push_tlv(MessageDeliveryRequestTlvValue::MessagePayload(
+            MessagePayload::new(AnyOctetString::from_vec(segments.payload())),
+        ))
+        .build()
+}
+
+/// `body` in short_message, or in message_payload when too long for it.
+fn with_body(builder: rusmpp::pdus::builders::DeliverSmBuilder, body: Vec<u8>) -> DeliverSm {
+    if body.len() <= SHORT_MESSAGE_MAX {
+        builder
+            .short_message(OctetString::from_vec(body).unwrap_or_default())
+            .build()
+    } else {
+        builder
+            .push_tlv(MessageDeliveryRequestTlvValue::MessagePayload(
+                MessagePayload::new(AnyOctetString::from_vec(body)),
+            ))
+            .build()
     }
 }
 
@@ -51,24 +133,7 @@ fn receipt_pdu(receipt: &Receipt) -> DeliverSm {
 fn mo_pdu(mo: &Mo) -> DeliverSm {
     let (encoding, body) = encode_text(&mo.text, &DEFAULT_PREFERENCE)
         .unwrap_or_else(|_| (smsgw_smpp::encoding::Encoding::Ucs2, utf16be(&mo.text)));
-    // Explicit: rusmpp 0.4's EsmClass::default() is 0x08, not the plain 0x00.
-    let builder = DeliverSm::builder()
-        .esm_class(EsmClass::from(0))
-        .source_addr(mo.source.parse().unwrap_or_default())
-        .destination_addr(mo.destination.parse().unwrap_or_default())
-        .data_coding(DataCoding::from(encoding.data_coding()));
-    if body.len() <= 254 {
-        builder
-            .short_message(OctetString::from_vec(body).unwrap_or_default())
-            .build()
-    } else {
-        // Too long for short_message: the whole text in message_payload.
-        builder
-            .push_tlv(MessageDeliveryRequestTlvValue::MessagePayload(
-                MessagePayload::new(AnyOctetString::from_vec(body)),
-            ))
-            .build()
-    }
+    with_body(mo_builder(mo, 0, encoding.data_coding()), body)
 }
 
 fn utf16be(text: &str) -> Vec<u8> {
@@ -117,6 +182,7 @@ mod tests {
             text: text.into(),
             connector: "sim".into(),
             received_at_ms: 0,
+            segments: None,
         };
         for text in ["STOP", "ünïcödé £€", "emoji 😀"] {
             let pdu = deliver_sm_for(&OutboxItem::Mo(mo(text))).unwrap();
@@ -128,5 +194,86 @@ mod tests {
         let pdu = deliver_sm_for(&OutboxItem::Mo(mo(&long))).unwrap();
         assert!(pdu.short_message().is_empty());
         assert_eq!(pdu.tlvs().len(), 1);
+    }
+
+    fn multipart(sar: bool) -> Mo {
+        let part = |seq: u8, payload: &[u8]| MoPart {
+            seq,
+            udh: if sar {
+                Vec::new()
+            } else {
+                vec![6, 8, 4, 0x01, 0x2C, 2, seq]
+            },
+            payload: payload.to_vec(),
+            id: format!("p{seq}"),
+            received_at_ms: 0,
+        };
+        Mo {
+            id: "p1".into(),
+            account: "acme".into(),
+            source: "447700900001".into(),
+            destination: "12345".into(),
+            text: "ab".into(),
+            connector: "sim".into(),
+            received_at_ms: 0,
+            segments: Some(MoSegments {
+                data_coding: 8,
+                reference: 300,
+                total: 2,
+                sar,
+                parts: vec![part(1, &[0, b'a']), part(2, &[0, b'b'])],
+            }),
+        }
+    }
+
+    #[test]
+    fn a_multipart_mo_goes_as_its_parts_with_their_udh_or_as_one_payload() {
+        let item = OutboxItem::Mo(multipart(false));
+        let parts = deliver_sms_for(&item, MoMultipart::Parts);
+        assert_eq!(parts.len(), 2);
+        for (pdu, seq) in parts.iter().zip([1u8, 2]) {
+            assert_eq!(u8::from(pdu.esm_class), ESM_CLASS_UDHI);
+            assert_eq!(u8::from(pdu.data_coding), 8);
+            let udh_and_text = [6, 8, 4, 0x01, 0x2C, 2, seq, 0, b'a' + seq - 1];
+            assert_eq!(pdu.short_message().as_ref(), udh_and_text);
+        }
+        let whole = deliver_sms_for(&item, MoMultipart::Payload);
+        assert_eq!(whole.len(), 1);
+        assert_eq!(
+            (u8::from(whole[0].esm_class), u8::from(whole[0].data_coding)),
+            (0, 8)
+        );
+        assert!(whole[0].short_message().is_empty());
+        let payload = whole[0].tlvs().iter().find_map(|tlv| match tlv.value() {
+            Some(rusmpp::tlvs::TlvValue::MessagePayload(p)) => Some(p.value.as_ref().to_vec()),
+            _ => None,
+        });
+        assert_eq!(payload.as_deref(), Some(&[0, b'a', 0, b'b'][..]));
+    }
+
+    #[test]
+    fn a_sar_set_goes_with_its_sar_values() {
+        let parts = deliver_sms_for(&OutboxItem::Mo(multipart(true)), MoMultipart::Parts);
+        let second = smsgw_smpp::encoding::InboundPart::parse(
+            u8::from(parts[1].esm_class),
+            u8::from(parts[1].data_coding),
+            parts[1].short_message().as_ref(),
+            None,
+            Some(smsgw_smpp::encoding::SegmentInfo::new(300, 2, 2).unwrap()),
+        )
+        .unwrap();
+        assert_eq!(u8::from(parts[1].esm_class), 0);
+        assert_eq!(second.payload, [0, b'b']);
+        let sar: Vec<_> = parts[1]
+            .tlvs()
+            .iter()
+            .filter_map(|tlv| match tlv.value() {
+                Some(rusmpp::tlvs::TlvValue::SarMsgRefNum(n)) => Some(u32::from(*n)),
+                Some(rusmpp::tlvs::TlvValue::SarTotalSegments(n)) => Some(u32::from(*n)),
+                Some(rusmpp::tlvs::TlvValue::SarSegmentSeqnum(n)) => Some(u32::from(*n)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(sar, [300, 2, 2]);
     }
 }

@@ -9,9 +9,9 @@ use smsgw_smpp::{rusmpp::CommandStatus, DeliverError, Registry};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, warn};
 
-use super::{deliver_pdu::deliver_sm_for, push::PushRoute};
+use super::{deliver_pdu::deliver_sms_for, push::PushRoute};
 use crate::{
-    message::{now_ms, OutboxItem},
+    message::{now_ms, MoMultipart, OutboxItem},
     store::{OutboxEntry, Store},
 };
 
@@ -41,6 +41,8 @@ pub struct AccountDelivery {
     pub store: Arc<dyn Store>,
     pub route: DeliveryRoute,
     pub outbox_ttl: Duration,
+    /// How a multipart MO goes to the account's binds.
+    pub mo_multipart: MoMultipart,
 }
 
 /// How one delivery attempt ended.
@@ -201,10 +203,15 @@ impl AccountDelivery {
     }
 
     async fn deliver_smpp(&self, registry: &Registry, entry: &OutboxEntry) -> Attempt {
-        let Some(pdu) = deliver_sm_for(&entry.item) else {
+        // A multipart MO's parts all on one bind, in order: done once each was answered OK.
+        let pdus: Vec<_> = deliver_sms_for(&entry.item, self.mo_multipart)
+            .into_iter()
+            .map(Into::into)
+            .collect();
+        if pdus.is_empty() {
             return Attempt::NotForClients;
-        };
-        match registry.deliver(&self.account, pdu).await {
+        }
+        match registry.deliver_in_order(&self.account, pdus).await {
             Ok(delivered) if delivered.status == CommandStatus::EsmeRok => Attempt::Delivered,
             Ok(delivered) => {
                 let delay = REFUSED_DELIVERY_BACKOFF.delay(entry.attempts);

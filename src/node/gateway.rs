@@ -121,7 +121,7 @@ impl Gateway {
         });
         let keywords = Arc::new(MoKeywords::new(ingest.clone()));
         let mut connectors = Vec::new();
-        for settings in connector_settings {
+        for (settings, connector) in connector_settings.into_iter().zip(config.connectors()) {
             let inbound = CarrierInbound::new(
                 &settings.name,
                 settings.receipt_id_format,
@@ -129,7 +129,8 @@ impl Gateway {
                 store.clone(),
                 mo_router.clone(),
             )
-            .with_keywords(keywords.clone());
+            .with_keywords(keywords.clone())
+            .with_multipart_timeout(connector.mo_multipart_timeout);
             connectors.push(Connector::start(settings, store.clone(), inbound));
         }
 
@@ -178,6 +179,7 @@ impl Gateway {
                 store: store.clone(),
                 route: delivery_route(account, smpp.registry())?,
                 outbox_ttl: account.outbox_ttl,
+                mo_multipart: account.mo_multipart,
             };
             tasks.push(tokio::spawn(delivery.run(stop.child_token())));
         }

@@ -6,7 +6,7 @@ use std::{sync::Arc, time::Duration};
 
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use crate::store::Store;
 
@@ -26,6 +26,13 @@ pub fn spawn(store: Arc<dyn Store>, stop: CancellationToken) -> JoinHandle<()> {
                 Ok(swept) => {
                     metrics::counter!("store_swept_messages_total")
                         .increment(swept.messages as u64);
+                    if swept.part_sets > 0 {
+                        // Until durable timers deliver incomplete sets, parts that never
+                        // became whole end here: say so.
+                        warn!(part_sets = swept.part_sets, "multipart MO sets never completed (nor delivered part by part) removed by retention");
+                        metrics::counter!("store_swept_part_sets_total")
+                            .increment(swept.part_sets as u64);
+                    }
                     info!(?swept, "store swept");
                 }
                 Err(err) => error!(%err, "store sweep failed"),

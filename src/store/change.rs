@@ -13,7 +13,10 @@ use std::{future::Future, time::Duration};
 
 use serde::{Deserialize, Serialize};
 
-use super::{MessageRecord, StoreError};
+use super::{
+    part_sets::{next_part_set_version, PartSet, PartSetKey},
+    MessageRecord, StoreError,
+};
 use crate::message::{CarrierReceipt, MessageId, OutboxItem, Priority};
 
 /// A value as read, with the version a change can be guarded by.
@@ -73,6 +76,9 @@ pub enum Guard {
     Unmapped(CarrierKey),
     /// [`Committed::Conflict`] unless exactly `count` receipts are parked under the id.
     ParkedCount { key: CarrierKey, count: usize },
+    /// [`Committed::Conflict`] unless the part set is still at `version` (as read; what
+    /// [`super::Store::part_set`] gives for a set that does not exist means it still does not).
+    PartSetVersion { key: PartSetKey, version: u64 },
 }
 
 /// What a change writes once its guards hold.
@@ -103,6 +109,15 @@ pub enum Write {
     },
     /// This node's hold on a taken MT ends (it was submitted or rejected).
     EndLease(MessageId),
+    /// A multipart MO's parts so far; `version` is the one after its
+    /// [`Guard::PartSetVersion`] (see [`Change::put_part_set`]).
+    PartSet {
+        key: PartSetKey,
+        set: PartSet,
+        version: u64,
+    },
+    /// The part set is gone (delivered whole, or part by part after its timeout).
+    RemovePartSet(PartSetKey),
 }
 
 /// How a commit ended.
@@ -154,6 +169,30 @@ impl Change {
         });
         record.version = version + 1;
         self.writes.push(Write::Record(record));
+        self
+    }
+
+    /// Writes a part set read at `version` (guarded by it).
+    pub fn put_part_set(&mut self, key: PartSetKey, set: PartSet, version: u64) -> &mut Self {
+        self.guards.push(Guard::PartSetVersion {
+            key: key.clone(),
+            version,
+        });
+        self.writes.push(Write::PartSet {
+            key,
+            set,
+            version: next_part_set_version(version),
+        });
+        self
+    }
+
+    /// Removes a part set read at `version` (guarded by it).
+    pub fn remove_part_set(&mut self, key: PartSetKey, version: u64) -> &mut Self {
+        self.guards.push(Guard::PartSetVersion {
+            key: key.clone(),
+            version,
+        });
+        self.writes.push(Write::RemovePartSet(key));
         self
     }
 

@@ -12,6 +12,7 @@
 pub mod change;
 pub mod embedded;
 pub mod nats;
+pub mod part_sets;
 pub mod redis;
 
 use std::{path::Path, time::Duration};
@@ -30,6 +31,7 @@ pub use change::{
 };
 pub use embedded::EmbeddedStore;
 pub use nats::{NatsStore, NatsTarget, NatsTls};
+pub use part_sets::{PartSet, PartSetKey};
 
 /// Why a store operation failed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -187,6 +189,9 @@ pub struct SweepStats {
     pub carrier_ids: usize,
     pub parked_receipts: usize,
     pub messages: usize,
+    /// Multipart MO sets begun longer than the retention ago (never completed, and not
+    /// delivered part by part by their timeout).
+    pub part_sets: usize,
     /// Redis: consumers of the queue and outbox groups with nothing pending, idle for ten
     /// leases (nodes that restarted or went away); a live one is recreated on its next read.
     pub idle_consumers: usize,
@@ -225,6 +230,10 @@ pub trait Store: Send + Sync + 'static {
         id: &MessageId,
         keys: &[CarrierKey],
     ) -> Result<(Versioned<MessageRecord>, Vec<Vec<CarrierReceipt>>), StoreError>;
+
+    /// A multipart MO's part set with the version a change is guarded by; `None` (with the
+    /// version that stands for "no set") when there is none.
+    async fn part_set(&self, key: &PartSetKey) -> Result<Versioned<Option<PartSet>>, StoreError>;
 
     /// The value of an unexpired claim.
     async fn claimed(&self, space: &ClaimSpace, key: &str) -> Result<Option<String>, StoreError>;
@@ -277,7 +286,8 @@ pub trait Store: Send + Sync + 'static {
     async fn queue_depths(&self) -> Result<Vec<(String, usize)>, StoreError>;
 
     /// Removes what is no longer needed: expired idempotency keys and dedupe claims, and
-    /// final messages, carrier-id mappings and parked receipts older than `retention`.
+    /// final messages, carrier-id mappings, parked receipts and multipart MO part sets older
+    /// than `retention`.
     async fn sweep(&self, retention: Duration) -> Result<SweepStats, StoreError>;
 
     /// Records that `node` is alive for `lease` from now.

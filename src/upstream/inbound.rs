@@ -15,7 +15,8 @@ use sha2::{Digest, Sha256};
 use smsgw_smpp::{
     client::DeliverHandler,
     encoding::{
-        decode_text, is_delivery_receipt, parse_udh, receipt_from_deliver_sm, ReceiptIdFormat,
+        decode_text, is_delivery_receipt, parse_udh, receipt_from_deliver_sm, sar_segment,
+        InboundPart, ReceiptIdFormat, SegmentInfo, UdhError, ESM_CLASS_UDHI,
     },
     frame,
     rusmpp::{
@@ -25,14 +26,17 @@ use smsgw_smpp::{
     },
     SessionHandle,
 };
-use tracing::{error, warn};
+use tracing::{debug, error, warn};
 
 use crate::{
-    message::{now_ms, state_from_code, CarrierReceipt, MessageState, Mo},
+    message::{now_ms, state_from_code, CarrierReceipt, MessageState, Mo, MoPart},
     optout::{Keyword, MoKeywords},
-    store::{Store, StoreError},
+    store::{PartSetKey, Store, StoreError},
     upstream::{
         mo::{carrier_mo, seen_before, MoIdentity},
+        mo_parts::{
+            carrier_mo_part, would_complete, PartOutcome, ReceivedPart, DEFAULT_INCOMPLETE_TIMEOUT,
+        },
         receipts::{carrier_receipt, ReceiptOutcome},
     },
 };
@@ -53,6 +57,8 @@ pub struct CarrierInbound {
     mo_router: MoRouter,
     /// Opt-out keywords in MOs (see [`crate::optout`]); none in tests of the inbound alone.
     keywords: Option<Arc<MoKeywords>>,
+    /// How long a multipart MO's set waits for its missing parts (see `upstream::mo_parts`).
+    multipart_timeout: Duration,
 }
 
 impl CarrierInbound {
@@ -71,7 +77,14 @@ impl CarrierInbound {
             store,
             mo_router,
             keywords: None,
+            multipart_timeout: DEFAULT_INCOMPLETE_TIMEOUT,
         }
+    }
+
+    /// How long a multipart MO's incomplete set waits before its parts go out one by one.
+    pub fn with_multipart_timeout(mut self, timeout: Duration) -> Self {
+        self.multipart_timeout = timeout;
+        self
     }
 
     /// Applies opt-out keywords of MOs and sends their auto-replies.
@@ -170,27 +183,6 @@ impl CarrierInbound {
                 .increment(1);
             return CommandStatus::EsmeRinvdstadr;
         };
-        // The text is in message_payload when the carrier sent it that way (short_message
-        // then empty, as SMPP requires).
-        let mut body = match deliver.tlvs().iter().find_map(|tlv| match tlv.value() {
-            Some(TlvValue::MessagePayload(payload)) => Some(payload.value.as_ref()),
-            _ => None,
-        }) {
-            Some(payload) if deliver.short_message().as_ref().is_empty() => payload,
-            _ => deliver.short_message().as_ref(),
-        };
-        if u8::from(deliver.esm_class) & 0x40 != 0 {
-            if let Ok(udh) = parse_udh(body) {
-                body = udh.payload;
-            }
-        }
-        let text = match decode_text(u8::from(deliver.data_coding), body) {
-            Ok(text) => text,
-            Err(err) => {
-                warn!(connector = %self.connector, %err, "MO text kept as lossy UTF-8");
-                String::from_utf8_lossy(body).into_owned()
-            }
-        };
         let received_at_ms = now_ms();
         let pdu_digest = pdu_digest(sequence_number, deliver);
         let identity = match carrier_mo_id(deliver) {
@@ -201,32 +193,126 @@ impl CarrierInbound {
                 pdu_digest: pdu_digest.clone(),
             },
         };
+        let id = format!("mo-{received_at_ms}-{}", &pdu_digest[..16]);
+        let data_coding = u8::from(deliver.data_coding);
+        let body = match mo_body(deliver) {
+            MoBody::Part(part) => {
+                let received = ReceivedPart {
+                    key: PartSetKey {
+                        connector: self.connector.clone(),
+                        source,
+                        destination,
+                        reference: part.segment.reference,
+                        total: part.segment.total,
+                    },
+                    account,
+                    data_coding,
+                    sar: part.sar,
+                    part: MoPart {
+                        seq: part.segment.seq,
+                        udh: part.udh,
+                        payload: part.payload,
+                        id,
+                        received_at_ms,
+                    },
+                };
+                return self.on_mo_part(&identity, &received).await;
+            }
+            MoBody::Whole(body) => body,
+            MoBody::BadSegment { error, body } => {
+                // Most gateways do the same: the handset's text still reaches the client.
+                warn!(connector = %self.connector, %error, "MO part with an unusable UDH or SAR values; delivered as a single MO");
+                metrics::counter!("upstream_mo_bad_segment_total", "connector" => self.connector.clone()).increment(1);
+                body
+            }
+        };
+        let text = match decode_text(data_coding, body) {
+            Ok(text) => text,
+            Err(err) => {
+                warn!(connector = %self.connector, %err, "MO text kept as lossy UTF-8");
+                String::from_utf8_lossy(body).into_owned()
+            }
+        };
         let mo = Mo {
-            id: format!("mo-{received_at_ms}-{}", &pdu_digest[..16]),
+            id,
             account,
             source,
             destination,
             text,
             connector: self.connector.clone(),
             received_at_ms,
+            segments: None,
         };
         let keyword = match self.apply_keyword(&identity, &mo).await {
             Ok(keyword) => keyword,
             Err(err) => return self.store_refused("mo", &err),
         };
-        let replied =
-            keyword.and_then(|keyword| Some((self.keywords.clone()?, keyword, mo.clone())));
-        match carrier_mo(&*self.store, &identity, self.response_timeout, mo).await {
+        match carrier_mo(&*self.store, &identity, self.response_timeout, mo.clone()).await {
             Ok(fresh) => {
-                if let (true, Some((keywords, keyword, mo))) = (fresh, replied) {
-                    // Not awaited: the carrier's answer does not wait for the reply's ingest.
-                    tokio::spawn(async move { keywords.reply(&mo, keyword).await });
+                if fresh {
+                    self.reply(keyword, mo);
                 }
                 let label = if fresh { "queued" } else { "duplicate" };
                 metrics::counter!("upstream_mo_total", "connector" => self.connector.clone(), "outcome" => label).increment(1);
                 CommandStatus::EsmeRok
             }
             Err(err) => self.store_refused("mo", &err),
+        }
+    }
+
+    /// A part of a multipart MO: into its set; the whole MO's keyword is applied before the
+    /// part that completes it is stored.
+    async fn on_mo_part(&self, identity: &MoIdentity, received: &ReceivedPart) -> CommandStatus {
+        let keyword = match self.whole_keyword(identity, received).await {
+            Ok(keyword) => keyword,
+            Err(err) => return self.store_refused("mo", &err),
+        };
+        let outcome =
+            match carrier_mo_part(&*self.store, identity, self.response_timeout, received).await {
+                Ok(outcome) => outcome,
+                Err(err) => return self.store_refused("mo", &err),
+            };
+        let label = match outcome {
+            PartOutcome::Duplicate => "duplicate",
+            PartOutcome::AlreadyHeld => "part_held",
+            PartOutcome::Waiting { began, .. } => {
+                if let Some(set) = began {
+                    // What the node's durable timer is to fire with `deliver_incomplete`.
+                    debug!(connector = %self.connector, reference = set.key.reference, total = set.key.total,
+                        due_ms = set.started_ms + self.multipart_timeout.as_millis() as u64, "multipart MO set begun");
+                }
+                "part_waiting"
+            }
+            PartOutcome::Complete(mo) => {
+                self.reply(keyword, mo);
+                "queued"
+            }
+        };
+        metrics::counter!("upstream_mo_total", "connector" => self.connector.clone(), "outcome" => label).increment(1);
+        CommandStatus::EsmeRok
+    }
+
+    /// The keyword of the whole MO `received` would complete, applied (durably).
+    async fn whole_keyword(
+        &self,
+        identity: &MoIdentity,
+        received: &ReceivedPart,
+    ) -> Result<Option<Keyword>, StoreError> {
+        let enabled = self.keywords.as_ref();
+        if !enabled.is_some_and(|keywords| keywords.enabled_for(&received.account)) {
+            return Ok(None);
+        }
+        match would_complete(&*self.store, received).await? {
+            Some(whole) => self.apply_keyword(identity, &whole).await,
+            None => Ok(None),
+        }
+    }
+
+    /// Sends a keyword's auto-reply (not awaited: the carrier's answer does not wait for the
+    /// reply's ingest).
+    fn reply(&self, keyword: Option<Keyword>, mo: Mo) {
+        if let (Some(keywords), Some(keyword)) = (self.keywords.clone(), keyword) {
+            tokio::spawn(async move { keywords.reply(&mo, keyword).await });
         }
     }
 }
@@ -253,6 +339,90 @@ impl DeliverHandler for CarrierInbound {
         } else {
             self.on_mo(session, sequence_number, &deliver).await
         }
+    }
+}
+
+/// A part of a multipart MO as it came.
+struct SegmentedBody {
+    segment: SegmentInfo,
+    /// With SAR TLVs (else with a concatenation UDH).
+    sar: bool,
+    /// The UDH as received (none for SAR).
+    udh: Vec<u8>,
+    payload: Vec<u8>,
+}
+
+/// What an MO's body is.
+enum MoBody<'a> {
+    Part(SegmentedBody),
+    /// A single MO (a "part 1 of 1" too): its user data without a UDH.
+    Whole(&'a [u8]),
+    /// A UDH or SAR values that cannot be used (a place 0 or past the total, a total of 0, a
+    /// header longer than the message): the user data after the header when its length fits.
+    BadSegment {
+        error: UdhError,
+        body: &'a [u8],
+    },
+}
+
+/// Reads an MO's body: the text is in message_payload when the carrier sent it that way
+/// (short_message then empty, as SMPP requires).
+fn mo_body(deliver: &DeliverSm) -> MoBody<'_> {
+    let (mut payload_tlv, mut reference, mut total, mut seq) = (None, None, None, None);
+    for value in deliver.tlvs().iter().filter_map(Tlv::value) {
+        match value {
+            TlvValue::MessagePayload(payload) => payload_tlv = Some(payload.value.as_ref()),
+            TlvValue::SarMsgRefNum(n) => reference = Some(*n),
+            TlvValue::SarTotalSegments(n) => total = Some(*n),
+            TlvValue::SarSegmentSeqnum(n) => seq = Some(*n),
+            _ => {}
+        }
+    }
+    let body = match payload_tlv {
+        Some(payload) if deliver.short_message().as_ref().is_empty() => payload,
+        _ => deliver.short_message().as_ref(),
+    };
+    let esm_class = u8::from(deliver.esm_class);
+    let udhi = esm_class & ESM_CLASS_UDHI != 0;
+    let parsed = sar_segment(reference, total, seq).and_then(|sar| {
+        InboundPart::parse(esm_class, u8::from(deliver.data_coding), body, None, sar)
+    });
+    let part = match parsed {
+        Ok(part) => part,
+        Err(error) => {
+            let after_header = match body.split_first() {
+                Some((&udhl, rest)) if udhi && usize::from(udhl) <= rest.len() => {
+                    &rest[usize::from(udhl)..]
+                }
+                _ => body,
+            };
+            return MoBody::BadSegment {
+                error,
+                body: after_header,
+            };
+        }
+    };
+    let without_udh = if udhi {
+        &body[body.len().saturating_sub(part.payload.len())..]
+    } else {
+        body
+    };
+    match part.segment {
+        Some(segment) if segment.total > 1 => {
+            let from_udh = udhi && parse_udh(body).is_ok_and(|udh| udh.segment.is_some());
+            let udh = if from_udh {
+                body[..body.len() - without_udh.len()].to_vec()
+            } else {
+                Vec::new()
+            };
+            MoBody::Part(SegmentedBody {
+                segment,
+                sar: !from_udh,
+                udh,
+                payload: part.payload,
+            })
+        }
+        _ => MoBody::Whole(without_udh),
     }
 }
 

@@ -37,8 +37,9 @@ pub fn resend_window(response_timeout: Duration) -> Duration {
     response_timeout * 2
 }
 
-/// The claim key and its time to live for `identity` on `connector`.
-fn dedupe_claim(
+/// The claim key and its time to live for `identity` on `connector` (a multipart MO's parts
+/// each have theirs, see [`super::mo_parts`]).
+pub(crate) fn dedupe_claim(
     connector: &str,
     identity: &MoIdentity,
     response_timeout: Duration,

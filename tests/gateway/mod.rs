@@ -4,6 +4,7 @@
 
 pub mod deliveries;
 pub mod hand_pdus;
+pub mod multipart;
 pub mod push_receiver;
 pub mod raw_carrier;
 pub mod raw_esme;

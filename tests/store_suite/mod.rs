@@ -55,7 +55,12 @@ macro_rules! store_contract {
             an_mt_still_queued_when_its_validity_ends_expires_with_one_receipt,
             a_submitted_mt_does_not_expire,
             no_final_receipt_in_time_ends_the_mt_unknown_once_and_a_late_one_joins_its_history,
-            a_final_receipt_in_time_leaves_the_dr_timeout_nothing_to_do
+            a_final_receipt_in_time_leaves_the_dr_timeout_nothing_to_do,
+            a_part_set_changes_only_at_the_version_read,
+            mo_parts_are_kept_once_and_delivered_whole,
+            the_last_parts_racing_make_one_whole_mo,
+            an_incomplete_set_is_delivered_part_by_part_once,
+            sweep_removes_part_sets_older_than_the_retention
         );
     };
 }
@@ -63,6 +68,7 @@ macro_rules! store_contract {
 mod flows;
 mod lifecycle;
 mod opt_outs;
+mod part_sets;
 mod primitives;
 mod timers;
 
@@ -73,6 +79,8 @@ pub use flows::Flows;
 pub use lifecycle::*;
 #[allow(unused_imports)]
 pub use opt_outs::*;
+#[allow(unused_imports)]
+pub use part_sets::*;
 #[allow(unused_imports)]
 pub use primitives::*;
 use smsgw::{
@@ -521,6 +529,7 @@ pub async fn an_mo_is_dropped_only_as_a_resend_or_by_carrier_id(store: Arc<dyn S
         text: "YES".into(),
         connector: "sim".into(),
         received_at_ms: now_ms(),
+        segments: None,
     };
     let pdu = |sequence_number: u32| MoIdentity::Pdu {
         bind: "n1.7".into(),
@@ -574,6 +583,7 @@ pub async fn outbox_retry_waits_and_expiry_removes(store: Arc<dyn Store>) {
         text: "x".into(),
         connector: "sim".into(),
         received_at_ms: now_ms(),
+        segments: None,
     };
     store
         .carrier_mo(

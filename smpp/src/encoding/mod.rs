@@ -43,7 +43,9 @@ pub use text::{
     choose_encoding, decode_text, encode_text, DecodeError, EncodeError, Encoding,
     DEFAULT_PREFERENCE,
 };
-pub use udh::{concat_udh, parse_udh, sar_segment, ParsedUdh, SegmentInfo, UdhError};
+pub use udh::{
+    concat_udh, parse_udh, sar_segment, ParsedUdh, SegmentInfo, UdhError, ESM_CLASS_UDHI,
+};
 
 #[cfg(test)]
 mod proptests;

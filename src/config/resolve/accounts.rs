@@ -11,6 +11,7 @@ use crate::config::defaults;
 use crate::config::raw::RawAccount;
 use crate::config::types::{Account, NumberPattern};
 use crate::credentials::{check_password_hash, hash_password};
+use crate::message::MoMultipart;
 
 /// SMPP 3.4 system_id is a C-octet string of at most 16 octets, NUL included.
 const MAX_SYSTEM_ID_LEN: usize = 15;
@@ -94,9 +95,25 @@ pub(super) fn resolve(
                 "dr_timeout",
                 defaults::MIN_LIFETIME,
             ),
+            mo_multipart: mo_multipart(raw.mo_multipart.as_ref(), resolver),
         });
     }
     accounts
+}
+
+fn mo_multipart(written: Option<&Spanned<String>>, resolver: &mut Resolver) -> MoMultipart {
+    match written.map(|s| s.get_ref().as_str()) {
+        None | Some("parts") => MoMultipart::Parts,
+        Some("payload") => MoMultipart::Payload,
+        Some(other) => {
+            let span = written.map(Spanned::span).unwrap_or_default();
+            resolver.problems.at(
+                span,
+                format!("mo_multipart \"{other}\" must be \"parts\" or \"payload\""),
+            );
+            MoMultipart::Parts
+        }
+    }
 }
 
 pub(super) fn system_id(value: &Spanned<String>, resolver: &mut Resolver) -> String {

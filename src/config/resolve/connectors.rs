@@ -100,6 +100,12 @@ pub(super) fn resolve(
                 defaults::DR_TIMEOUT,
                 defaults::MIN_LIFETIME,
             ),
+            mo_multipart_timeout: resolver.duration(
+                raw.mo_multipart_timeout.as_ref(),
+                "mo_multipart_timeout",
+                defaults::MO_MULTIPART_TIMEOUT,
+                Duration::from_secs(1),
+            ),
         });
     }
     connectors

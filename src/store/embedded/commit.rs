@@ -5,7 +5,10 @@
 use super::{durable, encode, key2, kv::Table, Batch, EmbeddedStore, Index};
 use crate::{
     message::{now_ms, CarrierReceipt, MessageId, Priority},
-    store::{CarrierKey, Change, ClaimSpace, Committed, Guard, MessageRecord, StoreError, Write},
+    store::{
+        CarrierKey, Change, ClaimSpace, Committed, Guard, MessageRecord, PartSet, PartSetKey,
+        StoreError, Write,
+    },
 };
 use serde::{Deserialize, Serialize};
 
@@ -14,6 +17,17 @@ use serde::{Deserialize, Serialize};
 pub(super) struct ClaimRecord {
     pub(super) value: String,
     pub(super) expires_ms: u64,
+}
+
+/// A multipart MO's part set with its version (see `store::part_sets`).
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) struct StoredPartSet {
+    pub(super) version: u64,
+    pub(super) set: PartSet,
+}
+
+pub(super) fn part_set_key(key: &PartSetKey) -> String {
+    key2(&key.connector, &key.within_connector())
 }
 
 /// An MT to queue once its change is durable: connector, priority, id, released.
@@ -108,6 +122,11 @@ impl EmbeddedStore {
                 Guard::ParkedCount { key, count } => {
                     (self.parked(index, key)?.len() != *count).then_some(Committed::Conflict)
                 }
+                Guard::PartSetVersion { key, version } => {
+                    let stored = self.get::<StoredPartSet>(Table::PartSets, &part_set_key(key))?;
+                    (stored.map_or(0, |stored| stored.version) != *version)
+                        .then_some(Committed::Conflict)
+                }
             };
             if failed.is_some() {
                 return Ok(failed);
@@ -152,6 +171,11 @@ impl EmbeddedStore {
                 Write::EndLease(id) => {
                     index.taken.remove(&id);
                 }
+                Write::PartSet { key, set, version } => {
+                    let stored = StoredPartSet { version, set };
+                    batch.put(Table::PartSets, part_set_key(&key), encode(&stored));
+                }
+                Write::RemovePartSet(key) => batch.delete(Table::PartSets, part_set_key(&key)),
             }
         }
         Ok(enqueue)

@@ -31,10 +31,11 @@ pub enum Table {
     Dedupe,
     Outbox,
     OptOuts,
+    PartSets,
 }
 
 impl Table {
-    const ALL: [Table; 7] = [
+    const ALL: [Table; 8] = [
         Table::Messages,
         Table::Idempotency,
         Table::CarrierIds,
@@ -42,6 +43,7 @@ impl Table {
         Table::Dedupe,
         Table::Outbox,
         Table::OptOuts,
+        Table::PartSets,
     ];
 
     fn definition(self) -> TableDefinition<'static, &'static str, &'static [u8]> {
@@ -53,6 +55,7 @@ impl Table {
             Table::Dedupe => "dedupe",
             Table::Outbox => "outbox",
             Table::OptOuts => "opt_outs",
+            Table::PartSets => "mo_part_sets",
         })
     }
 }

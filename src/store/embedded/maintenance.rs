@@ -1,9 +1,14 @@
 //! Retention in the embedded store: expired claims, and final messages, carrier-id mappings
-//! and parked receipts older than the retention, removed in one batch.
+//! parked receipts and multipart MO part sets older than the retention, removed in one batch.
 
 use std::time::Duration;
 
-use super::{commit::ClaimRecord, decode, durable, kv::Table, Batch, EmbeddedStore};
+use super::{
+    commit::{ClaimRecord, StoredPartSet},
+    decode, durable,
+    kv::Table,
+    Batch, EmbeddedStore,
+};
 use crate::{
     message::{now_ms, CarrierReceipt},
     store::{CarrierIdRecord, MessageRecord, StoreError, SweepStats},
@@ -45,6 +50,13 @@ impl EmbeddedStore {
                 let mut index = self.index();
                 index.parked = index.parked.saturating_sub(parked.len());
                 stats.parked_receipts += parked.len();
+            }
+        }
+        for (key, value) in self.kv.scan(Table::PartSets)? {
+            let stored: StoredPartSet = decode(&key, &value)?;
+            if stored.set.started_ms < cutoff {
+                batch.delete(Table::PartSets, key);
+                stats.part_sets += 1;
             }
         }
         for (key, value) in self.kv.scan(Table::Messages)? {

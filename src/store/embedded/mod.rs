@@ -17,7 +17,7 @@ use serde::{de::DeserializeOwned, Serialize};
 use tokio::sync::Notify;
 
 mod commit;
-use commit::{carrier_key, ClaimRecord};
+use commit::{carrier_key, part_set_key, ClaimRecord, StoredPartSet};
 pub mod kv;
 mod maintenance;
 mod opt_outs;
@@ -31,7 +31,7 @@ use self::{
 };
 use super::{
     CarrierIdRecord, CarrierKey, Change, ClaimSpace, Committed, MessageRecord, NodeInfo, OptOut,
-    OutboxEntry, OutboxRecord, Store, StoreError, SweepStats, Versioned,
+    OutboxEntry, OutboxRecord, PartSet, PartSetKey, Store, StoreError, SweepStats, Versioned,
 };
 use crate::message::{
     now_ms, queue_rank, CarrierReceipt, MessageId, MessageState, Mt, OutboxItem, Priority,
@@ -267,6 +267,20 @@ impl Store for EmbeddedStore {
             .map(|key| self.parked(&index, key))
             .collect::<Result<_, _>>()?;
         Ok((versioned(record), parked))
+    }
+
+    async fn part_set(&self, key: &PartSetKey) -> Result<Versioned<Option<PartSet>>, StoreError> {
+        let stored = self.get::<StoredPartSet>(Table::PartSets, &part_set_key(key))?;
+        Ok(match stored {
+            Some(stored) => Versioned {
+                value: Some(stored.set),
+                version: stored.version,
+            },
+            None => Versioned {
+                value: None,
+                version: 0,
+            },
+        })
     }
 
     async fn claimed(&self, space: &ClaimSpace, key: &str) -> Result<Option<String>, StoreError> {

@@ -283,6 +283,9 @@ impl Shard {
                     }
                     batch.expect(subject, *seq);
                 }
+                Guard::PartSetVersion { key, version } => {
+                    batch.expect(self.part_set_subject(key), *version);
+                }
             }
         }
         let mut touched = Vec::new();
@@ -342,6 +345,14 @@ impl Shard {
                     }
                     batch.ended.push(id.clone());
                 }
+                Write::PartSet { key, set, .. } => {
+                    batch.put(self.part_set_subject(key), values::encode(set)?, None);
+                }
+                Write::RemovePartSet(key) => batch.put(
+                    self.part_set_subject(key),
+                    Bytes::new(),
+                    Some(super::part_sets::REMOVED_SET_TTL),
+                ),
             }
         }
         for subject in tombstones {

@@ -78,7 +78,7 @@ impl Shard {
         }
         let cutoff = now_ms().saturating_sub(retention.as_millis() as u64);
         stats.messages = self.remove_final_records(cutoff).await?;
-        (stats.carrier_ids, stats.parked_receipts) = self.remove_old_slots(cutoff).await?;
+        self.remove_old_slots(cutoff, &mut stats).await?;
         Ok(stats)
     }
 
@@ -129,21 +129,32 @@ impl Shard {
         Ok(removed)
     }
 
-    /// Carrier-id slots last written at or before `cutoff`: (mappings, parked receipts).
-    async fn remove_old_slots(&self, cutoff: u64) -> Result<(usize, usize), StoreError> {
+    /// Carrier-id slots and multipart MO part sets last written at or before `cutoff` (a
+    /// part set is written when it begins and with each part).
+    async fn remove_old_slots(
+        &self,
+        cutoff: u64,
+        stats: &mut SweepStats,
+    ) -> Result<(), StoreError> {
         let filter = self.subjects.slots();
-        let (mut mappings, mut parked) = (0, 0);
         let mut slots = pin!(self.scan(&filter, 1));
         while let Some(found) = slots.try_next().await? {
             if written_ms(&found) > cutoff {
                 break;
             }
+            if self.subjects.is_part_set(&found.subject) {
+                // A removed set's empty message expires on its own.
+                if !found.payload.is_empty() && self.delete(found.sequence).await? {
+                    stats.part_sets += 1;
+                }
+                continue;
+            }
             let slot: Slot = values::decode(&found.subject, &found.payload)?;
             if self.delete(found.sequence).await? {
-                mappings += usize::from(slot.mapping.is_some());
-                parked += slot.parked.len();
+                stats.carrier_ids += usize::from(slot.mapping.is_some());
+                stats.parked_receipts += slot.parked.len();
             }
         }
-        Ok((mappings, parked))
+        Ok(())
     }
 }

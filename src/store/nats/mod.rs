@@ -27,6 +27,7 @@ mod maintenance;
 mod moves;
 mod opt_outs;
 mod outbox;
+mod part_sets;
 pub mod placement;
 mod queue;
 pub mod route;
@@ -57,7 +58,7 @@ use self::{
 };
 use super::{
     CarrierIdRecord, CarrierKey, Change, ClaimSpace, Committed, MessageRecord, NodeInfo, OptOut,
-    OutboxEntry, Store, StoreError, SweepStats, Versioned,
+    OutboxEntry, PartSet, PartSetKey, Store, StoreError, SweepStats, Versioned,
 };
 use crate::message::{CarrierReceipt, MessageId, Mt};
 
@@ -208,6 +209,10 @@ impl Store for NatsStore {
         }
     }
 
+    async fn part_set(&self, key: &PartSetKey) -> Result<Versioned<Option<PartSet>>, StoreError> {
+        self.of_connector(&key.connector).read_part_set(key).await
+    }
+
     async fn claimed(&self, space: &ClaimSpace, key: &str) -> Result<Option<String>, StoreError> {
         // Only replays and lookups by client id read claims: asking each shard is affordable.
         for shard in &self.shards {
@@ -320,6 +325,7 @@ impl Store for NatsStore {
             total.dedupe_claims += stats.dedupe_claims;
             total.carrier_ids += stats.carrier_ids;
             total.parked_receipts += stats.parked_receipts;
+            total.part_sets += stats.part_sets;
             total.messages += stats.messages;
             total.idle_consumers += stats.idle_consumers;
         }

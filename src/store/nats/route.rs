@@ -1,6 +1,7 @@
 //! Which shard commits a [`Change`]: every key it touches must be in one shard's stream, so
 //! the change is one atomic batch there. What names a connector decides (a queue entry, a
-//! carrier-id slot, a record by its current connector, an MO by the connector it came on),
+//! carrier-id slot, a record by its current connector, an MO or a multipart MO's part set by
+//! the connector it came on),
 //! then an MT this node holds (the shard it was taken from); claims and client receipts go
 //! with the rest of their change. A change naming two shards is refused: the flows never
 //! build one, and committing half of it would break its all-or-nothing promise.
@@ -59,14 +60,18 @@ pub fn route(
                 Some(shard) => (shard, format!("held message {id}")),
                 None => continue,
             },
+            Write::PartSet { key, .. } | Write::RemovePartSet(key) => connector(&key.connector),
         };
         decide(shard, why)?;
     }
     for guard in &change.guards {
-        if let Guard::Unmapped(key) | Guard::ParkedCount { key, .. } = guard {
-            let (shard, why) = connector(&key.connector);
-            decide(shard, why)?;
-        }
+        let named = match guard {
+            Guard::Unmapped(key) | Guard::ParkedCount { key, .. } => &key.connector,
+            Guard::PartSetVersion { key, .. } => &key.connector,
+            _ => continue,
+        };
+        let (shard, why) = connector(named);
+        decide(shard, why)?;
     }
     if let Some((shard, _)) = decided {
         return Ok(Route::Shard(shard));
@@ -176,10 +181,35 @@ mod tests {
                 text: "hi".into(),
                 connector: "c".into(),
                 received_at_ms: 0,
+                segments: None,
             })));
         assert_eq!(
             route(&mo, &placement(), nobody_holds).unwrap(),
             Route::Shard(2)
+        );
+        // A multipart MO's set goes with its connector, guarded or removed alone.
+        let key = crate::store::PartSetKey {
+            connector: "b".into(),
+            source: "1".into(),
+            destination: "2".into(),
+            reference: 7,
+            total: 3,
+        };
+        let mut held = Change::default();
+        held.claim(ClaimSpace::MoDedupe, "k", "", Duration::from_secs(1))
+            .guard(Guard::PartSetVersion {
+                key: key.clone(),
+                version: 4,
+            });
+        assert_eq!(
+            route(&held, &placement(), nobody_holds).unwrap(),
+            Route::Shard(1)
+        );
+        let mut removed = Change::default();
+        removed.remove_part_set(key, 4);
+        assert_eq!(
+            route(&removed, &placement(), nobody_holds).unwrap(),
+            Route::Shard(1)
         );
         let mut version = Change::default();
         version.guard(Guard::RecordVersion {

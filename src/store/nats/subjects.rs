@@ -152,6 +152,19 @@ impl Subjects {
         )
     }
 
+    /// A multipart MO's part set (`within`: its key within the connector), among the
+    /// connector's carrier-id slots (the `p` token is never a [`token`]).
+    pub fn part_set(&self, connector: &str, within: &str) -> String {
+        format!("{}.m.{}.p.{}", self.prefix, token(connector), token(within))
+    }
+
+    /// Whether a subject under [`Self::slots`] is a part set's.
+    pub fn is_part_set(&self, subject: &str) -> bool {
+        subject
+            .strip_prefix(&format!("{}.m.", self.prefix))
+            .is_some_and(|rest| rest.split('.').nth(1) == Some("p"))
+    }
+
     /// Every carrier-id slot, for the sweep.
     pub fn slots(&self) -> String {
         format!("{}.m.>", self.prefix)

@@ -59,6 +59,9 @@ impl RedisStore {
             Guard::ParkedCount { key, count } => {
                 step.list_len_is(&self.parked_key(key), *count);
             }
+            Guard::PartSetVersion { key, version } => {
+                step.field_is(&self.part_set_key(key), "v", &version_field(*version));
+            }
         }
     }
 
@@ -103,6 +106,8 @@ impl RedisStore {
                 self.end_lease(step, &id);
                 ended.push(id);
             }
+            Write::PartSet { key, set, version } => self.put_part_set(step, &key, &set, version),
+            Write::RemovePartSet(key) => self.remove_part_set(step, &key),
         }
     }
 

@@ -125,6 +125,17 @@ impl Keys {
         self.key(&["parked-newest"])
     }
 
+    /// A multipart MO's part set (within its connector, see `PartSetKey::within_connector`):
+    /// hash with the JSON set (`json`) and its version (`v`).
+    pub fn part_set(&self, connector: &str, within: &str) -> String {
+        self.key(&["mps:", connector, within])
+    }
+
+    /// Part-set keys by when the set began (ms), for retention.
+    pub fn part_sets_started(&self) -> String {
+        self.key(&["mps-started"])
+    }
+
     /// Ids of final messages by their last event (ms), for retention.
     pub fn final_messages(&self) -> String {
         self.key(&["final"])

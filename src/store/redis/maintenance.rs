@@ -123,8 +123,8 @@ impl RedisStore {
     }
 
     /// Expired claims (Redis already dropped their keys; this clears and counts the
-    /// indexes), and final messages, carrier-id mappings and parked receipts older than
-    /// `retention`.
+    /// indexes), and final messages, carrier-id mappings, parked receipts and part sets older
+    /// than `retention`.
     pub(super) async fn remove_old(&self, retention: Duration) -> Result<SweepStats, StoreError> {
         let now = now_ms();
         let cutoff = now.saturating_sub(retention.as_millis() as u64);
@@ -149,6 +149,9 @@ impl RedisStore {
                     &keys.message_prefix(),
                     false,
                 )
+                .await?,
+            part_sets: self
+                .sweep_index(&keys.part_sets_started(), cutoff, "", false)
                 .await?,
             idle_consumers: self.remove_idle_consumers().await?,
             spent_timer_outboxes: self.forget_spent_timer_accounts().await?,

@@ -52,6 +52,7 @@ mod mts;
 mod opt_outs;
 mod outbox;
 mod pacing;
+mod part_sets;
 pub mod scripts;
 mod sentinel;
 pub mod wakeups;
@@ -71,7 +72,8 @@ use self::{
 };
 use super::{
     change::MAX_ATTEMPTS, CarrierIdRecord, CarrierKey, Change, ClaimSpace, Committed,
-    MessageRecord, OptOut, OutboxEntry, OutboxRecord, Store, StoreError, SweepStats, Versioned,
+    MessageRecord, OptOut, OutboxEntry, OutboxRecord, PartSet, PartSetKey, Store, StoreError,
+    SweepStats, Versioned,
 };
 use crate::message::{now_ms, CarrierReceipt, MessageId, Mt, OutboxItem};
 
@@ -329,6 +331,10 @@ impl Store for RedisStore {
         keys: &[CarrierKey],
     ) -> Result<(Versioned<MessageRecord>, Vec<Vec<CarrierReceipt>>), StoreError> {
         self.record_and_parked(id, keys).await
+    }
+
+    async fn part_set(&self, key: &PartSetKey) -> Result<Versioned<Option<PartSet>>, StoreError> {
+        self.read_part_set(key).await
     }
 
     async fn claimed(&self, space: &ClaimSpace, key: &str) -> Result<Option<String>, StoreError> {
