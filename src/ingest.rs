@@ -15,7 +15,7 @@ use crate::{
     destination::destination_digits,
     message::{
         now_ms, IdGenerator, Interface, MessageId, Mt, OutboxItem, Payload, Priority, Timer,
-        TimerKind, Timing,
+        TimerAction, Timing,
     },
     optout,
     segmentation::count_parts,
@@ -381,8 +381,7 @@ pub async fn accept_mt<S: Store + ?Sized>(
         if let Some(send_at_ms) = mt.timing.send_at_ms {
             record.held = true;
             change.write(Write::Outbox(OutboxItem::Timer(Timer::new(
-                TimerKind::Release,
-                mt.id.clone(),
+                TimerAction::Release(mt.id.clone()),
                 send_at_ms,
             ))));
         } else {
@@ -395,8 +394,7 @@ pub async fn accept_mt<S: Store + ?Sized>(
         }
         if let Some(valid_until_ms) = mt.timing.valid_until_ms {
             change.write(Write::Outbox(OutboxItem::Timer(Timer::new(
-                TimerKind::Expire,
-                mt.id.clone(),
+                TimerAction::Expire(mt.id.clone()),
                 valid_until_ms,
             ))));
         }

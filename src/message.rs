@@ -364,16 +364,61 @@ pub struct MoPart {
     pub received_at_ms: u64,
 }
 
-/// What a [`Timer`] makes a flow do (see `crate::lifecycle::timers`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// What a [`Timer`] makes a flow do, and to what (see `crate::lifecycle::timers`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum TimerKind {
+pub enum TimerAction {
     /// A scheduled MT is due: queue it on its connector.
-    Release,
+    Release(MessageId),
     /// The MT's validity ended: EXPIRED if no carrier has it yet.
-    Expire,
+    Expire(MessageId),
     /// No final receipt came in time: UNKNOWN if still not final.
-    DrTimeout,
+    DrTimeout(MessageId),
+    /// A multipart MO's missing parts did not come in time: the parts that came are
+    /// delivered one by one.
+    MoIncomplete(IncompleteSet),
+}
+
+impl TimerAction {
+    /// A name for logs and metrics.
+    pub fn label(&self) -> &'static str {
+        match self {
+            TimerAction::Release(_) => "release",
+            TimerAction::Expire(_) => "expire",
+            TimerAction::DrTimeout(_) => "dr_timeout",
+            TimerAction::MoIncomplete(_) => "mo_incomplete",
+        }
+    }
+}
+
+/// Which set a multipart MO's part belongs to. A reference reused with another total
+/// (references wrap) is another set; the connector decides a NATS store's shard.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct PartSetKey {
+    pub connector: String,
+    pub source: String,
+    pub destination: String,
+    pub reference: u16,
+    pub total: u8,
+}
+
+impl PartSetKey {
+    /// The key within its connector, as one string (addresses never hold a NUL).
+    pub fn within_connector(&self) -> String {
+        format!(
+            "{}\0{}\0{}\0{}",
+            self.source, self.destination, self.reference, self.total
+        )
+    }
+}
+
+/// A multipart MO's set that waits for its missing parts: named by its key and when it
+/// began (a set completed and begun again under the same key is another set, with its own
+/// timer).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IncompleteSet {
+    pub key: PartSetKey,
+    pub started_ms: u64,
 }
 
 /// A durable timer: an outbox entry of a reserved account, not taken before `due_ms`, by
@@ -382,18 +427,16 @@ pub enum TimerKind {
 /// holds back early only timers due within the hour.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Timer {
-    pub action: TimerKind,
-    pub message_id: MessageId,
+    pub action: TimerAction,
     pub due_ms: u64,
     /// [`timer_account`] of `due_ms`.
     pub account: String,
 }
 
 impl Timer {
-    pub fn new(action: TimerKind, message_id: MessageId, due_ms: u64) -> Self {
+    pub fn new(action: TimerAction, due_ms: u64) -> Self {
         Self {
             action,
-            message_id,
             due_ms,
             account: timer_account(due_ms),
         }
@@ -452,7 +495,12 @@ impl OutboxItem {
         match self {
             OutboxItem::Receipt(r) => r.message_id.as_str(),
             OutboxItem::Mo(m) => &m.id,
-            OutboxItem::Timer(t) => t.message_id.as_str(),
+            OutboxItem::Timer(t) => match &t.action {
+                TimerAction::Release(id) | TimerAction::Expire(id) | TimerAction::DrTimeout(id) => {
+                    id.as_str()
+                }
+                TimerAction::MoIncomplete(set) => &set.key.source,
+            },
         }
     }
 }

@@ -368,3 +368,54 @@ async fn the_parts_go_together_on_one_of_the_accounts_binds() {
     }
     gateway.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_incomplete_set_reaches_the_bind_part_by_part_after_the_connector_timeout() {
+    let mut carrier = RawCarrier::listen().await;
+    let dir = tempfile::tempdir().unwrap();
+    let extra = ConfigExtra {
+        connector: "mo_multipart_timeout = \"1s\"",
+        ..ConfigExtra::default()
+    };
+    let text = config_text_with(carrier.addr, dir.path(), extra);
+    let config = Config::from_str_named(&text, "test.toml").unwrap_or_else(|e| panic!("{e}"));
+    let gateway = Gateway::start(config).await.unwrap();
+    let mut link = carrier.next_link().await;
+    let (_client, mut incoming) = bind_to(gateway.smpp_addr(), BindKind::Receiver).await;
+
+    // Parts 1 and 3 of 3; part 2 never comes.
+    let part = |seq: u8, text: &str| {
+        part_pdu(
+            u32::from(seq),
+            0,
+            &udh8(0x51, 3, seq),
+            text.as_bytes(),
+            None,
+        )
+    };
+    let sent = std::time::Instant::now();
+    send_all(&mut link, &[(1, part(1, "first ")), (3, part(3, "third"))]).await;
+    let got = delivered(&mut incoming, 2).await;
+    let waited = sent.elapsed();
+    let expected: Vec<Seen> = [(1u8, "first "), (3, "third")]
+        .iter()
+        .map(|(seq, text)| Seen {
+            esm_class: 0x40,
+            ..plain(0, &[udh8(0x51, 3, *seq), text.as_bytes().to_vec()].concat())
+        })
+        .collect();
+    assert_eq!(
+        got, expected,
+        "the parts that came, each with its UDH, once"
+    );
+    assert!(
+        waited >= Duration::from_secs(1),
+        "delivered after {waited:?}, before the set's timeout"
+    );
+    let metrics = metrics_text(gateway.http_addr()).await;
+    assert!(
+        metrics.contains("upstream_mo_incomplete_total{connector=\"sim\"} 1"),
+        "{metrics}"
+    );
+    gateway.shutdown().await;
+}

@@ -18,7 +18,7 @@ use std::{
 
 use smsgw::{
     message::{
-        now_ms, IdGenerator, MessageId, MessageState, OutboxItem, Priority, Timer, TimerKind,
+        now_ms, IdGenerator, MessageId, MessageState, OutboxItem, Priority, Timer, TimerAction,
     },
     store::{Change, Committed, RedisStore, Store, Write},
 };
@@ -314,8 +314,14 @@ async fn new_work_is_announced_once_per_batch_and_wakes_local_waiters() {
 async fn the_sweep_forgets_timer_accounts_of_past_hours_once_empty() {
     let (_server, store) = fresh().await;
     let now = now_ms();
-    let spent = Timer::new(TimerKind::Expire, MessageId("old".into()), now - 7_200_000);
-    let waiting = Timer::new(TimerKind::Expire, MessageId("new".into()), now + 3_600_000);
+    let spent = Timer::new(
+        TimerAction::Expire(MessageId("old".into())),
+        now - 7_200_000,
+    );
+    let waiting = Timer::new(
+        TimerAction::Expire(MessageId("new".into())),
+        now + 3_600_000,
+    );
     let (spent_account, waiting_account) = (spent.account.clone(), waiting.account.clone());
     for timer in [spent, waiting] {
         let mut change = Change::default();

@@ -1,6 +1,8 @@
 //! The timer worker: one per node, whichever nodes are alive. It takes due timers (outbox
 //! entries of the reserved `~timers-<hour>` accounts, see [`crate::message::Timer`]) like a
-//! deliverer takes receipts, runs the flow each names and marks it done. A timer taken by a
+//! deliverer takes receipts, runs the flow each names (release, expire, DR timeout, and a
+//! multipart MO's incomplete set, `upstream::mo_parts::deliver_incomplete`) and marks it
+//! done. A timer taken by a
 //! node that dies is handed out again when its lease ends; firing twice is harmless (every
 //! flow commits under the record's version guard).
 //!
@@ -18,8 +20,9 @@ use tracing::{debug, error, warn};
 
 use super::{dr_timed_out, expire_mt, release_scheduled};
 use crate::{
-    message::{now_ms, timer_account, timer_account_hour, timer_hour, OutboxItem, TimerKind},
+    message::{now_ms, timer_account, timer_account_hour, timer_hour, OutboxItem, TimerAction},
     store::{OutboxEntry, Store, StoreError},
+    upstream::mo_parts::{deliver_incomplete, IncompleteOutcome},
 };
 
 /// Timers taken at once per account; a full take is followed by another at once.
@@ -98,18 +101,18 @@ async fn fire_due(store: &Arc<dyn Store>, hours: &mut BTreeSet<u64>) -> bool {
 /// Runs one timer's flow and marks it done, or retries it later when the store failed.
 async fn fire(store: &dyn Store, entry: OutboxEntry) {
     let outcome = match &entry.item {
-        OutboxItem::Timer(timer) => run(store, timer.action, &timer.message_id)
+        OutboxItem::Timer(timer) => run(store, &timer.action)
             .await
-            .map(|applied| (timer.action, applied)),
+            .map(|applied| (timer.action.label(), applied)),
         other => {
             error!(account = %entry.account, item = ?other, "not a timer in a timer account; dropped");
-            Ok((TimerKind::Expire, false))
+            Ok(("not_a_timer", false))
         }
     };
     let recorded = match outcome {
         Ok((action, applied)) => {
             let outcome = if applied { "applied" } else { "nothing_to_do" };
-            metrics::counter!("lifecycle_timers_fired_total", "action" => action_label(action), "outcome" => outcome).increment(1);
+            metrics::counter!("lifecycle_timers_fired_total", "action" => action, "outcome" => outcome).increment(1);
             debug!(account = %entry.account, item = ?entry.item, outcome, "timer fired");
             store.outbox_done(&entry.account, entry.seq).await
         }
@@ -127,35 +130,27 @@ async fn fire(store: &dyn Store, entry: OutboxEntry) {
     }
 }
 
-/// The flow a timer names; whether it changed the MT.
-async fn run(
-    store: &dyn Store,
-    action: TimerKind,
-    id: &crate::message::MessageId,
-) -> Result<bool, StoreError> {
+/// The flow a timer names; whether it changed anything.
+async fn run(store: &dyn Store, action: &TimerAction) -> Result<bool, StoreError> {
     match action {
-        TimerKind::Release => release_scheduled(store, id).await,
-        TimerKind::Expire => {
+        TimerAction::Release(id) => release_scheduled(store, id).await,
+        TimerAction::Expire(id) => {
             let expired = expire_mt(store, id, false).await?;
             if expired {
                 metrics::counter!("lifecycle_mt_expired_total").increment(1);
             }
             Ok(expired)
         }
-        TimerKind::DrTimeout => {
+        TimerAction::DrTimeout(id) => {
             let ended = dr_timed_out(store, id).await?;
             if ended {
                 metrics::counter!("lifecycle_dr_timeouts_total").increment(1);
             }
             Ok(ended)
         }
-    }
-}
-
-fn action_label(action: TimerKind) -> &'static str {
-    match action {
-        TimerKind::Release => "release",
-        TimerKind::Expire => "expire",
-        TimerKind::DrTimeout => "dr_timeout",
+        TimerAction::MoIncomplete(set) => Ok(matches!(
+            deliver_incomplete(store, set).await?,
+            IncompleteOutcome::Delivered(_)
+        )),
     }
 }

@@ -6,28 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::message::PartSetKey;
 use crate::message::{now_ms, MoSegments};
-
-/// Which set a part belongs to. A reference reused with another total (references wrap) is
-/// another set; the connector decides a NATS store's shard.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct PartSetKey {
-    pub connector: String,
-    pub source: String,
-    pub destination: String,
-    pub reference: u16,
-    pub total: u8,
-}
-
-impl PartSetKey {
-    /// The key within its connector, as one string (addresses never hold a NUL).
-    pub fn within_connector(&self) -> String {
-        format!(
-            "{}\0{}\0{}\0{}",
-            self.source, self.destination, self.reference, self.total
-        )
-    }
-}
 
 /// The parts of one multipart MO received so far.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -267,17 +267,24 @@ impl CarrierInbound {
             Ok(keyword) => keyword,
             Err(err) => return self.store_refused("mo", &err),
         };
-        let outcome =
-            match carrier_mo_part(&*self.store, identity, self.response_timeout, received).await {
-                Ok(outcome) => outcome,
-                Err(err) => return self.store_refused("mo", &err),
-            };
+        let outcome = match carrier_mo_part(
+            &*self.store,
+            identity,
+            self.response_timeout,
+            self.multipart_timeout,
+            received,
+        )
+        .await
+        {
+            Ok(outcome) => outcome,
+            Err(err) => return self.store_refused("mo", &err),
+        };
         let label = match outcome {
             PartOutcome::Duplicate => "duplicate",
             PartOutcome::AlreadyHeld => "part_held",
             PartOutcome::Waiting { began, .. } => {
                 if let Some(set) = began {
-                    // What the node's durable timer is to fire with `deliver_incomplete`.
+                    // Its timer fires `deliver_incomplete` on whichever node is alive then.
                     debug!(connector = %self.connector, reference = set.key.reference, total = set.key.total,
                         due_ms = set.started_ms + self.multipart_timeout.as_millis() as u64, "multipart MO set begun");
                 }

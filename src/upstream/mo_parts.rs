@@ -15,11 +15,10 @@
 
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use smsgw_smpp::encoding::decode_text;
 
 use crate::{
-    message::{Mo, MoPart, MoSegments, OutboxItem},
+    message::{Mo, MoPart, MoSegments, OutboxItem, Timer, TimerAction},
     store::{
         change::commit_with_retries, Change, ClaimSpace, Committed, Guard, PartSet, PartSetKey,
         Store, StoreError, Versioned, Write,
@@ -46,14 +45,7 @@ pub struct ReceivedPart {
     pub part: MoPart,
 }
 
-/// What a timer carries to deliver a set whose missing parts never came: the set, and when it
-/// began (a set completed and begun again under the same key is another set, with its own
-/// timer).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct IncompleteSet {
-    pub key: PartSetKey,
-    pub started_ms: u64,
-}
+pub use crate::message::IncompleteSet;
 
 /// What a received part did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -158,6 +150,7 @@ pub async fn carrier_mo_part<S: Store + ?Sized>(
     store: &S,
     identity: &MoIdentity,
     response_timeout: Duration,
+    incomplete_after: Duration,
     received: &ReceivedPart,
 ) -> Result<PartOutcome, StoreError> {
     let (claim, ttl) = dedupe_claim(&received.key.connector, identity, response_timeout);
@@ -176,12 +169,23 @@ pub async fn carrier_mo_part<S: Store + ?Sized>(
                 PartOutcome::Complete(mo)
             }
             Some(set) => {
+                let began = began.then(|| IncompleteSet {
+                    key: received.key.clone(),
+                    started_ms: set.started_ms,
+                });
+                if let Some(began) = &began {
+                    // The set's timeout, durable with the set: fired by any node.
+                    let due_ms = began
+                        .started_ms
+                        .saturating_add(incomplete_after.as_millis() as u64);
+                    change.write(Write::Outbox(OutboxItem::Timer(Timer::new(
+                        TimerAction::MoIncomplete(began.clone()),
+                        due_ms,
+                    ))));
+                }
                 let outcome = PartOutcome::Waiting {
                     received: set.segments.parts.len() as u8,
-                    began: began.then(|| IncompleteSet {
-                        key: received.key.clone(),
-                        started_ms: set.started_ms,
-                    }),
+                    began,
                 };
                 change.put_part_set(received.key.clone(), set, version);
                 outcome

@@ -13,7 +13,7 @@ use smsgw_smpp::encoding::normalize_message_id;
 use crate::{
     message::{
         now_ms, CarrierReceipt, MessageId, MessageState, OutboxItem, Payload, Receipt, Timer,
-        TimerKind,
+        TimerAction,
     },
     store::{
         change::commit_with_retries, CarrierIdRecord, CarrierKey, Change, ClaimSpace, Committed,
@@ -135,8 +135,7 @@ pub async fn mt_submitted<S: Store + ?Sized>(
         if let Some(wait) = dr_timeout.filter(|_| !value.state.is_final()) {
             let due_ms = now_ms().saturating_add(wait.as_millis() as u64);
             change.write(Write::Outbox(OutboxItem::Timer(Timer::new(
-                TimerKind::DrTimeout,
-                id.clone(),
+                TimerAction::DrTimeout(id.clone()),
                 due_ms,
             ))));
         }

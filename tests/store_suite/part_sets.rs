@@ -6,7 +6,7 @@
 use std::{sync::Arc, time::Duration};
 
 use smsgw::{
-    message::{now_ms, MoPart, MoSegments, OutboxItem},
+    message::{now_ms, timer_account, MoPart, MoSegments, OutboxItem, TimerAction},
     store::{Change, Committed, PartSet, PartSetKey, Store},
     upstream::{
         mo::MoIdentity,
@@ -20,6 +20,8 @@ use smsgw::{
 use super::outbox_arriving;
 
 const TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a set waits for its missing parts in these tests.
+const INCOMPLETE_AFTER: Duration = Duration::from_millis(1500);
 
 fn key(reference: u16, total: u8) -> PartSetKey {
     PartSetKey {
@@ -58,7 +60,7 @@ fn pdu(n: u32) -> MoIdentity {
 }
 
 async fn add(store: &dyn Store, identity: MoIdentity, part: &ReceivedPart) -> PartOutcome {
-    carrier_mo_part(store, &identity, TIMEOUT, part)
+    carrier_mo_part(store, &identity, TIMEOUT, INCOMPLETE_AFTER, part)
         .await
         .unwrap()
 }
@@ -224,6 +226,18 @@ pub async fn an_incomplete_set_is_delivered_part_by_part_once(store: Arc<dyn Sto
         other => panic!("{other:?}"),
     };
     add(&*store, pdu(2), &part(&key, 1, "one")).await;
+    // The part that began the set wrote its timeout, due INCOMPLETE_AFTER later.
+    let due_ms = began.started_ms + INCOMPLETE_AFTER.as_millis() as u64;
+    let timers = outbox_arriving(store.as_ref(), &timer_account(due_ms), 1).await;
+    let actions: Vec<&TimerAction> = timers
+        .iter()
+        .filter_map(|entry| match &entry.item {
+            OutboxItem::Timer(timer) => Some(&timer.action),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(actions, [&TimerAction::MoIncomplete(began.clone())]);
+    assert!(now_ms() >= due_ms, "the set's timer was handed out early");
     // A timer of an older set under the same key finds another set: nothing.
     let older = IncompleteSet {
         started_ms: began.started_ms - 1,

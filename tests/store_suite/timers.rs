@@ -8,7 +8,7 @@ use smsgw::{
     lifecycle::{dr_timed_out, expire_mt, release_scheduled},
     message::{
         now_ms, timer_account, IdGenerator, MessageId, MessageState, OutboxItem, Priority, Timer,
-        TimerKind,
+        TimerAction,
     },
     store::{Change, Committed, Store, Write},
     upstream::receipts::{self, ReceiptOutcome},
@@ -24,15 +24,14 @@ async fn write_timer(store: &dyn Store, timer: Timer) {
 
 pub async fn a_timer_is_taken_only_once_due_and_holds_back_no_earlier_one(store: Arc<dyn Store>) {
     let later = Timer::new(
-        TimerKind::DrTimeout,
-        MessageId("later".into()),
+        TimerAction::DrTimeout(MessageId("later".into())),
         now_ms() + 2_000,
     );
     let account = later.account.clone();
     let due_at = later.due_ms;
     write_timer(store.as_ref(), later).await;
     // Written after it, due at once, in the same timer account.
-    let mut sooner = Timer::new(TimerKind::Expire, MessageId("sooner".into()), now_ms());
+    let mut sooner = Timer::new(TimerAction::Expire(MessageId("sooner".into())), now_ms());
     sooner.account = account.clone();
     write_timer(store.as_ref(), sooner).await;
 
@@ -43,7 +42,7 @@ pub async fn a_timer_is_taken_only_once_due_and_holds_back_no_earlier_one(store:
             let OutboxItem::Timer(timer) = &entry.item else {
                 panic!("not a timer: {entry:?}");
             };
-            taken.push((timer.message_id.to_string(), now_ms()));
+            taken.push((timer.action.clone(), now_ms()));
             store.outbox_done(&account, entry.seq).await.unwrap();
         }
         if taken.len() == 2 {
@@ -51,8 +50,15 @@ pub async fn a_timer_is_taken_only_once_due_and_holds_back_no_earlier_one(store:
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let order: Vec<&str> = taken.iter().map(|(id, _)| id.as_str()).collect();
-    assert_eq!(order, ["sooner", "later"], "taken: {taken:?}");
+    let order: Vec<&TimerAction> = taken.iter().map(|(action, _)| action).collect();
+    assert_eq!(
+        order,
+        [
+            &TimerAction::Expire(MessageId("sooner".into())),
+            &TimerAction::DrTimeout(MessageId("later".into()))
+        ],
+        "taken: {taken:?}"
+    );
     assert!(
         taken[1].1 >= due_at,
         "taken {} ms before it was due",
@@ -61,18 +67,14 @@ pub async fn a_timer_is_taken_only_once_due_and_holds_back_no_earlier_one(store:
     assert!(store.take_outbox(&account, 10).await.unwrap().is_empty());
 }
 
-/// The timers the store hands out for `account` within 10 s, as (action, message id).
-async fn timers_arriving(
-    store: &dyn Store,
-    account: &str,
-    want: usize,
-) -> Vec<(TimerKind, MessageId)> {
+/// The timers the store hands out for `account` within 10 s.
+async fn timers_arriving(store: &dyn Store, account: &str, want: usize) -> Vec<TimerAction> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     let mut taken = Vec::new();
     while taken.len() < want && tokio::time::Instant::now() < deadline {
         for entry in store.take_outbox(account, 10).await.unwrap() {
             if let OutboxItem::Timer(timer) = entry.item {
-                taken.push((timer.action, timer.message_id));
+                taken.push(timer.action);
             }
             store.outbox_done(account, entry.seq).await.unwrap();
         }
@@ -96,7 +98,7 @@ pub async fn a_scheduled_mt_is_held_until_its_release_and_queued_once(store: Arc
     );
     // The accept wrote its release timer, due at send_at.
     let timers = timers_arriving(store.as_ref(), &timer_account(send_at), 1).await;
-    assert_eq!(timers, [(TimerKind::Release, scheduled.id.clone())]);
+    assert_eq!(timers, [TimerAction::Release(scheduled.id.clone())]);
     assert!(now_ms() >= send_at, "release timer handed out early");
 
     assert!(release_scheduled(store.as_ref(), &scheduled.id)
@@ -136,7 +138,7 @@ pub async fn an_mt_still_queued_when_its_validity_ends_expires_with_one_receipt(
     short_lived.timing.valid_until_ms = Some(valid_until);
     store.accept_mt(short_lived.clone(), None).await.unwrap();
     let timers = timers_arriving(store.as_ref(), &timer_account(valid_until), 1).await;
-    assert_eq!(timers, [(TimerKind::Expire, short_lived.id.clone())]);
+    assert_eq!(timers, [TimerAction::Expire(short_lived.id.clone())]);
 
     assert!(expire_mt(store.as_ref(), &short_lived.id, false)
         .await
@@ -203,7 +205,7 @@ pub async fn no_final_receipt_in_time_ends_the_mt_unknown_once_and_a_late_one_jo
         .await
         .unwrap();
     let timers = timers_arriving(store.as_ref(), &timer_account(submitted_at + 1_000), 1).await;
-    assert_eq!(timers, [(TimerKind::DrTimeout, message.id.clone())]);
+    assert_eq!(timers, [TimerAction::DrTimeout(message.id.clone())]);
 
     assert!(dr_timed_out(store.as_ref(), &message.id).await.unwrap());
     assert!(
