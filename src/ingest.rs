@@ -474,3 +474,58 @@ fn fingerprint(request: &MtRequest, destination: &str) -> String {
     }
     hex::encode(hasher.finalize())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: u64 = 1_796_121_000_000;
+    const HOUR: u64 = 3_600_000;
+
+    fn asked(send_at_ms: Option<u64>, valid_until_ms: Option<u64>) -> Timing {
+        Timing {
+            send_at_ms,
+            valid_until_ms,
+            dr_timeout_ms: None,
+        }
+    }
+
+    #[test]
+    fn a_send_at_already_past_is_at_once_and_one_too_far_ahead_is_refused() {
+        let timing = checked_timing(asked(Some(NOW - 1), None), None, NOW).unwrap();
+        assert_eq!(timing.send_at_ms, None);
+        let in_a_year = NOW + 365 * 24 * HOUR;
+        let timing = checked_timing(asked(Some(in_a_year), None), None, NOW).unwrap();
+        assert_eq!(timing.send_at_ms, Some(in_a_year));
+        assert!(matches!(
+            checked_timing(asked(Some(NOW + 367 * 24 * HOUR), None), None, NOW),
+            Err(IngestError::InvalidSchedule(_))
+        ));
+    }
+
+    #[test]
+    fn a_validity_must_end_after_now_and_after_the_schedule() {
+        assert!(matches!(
+            checked_timing(asked(None, Some(NOW)), None, NOW),
+            Err(IngestError::InvalidValidity(_))
+        ));
+        assert!(matches!(
+            checked_timing(asked(Some(NOW + 2 * HOUR), Some(NOW + HOUR)), None, NOW),
+            Err(IngestError::InvalidValidity(_))
+        ));
+        let timing = checked_timing(asked(None, Some(NOW + HOUR)), None, NOW).unwrap();
+        assert_eq!(timing.valid_until_ms, Some(NOW + HOUR));
+    }
+
+    #[test]
+    fn the_accounts_validity_counts_from_when_the_mt_may_be_sent() {
+        let default = Some(Duration::from_secs(48 * 3600));
+        let now = checked_timing(asked(None, None), default, NOW).unwrap();
+        assert_eq!(now.valid_until_ms, Some(NOW + 48 * HOUR));
+        let later = checked_timing(asked(Some(NOW + 72 * HOUR), None), default, NOW).unwrap();
+        assert_eq!(later.valid_until_ms, Some(NOW + 120 * HOUR));
+        // The MT's own validity wins.
+        let own = checked_timing(asked(None, Some(NOW + HOUR)), default, NOW).unwrap();
+        assert_eq!(own.valid_until_ms, Some(NOW + HOUR));
+    }
+}

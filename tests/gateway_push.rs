@@ -13,11 +13,7 @@ use smsgw::carrier_sim::CarrierSimConfig;
 use smsgw::credentials::hash_password;
 
 async fn outbox_depth(test: &TestGateway, account: &str) -> usize {
-    let depths = test.gateway.store().outbox_depths().await.unwrap();
-    depths
-        .into_iter()
-        .find(|(name, _)| name == account)
-        .map_or(0, |(_, depth)| depth)
+    gateway::outbox_depth(test.gateway.store().as_ref(), account).await
 }
 
 /// A gateway whose `acme` account has `account` lines and `accounts` more account tables.

@@ -284,6 +284,17 @@ pub async fn json_of(request: reqwest::RequestBuilder) -> serde_json::Value {
     request.send().await.unwrap().json().await.unwrap()
 }
 
+/// Entries (taken or not) in `account`'s outbox: its own only, not the gateway's timers.
+pub async fn outbox_depth(store: &dyn smsgw::store::Store, account: &str) -> usize {
+    store
+        .outbox_depths()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|(name, _)| name == account)
+        .map_or(0, |(_, depth)| depth)
+}
+
 /// The Prometheus text a gateway serves on `/metrics` at `http`.
 pub async fn metrics_text(http: SocketAddr) -> String {
     self::http()
