@@ -230,7 +230,7 @@ pub struct Timing {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub valid_until_ms: Option<u64>,
     /// The account's wait for a final receipt after the submit, when it sets one (else the
-    /// connector's).
+    /// connector's); 0: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dr_timeout_ms: Option<u64>,
 }

@@ -1204,3 +1204,38 @@ fn a_push_timeout_must_end_well_within_the_redis_lease() {
     ))
     .unwrap_or_else(|e| panic!("{e}"));
 }
+
+#[test]
+fn validity_and_dr_timeout_are_durations_and_dr_timeout_may_be_off() {
+    let config = load(&format!(
+        "{ACCOUNT}validity = \"48h\"\ndr_timeout = \"off\"\n{CONNECTOR}{ROUTE}"
+    ))
+    .unwrap();
+    let account = config.account_by_system_id("a").unwrap();
+    assert_eq!(account.validity, Some(Duration::from_secs(48 * 3600)));
+    assert_eq!(account.dr_timeout, Some(Duration::ZERO), "off");
+    let connector = config.connector("c1").unwrap();
+    assert_eq!(
+        connector.dr_timeout,
+        Duration::from_secs(48 * 3600),
+        "the default"
+    );
+    let config = load(&format!(
+        "{ACCOUNT}{CONNECTOR}dr_timeout = \"off\"\n{ROUTE}"
+    ))
+    .unwrap();
+    assert_eq!(config.connector("c1").unwrap().dr_timeout, Duration::ZERO);
+    let config = load(ACCOUNT).unwrap();
+    let account = config.account_by_system_id("a").unwrap();
+    assert_eq!((account.validity, account.dr_timeout), (None, None));
+    assert_problem(
+        &format!("{ACCOUNT}dr_timeout = \"soon\"\n"),
+        "4:14",
+        "invalid duration \"soon\"",
+    );
+    assert_problem(
+        &format!("{ACCOUNT}validity = \"0s\"\n"),
+        "4:12",
+        "validity must be at least 1s",
+    );
+}

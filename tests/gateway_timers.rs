@@ -21,7 +21,9 @@ use gateway::{
     raw_carrier::RawCarrier,
     smpplib_json_lines, ConfigExtra, TestGateway, PASSWORD,
 };
-use smsgw::{carrier_sim::CarrierSimConfig, config::Config, node::Gateway};
+use smsgw::{
+    carrier_sim::CarrierSimConfig, config::Config, message::TIMER_ACCOUNT_PREFIX, node::Gateway,
+};
 use smsgw_smpp::{
     encoding::{receipt_deliver_sm, DeliveryReceipt, ReceiptStat, SmppTime},
     frame,
@@ -375,5 +377,27 @@ async fn http_clients_schedule_and_limit_validity_with_clear_refusals() {
             "{field}={value}: {body}"
         );
     }
+    test.gateway.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_dr_timeout_off_no_timer_is_written_for_an_mt() {
+    let test = TestGateway::start_with(CarrierSimConfig::default(), "dr_timeout = \"off\"").await;
+    let (_receiver, mut incoming) = test.bind(BindKind::Receiver).await;
+    let mut esme =
+        HandEsme::bind(test.gateway.smpp_addr(), BIND_TRANSMITTER, "acme", PASSWORD).await;
+    let id = esme.submit("447700900001", "no timer", true).await;
+    deliveries_until(&mut incoming, |seen| receipt_state(seen, &id).is_some()).await;
+    let timers: Vec<(String, usize)> = test
+        .gateway
+        .store()
+        .outbox_depths()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|(account, _)| account.starts_with(TIMER_ACCOUNT_PREFIX))
+        .collect();
+    assert!(timers.is_empty(), "timers written: {timers:?}");
+    drop(esme);
     test.gateway.shutdown().await;
 }

@@ -217,7 +217,7 @@ pub struct Account {
     /// The validity of an MT that does not set one; `None`: until the carrier gives up.
     pub validity: Option<Duration>,
     /// How long after the submit an MT that asked for a receipt waits for a final one
-    /// before it is UNKNOWN; `None`: the connector's `dr_timeout`.
+    /// before it is UNKNOWN; `None`: the connector's `dr_timeout`; zero: never ("off").
     pub dr_timeout: Option<Duration>,
     /// How a multipart MO reaches the account's binds (a push always has the whole text).
     pub mo_multipart: crate::message::MoMultipart,
@@ -360,7 +360,7 @@ pub struct ConnectorConfig {
     /// After this long with no bind up, queued MTs move to the next connector of their route.
     pub fallback_after: Duration,
     /// How long after the submit an MT that asked for a receipt waits for a final one
-    /// before it is UNKNOWN (an account's own `dr_timeout` wins).
+    /// before it is UNKNOWN (an account's own `dr_timeout` wins); zero: never ("off").
     pub dr_timeout: Duration,
     /// How long a multipart MO's incomplete set waits for its missing parts, before its
     /// parts are delivered one by one.

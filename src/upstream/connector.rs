@@ -408,11 +408,12 @@ impl Connector {
             .record(started.elapsed().as_secs_f64());
         metrics::counter!("upstream_mt_submitted_total", "connector" => name.to_owned())
             .increment(1);
-        let dr_timeout = mt.receipt.then(|| {
-            mt.timing
-                .dr_timeout_ms
-                .map_or(self.settings.dr_timeout, Duration::from_millis)
-        });
+        // Zero is "off": no timer (one store write less per MT).
+        let dr_timeout = mt
+            .timing
+            .dr_timeout_ms
+            .map_or(self.settings.dr_timeout, Duration::from_millis);
+        let dr_timeout = (mt.receipt && !dr_timeout.is_zero()).then_some(dr_timeout);
         if let Err(err) =
             receipts::mt_submitted(&*self.store, &mt.id, name, carrier_ids, dr_timeout).await
         {

@@ -90,11 +90,14 @@ pub(super) fn resolve(
                 "validity",
                 defaults::MIN_LIFETIME,
             ),
-            dr_timeout: resolver.optional_duration(
-                raw.dr_timeout.as_ref(),
-                "dr_timeout",
-                defaults::MIN_LIFETIME,
-            ),
+            dr_timeout: raw.dr_timeout.as_ref().map(|value| {
+                resolver.duration_or_off(
+                    Some(value),
+                    "dr_timeout",
+                    defaults::MIN_LIFETIME,
+                    defaults::MIN_LIFETIME,
+                )
+            }),
             mo_multipart: mo_multipart(raw.mo_multipart.as_ref(), resolver),
         });
     }

@@ -94,7 +94,7 @@ pub(super) fn resolve(
                 defaults::FALLBACK_AFTER,
                 Duration::from_secs(1),
             ),
-            dr_timeout: resolver.duration(
+            dr_timeout: resolver.duration_or_off(
                 raw.dr_timeout.as_ref(),
                 "dr_timeout",
                 defaults::DR_TIMEOUT,

@@ -163,6 +163,20 @@ impl Resolver<'_, '_, '_> {
     }
 
     /// An SMPP window: 1 to [`defaults::MAX_WINDOW`], `default` when absent.
+    /// [`Self::duration`], or `"off"`: [`Duration::ZERO`].
+    pub(crate) fn duration_or_off(
+        &mut self,
+        value: Option<&Spanned<String>>,
+        what: &str,
+        default: Duration,
+        min: Duration,
+    ) -> Duration {
+        match value {
+            Some(value) if value.get_ref() == "off" => Duration::ZERO,
+            _ => self.duration(value, what, default, min),
+        }
+    }
+
     /// A duration that has no default: `None` when not set (or wrong, after recording why).
     pub(crate) fn optional_duration(
         &mut self,
