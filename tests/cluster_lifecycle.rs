@@ -15,8 +15,15 @@ use gateway::{
     start_bound_but, start_sim, ConfigExtra, PASSWORD,
 };
 use redis_server::RedisServer;
-use smsgw::{carrier_sim::CarrierSimConfig, node::Gateway};
-use smsgw_smpp::BindKind;
+use smsgw::{
+    carrier_sim::{CarrierSim, CarrierSimConfig},
+    node::Gateway,
+};
+use smsgw_smpp::{
+    client::{Client, IncomingDeliver},
+    BindKind,
+};
+use tokio::sync::mpsc::Receiver;
 
 const DELIVERED: u8 = 2;
 const EXPIRED: u8 = 3;
@@ -51,19 +58,55 @@ async fn node(
     start_bound_but(&text, &["down"]).await
 }
 
+/// Nodes A and B on one real Redis, the simulator both send to, and a client's receiver bind
+/// on node B.
+struct TwoNodes {
+    _redis: RedisServer,
+    sim: CarrierSim,
+    _dirs: (tempfile::TempDir, tempfile::TempDir),
+    a: Gateway,
+    b: Gateway,
+    _receiver: Client,
+    incoming: Receiver<IncomingDeliver>,
+}
+
+impl TwoNodes {
+    async fn start() -> Self {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let redis = RedisServer::start().await;
+        let sim = start_sim(CarrierSimConfig {
+            dr_delay: Duration::from_millis(10),
+            ..CarrierSimConfig::default()
+        })
+        .await;
+        let dirs = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let a = node(sim.local_addr(), &redis.url, "a1", dirs.0.path()).await;
+        let b = node(sim.local_addr(), &redis.url, "b1", dirs.1.path()).await;
+        let (receiver, incoming) = bind_to(b.smpp_addr(), BindKind::Receiver).await;
+        Self {
+            _redis: redis,
+            sim,
+            _dirs: dirs,
+            a,
+            b,
+            _receiver: receiver,
+            incoming,
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_mt_queued_through_one_node_is_cancelled_or_replaced_through_the_other() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let redis = RedisServer::start().await;
-    let sim = start_sim(CarrierSimConfig {
-        dr_delay: Duration::from_millis(10),
-        ..CarrierSimConfig::default()
-    })
-    .await;
-    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let a = node(sim.local_addr(), &redis.url, "a1", dir_a.path()).await;
-    let b = node(sim.local_addr(), &redis.url, "b1", dir_b.path()).await;
-    let (_receiver, mut incoming) = bind_to(b.smpp_addr(), BindKind::Receiver).await;
+    // Every field bound: the Redis server, directories and receiver live to the test's end.
+    let TwoNodes {
+        _redis,
+        sim,
+        _dirs,
+        a,
+        b,
+        _receiver,
+        mut incoming,
+    } = TwoNodes::start().await;
     let mut on_a = HandEsme::bind(a.smpp_addr(), BIND_TRANSMITTER, "acme", PASSWORD).await;
     let mut on_b = HandEsme::bind(b.smpp_addr(), BIND_TRANSMITTER, "acme", PASSWORD).await;
     // Four ahead: the two nodes send two MTs a second between them.
@@ -96,17 +139,16 @@ async fn an_mt_queued_through_one_node_is_cancelled_or_replaced_through_the_othe
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scheduled_mt_accepted_by_a_node_that_stopped_is_sent_by_the_other_when_due() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let redis = RedisServer::start().await;
-    let sim = start_sim(CarrierSimConfig {
-        dr_delay: Duration::from_millis(10),
-        ..CarrierSimConfig::default()
-    })
-    .await;
-    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let a = node(sim.local_addr(), &redis.url, "a1", dir_a.path()).await;
-    let b = node(sim.local_addr(), &redis.url, "b1", dir_b.path()).await;
-    let (_receiver, mut incoming) = bind_to(b.smpp_addr(), BindKind::Receiver).await;
+    // Every field bound: the Redis server, directories and receiver live to the test's end.
+    let TwoNodes {
+        _redis,
+        sim,
+        _dirs,
+        a,
+        b,
+        _receiver,
+        mut incoming,
+    } = TwoNodes::start().await;
     let mut on_a = HandEsme::bind(a.smpp_addr(), BIND_TRANSMITTER, "acme", PASSWORD).await;
     let submitted = Instant::now();
     // Four seconds from now; and one that expires in two, for a connector that never binds.

@@ -18,9 +18,20 @@ use smsgw_smpp::BindKind;
 
 /// A gateway whose connector binds to a raw carrier, with `account_extra` in its account.
 async fn start(account_extra: &str) -> (Gateway, CarrierLink, tempfile::TempDir, RawCarrier) {
+    start_with(ConfigExtra {
+        account: account_extra,
+        ..ConfigExtra::default()
+    })
+    .await
+}
+
+/// [`start`] with lines added to the config's tables.
+async fn start_with(
+    extra: ConfigExtra<'_>,
+) -> (Gateway, CarrierLink, tempfile::TempDir, RawCarrier) {
     let mut carrier = RawCarrier::listen().await;
     let dir = tempfile::tempdir().unwrap();
-    let text = config_text(carrier.addr, dir.path(), account_extra);
+    let text = config_text_with(carrier.addr, dir.path(), extra);
     let config = Config::from_str_named(&text, "test.toml").unwrap_or_else(|e| panic!("{e}"));
     let gateway = Gateway::start(config).await.unwrap();
     let link = carrier.next_link().await;
@@ -371,16 +382,11 @@ async fn the_parts_go_together_on_one_of_the_accounts_binds() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_incomplete_set_reaches_the_bind_part_by_part_after_the_connector_timeout() {
-    let mut carrier = RawCarrier::listen().await;
-    let dir = tempfile::tempdir().unwrap();
-    let extra = ConfigExtra {
+    let (gateway, mut link, _dir, _carrier) = start_with(ConfigExtra {
         connector: "mo_multipart_timeout = \"1s\"",
         ..ConfigExtra::default()
-    };
-    let text = config_text_with(carrier.addr, dir.path(), extra);
-    let config = Config::from_str_named(&text, "test.toml").unwrap_or_else(|e| panic!("{e}"));
-    let gateway = Gateway::start(config).await.unwrap();
-    let mut link = carrier.next_link().await;
+    })
+    .await;
     let (_client, mut incoming) = bind_to(gateway.smpp_addr(), BindKind::Receiver).await;
 
     // Parts 1 and 3 of 3; part 2 never comes.
