@@ -97,18 +97,9 @@ impl TwoNodes {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_mt_queued_through_one_node_is_cancelled_or_replaced_through_the_other() {
-    // Every field bound: the Redis server, directories and receiver live to the test's end.
-    let TwoNodes {
-        _redis,
-        sim,
-        _dirs,
-        a,
-        b,
-        _receiver,
-        mut incoming,
-    } = TwoNodes::start().await;
-    let mut on_a = HandEsme::bind(a.smpp_addr(), BIND_TRANSMITTER, "acme", PASSWORD).await;
-    let mut on_b = HandEsme::bind(b.smpp_addr(), BIND_TRANSMITTER, "acme", PASSWORD).await;
+    let mut nodes = TwoNodes::start().await;
+    let mut on_a = HandEsme::bind(nodes.a.smpp_addr(), BIND_TRANSMITTER, "acme", PASSWORD).await;
+    let mut on_b = HandEsme::bind(nodes.b.smpp_addr(), BIND_TRANSMITTER, "acme", PASSWORD).await;
     // Four ahead: the two nodes send two MTs a second between them.
     let mut ahead = Vec::new();
     for n in 1..=4 {
@@ -119,7 +110,7 @@ async fn an_mt_queued_through_one_node_is_cancelled_or_replaced_through_the_othe
     let after = on_a.submit("447700900009", "after", true).await;
     assert_eq!(on_b.cancel(&cancelled).await, 0);
     assert_eq!(on_b.replace(&replaced, "new text").await, 0);
-    let seen = deliveries_until(&mut incoming, |seen| {
+    let seen = deliveries_until(&mut nodes.incoming, |seen| {
         ahead
             .iter()
             .chain([&replaced, &after])
@@ -131,7 +122,7 @@ async fn an_mt_queued_through_one_node_is_cancelled_or_replaced_through_the_othe
     assert_eq!(receipt_state(&seen, &cancelled), Some(DELETED), "{seen:?}");
     assert_eq!(mo_texts(&seen), ["new text"], "what the handsets got");
     assert_eq!(
-        sim.stats().submits_accepted,
+        nodes.sim.stats().submits_accepted,
         6,
         "the carrier got the cancelled MT"
     );
@@ -139,17 +130,8 @@ async fn an_mt_queued_through_one_node_is_cancelled_or_replaced_through_the_othe
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scheduled_mt_accepted_by_a_node_that_stopped_is_sent_by_the_other_when_due() {
-    // Every field bound: the Redis server, directories and receiver live to the test's end.
-    let TwoNodes {
-        _redis,
-        sim,
-        _dirs,
-        a,
-        b,
-        _receiver,
-        mut incoming,
-    } = TwoNodes::start().await;
-    let mut on_a = HandEsme::bind(a.smpp_addr(), BIND_TRANSMITTER, "acme", PASSWORD).await;
+    let mut nodes = TwoNodes::start().await;
+    let mut on_a = HandEsme::bind(nodes.a.smpp_addr(), BIND_TRANSMITTER, "acme", PASSWORD).await;
     let submitted = Instant::now();
     // Four seconds from now; and one that expires in two, for a connector that never binds.
     let scheduled = on_a
@@ -169,9 +151,9 @@ async fn a_scheduled_mt_accepted_by_a_node_that_stopped_is_sent_by_the_other_whe
     assert_eq!(expiring.status, 0);
     let expiring = expiring.c_strings(1).remove(0);
     drop(on_a);
-    a.shutdown().await;
+    nodes.a.shutdown().await;
 
-    let seen = deliveries_until(&mut incoming, |seen| {
+    let seen = deliveries_until(&mut nodes.incoming, |seen| {
         has_receipt(seen, &scheduled) && has_receipt(seen, &expiring)
     })
     .await;
@@ -185,6 +167,10 @@ async fn a_scheduled_mt_accepted_by_a_node_that_stopped_is_sent_by_the_other_whe
         submitted.elapsed() >= Duration::from_secs(4),
         "the scheduled MT went out before its time"
     );
-    assert_eq!(sim.stats().submits_accepted, 1, "the carrier got it once");
-    b.shutdown().await;
+    assert_eq!(
+        nodes.sim.stats().submits_accepted,
+        1,
+        "the carrier got it once"
+    );
+    nodes.b.shutdown().await;
 }
