@@ -176,6 +176,7 @@ async fn malformed_or_impossible_times_are_refused_with_their_status_and_the_ses
             "schedule {schedule:?}, validity {validity:?}"
         );
     }
+    drop(esme);
     test.gateway.shutdown().await;
 }
 
@@ -213,7 +214,7 @@ async fn an_mt_stuck_past_its_validity_gets_an_expired_receipt() {
         "447700900001",
         "-",
         "000000000002000R",
-        10,
+        12,
     )
     .await;
     let id = answers[0]["message_id"].as_str().unwrap().to_owned();
@@ -243,7 +244,7 @@ async fn a_carrier_that_never_reports_leaves_the_mt_unknown_once() {
     let test = TestGateway::start_with(CarrierSimConfig::default(), "dr_timeout = \"2s\"").await;
     let started = now_s();
     // 9992: the simulator accepts and never sends a receipt.
-    let answers = smpplib_timed(test.gateway.smpp_addr(), "999200000001", "-", "-", 7).await;
+    let answers = smpplib_timed(test.gateway.smpp_addr(), "999200000001", "-", "-", 12).await;
     let id = answers[0]["message_id"].as_str().unwrap().to_owned();
     let receipts: Vec<&serde_json::Value> = answers[1..]
         .iter()
@@ -318,6 +319,7 @@ async fn a_receipt_after_the_dr_timeout_joins_the_history_and_sends_no_second_re
             deliver.pdu()
         );
     }
+    drop(esme);
     gateway.shutdown().await;
 }
 
