@@ -363,9 +363,7 @@ impl Connector {
                 }
                 Err(PoolError::NoActiveBind) if carrier_ids.is_empty() => {
                     // Nothing left yet: back to the head of the queue.
-                    if let Err(err) = self.store.release_mt(&mt.id, name).await {
-                        error!(connector = name, id = %mt.id, %err, "release failed");
-                    }
+                    self.back_to_queue(&mt).await;
                     return;
                 }
                 Err(PoolError::NoActiveBind) => {
@@ -444,20 +442,14 @@ impl Connector {
             Ok(Some(found)) if found.value.state != MessageState::Accepted => {
                 info!(connector = name, id = %mt.id, state = ?found.value.state, "held MT left the queue (cancelled?); not sent");
                 metrics::counter!("upstream_mt_dropped_total", "connector" => name.to_owned(), "reason" => "not_queued").increment(1);
-                let mut change = Change::default();
-                change.write(Write::EndLease(mt.id.clone()));
-                if let Err(err) = self.store.commit(change).await {
-                    error!(connector = name, id = %mt.id, %err, "ending the hold failed");
-                }
+                self.end_hold(mt).await;
                 Recheck::Gone
             }
             Ok(Some(found)) if found.value.mt != *mt => Recheck::Replaced(Box::new(found.value.mt)),
             Ok(_) => Recheck::Unchanged,
             Err(err) => {
                 warn!(connector = name, id = %mt.id, %err, "reading a held MT failed; back to its queue");
-                if let Err(err) = self.store.release_mt(&mt.id, name).await {
-                    error!(connector = name, id = %mt.id, %err, "release failed");
-                }
+                self.back_to_queue(mt).await;
                 Recheck::Gone
             }
         }
@@ -471,8 +463,29 @@ impl Connector {
                 metrics::counter!("upstream_mt_expired_total", "connector" => name.to_owned())
                     .increment(1);
             }
-            Ok(false) => {}
-            Err(err) => error!(connector = name, id = %mt.id, %err, "recording the expiry failed"),
+            // It left the queue meanwhile (cancelled...): not sent, as after a recheck.
+            Ok(false) => self.end_hold(mt).await,
+            Err(err) => {
+                warn!(connector = name, id = %mt.id, %err, "recording the expiry failed; back to its queue");
+                self.back_to_queue(mt).await;
+            }
+        }
+    }
+
+    /// Gives a taken MT back to the head of its queue.
+    async fn back_to_queue(&self, mt: &Mt) {
+        let name = self.settings.name.as_str();
+        if let Err(err) = self.store.release_mt(&mt.id, name).await {
+            error!(connector = name, id = %mt.id, %err, "release failed");
+        }
+    }
+
+    /// Ends this node's hold on a taken MT it will not send.
+    async fn end_hold(&self, mt: &Mt) {
+        let mut change = Change::default();
+        change.write(Write::EndLease(mt.id.clone()));
+        if let Err(err) = self.store.commit(change).await {
+            error!(connector = %self.settings.name, id = %mt.id, %err, "ending the hold failed");
         }
     }
 
