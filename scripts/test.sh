@@ -41,6 +41,13 @@ for tool in haproxy curl openssl; do
     fi
 done
 
+# postgresql: the event log's tests (tests/gateway_events.rs) start real servers from
+# /usr/lib/postgresql/<version>/bin (initdb, postgres), run as the package's `postgres` user
+# when the tests run as root. The package's own cluster service is not needed.
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    apt_install postgresql
+fi
+
 # Python venv with a pinned smpplib.
 if ! command -v python3 >/dev/null 2>&1; then
     apt_install python3 python3-venv

@@ -13,6 +13,7 @@ use crate::{
     auth::{Attempt, AuthError, Authenticator},
     config::{Account, Config},
     destination::destination_digits,
+    event::{Event, EventKind},
     message::{
         now_ms, IdGenerator, Interface, MessageId, Mt, OutboxItem, Payload, Priority, Timer,
         TimerAction, Timing,
@@ -198,6 +199,38 @@ impl Ingest {
         request: MtRequest,
         check_opt_out: bool,
     ) -> Result<Accepted, IngestError> {
+        // Taken only when the event log keeps refusals of this account.
+        let refusal = self
+            .store
+            .events()
+            .current()
+            .may_keep(EventKind::Refused, &account.system_id)
+            .then(|| refusal_event(account, &request));
+        let outcome = self.accept(account, request, check_opt_out).await;
+        if let (Err(refused), Some(event)) = (&outcome, refusal) {
+            if !matches!(refused, IngestError::Store(_)) {
+                self.record_refusal(event, refused).await;
+            }
+        }
+        outcome
+    }
+
+    /// Records why an MT was refused. A refusal stores nothing else, so its event is written
+    /// on its own before the client is answered; a store failing then loses only the event.
+    async fn record_refusal(&self, event: Event, refused: &IngestError) {
+        let event = event.with_reason(refused.code(), &refused.to_string());
+        if let Err(err) = self.store.commit(Change::of_events(vec![event])).await {
+            metrics::counter!("events_unrecorded_total").increment(1);
+            tracing::warn!(%err, "recording a refusal's event failed");
+        }
+    }
+
+    async fn accept(
+        &self,
+        account: &Account,
+        request: MtRequest,
+        check_opt_out: bool,
+    ) -> Result<Accepted, IngestError> {
         let Some(destination) = destination_digits(&request.destination).map(str::to_owned) else {
             return Err(IngestError::InvalidDestination(request.destination));
         };
@@ -284,6 +317,39 @@ impl Ingest {
         };
         metrics::counter!("ingest_mt_total", "account" => account.system_id.clone(), "interface" => interface, "outcome" => label).increment(1);
         Ok(outcome)
+    }
+}
+
+/// The event of a refused MT, before its reason is known.
+fn refusal_event(account: &Account, request: &MtRequest) -> Event {
+    Event {
+        client_message_id: request.client_message_id.clone(),
+        interface: Some(request.interface),
+        source: Some(request.source.clone()),
+        destination: Some(request.destination.clone()),
+        ..Event::new(EventKind::Refused, &account.system_id)
+    }
+}
+
+impl IngestError {
+    /// A stable name for the reason, for the event log and reports.
+    pub fn code(&self) -> &'static str {
+        match self {
+            IngestError::Auth(_) => "auth",
+            IngestError::SenderNotAllowed(_) => "sender_not_allowed",
+            IngestError::InvalidDestination(_) => "invalid_destination",
+            IngestError::EmptyText => "empty_text",
+            IngestError::TooLong { .. } => "too_long",
+            IngestError::Unencodable(_) => "unencodable",
+            IngestError::UnknownCarrier(_) => "unknown_carrier",
+            IngestError::NoRoute(_) => "no_route",
+            IngestError::InvalidSchedule(_) => "invalid_schedule",
+            IngestError::InvalidValidity(_) => "invalid_validity",
+            IngestError::OptedOut(_) => "opted_out",
+            IngestError::Throttled => "throttled",
+            IngestError::Conflict { .. } => "conflict",
+            IngestError::Store(_) => "store",
+        }
     }
 }
 
@@ -374,6 +440,7 @@ pub async fn accept_mt<S: Store + ?Sized>(
         .transpose()?;
     commit_with_retries("accept_mt", || async {
         let mut change = Change::acknowledged();
+        change.event(Event::of_mt(EventKind::Accepted, mt));
         if let (Some(claim), Some(value)) = (idempotency, &claim_value) {
             change.claim(space.clone(), &claim.key, value, claim.ttl);
         }

@@ -8,6 +8,8 @@ pub mod credentials;
 pub mod delivery;
 pub mod destination;
 pub mod edge;
+pub mod event;
+pub mod event_log;
 pub mod ingest;
 pub mod lifecycle;
 pub mod message;

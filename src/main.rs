@@ -46,13 +46,16 @@ enum Cli {
     BenchFlood(cli::bench_flood::BenchFloodArgs),
     /// Send one message through a running gateway (SMPP or HTTP); --wait prints its receipt.
     Send(cli::send::SendArgs),
+    /// An account's usage over a period from the event log in PostgreSQL: MTs and parts by
+    /// connector and final state, refusals by reason.
+    Report(cli::report::ReportArgs),
 }
 
-/// Logs go to stdout, except for `send`, whose stdout carries its results (one line each).
+/// Logs go to stdout, except for `send` and `report`, whose stdout carries their results.
 fn init_logging(format: LogFormat, command: &Cli) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    match (format, matches!(command, Cli::Send(_))) {
+    match (format, matches!(command, Cli::Send(_) | Cli::Report(_))) {
         (LogFormat::Text, false) => builder.init(),
         (LogFormat::Text, true) => builder.with_writer(std::io::stderr).init(),
         (LogFormat::Json, false) => builder.json().init(),
@@ -73,6 +76,7 @@ async fn main() -> anyhow::Result<ExitCode> {
         Cli::CarrierSim(sim) => cli::carrier_sim::run(sim).await?,
         Cli::Bench(bench) => cli::bench::run(bench).await?,
         Cli::BenchFlood(bench) => cli::bench_flood::run(bench).await?,
+        Cli::Report(report) => cli::report::run(report).await?,
         // `send` reports its own errors: its exit code tells how the message ended.
         Cli::Send(send) => return Ok(cli::send::run(send).await),
     }

@@ -471,6 +471,11 @@ pub enum OutboxItem {
     /// Not for a client: a time at which a flow must look at an MT again (in a reserved
     /// account's outbox, see [`Timer`]).
     Timer(Timer),
+    /// Not for a client: the events of one change, for the event log (in the reserved
+    /// account [`crate::event::EVENTS_ACCOUNT`]).
+    Events {
+        events: Vec<crate::event::Event>,
+    },
 }
 
 impl OutboxItem {
@@ -479,6 +484,7 @@ impl OutboxItem {
             OutboxItem::Receipt(r) => &r.account,
             OutboxItem::Mo(m) => &m.account,
             OutboxItem::Timer(t) => &t.account,
+            OutboxItem::Events { .. } => crate::event::EVENTS_ACCOUNT,
         }
     }
 
@@ -486,7 +492,7 @@ impl OutboxItem {
     pub fn due_ms(&self) -> Option<u64> {
         match self {
             OutboxItem::Timer(t) => Some(t.due_ms),
-            OutboxItem::Receipt(_) | OutboxItem::Mo(_) => None,
+            OutboxItem::Receipt(_) | OutboxItem::Mo(_) | OutboxItem::Events { .. } => None,
         }
     }
 
@@ -501,6 +507,7 @@ impl OutboxItem {
                 }
                 TimerAction::MoIncomplete(set) => &set.key.source,
             },
+            OutboxItem::Events { events } => events.first().map_or("", |e| &e.event_id),
         }
     }
 }

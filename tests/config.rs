@@ -1239,3 +1239,54 @@ fn validity_and_dr_timeout_are_durations_and_dr_timeout_may_be_off() {
         "validity must be at least 1s",
     );
 }
+
+#[test]
+fn the_event_log_has_contact_centre_defaults_and_checked_sinks() {
+    let config = Config::from_str_named("", "test.toml").unwrap();
+    assert!(config.events.sinks.is_empty(), "no event log by default");
+    assert_eq!(config.events.batch_size, 500);
+    assert_eq!(config.events.storing_timeout, Duration::from_millis(1000));
+    assert_eq!(config.events.max_queue_size, 20_000);
+
+    let text = "[events]\nbatch_size = 100\nstoring_timeout = \"250ms\"\n\
+                [[events.sinks]]\nkind = \"postgres\"\nurl = \"postgres://u:pw@db/smsgw\"\n\
+                [[events.sinks]]\nkind = \"file\"\npath = \"events.ndjson\"\nkinds = [\"final\"]\n\
+                accounts = [\"acme\"]\n";
+    let config = Config::from_str_named(text, "/etc/smsgw/test.toml").unwrap();
+    assert_eq!(config.events.batch_size, 100);
+    assert_eq!(config.events.storing_timeout, Duration::from_millis(250));
+    let names: Vec<&str> = config
+        .events
+        .sinks
+        .iter()
+        .map(|s| s.name.as_str())
+        .collect();
+    assert_eq!(names, ["postgres-1", "file-2"]);
+    assert!(
+        !format!("{:?}", config.events).contains("pw@"),
+        "the database password stays out of Debug output"
+    );
+    let filter = config.events.filter();
+    assert!(filter.kinds.is_none(), "the postgres sink keeps every kind");
+
+    assert_problem(
+        "[events]\n[[events.sinks]]\nkind = \"kafka\"\n",
+        "3:8",
+        "unknown sink kind \"kafka\"",
+    );
+    assert_problem(
+        "[events]\n[[events.sinks]]\nkind = \"file\"\npath = \"e\"\nkinds = [\"sent\"]\n",
+        "5:10",
+        "unknown event kind \"sent\"",
+    );
+    assert_problem(
+        "[events]\nbatch_size = 0\n",
+        "2:14",
+        "batch_size must be at least 1",
+    );
+    assert_problem(
+        "[events]\nbatch_size = 100\nmax_queue_size = 10\n",
+        "3:18",
+        "must be at least batch_size",
+    );
+}

@@ -5,6 +5,7 @@ pub mod bench_flood;
 mod bench_pushed;
 pub mod carrier_sim;
 pub mod check_config;
+pub mod report;
 pub mod send;
 pub mod serve;
 mod signal;

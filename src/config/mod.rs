@@ -10,6 +10,7 @@
 pub mod defaults;
 mod duration;
 mod error;
+pub mod event_log;
 mod parse;
 mod raw;
 mod resolve;
@@ -44,6 +45,8 @@ pub struct Config {
     pub builtin_simulator: Option<SimulatorSettings>,
     /// Login lockout and password verifier (`[auth]`).
     pub auth: AuthSettings,
+    /// The event log (`[events]`): off without sinks.
+    pub events: event_log::EventLogSettings,
     accounts: Vec<Account>,
     connectors: Vec<ConnectorConfig>,
     routes: Vec<Route>,
@@ -130,6 +133,7 @@ impl Config {
             store,
             builtin_simulator,
             auth: AuthSettings::default(),
+            events: event_log::EventLogSettings::default(),
             accounts,
             connectors,
             routes,

@@ -10,12 +10,12 @@ use toml::Spanned;
 
 use super::error::Problems;
 use super::raw::{
-    RawAccount, RawAuth, RawConnector, RawListeners, RawPushDefaults, RawRoute, RawSimulator,
-    RawStore,
+    RawAccount, RawAuth, RawConnector, RawEvents, RawListeners, RawPushDefaults, RawRoute,
+    RawSimulator, RawStore,
 };
 
 const TOP_LEVEL_KEYS: &str = "node_id, site, data_dir, listeners, store, simulator, push, \
-                              auth, accounts, connectors, routes";
+                              auth, events, accounts, connectors, routes";
 
 /// Everything that deserialized; entries with problems are left out (and reported).
 #[derive(Debug, Default)]
@@ -28,6 +28,7 @@ pub(crate) struct RawDocument {
     pub simulator: Option<RawSimulator>,
     pub push: Option<RawPushDefaults>,
     pub auth: Option<RawAuth>,
+    pub events: Option<RawEvents>,
     pub accounts: Vec<Spanned<RawAccount>>,
     pub connectors: Vec<Spanned<RawConnector>>,
     pub routes: Vec<Spanned<RawRoute>>,
@@ -62,6 +63,7 @@ pub(crate) fn parse_document(text: &str, problems: &mut Problems<'_>) -> RawDocu
             "simulator" => document.simulator = section(value, problems),
             "push" => document.push = section(value, problems),
             "auth" => document.auth = section(value, problems),
+            "events" => document.events = section(value, problems),
             "accounts" => {
                 document.accounts = entries(value, "accounts", problems, |table| {
                     note_name(table, "system_id", &mut document.account_names)

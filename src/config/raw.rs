@@ -292,3 +292,31 @@ pub(crate) struct RawRoute {
     pub account: Option<S<String>>,
     pub connectors: S<Vec<S<String>>>,
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "an [events] table")]
+pub(crate) struct RawEvents {
+    pub batch_size: Option<S<u32>>,
+    pub storing_timeout: Option<S<String>>,
+    pub max_queue_size: Option<S<u32>>,
+    pub sinks: Option<Vec<S<RawEventSink>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "an [[events.sinks]] table like { kind = \"postgres\", url = \"postgres://...\" }"
+)]
+pub(crate) struct RawEventSink {
+    pub kind: S<String>,
+    pub url: Option<S<String>>,
+    pub url_env: Option<S<String>>,
+    pub path: Option<S<String>>,
+    pub rotate_bytes: Option<S<u64>>,
+    pub rotate_every: Option<S<String>>,
+    pub keep: Option<S<u32>>,
+    pub subject: Option<S<String>>,
+    pub stream: Option<S<String>>,
+    pub kinds: Option<Vec<S<String>>>,
+    pub accounts: Option<Vec<S<String>>>,
+}

@@ -31,7 +31,7 @@ pub fn deliver_sm_for(item: &OutboxItem) -> Option<DeliverSm> {
             Some(segments) => payload_pdu(mo, segments),
             None => mo_pdu(mo),
         },
-        OutboxItem::Timer(_) => return None,
+        OutboxItem::Timer(_) | OutboxItem::Events { .. } => return None,
     })
 }
 

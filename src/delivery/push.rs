@@ -98,7 +98,7 @@ impl PushRoute {
 /// timer, which is no client's.
 fn push_message(item: &OutboxItem) -> Option<PushMessage> {
     Some(match item {
-        OutboxItem::Timer(_) => return None,
+        OutboxItem::Timer(_) | OutboxItem::Events { .. } => return None,
         OutboxItem::Receipt(receipt) => PushMessage::Receipt {
             message_id: receipt
                 .client_message_id

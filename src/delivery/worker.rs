@@ -11,8 +11,9 @@ use tracing::{debug, error, warn};
 
 use super::{deliver_pdu::deliver_sms_for, push::PushRoute};
 use crate::{
-    message::{now_ms, MoMultipart, OutboxItem},
-    store::{OutboxEntry, Store},
+    event::{Event, EventKind},
+    message::{now_ms, Interface, MoMultipart, OutboxItem},
+    store::{Change, OutboxEntry, Store, StoreError},
 };
 
 /// How an account's receipts and MOs reach it.
@@ -167,9 +168,10 @@ impl AccountDelivery {
             OutboxItem::Receipt(_) => "receipt",
             OutboxItem::Mo(_) => "mo",
             OutboxItem::Timer(_) => "timer",
+            OutboxItem::Events { .. } => "events",
         };
         if let Attempt::NotForClients = &attempt {
-            error!(account = %self.account, seq = entry.seq, "a timer in a client's outbox; dropped");
+            error!(account = %self.account, seq = entry.seq, "a timer or events in a client's outbox; dropped");
         }
         if let Attempt::Delivered = &attempt {
             metrics::counter!("delivery_delivered_total", "account" => self.account.clone(), "kind" => kind).increment(1);
@@ -178,10 +180,20 @@ impl AccountDelivery {
         // for a while, as an outcome not recorded means the entry is delivered again once
         // its lease ends.
         let give_up = tokio::time::Instant::now() + OUTCOME_RETRY_FOR;
+        let mut delivered_event = match &attempt {
+            Attempt::Delivered => self.events(EventKind::Delivered, [&entry]),
+            _ => None,
+        };
         for retry in 0.. {
             let result = match &attempt {
+                // The event first: a delivery whose event cannot be written is not marked
+                // done either, so it is delivered (and recorded) again, never unrecorded.
                 Attempt::Delivered | Attempt::NotForClients => {
-                    self.store.outbox_done(&self.account, entry.seq).await
+                    self.record(&mut delivered_event).await;
+                    match &delivered_event {
+                        Some(_) => Err(StoreError::Backend("the delivery's event".into())),
+                        None => self.store.outbox_done(&self.account, entry.seq).await,
+                    }
                 }
                 Attempt::Retry(at_ms) => {
                     self.store
@@ -199,6 +211,35 @@ impl AccountDelivery {
             }
             warn!(account = %self.account, seq = entry.seq, %err, "updating the outbox failed; trying again");
             tokio::time::sleep(pause).await;
+        }
+    }
+
+    /// The change holding the `kind` events of `entries`, if any is for the event log.
+    fn events<'a>(
+        &self,
+        kind: EventKind,
+        entries: impl IntoIterator<Item = &'a OutboxEntry>,
+    ) -> Option<Change> {
+        let channel = match &self.route {
+            DeliveryRoute::Smpp(_) => Interface::Smpp,
+            DeliveryRoute::Push(_) => Interface::Http,
+        };
+        let events: Vec<Event> = entries
+            .into_iter()
+            .filter_map(|entry| Event::of_delivery(kind, &entry.item, channel))
+            .collect();
+        (!events.is_empty()).then(|| Change::of_events(events))
+    }
+
+    /// Commits `events`, leaving `None` once written (a store without an event log keeps
+    /// none and answers at once).
+    async fn record(&self, events: &mut Option<Change>) {
+        let Some(change) = events.clone() else {
+            return;
+        };
+        match self.store.commit(change).await {
+            Ok(_) => *events = None,
+            Err(err) => warn!(account = %self.account, %err, "recording delivery events failed"),
         }
     }
 
@@ -242,6 +283,13 @@ impl AccountDelivery {
                     .increment(expired.len() as u64);
                 for entry in &expired {
                     warn!(account = %self.account, id = entry.item.delivery_id(), attempts = entry.attempts, "outbox entry expired undelivered");
+                }
+                // Gone from the outbox already: a store failing now loses these events
+                // (logged and counted in `events_unrecorded_total`).
+                let mut events = self.events(EventKind::DeliveryExpired, &expired);
+                self.record(&mut events).await;
+                if events.is_some() {
+                    metrics::counter!("events_unrecorded_total").increment(expired.len() as u64);
                 }
             }
             Ok(_) => {}

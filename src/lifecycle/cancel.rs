@@ -3,6 +3,7 @@
 
 use super::{end_unsent, own_queued_record, with_retries, LifecycleError};
 use crate::{
+    event::EventKind,
     message::{now_ms, MessageId, MessageState},
     store::{Change, Committed, Store, Versioned},
 };
@@ -27,7 +28,7 @@ pub async fn cancel_mt<S: Store + ?Sized>(
         end_unsent(
             &mut change,
             &mut value,
-            MessageState::Deleted,
+            (EventKind::Cancelled, MessageState::Deleted),
             CANCELLED_BY_CLIENT,
             now_ms(),
         );

@@ -7,6 +7,7 @@
 
 use super::end_unsent;
 use crate::{
+    event::{Event, EventKind},
     message::{now_ms, MessageId, MessageState},
     store::{
         change::commit_with_retries, Change, Committed, HistoryEntry, Store, StoreError, Versioned,
@@ -41,7 +42,7 @@ pub async fn expire_mt<S: Store + ?Sized>(
         end_unsent(
             &mut change,
             &mut value,
-            MessageState::Expired,
+            (EventKind::Expired, MessageState::Expired),
             VALIDITY_ENDED,
             now_ms(),
         );
@@ -82,7 +83,14 @@ pub async fn dr_timed_out<S: Store + ?Sized>(
             }
         }
         let mut change = Change::default();
-        queue_client_receipt(&mut change, finish_if_final(&mut value, now));
+        change.event(
+            Event::of_mt(EventKind::DrTimeout, &value.mt)
+                .with_connector(value.connector.as_deref())
+                .with_state(MessageState::Unknown)
+                .with_reason("", NO_FINAL_RECEIPT),
+        );
+        let finished = finish_if_final(&mut value, now);
+        queue_client_receipt(&mut change, &value, finished);
         change.put_record(value, version);
         Ok(match store.commit(change).await? {
             Committed::Done => Some(true),

@@ -23,9 +23,10 @@ pub mod replace;
 pub mod timers;
 
 use crate::{
+    event::{Event, EventKind},
     message::{MessageId, MessageState, OutboxItem},
     store::{Change, HistoryEntry, MessageRecord, Store, StoreError, Versioned, Write},
-    upstream::receipts::client_receipt,
+    upstream::receipts::{client_receipt, final_event},
 };
 
 pub use cancel::cancel_mt;
@@ -82,11 +83,12 @@ async fn own_queued_record<S: Store + ?Sized>(
 }
 
 /// Ends an MT no carrier has (still queued, or held for later) in the final `state`, with
-/// `why` in its history and, if the client asked for one, its receipt added to `change`.
+/// `why` in its history, its `kind` and `final` events and, if the client asked for one, its
+/// receipt added to `change`.
 fn end_unsent(
     change: &mut Change,
     record: &mut MessageRecord,
-    state: MessageState,
+    (kind, state): (EventKind, MessageState),
     why: &str,
     at_ms: u64,
 ) {
@@ -103,6 +105,12 @@ fn end_unsent(
     record.state = state;
     record.held = false;
     record.receipt_queued = true;
+    change.event(
+        Event::of_mt(kind, &record.mt)
+            .with_state(state)
+            .with_reason("", why),
+    );
+    change.event(final_event(record, state, ""));
     if record.mt.receipt {
         let receipt = client_receipt(record, state, String::new(), at_ms);
         change.write(Write::Outbox(OutboxItem::Receipt(receipt)));

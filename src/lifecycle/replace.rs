@@ -4,6 +4,7 @@
 
 use super::{own_queued_record, with_retries, LifecycleError};
 use crate::{
+    event::{Event, EventKind},
     message::{now_ms, MessageId, MessageState, Payload},
     store::{Change, Committed, HistoryEntry, Store, Versioned},
 };
@@ -49,6 +50,9 @@ pub async fn replace_mt<S: Store + ?Sized>(
             part: None,
         });
         let mut change = Change::acknowledged();
+        change.event(
+            Event::of_mt(EventKind::Replaced, &value.mt).with_reason("", REPLACED_BY_CLIENT),
+        );
         change.put_record(value, version);
         Ok(match store.commit(change).await? {
             Committed::Done => Some(Ok(())),

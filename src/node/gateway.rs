@@ -185,6 +185,11 @@ impl Gateway {
         }
 
         tasks.push(super::retention::spawn(store.clone(), stop.child_token()));
+        tasks.extend(crate::event_log::spawn(
+            store.clone(),
+            &config.events,
+            stop.child_token(),
+        ));
         tasks.push(crate::lifecycle::timers::spawn(
             store.clone(),
             stop.child_token(),

@@ -1,6 +1,6 @@
 //! Gauges that describe the gateway's state rather than its events, sampled periodically for
 //! /metrics: queued MTs per connector, outbox depth per account, binds up per connector, and
-//! client binds per account.
+//! client binds per account, timers pending and the event log's backlog.
 
 use std::{collections::HashSet, sync::Arc, time::Duration};
 
@@ -8,7 +8,9 @@ use smsgw_smpp::Registry;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::{message::timer_account_hour, store::Store, upstream::Connector};
+use crate::{
+    event::EVENTS_ACCOUNT, message::timer_account_hour, store::Store, upstream::Connector,
+};
 
 /// How often the gauges are refreshed.
 const SAMPLE_EVERY: Duration = Duration::from_secs(5);
@@ -84,6 +86,12 @@ async fn sample(
             .partition(|(account, _)| timer_account_hour(account).is_some());
         metrics::gauge!("timers_pending")
             .set(timers.iter().map(|(_, count)| *count as f64).sum::<f64>());
+        // The event log's entries (each holds the events of one change) not yet written.
+        let (events, accounts): (Vec<_>, Vec<_>) = accounts
+            .into_iter()
+            .partition(|(account, _)| account == EVENTS_ACCOUNT);
+        metrics::gauge!("events_backlog")
+            .set(events.iter().map(|(_, count)| *count as f64).sum::<f64>());
         report("outbox_depth", "account", accounts, &mut seen.outboxes);
     }
     report(

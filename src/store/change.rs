@@ -17,7 +17,10 @@ use super::{
     part_sets::{next_part_set_version, PartSet, PartSetKey},
     MessageRecord, StoreError,
 };
-use crate::message::{CarrierReceipt, MessageId, OutboxItem, Priority};
+use crate::{
+    event::{Event, EventFilter},
+    message::{CarrierReceipt, MessageId, OutboxItem, Priority},
+};
 
 /// A value as read, with the version a change can be guarded by.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -140,6 +143,9 @@ pub struct Change {
     /// The caller acknowledges something to a peer once this is committed: a backend with
     /// replicas confirms the change reached them first.
     pub acknowledged: bool,
+    /// What the change means for the event log: written with it, as one entry of the events
+    /// outbox, those the store's filter keeps (see [`Change::seal_events`]).
+    pub events: Vec<Event>,
 }
 
 impl Change {
@@ -204,6 +210,36 @@ impl Change {
     pub fn write(&mut self, write: Write) -> &mut Self {
         self.writes.push(write);
         self
+    }
+
+    /// Records an event of this change (see [`crate::event`]).
+    pub fn event(&mut self, event: Event) -> &mut Self {
+        self.events.push(event);
+        self
+    }
+
+    /// A change that only records events (a refusal, a delivery to a client).
+    pub fn of_events(events: Vec<Event>) -> Change {
+        Change {
+            events,
+            ..Change::default()
+        }
+    }
+
+    /// Turns the events `filter` keeps into one write of the events outbox and drops the
+    /// rest: one entry per change, not per event, so the event log costs one write per step.
+    pub fn seal_events(&mut self, filter: &EventFilter) {
+        let mut events = std::mem::take(&mut self.events);
+        events.retain(|event| filter.keeps(event));
+        if !events.is_empty() {
+            self.writes
+                .push(Write::Outbox(OutboxItem::Events { events }));
+        }
+    }
+
+    /// Nothing to check and nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.guards.is_empty() && self.writes.is_empty() && self.events.is_empty()
     }
 }
 

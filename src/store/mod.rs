@@ -11,6 +11,7 @@
 
 pub mod change;
 pub mod embedded;
+pub mod event_switch;
 pub mod nats;
 pub mod part_sets;
 pub mod redis;
@@ -30,6 +31,7 @@ pub use change::{
     CarrierIdRecord, CarrierKey, Change, Claim, ClaimSpace, Committed, Guard, Versioned, Write,
 };
 pub use embedded::EmbeddedStore;
+pub use event_switch::EventSwitch;
 pub use nats::{NatsStore, NatsTarget, NatsTls};
 pub use part_sets::{PartSet, PartSetKey};
 
@@ -238,8 +240,21 @@ pub trait Store: Send + Sync + 'static {
     /// The value of an unexpired claim.
     async fn claimed(&self, space: &ClaimSpace, key: &str) -> Result<Option<String>, StoreError>;
 
-    /// Commits a change atomically: all of it once its guards hold, durably, or nothing.
-    async fn commit(&self, change: Change) -> Result<Committed, StoreError>;
+    /// Commits a change atomically: all of it once its guards hold, durably, or nothing. Its
+    /// events that [`Store::events`] keeps go with it, as one entry of the events outbox.
+    async fn commit(&self, mut change: Change) -> Result<Committed, StoreError> {
+        change.seal_events(&self.events().current());
+        if change.is_empty() {
+            return Ok(Committed::Done);
+        }
+        self.commit_sealed(change).await
+    }
+
+    /// [`Store::commit`] once the change's events are writes: what each backend does.
+    async fn commit_sealed(&self, change: Change) -> Result<Committed, StoreError>;
+
+    /// Which events commits keep; the node sets it from its event log's sinks.
+    fn events(&self) -> &EventSwitch;
 
     /// Takes up to `max` queued MTs of a connector: highest priority first, in order within a
     /// priority. Taken MTs are nobody else's until submitted, rejected or released.

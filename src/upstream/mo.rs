@@ -9,6 +9,7 @@
 use std::time::Duration;
 
 use crate::{
+    event::{Event, EventKind},
     message::{Mo, OutboxItem},
     store::{Change, ClaimSpace, Committed, Store, StoreError, Write},
 };
@@ -81,6 +82,7 @@ pub async fn carrier_mo<S: Store + ?Sized>(
     let mut change = Change::acknowledged();
     change
         .claim(ClaimSpace::MoDedupe, &key, "", ttl)
+        .event(Event::of_mo(EventKind::Mo, &mo))
         .write(Write::Outbox(OutboxItem::Mo(mo)));
     match store.commit(change).await? {
         Committed::Done => Ok(true),

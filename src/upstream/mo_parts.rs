@@ -18,6 +18,7 @@ use std::time::Duration;
 use smsgw_smpp::encoding::decode_text;
 
 use crate::{
+    event::{Event, EventKind},
     message::{Mo, MoPart, MoSegments, OutboxItem, Timer, TimerAction},
     store::{
         change::commit_with_retries, Change, ClaimSpace, Committed, Guard, PartSet, PartSetKey,
@@ -165,6 +166,7 @@ pub async fn carrier_mo_part<S: Store + ?Sized>(
                 let mo = whole_mo(&received.key, &set);
                 change
                     .remove_part_set(received.key.clone(), version)
+                    .event(Event::of_mo(EventKind::Mo, &mo))
                     .write(Write::Outbox(OutboxItem::Mo(mo.clone())));
                 PartOutcome::Complete(mo)
             }
@@ -207,6 +209,9 @@ pub async fn carrier_mo_part<S: Store + ?Sized>(
     .await
 }
 
+/// What the event of a part delivered on its own (its set never completed) says.
+const INCOMPLETE_PART: &str = "a part of a multipart MO whose other parts did not all come in time";
+
 /// What [`deliver_incomplete`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IncompleteOutcome {
@@ -234,7 +239,10 @@ pub async fn deliver_incomplete<S: Store + ?Sized>(
         let mut change = Change::default();
         change.remove_part_set(key.clone(), version);
         for part in &set.segments.parts {
-            change.write(Write::Outbox(OutboxItem::Mo(part_mo(key, &set, part))));
+            let mo = part_mo(key, &set, part);
+            change
+                .event(Event::of_mo(EventKind::Mo, &mo).with_reason("incomplete", INCOMPLETE_PART));
+            change.write(Write::Outbox(OutboxItem::Mo(mo)));
         }
         Ok(match store.commit(change).await? {
             Committed::Done => Some(IncompleteOutcome::Delivered(set.segments.parts.len())),

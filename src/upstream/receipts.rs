@@ -11,6 +11,7 @@ use std::time::Duration;
 use smsgw_smpp::encoding::normalize_message_id;
 
 use crate::{
+    event::{Event, EventKind},
     message::{
         now_ms, CarrierReceipt, MessageId, MessageState, OutboxItem, Payload, Receipt, Timer,
         TimerAction,
@@ -65,7 +66,8 @@ pub async fn carrier_receipt<S: Store + ?Sized>(
         let outcome = match store.carrier_target(&key).await? {
             Some((mapping, Versioned { mut value, version })) => {
                 let finished = apply_receipt(&mut value, mapping.part, &receipt);
-                let final_state = queue_client_receipt(&mut change, finished);
+                change.event(receipt_event(&value, mapping.part, &receipt));
+                let final_state = queue_client_receipt(&mut change, &value, finished);
                 change.put_record(value, version);
                 ReceiptOutcome::Applied {
                     id: mapping.message_id,
@@ -113,6 +115,13 @@ pub async fn mt_submitted<S: Store + ?Sized>(
         let mut change = Change::default();
         change.write(Write::EndLease(id.clone()));
         let mappings = mark_submitted(&mut value, connector, &carrier_ids);
+        for (part, carrier_id) in carrier_ids.iter().enumerate() {
+            change.event(
+                Event::of_mt(EventKind::Submitted, &value.mt)
+                    .with_connector(Some(connector))
+                    .with_part(part, Some(carrier_id)),
+            );
+        }
         for (part, ((key, mapping), receipts)) in keys.iter().zip(mappings).zip(parked).enumerate()
         {
             // A receipt parked meanwhile makes this a conflict, so it is never left behind.
@@ -129,7 +138,8 @@ pub async fn mt_submitted<S: Store + ?Sized>(
             }
             for receipt in receipts {
                 let finished = apply_receipt(&mut value, part as u8, &receipt);
-                queue_client_receipt(&mut change, finished);
+                change.event(receipt_event(&value, part as u8, &receipt));
+                queue_client_receipt(&mut change, &value, finished);
             }
         }
         if let Some(wait) = dr_timeout.filter(|_| !value.state.is_final()) {
@@ -169,8 +179,14 @@ pub async fn mt_rejected<S: Store + ?Sized>(
         }
         let mut change = Change::default();
         change.write(Write::EndLease(id.clone()));
+        change.event(
+            Event::of_mt(EventKind::Rejected, &value.mt)
+                .with_connector(value.connector.as_deref())
+                .with_state(MessageState::Rejected)
+                .with_reason("", &error),
+        );
         let finished = finish_if_final(&mut value, now);
-        queue_client_receipt(&mut change, finished);
+        queue_client_receipt(&mut change, &value, finished);
         change.put_record(value, version);
         Ok((store.commit(change).await? == Committed::Done).then_some(()))
     })
@@ -184,17 +200,36 @@ fn record_missing(id: &MessageId) -> StoreError {
     }
 }
 
-/// Adds the client's receipt of a message that just became final to `change`; returns the
-/// final state.
+/// Adds what a message that just became final owes to `change`: the client's receipt and
+/// the `final` event; returns the final state.
 pub(crate) fn queue_client_receipt(
     change: &mut Change,
+    record: &MessageRecord,
     finished: Option<Finished>,
 ) -> Option<MessageState> {
     let finished = finished?;
+    change.event(final_event(record, finished.state, &finished.error));
     if let Some(receipt) = finished.receipt {
         change.write(Write::Outbox(OutboxItem::Receipt(receipt)));
     }
     Some(finished.state)
+}
+
+/// The event of an MT reaching its final `state` (one per MT: what usage reports count).
+pub(crate) fn final_event(record: &MessageRecord, state: MessageState, error: &str) -> Event {
+    Event::of_mt(EventKind::Final, &record.mt)
+        .with_connector(record.connector.as_deref())
+        .with_state(state)
+        .with_reason(error, "")
+}
+
+/// The event of a carrier's receipt for one part.
+fn receipt_event(record: &MessageRecord, part: u8, receipt: &CarrierReceipt) -> Event {
+    Event::of_mt(EventKind::Receipt, &record.mt)
+        .with_connector(record.connector.as_deref())
+        .with_part(usize::from(part), Some(&receipt.carrier_id))
+        .with_state(receipt.state)
+        .with_reason(&receipt.error, "")
 }
 
 /// Records that every part was accepted by the carrier with `carrier_ids` (in part order) and
@@ -244,6 +279,8 @@ fn mark_submitted(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finished {
     pub state: MessageState,
+    /// The error of the part whose state it is (empty when delivered).
+    pub error: String,
     /// The receipt for the client's outbox, if the client asked for receipts.
     pub receipt: Option<Receipt>,
 }
@@ -316,9 +353,10 @@ pub(crate) fn finish_if_final(record: &mut MessageRecord, at_ms: u64) -> Option<
     let receipt = record
         .mt
         .receipt
-        .then(|| client_receipt(record, worst, error, at_ms));
+        .then(|| client_receipt(record, worst, error.clone(), at_ms));
     Some(Finished {
         state: worst,
+        error,
         receipt,
     })
 }

@@ -60,11 +60,14 @@ macro_rules! store_contract {
             mo_parts_are_kept_once_and_delivered_whole,
             the_last_parts_racing_make_one_whole_mo,
             an_incomplete_set_is_delivered_part_by_part_once,
-            sweep_removes_part_sets_older_than_the_retention
+            sweep_removes_part_sets_older_than_the_retention,
+            every_state_change_of_an_mt_is_an_event_written_with_it,
+            without_an_event_log_no_events_are_written_and_filters_keep_what_they_name
         );
     };
 }
 
+mod events;
 mod flows;
 mod lifecycle;
 mod opt_outs;
@@ -74,6 +77,8 @@ mod timers;
 
 use std::{sync::Arc, time::Duration};
 
+#[allow(unused_imports)]
+pub use events::*;
 pub use flows::Flows;
 #[allow(unused_imports)]
 pub use lifecycle::*;
@@ -153,7 +158,7 @@ async fn receipts_in_outbox(
         .into_iter()
         .filter_map(|e| match e.item {
             OutboxItem::Receipt(r) => Some((e.seq, r)),
-            OutboxItem::Mo(_) | OutboxItem::Timer(_) => None,
+            OutboxItem::Mo(_) | OutboxItem::Timer(_) | OutboxItem::Events { .. } => None,
         })
         .collect()
 }
@@ -188,7 +193,7 @@ pub async fn receipts_arriving_in_outbox(
         .into_iter()
         .filter_map(|e| match e.item {
             OutboxItem::Receipt(r) => Some((e.seq, r)),
-            OutboxItem::Mo(_) | OutboxItem::Timer(_) => None,
+            OutboxItem::Mo(_) | OutboxItem::Timer(_) | OutboxItem::Events { .. } => None,
         })
         .collect()
 }

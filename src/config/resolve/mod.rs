@@ -5,6 +5,7 @@ mod accounts;
 mod auth;
 mod connectors;
 mod edge;
+mod event_log;
 mod nats;
 mod opt_out;
 
@@ -65,6 +66,7 @@ pub(crate) fn resolve(document: RawDocument, resolver: &mut Resolver<'_, '_, '_>
     resolver.check_nats_pins(document.store.as_ref(), &connector_names);
     let routes = routes::resolve(&document, resolver);
     let auth = resolver.auth(document.auth.as_ref());
+    let events = resolver.event_log(document.events.as_ref());
     let mut config = Config::assemble(
         node_id,
         site,
@@ -77,6 +79,7 @@ pub(crate) fn resolve(document: RawDocument, resolver: &mut Resolver<'_, '_, '_>
         builtin_simulator,
     );
     config.auth = auth;
+    config.events = events;
     config
 }
 

@@ -98,6 +98,7 @@ pub struct EmbeddedStore {
     /// Its own lock, so reads do not wait behind queue and outbox work; written only by
     /// holders of the index lock.
     records: Mutex<RecordCache>,
+    events: super::EventSwitch,
 }
 
 type RecordCache = HashMap<MessageId, MessageRecord>;
@@ -172,6 +173,7 @@ impl EmbeddedStore {
             );
         }
         Ok(Arc::new(Self {
+            events: super::EventSwitch::default(),
             kv,
             index: Mutex::new(index),
             records: Mutex::default(),
@@ -288,7 +290,11 @@ impl Store for EmbeddedStore {
         Ok(self.live_claim(table, &key)?.map(|claim| claim.value))
     }
 
-    async fn commit(&self, change: Change) -> Result<Committed, StoreError> {
+    fn events(&self) -> &super::EventSwitch {
+        &self.events
+    }
+
+    async fn commit_sealed(&self, change: Change) -> Result<Committed, StoreError> {
         self.commit_change(change).await
     }
 

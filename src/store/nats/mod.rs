@@ -78,6 +78,7 @@ pub struct NatsStore {
     placement: Placement,
     /// Where the next outbox take starts, so no shard's entries wait behind another's.
     next_outbox_shard: AtomicUsize,
+    events: super::EventSwitch,
 }
 
 impl NatsStore {
@@ -114,6 +115,7 @@ impl NatsStore {
             spread::spread_leaders(&client, &streams, STREAM_PATIENCE).await;
         }
         Ok(Arc::new(Self {
+            events: super::EventSwitch::default(),
             shards,
             placement,
             next_outbox_shard: AtomicUsize::new(0),
@@ -223,7 +225,11 @@ impl Store for NatsStore {
         Ok(None)
     }
 
-    async fn commit(&self, change: Change) -> Result<Committed, StoreError> {
+    fn events(&self) -> &super::EventSwitch {
+        &self.events
+    }
+
+    async fn commit_sealed(&self, change: Change) -> Result<Committed, StoreError> {
         let shard = match route::route(&change, &self.placement, |id| self.holder(id))? {
             Route::Shard(shard) => shard,
             Route::WhereRecordIs(id) => match self.locate(&id).await? {

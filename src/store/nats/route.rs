@@ -52,7 +52,9 @@ pub fn route(
                 connector(&key.connector)
             }
             Write::Outbox(OutboxItem::Mo(mo)) => connector(&mo.connector),
-            Write::Outbox(OutboxItem::Receipt(_) | OutboxItem::Timer(_)) => continue,
+            Write::Outbox(
+                OutboxItem::Receipt(_) | OutboxItem::Timer(_) | OutboxItem::Events { .. },
+            ) => continue,
             Write::Enqueue {
                 connector: name, ..
             } => connector(name),

@@ -119,6 +119,7 @@ pub struct RedisStore {
     held_mts: std::sync::Mutex<std::collections::HashMap<MessageId, mts::Held>>,
     /// When this node last looked for queue or outbox entries whose lease ran out, per queue.
     last_reclaim: std::sync::Mutex<std::collections::HashMap<String, tokio::time::Instant>>,
+    events: super::EventSwitch,
 }
 
 fn decode<T: DeserializeOwned>(key: &str, bytes: &str) -> Result<T, StoreError> {
@@ -180,6 +181,7 @@ impl RedisStore {
         }
         let keys = Keys::new(key_prefix);
         Ok(Arc::new(Self {
+            events: super::EventSwitch::default(),
             wakeups: wakeups::Wakeups::start(target, keys.wake_channel()),
             batcher: batch::StepBatcher::start(connections.clone()),
             connections,
@@ -342,7 +344,11 @@ impl Store for RedisStore {
         self.conn().get(&key).await.map_err(StoreError::backend)
     }
 
-    async fn commit(&self, change: Change) -> Result<Committed, StoreError> {
+    fn events(&self) -> &super::EventSwitch {
+        &self.events
+    }
+
+    async fn commit_sealed(&self, change: Change) -> Result<Committed, StoreError> {
         self.commit_change(change).await
     }
 
