@@ -21,6 +21,7 @@ const ENV: &[(&str, &str)] = &[
         "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
     ),
     ("SMSGW_TEST_PASSWORD", "test-pass"),
+    ("SMSGW_EVENTS_POSTGRES", "postgres://smsgw:pw@db/smsgw"),
 ];
 
 fn env(name: &str) -> Option<String> {
