@@ -22,9 +22,10 @@ pub use duration::parse_duration;
 pub use error::{ConfigError, ConfigErrors, Position};
 pub use resolve::defaults_opt_out;
 pub use types::{
-    Account, AccountPush, AuthSettings, ConnectorConfig, ConnectorTls, EdgeSettings, Listeners,
-    NumberPattern, Numbering, OptOutConfig, OptOutScope, ProxyProtocolOn, PushFormat,
-    RedisSentinel, Route, Secret, SimulatorSettings, StoreConfig, StoreTls, TlsListener,
+    Account, AccountPush, AdminRole, AdminSettings, AdminTls, AdminUser, AuthSettings,
+    ConnectorConfig, ConnectorTls, EdgeSettings, Listeners, NumberPattern, Numbering, OptOutConfig,
+    OptOutScope, ProxyProtocolOn, PushFormat, RedisSentinel, Route, Secret, SimulatorSettings,
+    StoreConfig, StoreTls, TlsListener,
 };
 
 use crate::routing::{MoIndex, RouteIndex};
@@ -44,6 +45,8 @@ pub struct Config {
     pub builtin_simulator: Option<SimulatorSettings>,
     /// Login lockout and password verifier (`[auth]`).
     pub auth: AuthSettings,
+    /// The operators' listener and its users (`[admin]`).
+    pub admin: AdminSettings,
     accounts: Vec<Account>,
     connectors: Vec<ConnectorConfig>,
     routes: Vec<Route>,
@@ -130,6 +133,7 @@ impl Config {
             store,
             builtin_simulator,
             auth: AuthSettings::default(),
+            admin: defaults::admin(),
             accounts,
             connectors,
             routes,

@@ -2,6 +2,7 @@
 //! Every problem is recorded with its span and checking goes on, so one run reports all.
 
 mod accounts;
+mod admin;
 mod auth;
 mod connectors;
 mod edge;
@@ -65,6 +66,7 @@ pub(crate) fn resolve(document: RawDocument, resolver: &mut Resolver<'_, '_, '_>
     resolver.check_nats_pins(document.store.as_ref(), &connector_names);
     let routes = routes::resolve(&document, resolver);
     let auth = resolver.auth(document.auth.as_ref());
+    let admin = admin::resolve(document.admin.as_ref(), resolver);
     let mut config = Config::assemble(
         node_id,
         site,
@@ -77,6 +79,7 @@ pub(crate) fn resolve(document: RawDocument, resolver: &mut Resolver<'_, '_, '_>
         builtin_simulator,
     );
     config.auth = auth;
+    config.admin = admin;
     config
 }
 
