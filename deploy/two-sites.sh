@@ -119,7 +119,7 @@ start carrier-sim "$run/carrier-sim.log" "$SMSGW_BIN" carrier-sim --listen "127.
 # directly as itself.
 balancer="127.0.0.5"
 node() {
-    local site="$1" node="$2" smpp="$3" http="$4"
+    local site="$1" node="$2" smpp="$3" http="$4" admin="$5"
     mkdir -p "$run/$node"
     cat >"$run/$node/smsgw.toml" <<EOF
 node_id = "$node"
@@ -131,6 +131,11 @@ smpp = "127.0.0.1:$smpp"
 http = "127.0.0.1:$http"
 trusted_proxies = ["$balancer"]
 proxy_protocol = ["smpp", "http"]
+
+# /metrics and /cluster: on loopback, open to this host only (no [[admin.users]]); the
+# balancers do not forward it.
+[admin]
+listen = "127.0.0.1:$admin"
 
 $store_toml
 
@@ -180,10 +185,10 @@ haproxy_site() {
     start "haproxy-$site" "$run/haproxy-$site.log" haproxy -db -f "$run/haproxy-$site.cfg"
 }
 
-node siteA a1 $((base + 101)) $((base + 181))
-node siteA a2 $((base + 102)) $((base + 182))
-node siteB b1 $((base + 201)) $((base + 281))
-node siteB b2 $((base + 202)) $((base + 282))
+node siteA a1 $((base + 101)) $((base + 181)) $((base + 191))
+node siteA a2 $((base + 102)) $((base + 182)) $((base + 192))
+node siteB b1 $((base + 201)) $((base + 281)) $((base + 291))
+node siteB b2 $((base + 202)) $((base + 282)) $((base + 292))
 for http in $((base + 181)) $((base + 182)) $((base + 281)) $((base + 282)); do
     wait_for "smsgw on $http" curl -sf "http://127.0.0.1:$http/readyz"
 done
@@ -203,6 +208,6 @@ Two sites running (run dir $run; stop with: deploy/two-sites.sh --stop)
 Send through site A (HTTP), then site B (SMPP, waiting for the receipt):
   curl -d 'login=demo&password=$password&phone_number=447700900001&sender=DEMO&message=hello&message_id=m1&receipt=TRUE' http://127.0.0.1:$((base + 80))/httpapi/receiver
   $SMSGW_BIN send --smpp 127.0.0.1:$((base + 85)) --system-id demo --password $password --to 447700900001 --text hello --wait
-The nodes on either site: curl http://127.0.0.1:$((base + 90))/cluster
+The nodes on either site (node a1's admin listener): curl http://127.0.0.1:$((base + 191))/cluster
 $store_howto
 EOF

@@ -80,6 +80,9 @@ data_dir = "$run/$1"
 smpp = "127.0.0.1:$3"
 http = "127.0.0.1:$4"
 
+[admin]
+listen = "127.0.0.1:$(free_port)"
+
 $6
 
 [simulator]

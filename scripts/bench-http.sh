@@ -47,6 +47,9 @@ data_dir = "$run/data"
 smpp = "127.0.0.1:32775"
 http = "127.0.0.1:38080"
 
+[admin]
+listen = "127.0.0.1:38090"
+
 [simulator]
 enabled = true
 listen = "127.0.0.1:32776"

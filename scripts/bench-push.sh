@@ -3,7 +3,7 @@
 # at once (a fast receiver), one smsgw (embedded store, built-in carrier simulator) with two
 # accounts: `binds`, whose receipts go to its SMPP binds, and `push`, whose receipts are pushed
 # (form) to nginx. `smsgw bench` runs the full cycle for `binds`, then for `push` (counting
-# receipts the receiver took, from /metrics), and the ratio of the two is printed.
+# receipts the receiver took, from /metrics on the admin listener), and the ratio of the two is printed.
 #
 #   bash scripts/bench-push.sh [COUNT] [BINDS] [WINDOW] [CONCURRENCY]
 #
@@ -23,6 +23,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/bench-common.sh" bench-push
 receiver_port=$(free_port)
 smpp_port=$(free_port)
 http_port=$(free_port)
+admin_port=$(free_port)
 sim_port=$(free_port)
 
 start_nginx "$receiver_port"
@@ -34,6 +35,9 @@ data_dir = "$run/data"
 [listeners]
 smpp = "127.0.0.1:$smpp_port"
 http = "127.0.0.1:$http_port"
+
+[admin]
+listen = "127.0.0.1:$admin_port"
 
 [simulator]
 enabled = true
@@ -63,7 +67,7 @@ pids+=($!)
 gateway=$!
 until curl -sf "http://127.0.0.1:$http_port/readyz" >/dev/null; do sleep 0.2; done
 
-bench() { # ACCOUNT [--push HTTP_ADDR]
+bench() { # ACCOUNT [--push ADMIN_ADDR]
     local account=$1
     shift
     "$smsgw" bench --smpp "127.0.0.1:$smpp_port" --system-id "$account" --count "$count" \
@@ -77,7 +81,7 @@ full_cycle() { # ACCOUNT: DR/s full cycle from its bench output
 echo "== receipts on SMPP binds (account binds)"
 bench binds
 echo "== receipts pushed to nginx at 127.0.0.1:$receiver_port (account push)"
-bench push --push "127.0.0.1:$http_port"
+bench push --push "127.0.0.1:$admin_port"
 on_binds=$(full_cycle binds)
 pushed=$(full_cycle push)
 echo "DR/s full cycle: binds $on_binds, push $pushed;" \

@@ -149,7 +149,7 @@ impl Ingest {
     ) -> Result<&Account, IngestError> {
         let account = self.config.account_by_http_login(login);
         let attempt = Attempt {
-            interface: Interface::Http,
+            interface: Interface::Http.as_str(),
             client,
             login,
             password,
@@ -166,7 +166,7 @@ impl Ingest {
     ) -> Result<&Account, IngestError> {
         let account = self.config.account_by_system_id(system_id);
         let attempt = Attempt {
-            interface: Interface::Smpp,
+            interface: Interface::Smpp.as_str(),
             client,
             login: system_id,
             password,

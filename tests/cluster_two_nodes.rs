@@ -92,7 +92,7 @@ async fn receipts_reach_a_bind_on_the_other_node_and_idempotency_holds_across_no
 
     // Either node lists both, with their sites and what each serves.
     let cluster: serde_json::Value =
-        json_of(http().get(format!("http://{}/cluster", b.http_addr()))).await;
+        json_of(http().get(format!("http://{}/cluster", b.admin_addr()))).await;
     let nodes: Vec<(String, String)> = cluster["nodes"]
         .as_array()
         .unwrap()
@@ -134,7 +134,7 @@ async fn receipts_reach_a_bind_on_the_other_node_and_idempotency_holds_across_no
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
         let cluster: serde_json::Value =
-            json_of(http().get(format!("http://{}/cluster", a.http_addr()))).await;
+            json_of(http().get(format!("http://{}/cluster", a.admin_addr()))).await;
         roles = roles_of(&cluster);
     }
     assert_eq!(roles, [serving.clone(), serving], "roles");

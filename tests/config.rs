@@ -6,8 +6,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use smsgw::config::{
-    Config, ConfigErrors, Numbering, OptOutScope, ProxyProtocolOn, PushFormat, RedisSentinel,
-    Secret, StoreConfig, StoreTls,
+    AdminRole, Config, ConfigErrors, Numbering, OptOutScope, ProxyProtocolOn, PushFormat,
+    RedisSentinel, Secret, StoreConfig, StoreTls,
 };
 use smsgw::credentials::verify_password;
 use smsgw::message::MoMultipart;
@@ -22,6 +22,8 @@ const ENV: &[(&str, &str)] = &[
     ),
     ("SMSGW_TEST_PASSWORD", "test-pass"),
     ("SMSGW_EVENTS_POSTGRES", "postgres://smsgw:pw@db/smsgw"),
+    ("SMSGW_PROMETHEUS_PASSWORD", "prom-pass"),
+    ("SMSGW_OPS_PASSWORD", "ops-pass"),
 ];
 
 fn env(name: &str) -> Option<String> {
@@ -197,6 +199,11 @@ fn shipped_example_parses_with_every_setting() {
     assert_eq!(bulkco.opt_out.stop.len(), 6);
     assert_eq!(acme.mo_multipart, MoMultipart::Parts);
     assert_eq!(primary.mo_multipart_timeout, Duration::from_secs(1800));
+    assert_eq!(config.admin.listen.to_string(), "10.0.1.11:8090");
+    let prometheus = &config.admin.users[0];
+    assert_eq!(prometheus.role, AdminRole::Read);
+    assert!(verify_password(&prometheus.password_hash, "prom-pass"));
+    assert_eq!(config.admin.users[1].role, AdminRole::Admin);
 }
 
 #[test]
@@ -574,6 +581,69 @@ fn auth_settings_are_checked_at_their_position() {
         "lockout_failures must be at least 1",
     );
     assert_problem("[auth]\nlockout = 5\n", "2:1", "unknown field `lockout`");
+}
+
+/// An argon2id hash of "ops-pass" (any valid PHC string would do).
+fn admin_hash() -> String {
+    smsgw::credentials::hash_password("ops-pass")
+}
+
+#[test]
+fn admin_listener_defaults_to_loopback_without_users() {
+    for config in [Config::default(), load("").unwrap()] {
+        assert_eq!(config.admin.listen.to_string(), "127.0.0.1:8090");
+        assert!(config.admin.users.is_empty() && config.admin.tls.is_none());
+    }
+    let hash = admin_hash();
+    let config = load(&format!(
+        "[admin]\nlisten = \"0.0.0.0:9090\"\n\n[[admin.users]]\nname = \"prom\"\n\
+         password_hash = \"{hash}\"\nrole = \"read\"\n\n[[admin.users]]\nname = \"ops\"\n\
+         password_hash = \"{hash}\"\nrole = \"admin\"\n"
+    ))
+    .unwrap();
+    assert_eq!(config.admin.listen.to_string(), "0.0.0.0:9090");
+    let users: Vec<(&str, AdminRole)> = config
+        .admin
+        .users
+        .iter()
+        .map(|user| (user.name.as_str(), user.role))
+        .collect();
+    assert_eq!(
+        users,
+        [("prom", AdminRole::Read), ("ops", AdminRole::Admin)]
+    );
+}
+
+#[test]
+fn an_admin_listener_others_can_reach_needs_users() {
+    assert_problem(
+        "node_id = \"n\"\n[admin]\nlisten = \"0.0.0.0:8090\"\n",
+        "3:10",
+        "not a loopback address, and [admin] has no users",
+    );
+    assert!(load("[admin]\nlisten = \"[::1]:8090\"\n").is_ok());
+}
+
+#[test]
+fn admin_users_are_checked_at_their_position() {
+    let hash = admin_hash();
+    assert_problem(
+        &format!(
+            "[admin]\n[[admin.users]]\nname = \"x\"\npassword_hash = \"{hash}\"\nrole = \"root\"\n"
+        ),
+        "5:8",
+        "role \"root\" is not one of \"read\", \"admin\"",
+    );
+    assert_problem(
+        "[admin]\n[[admin.users]]\nname = \"x\"\npassword_hash = \"plain\"\nrole = \"read\"\n",
+        "4:17",
+        "not a PHC password hash",
+    );
+    assert_problem(
+        "[admin]\ncert = \"a.pem\"\n",
+        "2:8",
+        "needs both cert and key",
+    );
 }
 
 #[test]

@@ -25,7 +25,9 @@ fn configmap_toml() -> String {
 fn the_kubernetes_configmap_is_a_valid_config_for_a_redis_cluster() {
     let env = |name: &str| match name {
         "SMSGW_REDIS_URL" => Some("rediss://:R3dis-pw@redis:6380/0".to_owned()),
-        "SMSGW_ACME_PASSWORD" | "SMSGW_PRIMARY_PASSWORD" => Some("secret12".to_owned()),
+        "SMSGW_ACME_PASSWORD" | "SMSGW_PRIMARY_PASSWORD" | "SMSGW_PROMETHEUS_PASSWORD" => {
+            Some("secret12".to_owned())
+        }
         _ => None,
     };
     // The CA is mounted in the pod; here a file stands in for it.
@@ -53,6 +55,9 @@ fn the_kubernetes_configmap_is_a_valid_config_for_a_redis_cluster() {
     assert!(url.expose().starts_with("rediss://"));
     assert_eq!(tls.ca.as_deref(), Some(ca.as_path()));
     assert_eq!(config.node_id, "smsgw-0");
+    // Reachable from other pods, so behind a user (check-config refuses it open).
+    assert!(!config.admin.listen.ip().is_loopback());
+    assert_eq!(config.admin.users[0].name, "prometheus");
     assert_eq!(
         config.route("acme", "447700900001", None).unwrap(),
         ["primary"]

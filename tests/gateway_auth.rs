@@ -120,7 +120,7 @@ async fn http_wrong_passwords_lock_that_login_from_that_address_without_hashing(
     assert_eq!(status, 401);
     assert_eq!(hashes(&test), before + 3);
 
-    let metrics = metrics_text(test.gateway.http_addr()).await;
+    let metrics = metrics_text(test.gateway.admin_addr()).await;
     assert!(
         metrics.contains("auth_lockout_refusals_total{interface=\"http\"} 1"),
         "{metrics}"
@@ -179,7 +179,7 @@ async fn http_flood_of_unknown_logins_is_bounded_and_cached_clients_are_served()
     // busy ones none: unknown logins cost what known ones cost, within the bound.
     assert_eq!(hashes(&test) - before, rejected as u64);
     assert_eq!(test.gateway.ingest().auth().lockout_entries(), 0);
-    let metrics = metrics_text(test.gateway.http_addr()).await;
+    let metrics = metrics_text(test.gateway.admin_addr()).await;
     assert!(
         metrics.contains("auth_verifier_busy_total{interface=\"http\"}"),
         "{metrics}"

@@ -139,7 +139,7 @@ async fn the_balancer_without_a_valid_header_is_closed() {
         .await
         .unwrap();
     let refusals = r#"edge_proxy_header_refused_total{listener="smpp",reason="malformed"}"#;
-    let metrics = gateway::metrics_text(test.gateway.http_addr()).await;
+    let metrics = gateway::metrics_text(test.gateway.admin_addr()).await;
     assert!(metrics.contains(refusals), "{metrics}");
 }
 
@@ -223,7 +223,7 @@ async fn one_address_holds_a_bounded_number_of_unbound_connections_and_bound_one
     tokio::time::timeout(Duration::from_secs(10), freed)
         .await
         .expect("the closed connection's place never came back");
-    let metrics = gateway::metrics_text(test.gateway.http_addr()).await;
+    let metrics = gateway::metrics_text(test.gateway.admin_addr()).await;
     assert!(
         metrics.contains("smpp_unbound_per_address_refused_total"),
         "{metrics}"

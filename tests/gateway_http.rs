@@ -317,7 +317,7 @@ async fn readyz_and_metrics() {
         200
     );
     post_receiver(&test, &genesys("m-1", "count me")).await;
-    let metrics = metrics_text(test.gateway.http_addr()).await;
+    let metrics = metrics_text(test.gateway.admin_addr()).await;
     assert!(metrics.contains("ingest_mt_total"), "{metrics}");
     // Carrier gone: not ready.
     test.sim.shutdown().await;

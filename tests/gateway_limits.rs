@@ -211,7 +211,7 @@ async fn receipts_nobody_binds_for_expire_after_the_outbox_ttl_and_are_counted()
     }
     assert!(queued, "the receipt never reached the outbox");
     assert_eq!(outbox_depth(store.as_ref(), "acme").await, 0, "not expired");
-    let metrics = metrics_text(test.gateway.http_addr()).await;
+    let metrics = metrics_text(test.gateway.admin_addr()).await;
     assert!(
         metrics.contains("delivery_expired_total{account=\"acme\"} 1"),
         "{metrics}"

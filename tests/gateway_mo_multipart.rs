@@ -418,7 +418,7 @@ async fn an_incomplete_set_reaches_the_bind_part_by_part_after_the_connector_tim
         waited >= Duration::from_secs(1),
         "delivered after {waited:?}, before the set's timeout"
     );
-    let metrics = metrics_text(gateway.http_addr()).await;
+    let metrics = metrics_text(gateway.admin_addr()).await;
     assert!(
         metrics.contains("upstream_mo_incomplete_total{connector=\"sim\"} 1"),
         "{metrics}"

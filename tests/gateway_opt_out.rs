@@ -139,7 +139,7 @@ async fn a_stop_refuses_mts_to_the_number_until_start_and_the_account_gets_both_
     smpp_mt(&client, OTHER_HANDSET)
         .await
         .expect("another number is not opted out");
-    let metrics = metrics_text(gateway.http_addr()).await;
+    let metrics = metrics_text(gateway.admin_addr()).await;
     let refused = metrics
         .lines()
         .find(|l| l.starts_with("optout_refused_total{account=\"acme\"}"))

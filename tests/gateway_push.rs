@@ -43,7 +43,7 @@ async fn a_push_host_resolving_to_loopback_is_refused_counted_kept_and_sent_once
     let refused = "delivery_push_refused_total{account=\"acme\",range=\"loopback\"}";
     let mut counted = String::new();
     for _ in 0..100 {
-        counted = metrics_text(test.gateway.http_addr()).await;
+        counted = metrics_text(test.gateway.admin_addr()).await;
         if counted.contains(refused) {
             break;
         }

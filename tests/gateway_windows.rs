@@ -320,7 +320,7 @@ async fn a_receipt_the_store_refuses_gets_esme_rx_t_appn_and_is_taken_when_deliv
         .await
         .expect("the receipt is taken once the store is back");
 
-    let metrics = metrics_text(gateway.http_addr()).await;
+    let metrics = metrics_text(gateway.admin_addr()).await;
     assert!(
         metrics
             .contains("upstream_deliver_store_refused_total{connector=\"sim\",kind=\"receipt\"}"),

@@ -140,7 +140,9 @@ pub(crate) fn count(endpoint: &'static str, status: StatusCode) {
     .increment(1);
 }
 
-pub(crate) fn credentials(headers: &HeaderMap) -> Result<Credentials, ApiError> {
+/// The `Authorization: Basic` credentials of a request; [`ApiError::auth`] when missing or
+/// malformed.
+pub fn credentials(headers: &HeaderMap) -> Result<Credentials, ApiError> {
     headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

@@ -8,8 +8,9 @@
 //! - [`api`]: JSON `POST /v1/messages` and `GET /v1/messages/{id}` ([`MessageApi`],
 //!   [`SubmitRequest`], [`SubmitAccepted`], [`MessageStatus`], [`ApiError`]).
 //! - [`opt_outs`]: JSON `GET /v1/opt-outs`, `PUT|DELETE /v1/opt-outs/{number}` ([`OptOutApi`]).
-//! - [`ops`]: `/healthz`, `/readyz` ([`Readiness`]), `/metrics` ([`MetricsSource`]).
-//! - [`app`]: every router above merged into one.
+//! - [`ops`]: `/healthz`, `/readyz` ([`Readiness`]); `/metrics` ([`MetricsSource`]) as a
+//!   router of its own, for the embedder's operators' listener.
+//! - [`app`]: every public router above merged into one (not `/metrics`), and the JSON 404.
 //! - [`client_addr`]: [`ClientAddr`], the client's address as the accepting server found it.
 //!
 //! Client side:

@@ -1,5 +1,8 @@
-//! Operations endpoints: `/healthz` (the process runs), `/readyz` (the gateway can take
-//! traffic, per [`Readiness`]) and `/metrics` (Prometheus text from [`MetricsSource`]).
+//! Operations endpoints: `/healthz` (the process runs) and `/readyz` (the gateway can take
+//! traffic, per [`Readiness`]), for balancers and orchestrators on the public port
+//! ([`router`]); `/metrics` (Prometheus text from [`MetricsSource`]), which names accounts and
+//! connectors and so belongs on an operators' listener behind authentication
+//! ([`metrics_router`]: the embedder chooses where, and what guards it).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -35,12 +38,16 @@ where
     }
 }
 
-/// `/healthz`, `/readyz` and `/metrics`.
-pub fn router<R: Readiness, M: MetricsSource>(readiness: Arc<R>, metrics: Arc<M>) -> Router {
+/// `/healthz` and `/readyz`: safe to answer anyone.
+pub fn router<R: Readiness>(readiness: Arc<R>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { (StatusCode::OK, "ok\n") }))
         .route("/readyz", get(ready::<R>).with_state(readiness))
-        .route("/metrics", get(render::<M>).with_state(metrics))
+}
+
+/// `/metrics`: for operators only (its labels name accounts and connectors).
+pub fn metrics_router<M: MetricsSource>(metrics: Arc<M>) -> Router {
+    Router::new().route("/metrics", get(render::<M>).with_state(metrics))
 }
 
 async fn ready<R: Readiness>(State(readiness): State<Arc<R>>) -> Response {

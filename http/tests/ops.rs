@@ -1,4 +1,4 @@
-//! `/healthz`, `/readyz`, `/metrics` and the merged edge router over real sockets.
+//! `/healthz`, `/readyz`, `/metrics` and the merged public edge router over real sockets.
 
 mod common;
 
@@ -64,7 +64,7 @@ impl MessageApi for Gateway {
 async fn health_readiness_and_metrics() {
     let gateway = Arc::new(Gateway::default());
     let metrics = Arc::new(|| "# TYPE smsgw_up gauge\nsmsgw_up 1\n".to_string());
-    let addr = serve(ops::router(gateway.clone(), metrics)).await;
+    let addr = serve(ops::router(gateway.clone()).merge(ops::metrics_router(metrics))).await;
     let base = format!("http://{addr}");
 
     let health = client()
@@ -105,10 +105,9 @@ async fn health_readiness_and_metrics() {
 }
 
 #[tokio::test]
-async fn merged_router_serves_every_endpoint_and_a_json_404() {
+async fn merged_router_serves_every_public_endpoint_and_a_json_404() {
     let gateway = Arc::new(Gateway::default());
-    let metrics = Arc::new(String::new);
-    let router = app::router(gateway.clone(), gateway.clone(), gateway, metrics);
+    let router = app::router(gateway.clone(), gateway.clone(), gateway);
     let base = format!("http://{}", serve(router).await);
 
     let receiver = client()
@@ -133,12 +132,11 @@ async fn merged_router_serves_every_endpoint_and_a_json_404() {
         .unwrap();
     assert_eq!(health.status(), 200);
 
-    let unknown = client()
-        .get(format!("{base}/nowhere"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(unknown.status(), 404);
-    let body: ErrorBody = unknown.json().await.unwrap();
-    assert_eq!(body.error.code, 104);
+    // `/metrics` names accounts and connectors: not on the public router.
+    for path in ["/nowhere", "/metrics"] {
+        let unknown = client().get(format!("{base}{path}")).send().await.unwrap();
+        assert_eq!(unknown.status(), 404, "{path}");
+        let body: ErrorBody = unknown.json().await.unwrap();
+        assert_eq!(body.error.code, 104);
+    }
 }

@@ -24,7 +24,10 @@
 //! The client address comes from the edge (the HTTP `ClientAddr` extractor, the SMPP peer),
 //! so it is the real client once the edge reads PROXY protocol / X-Forwarded-For.
 //!
-//! Metrics, labelled by `interface` (`http`, `smpp`): `auth_failures_total` (with `reason`
+//! Accounts and the admin listener's users log in through it alike ([`Login`]), each listener
+//! with its own `Authenticator` (its own lockout table and verifier slots).
+//!
+//! Metrics, labelled by `interface` (`http`, `smpp`, `admin`): `auth_failures_total` (with `reason`
 //! `wrong_password` or `unknown_login`), `auth_lockouts_total` (pairs that got locked),
 //! `auth_lockout_refusals_total`, `auth_verifier_busy_total`; and `auth_password_hashes_total`,
 //! the argon2 runs.
@@ -38,9 +41,8 @@ use std::{net::IpAddr, time::Duration};
 use tracing::{debug, warn};
 
 use crate::{
-    config::{Account, AuthSettings},
+    config::{Account, AdminUser, AuthSettings},
     credentials::{credential_digest, dummy_hash_like, CredentialCache},
-    message::Interface,
 };
 use in_flight::InFlight;
 use lockout::{FailureOutcome, Lockout};
@@ -63,10 +65,37 @@ pub enum AuthError {
     Busy,
 }
 
+/// Who a login names, with the stored hash its password is checked against.
+pub trait Login {
+    /// The name lockouts and the cache are kept under.
+    fn login_name(&self) -> &str;
+    /// argon2 PHC string.
+    fn password_hash(&self) -> &str;
+}
+
+impl Login for Account {
+    fn login_name(&self) -> &str {
+        &self.system_id
+    }
+    fn password_hash(&self) -> &str {
+        &self.password_hash
+    }
+}
+
+impl Login for AdminUser {
+    fn login_name(&self) -> &str {
+        &self.name
+    }
+    fn password_hash(&self) -> &str {
+        &self.password_hash
+    }
+}
+
 /// One login attempt as an edge saw it.
 #[derive(Debug, Clone, Copy)]
 pub struct Attempt<'a> {
-    pub interface: Interface,
+    /// Where it came in (`http`, `smpp`, `admin`): the metrics' and logs' label.
+    pub interface: &'static str,
     /// The client's address (see the module documentation).
     pub client: IpAddr,
     /// The login (HTTP) or system_id (SMPP) as presented.
@@ -96,20 +125,21 @@ impl Authenticator {
         }
     }
 
-    /// The account if `attempt` holds its password; `account` is `None` for an unknown login.
-    pub async fn check<'a>(
+    /// The account (or user) if `attempt` holds its password; `account` is `None` for an
+    /// unknown login.
+    pub async fn check<'a, L: Login>(
         &self,
-        account: Option<&'a Account>,
+        account: Option<&'a L>,
         attempt: Attempt<'_>,
-    ) -> Result<&'a Account, AuthError> {
-        let interface = attempt.interface.as_str();
+    ) -> Result<&'a L, AuthError> {
+        let interface = attempt.interface;
         let Some(account) = account else {
             self.verify(&self.dummy_hash, attempt, None).await?;
             metrics::counter!("auth_failures_total", "interface" => interface, "reason" => "unknown_login")
                 .increment(1);
             return Err(AuthError::Rejected);
         };
-        let (name, hash) = (&account.system_id, &account.password_hash);
+        let (name, hash) = (account.login_name(), account.password_hash());
         if self.cache.is_cached(name, hash, attempt.password) {
             return Ok(account);
         }
@@ -158,7 +188,7 @@ impl Authenticator {
             Ok(verified)
         };
         self.in_flight.run(key, check).await.map_err(|_| {
-            let interface = attempt.interface.as_str();
+            let interface = attempt.interface;
             metrics::counter!("auth_verifier_busy_total", "interface" => interface).increment(1);
             debug!(client = %attempt.client, interface, "login refused: verifier busy");
             AuthError::Busy
@@ -199,7 +229,7 @@ mod tests {
 
     fn attempt(client: [u8; 4], password: &str) -> Attempt<'_> {
         Attempt {
-            interface: Interface::Smpp,
+            interface: "smpp",
             client: IpAddr::from(client),
             login: "demo",
             password,
@@ -243,7 +273,9 @@ mod tests {
     async fn an_unknown_login_costs_one_check_and_no_lockout_entry() {
         let auth = authenticator(1);
         for n in 0..3u8 {
-            let refused = auth.check(None, attempt([10, 0, 0, n], "x")).await;
+            let refused = auth
+                .check::<Account>(None, attempt([10, 0, 0, n], "x"))
+                .await;
             assert_eq!(refused.unwrap_err(), AuthError::Rejected);
         }
         assert_eq!(auth.password_hashes(), 3);

@@ -68,9 +68,10 @@ pub struct BenchArgs {
     #[arg(long)]
     pub gateway_pid: Option<u32>,
     /// For an account that pushes: count receipts the gateway pushed (2xx from the receiver),
-    /// read from /metrics at this HTTP address, instead of receipts on the binds, which are
+    /// read from /metrics at this address of the gateway's admin listener (`[admin] listen`,
+    /// without users: reads are open on loopback), instead of receipts on the binds, which are
     /// then transmitters.
-    #[arg(long, value_name = "HTTP_ADDR")]
+    #[arg(long, value_name = "ADMIN_ADDR")]
     pub push: Option<SocketAddr>,
 }
 

@@ -1,5 +1,5 @@
-//! `smsgw bench --push HTTP_ADDR`: receipts an account's pushes delivered, read from the
-//! gateway's `/metrics` (`delivery_delivered_total{account=..,kind="receipt"}`, counted once
+//! `smsgw bench --push ADMIN_ADDR`: receipts an account's pushes delivered, read from the
+//! gateway's `/metrics` (on its admin listener) (`delivery_delivered_total{account=..,kind="receipt"}`, counted once
 //! the receiver answered 2xx), for the full cycle of an account that pushes rather than
 //! receives on binds.
 
@@ -20,11 +20,11 @@ pub struct PushedReceipts {
 
 impl PushedReceipts {
     /// Notes the count so far (the gateway may have pushed before).
-    pub async fn start(http: SocketAddr, account: &str) -> anyhow::Result<PushedReceipts> {
+    pub async fn start(admin: SocketAddr, account: &str) -> anyhow::Result<PushedReceipts> {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let mut pushed = PushedReceipts {
             client: reqwest::Client::new(),
-            metrics_url: format!("http://{http}/metrics"),
+            metrics_url: format!("http://{admin}/metrics"),
             account: account.to_owned(),
             before: 0,
         };

@@ -9,8 +9,8 @@ use std::time::Duration;
 use smsgw_smpp::encoding::ReceiptIdFormat;
 
 use super::types::{
-    Account, ConnectorConfig, EdgeSettings, Listeners, NumberPattern, Numbering, ProxyProtocolOn,
-    Route, Secret, SimulatorSettings, StoreConfig,
+    Account, AdminSettings, ConnectorConfig, EdgeSettings, Listeners, NumberPattern, Numbering,
+    ProxyProtocolOn, Route, Secret, SimulatorSettings, StoreConfig,
 };
 use super::Config;
 use crate::credentials::hash_password;
@@ -21,6 +21,8 @@ pub const DATA_DIR: &str = "./smsgw-data";
 pub const EMBEDDED_FILE: &str = "smsgw.redb";
 pub const SMPP_LISTENER: &str = "127.0.0.1:2775";
 pub const HTTP_LISTENER: &str = "127.0.0.1:8080";
+/// Loopback: with no `[[admin.users]]` its reads are open, to this host only.
+pub const ADMIN_LISTENER: &str = "127.0.0.1:8090";
 pub const REDIS_KEY_PREFIX: &str = "smsgw:";
 
 pub const MAX_BINDS: u32 = 10;
@@ -126,6 +128,15 @@ pub(crate) fn smpp_listener() -> SocketAddr {
 
 pub(crate) fn http_listener() -> SocketAddr {
     HTTP_LISTENER.parse().expect("valid default address")
+}
+
+/// The `[admin]` of a file without one: loopback, no users.
+pub(crate) fn admin() -> AdminSettings {
+    AdminSettings {
+        listen: ADMIN_LISTENER.parse().expect("valid default address"),
+        tls: None,
+        users: Vec::new(),
+    }
 }
 
 pub(crate) fn simulator_listener() -> SocketAddr {

@@ -23,9 +23,10 @@ pub use duration::parse_duration;
 pub use error::{ConfigError, ConfigErrors, Position};
 pub use resolve::defaults_opt_out;
 pub use types::{
-    Account, AccountPush, AuthSettings, ConnectorConfig, ConnectorTls, EdgeSettings, Listeners,
-    NumberPattern, Numbering, OptOutConfig, OptOutScope, ProxyProtocolOn, PushFormat,
-    RedisSentinel, Route, Secret, SimulatorSettings, StoreConfig, StoreTls, TlsListener,
+    Account, AccountPush, AdminRole, AdminSettings, AdminTls, AdminUser, AuthSettings,
+    ConnectorConfig, ConnectorTls, EdgeSettings, Listeners, NumberPattern, Numbering, OptOutConfig,
+    OptOutScope, ProxyProtocolOn, PushFormat, RedisSentinel, Route, Secret, SimulatorSettings,
+    StoreConfig, StoreTls, TlsListener,
 };
 
 use crate::routing::{MoIndex, RouteIndex};
@@ -47,6 +48,8 @@ pub struct Config {
     pub auth: AuthSettings,
     /// The event log (`[events]`): off without sinks.
     pub events: event_log::EventLogSettings,
+    /// The operators' listener and its users (`[admin]`).
+    pub admin: AdminSettings,
     accounts: Vec<Account>,
     connectors: Vec<ConnectorConfig>,
     routes: Vec<Route>,
@@ -134,6 +137,7 @@ impl Config {
             builtin_simulator,
             auth: AuthSettings::default(),
             events: event_log::EventLogSettings::default(),
+            admin: defaults::admin(),
             accounts,
             connectors,
             routes,

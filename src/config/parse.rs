@@ -10,12 +10,12 @@ use toml::Spanned;
 
 use super::error::Problems;
 use super::raw::{
-    RawAccount, RawAuth, RawConnector, RawEvents, RawListeners, RawPushDefaults, RawRoute,
-    RawSimulator, RawStore,
+    RawAccount, RawAdmin, RawAuth, RawConnector, RawEvents, RawListeners, RawPushDefaults,
+    RawRoute, RawSimulator, RawStore,
 };
 
-const TOP_LEVEL_KEYS: &str = "node_id, site, data_dir, listeners, store, simulator, push, \
-                              auth, events, accounts, connectors, routes";
+const TOP_LEVEL_KEYS: &str = "node_id, site, data_dir, listeners, admin, store, simulator, \
+                              push, auth, events, accounts, connectors, routes";
 
 /// Everything that deserialized; entries with problems are left out (and reported).
 #[derive(Debug, Default)]
@@ -24,6 +24,7 @@ pub(crate) struct RawDocument {
     pub site: Option<Spanned<String>>,
     pub data_dir: Option<Spanned<String>>,
     pub listeners: Option<RawListeners>,
+    pub admin: Option<RawAdmin>,
     pub store: Option<RawStore>,
     pub simulator: Option<RawSimulator>,
     pub push: Option<RawPushDefaults>,
@@ -59,6 +60,7 @@ pub(crate) fn parse_document(text: &str, problems: &mut Problems<'_>) -> RawDocu
             "site" => document.site = section(value, problems),
             "data_dir" => document.data_dir = section(value, problems),
             "listeners" => document.listeners = section(value, problems),
+            "admin" => document.admin = section(value, problems),
             "store" => document.store = section(value, problems),
             "simulator" => document.simulator = section(value, problems),
             "push" => document.push = section(value, problems),

@@ -40,6 +40,27 @@ pub(crate) struct RawTlsListener {
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "an [admin] table")]
+pub(crate) struct RawAdmin {
+    pub listen: Option<S<String>>,
+    pub cert: Option<S<String>>,
+    pub key: Option<S<String>>,
+    pub users: Option<Vec<S<RawAdminUser>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "an [[admin.users]] table: name, password_hash or password_env, role"
+)]
+pub(crate) struct RawAdminUser {
+    pub name: S<String>,
+    pub password_hash: Option<S<String>>,
+    pub password_env: Option<S<String>>,
+    pub role: S<String>,
+}
+
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, expecting = "an [auth] table")]
 pub(crate) struct RawAuth {
     pub lockout_failures: Option<S<u32>>,

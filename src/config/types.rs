@@ -40,6 +40,51 @@ pub struct Listeners {
     pub edge: EdgeSettings,
 }
 
+/// The operators' listener (`[admin]`): `/metrics`, `/cluster` and the admin API, apart
+/// from the public ports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminSettings {
+    pub listen: SocketAddr,
+    /// Certificate and key when the listener speaks HTTPS.
+    pub tls: Option<AdminTls>,
+    /// Who may log in (HTTP Basic). None: reads are open (on loopback only), admin refused.
+    pub users: Vec<AdminUser>,
+}
+
+/// The admin listener's certificate and private key files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminTls {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// One `[[admin.users]]` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminUser {
+    pub name: String,
+    /// argon2id PHC string, as accounts have.
+    pub password_hash: String,
+    pub role: AdminRole,
+}
+
+/// What an admin user may do; a higher role may do all a lower one may.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum AdminRole {
+    /// GET the operations endpoints (`/metrics`, `/cluster`, ...).
+    Read,
+    /// Also the admin API (changes at run time).
+    Admin,
+}
+
+impl AdminRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AdminRole::Read => "read",
+            AdminRole::Admin => "admin",
+        }
+    }
+}
+
 /// The listeners' defences and how they learn the client's address (see
 /// `deploy/smsgw.example.toml`, `[listeners]`).
 #[derive(Debug, Clone, PartialEq, Eq)]

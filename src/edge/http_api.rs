@@ -1,7 +1,6 @@
 //! Glue between the HTTP edge (`smsgw-http`) and the gateway: the Genesys receiver and the
 //! JSON API submit through [`Ingest`], status reads the store (by our id or the account's own
-//! client id), /readyz checks the store and the carrier binds, /metrics renders the Prometheus
-//! recorder.
+//! client id), /readyz checks the store and the carrier binds.
 
 use std::{
     sync::Arc,
@@ -13,8 +12,8 @@ use smsgw_http::{
         ApiError, IdempotencyKey, MessageApi, MessageStatus, StatusEvent, SubmitAccepted,
         SubmitRequest,
     },
-    ClientAddr, Credentials, MetricsSource, Readiness, ReceiverError, ReceiverHandler,
-    ReceiverRequest, SubmitField, SubmitRefusal,
+    ClientAddr, Credentials, Readiness, ReceiverError, ReceiverHandler, ReceiverRequest,
+    SubmitField, SubmitRefusal,
 };
 
 use crate::{
@@ -30,7 +29,6 @@ use crate::{
 pub struct GatewayHttp {
     pub ingest: Arc<Ingest>,
     pub connectors: Vec<Arc<Connector>>,
-    pub render_metrics: Arc<dyn Fn() -> String + Send + Sync>,
 }
 
 fn at(ms: u64) -> SystemTime {
@@ -260,11 +258,5 @@ impl Readiness for GatewayHttp {
         } else {
             Err(format!("no bind up on connector(s): {}", down.join(", ")))
         }
-    }
-}
-
-impl MetricsSource for GatewayHttp {
-    fn render(&self) -> String {
-        (self.render_metrics)()
     }
 }

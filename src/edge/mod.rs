@@ -8,12 +8,15 @@
 //!   hook.
 //! - [`http_server`]: the HTTP/HTTPS listeners with timeouts and connection caps; requests
 //!   carry [`smsgw_http::ClientAddr`].
+//! - [`admin`]: the operators' listener's routes by role ([`admin::AdminRoutes`]) and its
+//!   HTTP Basic users' check.
 //! - [`tls`]: certificates and rustls configurations for the TLS listeners and connectors.
 //!
 //! And the glue between the protocol crates and the gateway, once a client is in:
 //! - [`smpp_server`]: the `smsgw-smpp` server's [`smsgw_smpp::BindHandler`] (binds, submits).
 //! - [`http_api`]: the `smsgw-http` handler traits (receiver, JSON API, readiness, metrics).
 
+pub mod admin;
 pub mod client_address;
 pub mod http_api;
 pub mod http_server;

@@ -81,7 +81,7 @@ pub struct ClusterView {
     pub outbox_depths: Vec<(String, usize)>,
 }
 
-/// `GET /cluster`.
+/// `GET /cluster`, for the admin listener (it names nodes, accounts and connectors).
 pub fn router(store: Arc<dyn Store>) -> Router {
     Router::new()
         .route("/cluster", get(cluster))

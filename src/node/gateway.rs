@@ -14,7 +14,6 @@ use super::{
     connectors::connector_settings,
     delivery_routes::delivery_route,
     listeners::{acceptor, addressing, http_listener, listen, listen_at},
-    metrics::metrics_handle,
     store::open_store,
 };
 use crate::{
@@ -58,6 +57,7 @@ pub struct Gateway {
     smpp: Server<GatewaySmsc>,
     smpp_addr: SocketAddr,
     http_addr: SocketAddr,
+    admin_addr: SocketAddr,
     smpp_tls_addr: Option<SocketAddr>,
     https_addr: Option<SocketAddr>,
     connectors: Vec<Arc<Connector>>,
@@ -83,6 +83,7 @@ impl Gateway {
             Some(listener) => Some((listener, acceptor(listener, "https")?)),
             None => None,
         };
+        let admin = super::admin::acceptor(&config.admin)?;
         let connector_settings = config
             .connectors()
             .iter()
@@ -201,11 +202,9 @@ impl Gateway {
             stop.child_token(),
         ));
 
-        let metrics = metrics_handle();
         let web = Arc::new(GatewayHttp {
             ingest: ingest.clone(),
             connectors: connectors.clone(),
-            render_metrics: Arc::new(move || metrics.render()),
         });
         tasks.push(super::cluster::spawn_heartbeat(
             store.clone(),
@@ -219,14 +218,11 @@ impl Gateway {
             },
             stop.child_token(),
         ));
-        let router = super::cluster::router(store.clone())
-            .merge(smsgw_http::opt_outs::router(web.clone()))
-            .merge(smsgw_http::app::router(
-                web.clone(),
-                web.clone(),
-                web.clone(),
-                web,
-            ));
+        let router = smsgw_http::opt_outs::router(web.clone()).merge(smsgw_http::app::router(
+            web.clone(),
+            web.clone(),
+            web,
+        ));
         let https_addr = match https {
             Some((settings, acceptor)) => {
                 let (listener, address) = listen_at(settings.address).await?;
@@ -242,6 +238,15 @@ impl Gateway {
             }
             None => None,
         };
+        let (admin_addr, admin_task) = super::admin::start(
+            &config,
+            admin,
+            super::admin::routes(store.clone()),
+            &trusted,
+            stop.child_token(),
+        )
+        .await?;
+        tasks.push(admin_task);
         let (listener, http_addr) = listen_at(config.listeners.http).await?;
         let addressing = addressing(edge, &trusted, "http", proxy_protocol.http);
         tasks.push(tokio::spawn(crate::edge::http_server::serve(
@@ -259,6 +264,7 @@ impl Gateway {
             smpp,
             smpp_addr,
             http_addr,
+            admin_addr,
             smpp_tls_addr,
             https_addr,
             connectors,
@@ -289,6 +295,12 @@ impl Gateway {
     /// Where the HTTP API listens (the real port if it was 0).
     pub fn http_addr(&self) -> SocketAddr {
         self.http_addr
+    }
+
+    /// Where the operators' listener (`[admin]`: /metrics, /cluster, the admin API) listens
+    /// (the real port if it was 0).
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin_addr
     }
 
     /// Where clients bind over TLS, when configured (the real port if it was 0).

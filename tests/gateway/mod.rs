@@ -47,6 +47,8 @@ pub struct ConfigExtra<'a> {
     pub account: &'a str,
     /// Lines of the `sim` connector, e.g. `tls = { ca = ... }`.
     pub connector: &'a str,
+    /// Lines of `[admin]` (whose `listen` is 127.0.0.1:0), e.g. `[[admin.users]]` after it.
+    pub admin: &'a str,
     /// Tables appended at the end, e.g. `[auth]` or another `[[accounts]]`.
     pub tables: &'a str,
 }
@@ -79,6 +81,10 @@ smpp = "127.0.0.1:0"
 http = "127.0.0.1:0"
 {listeners_extra}
 
+[admin]
+listen = "127.0.0.1:0"
+{admin_extra}
+
 [[accounts]]
 system_id = "acme"
 password_hash = "{hash}"
@@ -99,6 +105,7 @@ connectors = ["sim"]
 "#,
         dir = dir.display(),
         listeners_extra = extra.listeners,
+        admin_extra = extra.admin,
         account_extra = extra.account,
         connector_extra = extra.connector,
         tables = extra.tables,
@@ -295,10 +302,11 @@ pub async fn outbox_depth(store: &dyn smsgw::store::Store, account: &str) -> usi
         .map_or(0, |(_, depth)| depth)
 }
 
-/// The Prometheus text a gateway serves on `/metrics` at `http`.
-pub async fn metrics_text(http: SocketAddr) -> String {
+/// The Prometheus text a gateway serves on `/metrics` at `admin` (its admin listener, open
+/// to reads without users).
+pub async fn metrics_text(admin: SocketAddr) -> String {
     self::http()
-        .get(format!("http://{http}/metrics"))
+        .get(format!("http://{admin}/metrics"))
         .send()
         .await
         .unwrap()

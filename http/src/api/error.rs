@@ -48,6 +48,16 @@ impl ApiError {
         )
     }
 
+    /// Authenticated, but not allowed to do this: 403, code 2, with `message` saying what is
+    /// missing.
+    pub fn forbidden(message: impl Into<String>) -> ApiError {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            result_code::AUTHENTICATION_FAILED,
+            message,
+        )
+    }
+
     /// The Idempotency-Key was used before with a different body: 422, code 7.
     pub fn idempotency_mismatch() -> ApiError {
         Self::new(

@@ -45,7 +45,13 @@ pub(super) fn resolve(
         if new_system_id || raw.http_login.is_some() {
             unique(http_login, &mut http_logins, "http_login", resolver);
         }
-        let password_hash = password_hash(raw, table_span, resolver);
+        let password_hash = password_hash(
+            "account",
+            raw.password_hash.as_ref(),
+            raw.password_env.as_ref(),
+            table_span,
+            resolver,
+        );
         let allowed_senders = patterns(raw.allowed_senders.as_deref(), "sender", resolver);
         let mo_numbers = patterns(raw.mo_numbers.as_deref(), "MO number", resolver);
         for (pattern, written) in mo_numbers.iter().zip(raw.mo_numbers.iter().flatten()) {
@@ -166,8 +172,16 @@ pub(super) fn unique(
     }
 }
 
-fn password_hash(raw: &RawAccount, table_span: Range<usize>, resolver: &mut Resolver) -> String {
-    match (&raw.password_hash, &raw.password_env) {
+/// The argon2 hash of `who` (an account, an admin user): `hash` as written (checked), or the
+/// password in the environment variable `from_env` names, hashed at load; exactly one.
+pub(super) fn password_hash(
+    who: &str,
+    hash: Option<&Spanned<String>>,
+    from_env: Option<&Spanned<String>>,
+    table_span: Range<usize>,
+    resolver: &mut Resolver,
+) -> String {
+    match (hash, from_env) {
         (Some(hash), None) => {
             if let Err(reason) = check_password_hash(hash.get_ref()) {
                 resolver.problems.at(hash.span(), reason);
@@ -188,8 +202,10 @@ fn password_hash(raw: &RawAccount, table_span: Range<usize>, resolver: &mut Reso
         (None, None) => {
             resolver.problems.at(
                 table_span,
-                "account has no password: set password_hash (argon2id PHC string) \
-                 or password_env (name of an environment variable holding the password)",
+                format!(
+                    "{who} has no password: set password_hash (argon2id PHC string) \
+                     or password_env (name of an environment variable holding the password)"
+                ),
             );
             String::new()
         }

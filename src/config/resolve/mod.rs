@@ -2,6 +2,7 @@
 //! Every problem is recorded with its span and checking goes on, so one run reports all.
 
 mod accounts;
+mod admin;
 mod auth;
 mod connectors;
 mod edge;
@@ -67,6 +68,7 @@ pub(crate) fn resolve(document: RawDocument, resolver: &mut Resolver<'_, '_, '_>
     let routes = routes::resolve(&document, resolver);
     let auth = resolver.auth(document.auth.as_ref());
     let events = resolver.event_log(document.events.as_ref());
+    let admin = admin::resolve(document.admin.as_ref(), resolver);
     let mut config = Config::assemble(
         node_id,
         site,
@@ -80,6 +82,7 @@ pub(crate) fn resolve(document: RawDocument, resolver: &mut Resolver<'_, '_, '_>
     );
     config.auth = auth;
     config.events = events;
+    config.admin = admin;
     config
 }
 
