@@ -221,6 +221,13 @@ impl Event {
         })
     }
 
+    /// An `audit` event: a change of the runtime configuration. `account` is the account the
+    /// change concerns (empty for a connector or a route), `action` what was done (e.g.
+    /// `account.add`), `detail` who did it and to what, in words.
+    pub fn audit(account: &str, action: &str, detail: &str) -> Self {
+        Self::new(EventKind::Audit, account).with_reason(action, detail)
+    }
+
     pub fn with_state(mut self, state: MessageState) -> Self {
         self.state = Some(state);
         self
