@@ -60,13 +60,16 @@ macro_rules! store_contract {
             mo_parts_are_kept_once_and_delivered_whole,
             the_last_parts_racing_make_one_whole_mo,
             an_incomplete_set_is_delivered_part_by_part_once,
-            sweep_removes_part_sets_older_than_the_retention
+            sweep_removes_part_sets_older_than_the_retention,
+            tokens_never_pass_the_limit_of_a_window_even_taken_at_once,
+            places_are_held_by_at_most_max_claims_until_released_or_expired
         );
     };
 }
 
 mod flows;
 mod lifecycle;
+mod limits;
 mod opt_outs;
 mod part_sets;
 mod primitives;
@@ -77,6 +80,8 @@ use std::{sync::Arc, time::Duration};
 pub use flows::Flows;
 #[allow(unused_imports)]
 pub use lifecycle::*;
+#[allow(unused_imports)]
+pub use limits::*;
 #[allow(unused_imports)]
 pub use opt_outs::*;
 #[allow(unused_imports)]
