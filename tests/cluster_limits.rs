@@ -1,6 +1,7 @@
 //! An account's limits hold for the account across the cluster, not per node: two gateway
 //! nodes share one real Redis; `max_binds` counts binds on both (raw SMPP binds), and
-//! `throughput` counts MTs accepted by both (Genesys receiver over HTTP).
+//! `throughput` counts MTs accepted by both (Genesys receiver over HTTP); without the store,
+//! each node counts its own binds rather than refusing them all.
 
 mod gateway;
 mod redis_server;
@@ -24,7 +25,7 @@ const RATE: usize = 20;
 
 /// Nodes A and B of account `acme` (`account` TOML added) on one Redis and one simulator.
 struct TwoNodes {
-    _redis: RedisServer,
+    redis: RedisServer,
     _sim: CarrierSim,
     _dirs: (tempfile::TempDir, tempfile::TempDir),
     a: Gateway,
@@ -48,7 +49,7 @@ impl TwoNodes {
         let a = start_bound(&node("a1", dirs.0.path())).await;
         let b = start_bound(&node("b1", dirs.1.path())).await;
         Self {
-            _redis: redis,
+            redis,
             _sim: sim,
             _dirs: dirs,
             a,
@@ -135,4 +136,14 @@ async fn throughput_counts_the_mts_of_every_node() {
         accepted >= RATE,
         "{accepted} MTs accepted in {elapsed:.1} s: the limit refused more than it should"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_store_each_node_counts_its_own_binds() {
+    let mut nodes = TwoNodes::start("max_binds = 1").await;
+    nodes.redis.kill();
+    let (a, b) = (nodes.a.smpp_addr(), nodes.b.smpp_addr());
+    let _on_a = bind(a).await.expect("a bind on A, counted by A alone");
+    assert_eq!(bind(a).await.err(), Some(ESME_RBINDFAIL), "A's own limit");
+    let _on_b = bind(b).await.expect("a bind on B, counted by B alone");
 }
