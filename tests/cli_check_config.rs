@@ -50,6 +50,8 @@ fn the_example_config_checks_out_once_its_secrets_are_in_the_environment() {
         )
         .env("SMSGW_BULKCO_PASSWORD", "bulkpass")
         .env("SMSGW_PRIMARY_PASSWORD", "carrier1")
+        .env("SMSGW_PROMETHEUS_PASSWORD", "prom-pass")
+        .env("SMSGW_OPS_PASSWORD", "ops-pass")
         .output()
         .unwrap();
     assert!(
