@@ -109,7 +109,7 @@ impl Ingest {
         Self {
             ids: IdGenerator::new(&config.site, &config.node_id),
             auth: Authenticator::new(&config.auth, model_hash),
-            throughput: Throughput::new(&config, store.clone()),
+            throughput: Throughput::new(store.clone()),
             config,
             store,
         }
@@ -224,7 +224,7 @@ impl Ingest {
             .first()
             .and_then(|connector| self.store.id_tag(connector));
         let id = self.ids.next_tagged(tag.as_deref());
-        if !self.throughput.admit(&account.system_id).await {
+        if !self.throughput.admit(account).await {
             metrics::counter!("ingest_throttled_total", "account" => account.system_id.clone())
                 .increment(1);
             return Err(IngestError::Throttled);

@@ -12,6 +12,9 @@
 //! shared), checked first: it spreads a node's MTs over the second (no burst of two windows'
 //! worth across a window's edge from one node) and is what holds alone when the store cannot
 //! answer.
+//!
+//! The rate is read from the [`Account`] of each MT, so an account whose `throughput` changes
+//! while the gateway runs gets a new bucket at its next MT.
 
 use std::{collections::HashMap, num::NonZeroU32, sync::Arc, time::Duration};
 
@@ -19,7 +22,7 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::sync::Mutex;
 
 use crate::{
-    config::Config,
+    config::Account,
     message::now_ms,
     store::{Store, TokenWindow},
 };
@@ -31,10 +34,11 @@ const COUNTER_TTL: Duration = Duration::from_secs(10);
 /// Grants per window a node asks for at most: each is a tenth of the rate.
 const GRANTS_PER_WINDOW: u32 = 10;
 
-/// Every limited account's bucket. See the module documentation.
+/// Every limited account's bucket, made at its first MT at the rate the account then has
+/// (a changed rate makes a new one). See the module documentation.
 pub struct Throughput {
     store: Arc<dyn Store>,
-    buckets: HashMap<String, Bucket>,
+    buckets: std::sync::Mutex<HashMap<String, Arc<Bucket>>>,
 }
 
 struct Bucket {
@@ -55,29 +59,37 @@ struct Grant {
 }
 
 impl Throughput {
-    /// Buckets for the accounts with a `throughput`.
-    pub fn new(config: &Config, store: Arc<dyn Store>) -> Self {
-        let buckets = config
-            .accounts()
-            .iter()
-            .filter_map(|account| {
-                let rate = NonZeroU32::new(account.throughput?)?;
-                let bucket = Bucket {
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self {
+            store,
+            buckets: Default::default(),
+        }
+    }
+
+    /// `account`'s bucket at `rate`.
+    fn bucket(&self, account: &str, rate: NonZeroU32) -> Arc<Bucket> {
+        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        match buckets.get(account) {
+            Some(bucket) if bucket.rate == rate.get() => bucket.clone(),
+            _ => {
+                let bucket = Arc::new(Bucket {
                     rate: rate.get(),
                     grant: Mutex::default(),
                     here: RateLimiter::direct(Quota::per_second(rate)),
-                };
-                Some((account.system_id.clone(), bucket))
-            })
-            .collect();
-        Self { store, buckets }
+                });
+                buckets.insert(account.to_owned(), bucket.clone());
+                bucket
+            }
+        }
     }
 
     /// Whether `account` may send one more MT now (always, without a `throughput`).
-    pub async fn admit(&self, account: &str) -> bool {
-        let Some(bucket) = self.buckets.get(account) else {
+    pub async fn admit(&self, account: &Account) -> bool {
+        let Some(rate) = account.throughput.and_then(NonZeroU32::new) else {
             return true;
         };
+        let bucket = self.bucket(&account.system_id, rate);
+        let account = account.system_id.as_str();
         if bucket.here.check().is_err() {
             return false;
         }
