@@ -1,15 +1,15 @@
 //! Accepting an MT, whatever interface it came in on: authenticate, validate, route, apply
-//! the account's throughput limit, claim the idempotency key, write durably. The caller
+//! the account's throughput limit (cluster-wide: [`crate::account_limits`]), claim the idempotency key, write durably. The caller
 //! acknowledges (HTTP 2xx, submit_sm_resp) only after [`Ingest::submit`] returned `Ok`.
 
-use std::{collections::HashMap, net::IpAddr, num::NonZeroU32, sync::Arc, time::Duration};
+use std::{net::IpAddr, sync::Arc, time::Duration};
 
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use smsgw_smpp::encoding::SegmentError;
 
 use crate::{
+    account_limits::Throughput,
     auth::{Attempt, AuthError, Authenticator},
     config::{Account, Config},
     destination::destination_digits,
@@ -101,29 +101,18 @@ pub struct Ingest {
     store: Arc<dyn Store>,
     ids: IdGenerator,
     auth: Authenticator,
-    limits: HashMap<String, DefaultDirectRateLimiter>,
+    throughput: Throughput,
 }
 
 impl Ingest {
     pub fn new(config: Arc<Config>, store: Arc<dyn Store>) -> Self {
-        let limits = config
-            .accounts()
-            .iter()
-            .filter_map(|account| {
-                let rate = NonZeroU32::new(account.throughput?)?;
-                Some((
-                    account.system_id.clone(),
-                    RateLimiter::direct(Quota::per_second(rate)),
-                ))
-            })
-            .collect();
         let model_hash = config.accounts().first().map(|a| a.password_hash.as_str());
         Self {
             ids: IdGenerator::new(&config.site, &config.node_id),
             auth: Authenticator::new(&config.auth, model_hash),
+            throughput: Throughput::new(store.clone()),
             config,
             store,
-            limits,
         }
     }
 
@@ -268,12 +257,10 @@ impl Ingest {
             .first()
             .and_then(|connector| self.store.id_tag(connector));
         let id = self.ids.next_tagged(tag.as_deref());
-        if let Some(limit) = self.limits.get(&account.system_id) {
-            if limit.check().is_err() {
-                metrics::counter!("ingest_throttled_total", "account" => account.system_id.clone())
-                    .increment(1);
-                return Err(IngestError::Throttled);
-            }
+        if !self.throughput.admit(account).await {
+            metrics::counter!("ingest_throttled_total", "account" => account.system_id.clone())
+                .increment(1);
+            return Err(IngestError::Throttled);
         }
         let idempotency = request.client_message_id.as_ref().map(|key| Idempotency {
             key: key.clone(),

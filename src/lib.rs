@@ -1,6 +1,7 @@
 //! smsgw, the gateway: domain types, shared state, and the wiring of the SMPP and HTTP edges
 //! (`smsgw-smpp`, `smsgw-http`) into an SMS aggregation gateway. See ARCHITECTURE.md.
 
+pub mod account_limits;
 pub mod auth;
 pub mod carrier_sim;
 pub mod config;

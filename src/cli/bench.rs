@@ -73,6 +73,17 @@ pub struct BenchArgs {
     /// then transmitters.
     #[arg(long, value_name = "ADMIN_ADDR")]
     pub push: Option<SocketAddr>,
+    /// With --push: the admin listener's user with role read, when it has users.
+    #[arg(long, requires = "push")]
+    pub admin_user: Option<String>,
+    /// Its password.
+    #[arg(
+        long,
+        env = "SMSGW_ADMIN_PASSWORD",
+        hide_env_values = true,
+        requires = "admin_user"
+    )]
+    pub admin_password: Option<String>,
 }
 
 /// Notes when the receipt for each id first came, and counts repeats.
@@ -159,12 +170,18 @@ pub(crate) async fn bind_clients<H: DeliverHandler>(
     Ok(clients)
 }
 
+/// `--admin-user` and its password, for `--push`'s reads of /metrics.
+fn admin_login(args: &BenchArgs) -> Option<(String, String)> {
+    let user = args.admin_user.clone()?;
+    Some((user, args.admin_password.clone().unwrap_or_default()))
+}
+
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let counter = Arc::new(ReceiptCounter::default());
     let (bind_kind, pushed) = match args.push {
         Some(http) => (
             BindKind::Transmitter,
-            Some(PushedReceipts::start(http, &args.system_id).await?),
+            Some(PushedReceipts::start(http, &args.system_id, admin_login(&args)).await?),
         ),
         None => (BindKind::Transceiver, None),
     };

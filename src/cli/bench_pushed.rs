@@ -14,17 +14,24 @@ use anyhow::Context;
 pub struct PushedReceipts {
     client: reqwest::Client,
     metrics_url: String,
+    /// The admin listener's user and password, when it has users.
+    login: Option<(String, String)>,
     account: String,
     before: u64,
 }
 
 impl PushedReceipts {
     /// Notes the count so far (the gateway may have pushed before).
-    pub async fn start(admin: SocketAddr, account: &str) -> anyhow::Result<PushedReceipts> {
+    pub async fn start(
+        admin: SocketAddr,
+        account: &str,
+        login: Option<(String, String)>,
+    ) -> anyhow::Result<PushedReceipts> {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let mut pushed = PushedReceipts {
             client: reqwest::Client::new(),
             metrics_url: format!("http://{admin}/metrics"),
+            login,
             account: account.to_owned(),
             before: 0,
         };
@@ -44,9 +51,11 @@ impl PushedReceipts {
     }
 
     async fn total(&self) -> anyhow::Result<u64> {
-        let text = self
-            .client
-            .get(&self.metrics_url)
+        let mut request = self.client.get(&self.metrics_url);
+        if let Some((user, password)) = &self.login {
+            request = request.basic_auth(user, Some(password));
+        }
+        let text = request
             .send()
             .await
             .and_then(reqwest::Response::error_for_status)

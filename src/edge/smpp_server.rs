@@ -1,5 +1,5 @@
 //! Glue between the SMPP server (where clients bind) and the gateway: authentication against
-//! the accounts, max binds per account, submit_sm, data_sm and each address of a submit_multi
+//! the accounts, max binds per account (cluster-wide: [`crate::account_limits::binds`]), submit_sm, data_sm and each address of a submit_multi
 //! into [`Ingest`] (one MT each, by one path), query_sm, cancel_sm and replace_sm into the
 //! `lifecycle` flows, errors as SMPP statuses.
 
@@ -18,6 +18,7 @@ use smsgw_smpp::{
 use tracing::{info, warn};
 
 use crate::{
+    account_limits::{BindLimits, BindSlot},
     auth::AuthError,
     ingest::{Ingest, IngestError, MtRequest},
     lifecycle::{self, LifecycleError, MtStatus, NewBody},
@@ -27,20 +28,24 @@ use crate::{
 /// The gateway's [`BindHandler`].
 pub struct GatewaySmsc {
     ingest: Arc<Ingest>,
+    binds: BindLimits,
     /// Set once the server exists, to count an account's binds.
     registry: OnceLock<Arc<Registry>>,
 }
 
-/// A bound client: its account's system_id and the windows of its binds.
+/// A bound client: its account's system_id, the windows of its binds, and its place among the
+/// account's `max_binds` (given back when this is dropped with the session).
 #[derive(Debug, Clone)]
 pub struct BoundAccount {
     pub system_id: String,
     pub windows: SessionWindows,
+    pub slot: Arc<BindSlot>,
 }
 
 impl GatewaySmsc {
     pub fn new(ingest: Arc<Ingest>) -> Self {
         Self {
+            binds: BindLimits::new(ingest.store().clone()),
             ingest,
             registry: OnceLock::new(),
         }
@@ -172,25 +177,38 @@ impl BindHandler for GatewaySmsc {
             .authenticate_smpp(peer.ip(), &bind.system_id, &bind.password)
             .await
             .map_err(|error| refusal_status(&error))?;
-        let bound = self
+        let bound_here = self
             .registry
             .get()
             .map_or(0, |registry| registry.sessions(&account.system_id).len());
-        if bound >= account.max_binds as usize {
-            info!(%peer, system_id = %account.system_id, bound, "bind refused: max_binds reached");
+        let Some(slot) = self
+            .binds
+            .claim(&account.system_id, account.max_binds, bound_here)
+            .await
+        else {
+            info!(%peer, system_id = %account.system_id, max_binds = account.max_binds,
+                "bind refused: max_binds reached across the cluster");
+            metrics::counter!("smpp_binds_refused_max_binds_total", "account" => account.system_id.clone())
+                .increment(1);
             return Err(CommandStatus::EsmeRbindfail);
-        }
+        };
         Ok(BoundAccount {
             system_id: account.system_id.clone(),
             windows: SessionWindows {
                 window: account.window as usize,
                 inbound_window: account.inbound_window as usize,
             },
+            slot: Arc::new(slot),
         })
     }
 
     fn session_windows(&self, bound: &BoundAccount) -> Option<SessionWindows> {
         Some(bound.windows)
+    }
+
+    fn on_unbound(&self, bound: &BoundAccount, _session: &SessionHandle) {
+        // At once, not when the session's last reference goes.
+        bound.slot.release();
     }
 
     async fn on_query(

@@ -12,6 +12,7 @@
 pub mod change;
 pub mod embedded;
 pub mod event_switch;
+pub mod limits;
 pub mod nats;
 pub mod part_sets;
 pub mod redis;
@@ -32,6 +33,7 @@ pub use change::{
 };
 pub use embedded::EmbeddedStore;
 pub use event_switch::EventSwitch;
+pub use limits::{HeldSlot, TokenWindow};
 pub use nats::{NatsStore, NatsTarget, NatsTls};
 pub use part_sets::{PartSet, PartSetKey};
 
@@ -335,4 +337,24 @@ pub trait Store: Send + Sync + 'static {
 
     /// Whether a write reaches the disk (for /readyz).
     async fn check_writable(&self) -> Result<(), StoreError>;
+
+    /// Adds up to `want` to the `counter`, never past its limit, atomically for every node;
+    /// returns how much it added (0: the window's limit is reached).
+    async fn take_tokens(&self, counter: &TokenWindow<'_>, want: u32) -> Result<u32, StoreError>;
+
+    /// Claims one of `max` places of `key` for `lease`, atomically for every node; `None`
+    /// when `max` unexpired claims hold them all.
+    async fn claim_slot(
+        &self,
+        key: &str,
+        max: u32,
+        lease: Duration,
+    ) -> Result<Option<HeldSlot>, StoreError>;
+
+    /// Extends a claim's lease by `lease` from now; `false` when it was lost (its lease ran
+    /// out, and its place may be another's).
+    async fn renew_slot(&self, slot: &mut HeldSlot, lease: Duration) -> Result<bool, StoreError>;
+
+    /// Gives a claimed place back (nothing when it was lost already).
+    async fn release_slot(&self, slot: &HeldSlot) -> Result<(), StoreError>;
 }

@@ -237,6 +237,18 @@ pub struct HandEsme {
 impl HandEsme {
     /// Connects and binds as `command_id` (a bind command); panics unless the bind is OK.
     pub async fn bind(addr: SocketAddr, command_id: u32, system_id: &str, password: &str) -> Self {
+        Self::try_bind(addr, command_id, system_id, password)
+            .await
+            .unwrap_or_else(|status| panic!("bind as {system_id}: status {status:#x}"))
+    }
+
+    /// Connects and binds as `command_id`: the bound ESME, or the bind_resp's status.
+    pub async fn try_bind(
+        addr: SocketAddr,
+        command_id: u32,
+        system_id: &str,
+        password: &str,
+    ) -> Result<Self, u32> {
         let stream = TcpStream::connect(addr).await.unwrap();
         let mut esme = Self {
             stream,
@@ -250,11 +262,14 @@ impl HandEsme {
         c_str(&mut body, ""); // address_range
         let answer = esme.request(command_id, &body).await;
         assert_eq!(
-            (answer.command_id, answer.status),
-            (command_id | RESPONSE, 0),
+            answer.command_id,
+            command_id | RESPONSE,
             "bind as {system_id}"
         );
-        esme
+        match answer.status {
+            0 => Ok(esme),
+            status => Err(status),
+        }
     }
 
     /// Sends a request and reads its answer.

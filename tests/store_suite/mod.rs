@@ -62,7 +62,9 @@ macro_rules! store_contract {
             an_incomplete_set_is_delivered_part_by_part_once,
             sweep_removes_part_sets_older_than_the_retention,
             every_state_change_of_an_mt_is_an_event_written_with_it,
-            without_an_event_log_no_events_are_written_and_filters_keep_what_they_name
+            without_an_event_log_no_events_are_written_and_filters_keep_what_they_name,
+            tokens_never_pass_the_limit_of_a_window_even_taken_at_once,
+            places_are_held_by_at_most_max_claims_until_released_or_expired
         );
     };
 }
@@ -70,6 +72,7 @@ macro_rules! store_contract {
 mod events;
 mod flows;
 mod lifecycle;
+mod limits;
 mod opt_outs;
 mod part_sets;
 mod primitives;
@@ -82,6 +85,8 @@ pub use events::*;
 pub use flows::Flows;
 #[allow(unused_imports)]
 pub use lifecycle::*;
+#[allow(unused_imports)]
+pub use limits::*;
 #[allow(unused_imports)]
 pub use opt_outs::*;
 #[allow(unused_imports)]

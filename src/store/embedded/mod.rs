@@ -30,8 +30,9 @@ use self::{
     rank_queue::RankQueue,
 };
 use super::{
-    CarrierIdRecord, CarrierKey, Change, ClaimSpace, Committed, MessageRecord, NodeInfo, OptOut,
-    OutboxEntry, OutboxRecord, PartSet, PartSetKey, Store, StoreError, SweepStats, Versioned,
+    limits::LocalLimits, CarrierIdRecord, CarrierKey, Change, ClaimSpace, Committed, HeldSlot,
+    MessageRecord, NodeInfo, OptOut, OutboxEntry, OutboxRecord, PartSet, PartSetKey, Store,
+    StoreError, SweepStats, TokenWindow, Versioned,
 };
 use crate::message::{
     now_ms, queue_rank, CarrierReceipt, MessageId, MessageState, Mt, OutboxItem, Priority,
@@ -99,6 +100,8 @@ pub struct EmbeddedStore {
     /// holders of the index lock.
     records: Mutex<RecordCache>,
     events: super::EventSwitch,
+    /// Cluster-wide limits: this node is the cluster.
+    limits: LocalLimits,
 }
 
 type RecordCache = HashMap<MessageId, MessageRecord>;
@@ -177,6 +180,7 @@ impl EmbeddedStore {
             kv,
             index: Mutex::new(index),
             records: Mutex::default(),
+            limits: LocalLimits::default(),
         }))
     }
 
@@ -541,5 +545,27 @@ impl Store for EmbeddedStore {
         };
         batch.put(Table::Dedupe, "health\0check", encode(&probe));
         durable(self.kv.write(batch)).await
+    }
+
+    async fn take_tokens(&self, counter: &TokenWindow<'_>, want: u32) -> Result<u32, StoreError> {
+        Ok(self.limits.take_tokens(counter, want))
+    }
+
+    async fn claim_slot(
+        &self,
+        key: &str,
+        max: u32,
+        lease: Duration,
+    ) -> Result<Option<HeldSlot>, StoreError> {
+        Ok(self.limits.claim_slot(key, max, lease))
+    }
+
+    async fn renew_slot(&self, slot: &mut HeldSlot, lease: Duration) -> Result<bool, StoreError> {
+        Ok(self.limits.renew_slot(slot, lease))
+    }
+
+    async fn release_slot(&self, slot: &HeldSlot) -> Result<(), StoreError> {
+        self.limits.release_slot(slot);
+        Ok(())
     }
 }

@@ -23,6 +23,7 @@ mod commit;
 mod connect;
 mod consumers;
 mod held;
+mod limits;
 mod maintenance;
 mod moves;
 mod opt_outs;
@@ -57,8 +58,9 @@ use self::{
     wakeups::Wakeups,
 };
 use super::{
-    CarrierIdRecord, CarrierKey, Change, ClaimSpace, Committed, MessageRecord, NodeInfo, OptOut,
-    OutboxEntry, PartSet, PartSetKey, Store, StoreError, SweepStats, Versioned,
+    CarrierIdRecord, CarrierKey, Change, ClaimSpace, Committed, HeldSlot, MessageRecord, NodeInfo,
+    OptOut, OutboxEntry, PartSet, PartSetKey, Store, StoreError, SweepStats, TokenWindow,
+    Versioned,
 };
 use crate::message::{CarrierReceipt, MessageId, Mt};
 
@@ -377,5 +379,28 @@ impl Store for NatsStore {
             shard.write_check().await?;
         }
         Ok(())
+    }
+
+    // Limits live in shard 0, beside the heartbeats.
+
+    async fn take_tokens(&self, counter: &TokenWindow<'_>, want: u32) -> Result<u32, StoreError> {
+        self.shards[0].take_window_tokens(counter, want).await
+    }
+
+    async fn claim_slot(
+        &self,
+        key: &str,
+        max: u32,
+        lease: Duration,
+    ) -> Result<Option<HeldSlot>, StoreError> {
+        self.shards[0].claim_place(key, max, lease).await
+    }
+
+    async fn renew_slot(&self, slot: &mut HeldSlot, lease: Duration) -> Result<bool, StoreError> {
+        self.shards[0].renew_place(slot, lease).await
+    }
+
+    async fn release_slot(&self, slot: &HeldSlot) -> Result<(), StoreError> {
+        self.shards[0].release_place(slot).await
     }
 }

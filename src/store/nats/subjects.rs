@@ -246,6 +246,16 @@ impl Subjects {
         format!("{}.n.>", self.prefix)
     }
 
+    /// A token counter of one window ([`crate::store::Store::take_tokens`]).
+    pub fn tokens(&self, key: &str, window: u64) -> String {
+        format!("{}.h.t.{}.{window}", self.prefix, token(key))
+    }
+
+    /// Place `place` of a key's places ([`crate::store::Store::claim_slot`]).
+    pub fn place(&self, key: &str, place: u32) -> String {
+        format!("{}.h.p.{}.{place}", self.prefix, token(key))
+    }
+
     /// What `check_writable` writes.
     pub fn health(&self) -> String {
         format!("{}.h.check", self.prefix)

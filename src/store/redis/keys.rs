@@ -172,6 +172,16 @@ impl Keys {
         self.key(&["nodes"])
     }
 
+    /// A token counter of one window ([`crate::store::Store::take_tokens`]).
+    pub fn tokens(&self, key: &str, window: u64) -> String {
+        self.key(&["tok:", key, &window.to_string()])
+    }
+
+    /// The holders of a key's places, a sorted set by lease end (in the server's clock).
+    pub fn slots(&self, key: &str) -> String {
+        self.key(&["slot:", key])
+    }
+
     /// Written by the health check.
     pub fn health(&self) -> String {
         self.key(&["health"])

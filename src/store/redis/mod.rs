@@ -47,6 +47,7 @@ mod carrier;
 mod commit;
 pub mod connect;
 pub mod keys;
+mod limits;
 mod maintenance;
 mod mts;
 mod opt_outs;
@@ -71,9 +72,9 @@ use self::{
     scripts::{Scripts, Step},
 };
 use super::{
-    change::MAX_ATTEMPTS, CarrierIdRecord, CarrierKey, Change, ClaimSpace, Committed,
+    change::MAX_ATTEMPTS, CarrierIdRecord, CarrierKey, Change, ClaimSpace, Committed, HeldSlot,
     MessageRecord, OptOut, OutboxEntry, OutboxRecord, PartSet, PartSetKey, Store, StoreError,
-    SweepStats, Versioned,
+    SweepStats, TokenWindow, Versioned,
 };
 use crate::message::{now_ms, CarrierReceipt, MessageId, Mt, OutboxItem};
 
@@ -484,5 +485,26 @@ impl Store for RedisStore {
             .await
             .map_err(StoreError::backend)?;
         Ok(())
+    }
+
+    async fn take_tokens(&self, counter: &TokenWindow<'_>, want: u32) -> Result<u32, StoreError> {
+        self.take_window_tokens(counter, want).await
+    }
+
+    async fn claim_slot(
+        &self,
+        key: &str,
+        max: u32,
+        lease: Duration,
+    ) -> Result<Option<HeldSlot>, StoreError> {
+        self.claim_place(key, max, lease).await
+    }
+
+    async fn renew_slot(&self, slot: &mut HeldSlot, lease: Duration) -> Result<bool, StoreError> {
+        self.renew_place(slot, lease).await
+    }
+
+    async fn release_slot(&self, slot: &HeldSlot) -> Result<(), StoreError> {
+        self.release_place(slot).await
     }
 }

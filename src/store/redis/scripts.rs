@@ -342,6 +342,43 @@ end
 return count
 "#;
 
+/// Adds up to ARGV[1] to the counter KEYS[1], never past ARGV[2]; a new counter expires
+/// after ARGV[3] ms. Returns what it added.
+pub const TAKE_TOKENS: &str = r#"
+local taken = tonumber(redis.call('GET', KEYS[1]) or '0')
+local grant = math.min(tonumber(ARGV[1]), tonumber(ARGV[2]) - taken)
+if grant <= 0 then return 0 end
+if redis.call('INCRBY', KEYS[1], grant) == grant then
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+end
+return grant
+"#;
+
+/// The server's clock in ms (one clock for every node's leases).
+const NOW_MS: &str = r#"
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+"#;
+
+/// Claims a place in KEYS[1] (holders by lease end) for holder ARGV[1], for ARGV[2] ms, when
+/// fewer than ARGV[3] unexpired holders are there. Returns 1 when claimed.
+const CLAIM_SLOT: &str = r#"
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then return 0 end
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+"#;
+
+/// Extends holder ARGV[1]'s lease in KEYS[1] to ARGV[2] ms from now, if it still holds a
+/// place. Returns 1 when it did.
+const RENEW_SLOT: &str = r#"
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 1
+"#;
+
 /// The scripts, hashed once (EVALSHA, falling back to EVAL after a server restart).
 pub struct Scripts {
     pub take_mts: Script,
@@ -353,6 +390,9 @@ pub struct Scripts {
     pub sweep_index: Script,
     pub remove_idle_consumers: Script,
     pub forget_empty_outbox: Script,
+    pub take_tokens: Script,
+    pub claim_slot: Script,
+    pub renew_slot: Script,
 }
 
 impl Default for Scripts {
@@ -367,6 +407,9 @@ impl Default for Scripts {
             sweep_index: Script::new(SWEEP_INDEX),
             remove_idle_consumers: Script::new(REMOVE_IDLE_CONSUMERS),
             forget_empty_outbox: Script::new(FORGET_EMPTY_OUTBOX),
+            take_tokens: Script::new(TAKE_TOKENS),
+            claim_slot: Script::new(&format!("{NOW_MS}{CLAIM_SLOT}")),
+            renew_slot: Script::new(&format!("{NOW_MS}{RENEW_SLOT}")),
         }
     }
 }
