@@ -3,6 +3,7 @@
 //! them (deliver_sm_resp OK, HTTP 2xx). Until then they wait, bounded by the account's TTL.
 
 pub mod deliver_pdu;
+mod event_batch;
 pub mod push;
 mod refusal_log;
 pub mod worker;

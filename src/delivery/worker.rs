@@ -9,11 +9,11 @@ use smsgw_smpp::{rusmpp::CommandStatus, DeliverError, Registry};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, warn};
 
-use super::{deliver_pdu::deliver_sms_for, push::PushRoute};
+use super::{deliver_pdu::deliver_sms_for, event_batch::EventBatch, push::PushRoute};
 use crate::{
     event::{Event, EventKind},
     message::{now_ms, Interface, MoMultipart, OutboxItem},
-    store::{Change, OutboxEntry, Store, StoreError},
+    store::{Change, OutboxEntry, Store},
 };
 
 /// How an account's receipts and MOs reach it.
@@ -72,6 +72,8 @@ impl AccountDelivery {
             DeliveryRoute::Smpp(_) => SMPP_IN_FLIGHT,
             DeliveryRoute::Push(route) => route.entries_held(),
         };
+        // Before the deliveries that borrow it.
+        let events = EventBatch::start(self.store.clone());
         let mut next_expiry = tokio::time::Instant::now();
         let mut in_flight = FuturesUnordered::new();
         loop {
@@ -113,7 +115,7 @@ impl AccountDelivery {
             };
             let took = !entries.is_empty();
             for entry in entries {
-                in_flight.push(self.deliver(entry));
+                in_flight.push(self.deliver(entry, &events));
             }
             if in_flight.is_empty() {
                 tokio::select! {
@@ -159,7 +161,7 @@ impl AccountDelivery {
         }
     }
 
-    async fn deliver(&self, entry: OutboxEntry) {
+    async fn deliver(&self, entry: OutboxEntry, batch: &EventBatch) {
         let attempt = match &self.route {
             DeliveryRoute::Smpp(registry) => self.deliver_smpp(registry, &entry).await,
             DeliveryRoute::Push(route) => route.attempt(&self.account, &entry).await,
@@ -188,13 +190,16 @@ impl AccountDelivery {
             let result = match &attempt {
                 // The event first: a delivery whose event cannot be written is not marked
                 // done either, so it is delivered (and recorded) again, never unrecorded.
-                Attempt::Delivered | Attempt::NotForClients => {
-                    self.record(&mut delivered_event).await;
-                    match &delivered_event {
-                        Some(_) => Err(StoreError::Backend("the delivery's event".into())),
-                        None => self.store.outbox_done(&self.account, entry.seq).await,
-                    }
-                }
+                Attempt::Delivered | Attempt::NotForClients => match delivered_event.take() {
+                    Some(events) => match batch.record(events.clone()).await {
+                        Ok(()) => self.store.outbox_done(&self.account, entry.seq).await,
+                        Err(err) => {
+                            delivered_event = Some(events);
+                            Err(err)
+                        }
+                    },
+                    None => self.store.outbox_done(&self.account, entry.seq).await,
+                },
                 Attempt::Retry(at_ms) => {
                     self.store
                         .outbox_retry(&self.account, entry.seq, *at_ms)
@@ -214,12 +219,12 @@ impl AccountDelivery {
         }
     }
 
-    /// The change holding the `kind` events of `entries`, if any is for the event log.
+    /// The `kind` events of `entries`, if any is for the event log.
     fn events<'a>(
         &self,
         kind: EventKind,
         entries: impl IntoIterator<Item = &'a OutboxEntry>,
-    ) -> Option<Change> {
+    ) -> Option<Vec<Event>> {
         let channel = match &self.route {
             DeliveryRoute::Smpp(_) => Interface::Smpp,
             DeliveryRoute::Push(_) => Interface::Http,
@@ -228,19 +233,8 @@ impl AccountDelivery {
             .into_iter()
             .filter_map(|entry| Event::of_delivery(kind, &entry.item, channel))
             .collect();
-        (!events.is_empty()).then(|| Change::of_events(events))
-    }
-
-    /// Commits `events`, leaving `None` once written (a store without an event log keeps
-    /// none and answers at once).
-    async fn record(&self, events: &mut Option<Change>) {
-        let Some(change) = events.clone() else {
-            return;
-        };
-        match self.store.commit(change).await {
-            Ok(_) => *events = None,
-            Err(err) => warn!(account = %self.account, %err, "recording delivery events failed"),
-        }
+        let keeps = self.store.events().current();
+        (events.iter().any(|event| keeps.keeps(event))).then_some(events)
     }
 
     async fn deliver_smpp(&self, registry: &Registry, entry: &OutboxEntry) -> Attempt {
@@ -286,10 +280,12 @@ impl AccountDelivery {
                 }
                 // Gone from the outbox already: a store failing now loses these events
                 // (logged and counted in `events_unrecorded_total`).
-                let mut events = self.events(EventKind::DeliveryExpired, &expired);
-                self.record(&mut events).await;
-                if events.is_some() {
-                    metrics::counter!("events_unrecorded_total").increment(expired.len() as u64);
+                if let Some(events) = self.events(EventKind::DeliveryExpired, &expired) {
+                    if let Err(err) = self.store.commit(Change::of_events(events)).await {
+                        warn!(account = %self.account, %err, "recording expired deliveries' events failed");
+                        metrics::counter!("events_unrecorded_total")
+                            .increment(expired.len() as u64);
+                    }
                 }
             }
             Ok(_) => {}

@@ -31,8 +31,8 @@ pub struct NamedSink {
 const RETRY_BACKOFF: Backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
 /// Most entries taken in one call.
 const TAKE_MAX: usize = 512;
-/// Entries marked done at once.
-const DONE_CONCURRENCY: usize = 64;
+/// Entries put back for a retry at once.
+const RETRY_CONCURRENCY: usize = 64;
 
 /// See the module documentation.
 pub struct EventLogger {
@@ -158,20 +158,17 @@ impl EventLogger {
         match failed {
             None => {
                 debug!(events = events.len(), "event log: batch written");
-                stream::iter(&held.entries)
-                    .for_each_concurrent(DONE_CONCURRENCY, |entry| async move {
-                        if let Err(err) = store.outbox_done(EVENTS_ACCOUNT, entry.seq).await {
-                            // Written again once its lease ends: sinks take it twice.
-                            warn!(seq = entry.seq, %err, "event log: marking a batch done failed");
-                        }
-                    })
-                    .await;
+                let seqs: Vec<u64> = held.entries.iter().map(|entry| entry.seq).collect();
+                if let Err(err) = store.outbox_done_many(EVENTS_ACCOUNT, &seqs).await {
+                    // Written again once their leases end: sinks take them twice.
+                    warn!(entries = seqs.len(), %err, "event log: marking a batch done failed");
+                }
                 0
             }
             Some(_) => {
                 let retry_at_ms = now_ms() + RETRY_BACKOFF.delay(failures).as_millis() as u64;
                 stream::iter(&held.entries)
-                    .for_each_concurrent(DONE_CONCURRENCY, |entry| async move {
+                    .for_each_concurrent(RETRY_CONCURRENCY, |entry| async move {
                         if let Err(err) = store
                             .outbox_retry(EVENTS_ACCOUNT, entry.seq, retry_at_ms)
                             .await

@@ -281,6 +281,15 @@ pub trait Store: Send + Sync + 'static {
     /// Delivered: removed for good.
     async fn outbox_done(&self, account: &str, seq: u64) -> Result<(), StoreError>;
 
+    /// [`Store::outbox_done`] for many entries of one account at once (the event logger's
+    /// batches): one write where the backend can (embedded: one transaction; Redis: one
+    /// step), else each concurrently.
+    async fn outbox_done_many(&self, account: &str, seqs: &[u64]) -> Result<(), StoreError> {
+        futures_util::future::try_join_all(seqs.iter().map(|seq| self.outbox_done(account, *seq)))
+            .await
+            .map(|_| ())
+    }
+
     /// Not delivered: back in the outbox, not before `retry_at_ms`.
     async fn outbox_retry(
         &self,

@@ -22,13 +22,15 @@ async fn events_arriving(store: &dyn Store, want: usize, within: Duration) -> Ve
         if entries.is_empty() {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        for entry in entries {
+        for entry in &entries {
             let OutboxItem::Events { events: written } = &entry.item else {
                 panic!("not events: {entry:?}");
             };
             events.extend(written.iter().cloned());
-            store.outbox_done(EVENTS_ACCOUNT, entry.seq).await.unwrap();
         }
+        // As the logger does: a batch done at once.
+        let seqs: Vec<u64> = entries.iter().map(|entry| entry.seq).collect();
+        store.outbox_done_many(EVENTS_ACCOUNT, &seqs).await.unwrap();
     }
     events
 }
@@ -121,6 +123,14 @@ pub async fn every_state_change_of_an_mt_is_an_event_written_with_it(store: Arc<
     assert_eq!(events[6].message_id.as_deref(), Some("mo-1"));
     let more = events_arriving(store.as_ref(), 1, Duration::from_secs(1)).await;
     assert!(more.is_empty(), "{more:?}");
+    let left: Vec<(String, usize)> = store
+        .outbox_depths()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|(account, depth)| account == EVENTS_ACCOUNT && *depth > 0)
+        .collect();
+    assert!(left.is_empty(), "a batch done at once is gone: {left:?}");
 }
 
 pub async fn without_an_event_log_no_events_are_written_and_filters_keep_what_they_name(

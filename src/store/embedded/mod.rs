@@ -409,6 +409,19 @@ impl Store for EmbeddedStore {
         durable(written).await
     }
 
+    async fn outbox_done_many(&self, account: &str, seqs: &[u64]) -> Result<(), StoreError> {
+        let written = {
+            let mut index = self.index();
+            let mut batch = Batch::default();
+            for seq in seqs {
+                index.remove_outbox_entry(account, *seq);
+                batch.delete(Table::Outbox, outbox_key(account, *seq));
+            }
+            self.kv.write(batch)
+        };
+        durable(written).await
+    }
+
     async fn outbox_retry(
         &self,
         account: &str,

@@ -381,6 +381,10 @@ impl Store for RedisStore {
         self.done(account, seq).await
     }
 
+    async fn outbox_done_many(&self, account: &str, seqs: &[u64]) -> Result<(), StoreError> {
+        self.done_many(account, seqs).await
+    }
+
     async fn outbox_retry(
         &self,
         account: &str,

@@ -134,12 +134,16 @@ impl RedisStore {
     }
 
     pub(super) async fn done(&self, account: &str, seq: u64) -> Result<(), StoreError> {
+        self.done_many(account, &[seq]).await
+    }
+
+    /// Every entry of `seqs` done, in one step.
+    pub(super) async fn done_many(&self, account: &str, seqs: &[u64]) -> Result<(), StoreError> {
+        let stream = self.keys.outbox_stream(account);
         let mut step = Step::default();
-        step.stream_done(
-            &self.keys.outbox_stream(account),
-            GROUP,
-            &outbox_stream_id(seq),
-        );
+        for seq in seqs {
+            step.stream_done(&stream, GROUP, &outbox_stream_id(*seq));
+        }
         self.run(step).await.map(|_| ())
     }
 
