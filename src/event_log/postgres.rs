@@ -1,12 +1,16 @@
 //! The PostgreSQL sink: the shipped migrations (`migrations/events/`) applied at connect,
-//! then each batch in one transaction: `COPY` (binary) into a session's staging table, and
-//! `INSERT ... ON CONFLICT (event_id) DO NOTHING` into `smsgw_events`, so a batch written
-//! again adds nothing. A failed batch drops the connection; the next write reconnects.
+//! then each batch in one transaction: binary `COPY` straight into `smsgw_events`; when that
+//! meets an event already there (a batch written again), the batch goes through a session's
+//! staging table and `INSERT ... ON CONFLICT (event_id) DO NOTHING` instead, so a batch
+//! written again adds nothing, and the usual batch is copied once, not twice. A failed batch
+//! drops the connection; the next write reconnects.
 
 use std::pin::pin;
 
 use async_trait::async_trait;
-use tokio_postgres::{binary_copy::BinaryCopyInWriter, types::Type, Client, NoTls};
+use tokio_postgres::{
+    binary_copy::BinaryCopyInWriter, error::SqlState, types::Type, Client, NoTls, Transaction,
+};
 use tracing::info;
 
 use super::sink::{EventSink, SinkError};
@@ -132,10 +136,30 @@ fn state_name(event: &Event) -> Option<String> {
 
 async fn write_batch(client: &mut Client, events: &[&Event]) -> Result<(), tokio_postgres::Error> {
     let tx = client.transaction().await?;
+    match copy_into(&tx, "smsgw_events", events).await {
+        Ok(()) => return tx.commit().await,
+        Err(err) if err.code() == Some(&SqlState::UNIQUE_VIOLATION) => {}
+        Err(err) => return Err(err),
+    }
+    drop(tx);
+    let tx = client.transaction().await?;
+    copy_into(&tx, "smsgw_events_batch", events).await?;
+    tx.batch_execute(&format!(
+        "INSERT INTO smsgw_events ({COLUMNS}) SELECT {COLUMNS} FROM smsgw_events_batch \
+         ON CONFLICT (event_id) DO NOTHING; TRUNCATE smsgw_events_batch"
+    ))
+    .await?;
+    tx.commit().await
+}
+
+/// Copies `events` into `table` (binary COPY) within `tx`.
+async fn copy_into(
+    tx: &Transaction<'_>,
+    table: &str,
+    events: &[&Event],
+) -> Result<(), tokio_postgres::Error> {
     let sink = tx
-        .copy_in(&format!(
-            "COPY smsgw_events_batch ({COLUMNS}) FROM STDIN BINARY"
-        ))
+        .copy_in(&format!("COPY {table} ({COLUMNS}) FROM STDIN BINARY"))
         .await?;
     let mut writer = pin!(BinaryCopyInWriter::new(sink, &COLUMN_TYPES));
     for event in events {
@@ -171,13 +195,7 @@ async fn write_batch(client: &mut Client, events: &[&Event]) -> Result<(), tokio
             ])
             .await?;
     }
-    writer.finish().await?;
-    tx.batch_execute(&format!(
-        "INSERT INTO smsgw_events ({COLUMNS}) SELECT {COLUMNS} FROM smsgw_events_batch \
-         ON CONFLICT (event_id) DO NOTHING; TRUNCATE smsgw_events_batch"
-    ))
-    .await?;
-    tx.commit().await
+    writer.finish().await.map(|_| ())
 }
 
 #[async_trait]
